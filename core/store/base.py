@@ -1,0 +1,186 @@
+"""The one store interface every Qdrant adapter implements (embedded Edge, server via qdrant-client).
+
+Layout (both adapters): each (project, embedding space) is its own Qdrant collection / Edge shard,
+so a new space can be added to an existing project without touching or re-ingesting the others.
+Every point carries the full payload (see core.types) in each space it is in, so filters run
+inside Qdrant during vector search. The same item has the same point id in every space
+(core.ids.point_id), which is how the spaces of one project line up.
+
+A small per-store "documents" area (JSON documents keyed by (project, kind, key)) holds
+everything that is not a vector: space descriptors, persisted projections and analysis results
+(with the hash of the parameters that made them), saved collections. It lives in Qdrant too,
+so a team deployment keeps it on the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from core.filters import Filter
+from core.types import DatasetInfo, Hit, SpaceInfo
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """What core needs from Qdrant. Adapters raise CoreError subclasses, never library errors."""
+
+    # -- projects and spaces -------------------------------------------------------------
+    def describe(self) -> str:
+        """Where this store is, for humans (never includes secrets)."""
+        ...
+
+    def list_projects(self) -> list[str]:
+        """Names of all projects, sorted."""
+        ...
+
+    def list_spaces(self, project: str) -> list[SpaceInfo]:
+        """The embedding spaces of a project, sorted by name ([] for an unknown project)."""
+        ...
+
+    def get_space(self, project: str, space: str) -> SpaceInfo:
+        """One space; NotFoundError if absent."""
+        ...
+
+    def ensure_space(self, project: str, info: SpaceInfo) -> SpaceInfo:
+        """Create the space (collection + payload indexes) if absent and return it.
+
+        If it exists with another dim, raise DimensionMismatchError naming both sizes.
+        """
+        ...
+
+    def delete_space(self, project: str, space: str) -> None:
+        """Drop one space of a project (its vectors only; other spaces stay)."""
+        ...
+
+    def list_datasets(self, project: str) -> list[DatasetInfo]:
+        """Datasets of a project with their point counts per space (items only, no objects)."""
+        ...
+
+    def delete_dataset(self, project: str, dataset: str) -> int:
+        """Delete every point of a dataset in every space; return how many points were removed."""
+        ...
+
+    def delete_project(self, project: str) -> None:
+        """Delete all spaces and documents of a project."""
+        ...
+
+    # -- points --------------------------------------------------------------------------
+    def upsert(
+        self,
+        project: str,
+        space: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict[str, Any]],
+    ) -> None:
+        """Insert or overwrite points. vectors: (n, dim) float32. Batches internally.
+
+        Raises DimensionMismatchError when vectors.shape[1] != the space's dim.
+        """
+        ...
+
+    def existing_ids(self, project: str, space: str, ids: Sequence[str]) -> set[str]:
+        """The subset of ids already stored in the space (used to resume an ingest)."""
+        ...
+
+    def count(self, project: str, space: str, flt: Filter | None = None) -> int:
+        """Exact number of points in the space matching the filter."""
+        ...
+
+    def payloads(
+        self,
+        project: str,
+        space: str,
+        flt: Filter | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Payloads as a DataFrame indexed by point id (column "id"-named index).
+
+        Nested `meta` is flattened into `meta.<name>` columns. fields limits the columns.
+        Row order is stable (sorted by id).
+        """
+        ...
+
+    def vectors(
+        self,
+        project: str,
+        space: str,
+        ids: Sequence[str] | None = None,
+        flt: Filter | None = None,
+    ) -> tuple[list[str], np.ndarray]:
+        """(ids, (n, dim) float32) for the given ids (in that order, missing ids skipped) or the
+        points matching the filter (sorted by id)."""
+        ...
+
+    def iter_vectors(
+        self, project: str, space: str, flt: Filter | None = None, batch: int = 2048
+    ) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        """Stream (ids, vectors, payloads) in batches, for data larger than memory."""
+        ...
+
+    def set_payload(self, project: str, ids: Sequence[str], values: Sequence[dict[str, Any]]) -> int:
+        """Merge values[i] into the payload of ids[i] in every space of the project (labels and
+        inferences that arrive after the vectors). Returns the number of points updated."""
+        ...
+
+    # -- search --------------------------------------------------------------------------
+    def query(
+        self,
+        project: str,
+        space: str,
+        vector: np.ndarray,
+        limit: int = 10,
+        flt: Filter | None = None,
+        exact: bool = False,
+        with_payload: bool = True,
+    ) -> list[Hit]:
+        """Nearest neighbours by cosine similarity. vector: (dim,) float32. exact=True does a full
+        scan (ground truth for approximate HNSW)."""
+        ...
+
+    def recommend(
+        self,
+        project: str,
+        space: str,
+        positive: Sequence[str | np.ndarray],
+        negative: Sequence[str | np.ndarray] = (),
+        limit: int = 10,
+        flt: Filter | None = None,
+        exact: bool = False,
+        with_payload: bool = True,
+    ) -> list[Hit]:
+        """"More like these, unlike those" with Qdrant's recommend query (best-score strategy).
+
+        Examples are point ids of the space or raw vectors. Example points are excluded from the
+        results.
+        """
+        ...
+
+    # -- documents (non-vector state: space descriptors, results, collections) ---------------
+    def put_document(self, project: str, kind: str, key: str, doc: dict[str, Any]) -> None:
+        """Store a JSON-serialisable document, replacing any with the same (project, kind, key)."""
+        ...
+
+    def get_document(self, project: str, kind: str, key: str) -> dict[str, Any] | None:
+        """The document or None."""
+        ...
+
+    def list_documents(self, project: str, kind: str) -> list[str]:
+        """Keys of the documents of that kind, sorted."""
+        ...
+
+    def delete_document(self, project: str, kind: str, key: str) -> bool:
+        """Delete one document; True if it existed."""
+        ...
+
+    # -- maintenance ---------------------------------------------------------------------
+    def optimize(self, project: str, space: str) -> None:
+        """Build indexes (HNSW) now. Slow on big data: call it off the request path."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release files / connections. Safe to call twice."""
+        ...

@@ -1,0 +1,91 @@
+"""Plain data types shared across core: embedding spaces, search hits, payload field names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Modality = Literal["image", "text", "vector"]
+
+# Payload fields every point carries (None where unknown). Filters and the UI use these names;
+# user metadata lives under META as a nested object so `meta.<column>` paths filter on it.
+DATASET = "dataset"
+KEY = "key"
+URI = "uri"
+TEXT = "text"
+LABEL = "label"
+PREDICTION = "prediction"
+CONFIDENCE = "confidence"
+SPLIT = "split"
+META = "meta"
+KIND = "kind"  # "item" for a datapoint, "object" for a detection object
+PARENT = "parent"  # for objects: the point id of the item they belong to
+BOX = "box"  # for objects: [x0, y0, x1, y1] in pixels
+SOURCE = "source"  # for objects: "label" or "prediction"
+
+# Fields that get a keyword payload index (people filter by them).
+KEYWORD_FIELDS: tuple[str, ...] = (DATASET, KEY, LABEL, PREDICTION, SPLIT, KIND, PARENT, SOURCE)
+# Fields that get a float payload index (range filters).
+FLOAT_FIELDS: tuple[str, ...] = (CONFIDENCE,)
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    """One embedding space of a project: a model (+ layer), or the user's own vectors.
+
+    name: short identifier, unique inside a project (e.g. "clip-vit-b-32", "own").
+    dim: vector size; every vector stored in the space has exactly this size.
+    modality: what the space embeds: "image", "text", or "vector" (uploaded, no model).
+    model: hub name or local directory of the model that made the vectors (None for uploads).
+    layer: which layer ("pooled" by default, or e.g. "hidden:-2").
+    text_side: True when free text can be embedded into this space (CLIP, text encoders).
+    """
+
+    name: str
+    dim: int
+    modality: Modality
+    model: str | None = None
+    layer: str | None = None
+    text_side: bool = False
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "modality": self.modality,
+            "model": self.model,
+            "layer": self.layer,
+            "text_side": self.text_side,
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SpaceInfo":
+        return cls(
+            name=str(data["name"]),
+            dim=int(data["dim"]),
+            modality=data.get("modality", "vector"),
+            model=data.get("model"),
+            layer=data.get("layer"),
+            text_side=bool(data.get("text_side", False)),
+            description=str(data.get("description", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the point id, its similarity score (cosine, higher is closer), its payload."""
+
+    id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset inside a project, with its point count per embedding space."""
+
+    project: str
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)
