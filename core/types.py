@@ -89,3 +89,38 @@ class DatasetInfo:
     project: str
     name: str
     counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One datapoint to ingest, before embedding.
+
+    key: unique inside its dataset (relative path, manifest id...); hashed into the point id.
+    uri: the image path (absolute, under a data root) or URL; None for text items.
+    text: the text to embed, for text datasets.
+    meta: every other column of the manifest, JSON-serialisable values only.
+    """
+
+    key: str
+    uri: str | None = None
+    text: str | None = None
+    label: str | None = None
+    prediction: str | None = None
+    confidence: float | None = None
+    split: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self, dataset: str) -> dict[str, Any]:
+        """The Qdrant payload of this item (None fields are kept so 'is missing' filters work)."""
+        return {
+            DATASET: dataset,
+            KEY: self.key,
+            URI: self.uri,
+            TEXT: self.text,
+            LABEL: self.label,
+            PREDICTION: self.prediction,
+            CONFIDENCE: self.confidence,
+            SPLIT: self.split,
+            META: dict(self.meta),
+            KIND: "item",
+        }
