@@ -7,6 +7,8 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 from PIL import Image
 
+from core.types import SpaceInfo
+
 # progress(done, total): called after each batch.
 ProgressFn = Callable[[int, int], None]
 
@@ -29,4 +31,28 @@ class Embedder(Protocol):
 
     def embed_texts(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
         """(n, dim) float32, L2-normalised. Raises UnsupportedOperationError without a text side."""
+        ...
+
+    def space_info(self) -> SpaceInfo:
+        """The embedding space this embedder writes (name, dim, modality, model, layer, text_side)."""
+        ...
+
+
+@runtime_checkable
+class PreprocessingEmbedder(Embedder, Protocol):
+    """An image embedder whose CPU preprocessing is separable from the model's forward pass.
+
+    The ingest pipeline calls `preprocess` in worker threads (PIL / numpy release the GIL for
+    most of the work) while the model runs `embed_preprocessed` on the previous batch;
+    `embed_images(images)` equals `embed_preprocessed(preprocess(images))`.
+    """
+
+    def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(n, 3, H, W) float32, ready for the model (resized, cropped, normalised)."""
+        ...
+
+    def embed_preprocessed(
+        self, batch: np.ndarray, progress: ProgressFn | None = None
+    ) -> np.ndarray:
+        """(n, 3, H, W) float32 from `preprocess` -> (n, dim) float32, L2-normalised."""
         ...

@@ -1,0 +1,68 @@
+"""embedscope home: what is in the store (projects, datasets, spaces, labels), and "Load demo"."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import overview
+from ui.errors import show_errors
+from ui.html import esc
+from ui.page import PAGES, nav_link, setup_page
+
+ctx = setup_page("Home")
+st.title("🔭 embedscope")
+st.caption("Understand and fix datasets through their embeddings: explore the map, find outliers "
+           "and likely mislabels, compare splits, search by example or text.")
+
+projects = ctx.store.list_projects()
+if not projects:
+    st.info("The store is empty. Load the offline demo (a small labeled image dataset with "
+            "train / test / production splits) or ingest your own data.")
+    if st.button("Load demo", type="primary", icon="🚀", key="load_demo"):
+        with show_errors(stop=True):
+            overview.load_demo_with_progress(ctx.store, ctx.settings)
+        st.rerun()
+    st.markdown("**Your own data** — upload on the Ingest page, or from the command line:")
+    st.code("python -m core ingest --project myproj --dataset train ./images/train\n"
+            "python -m core ingest --project myproj --dataset prod --manifest prod.csv", "bash")
+    nav_link("pages/1_Ingest.py")
+    st.stop()
+
+st.markdown(f"**Store:** {esc(ctx.store.describe())} · **projects:** "
+            f"{', '.join(esc(p) for p in projects)}", unsafe_allow_html=True)
+
+for project in projects:
+    spaces = ctx.store.list_spaces(project)
+    infos = ctx.store.list_datasets(project)
+    with st.container(border=True):
+        st.subheader(f"Project `{project}`")
+        left, right = st.columns([3, 2])
+        with left:
+            st.markdown("**Datasets** (points per embedding space)")
+            st.dataframe(overview.datasets_table(infos, spaces), width="stretch")
+            st.markdown("**Embedding spaces**")
+            st.dataframe(overview.spaces_table(spaces), width="stretch", hide_index=True)
+        with right:
+            st.markdown("**Top labels**")
+            if spaces:
+                with show_errors():
+                    labels = overview.top_labels(project, (ctx.space if project == ctx.project
+                                                           else None) or spaces[0].name,
+                                                 [d.name for d in infos])
+                    if labels.empty:
+                        st.caption("No labels.")
+                    else:
+                        st.dataframe(labels, width="stretch")
+
+if "demo" not in projects:
+    with st.expander("Load the demo project too"):
+        if st.button("Load demo", key="load_demo_more"):
+            with show_errors(stop=True):
+                overview.load_demo_with_progress(ctx.store, ctx.settings)
+            st.rerun()
+
+st.divider()
+columns = st.columns(len(PAGES) - 1)
+for column, (path, label, icon) in zip(columns, PAGES[1:]):
+    with column:
+        nav_link(path, label, icon)

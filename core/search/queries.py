@@ -1,0 +1,178 @@
+"""Search use cases: by vector, text, image, examples, arithmetic; filters run inside Qdrant."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from core.embedders.base import Embedder
+from core.errors import BadInputError
+from core.filters import Filter
+from core.search.vectors import (
+    DEFAULT_MAX_PIXELS,
+    Term,
+    require_ids,
+    unit_vector,
+    arithmetic_vector,
+    image_query_vector,
+    text_query_vector,
+)
+from core.store.base import VectorStore
+from core.types import CONFIDENCE, DATASET, KEY, LABEL, PREDICTION, SPLIT, TEXT, URI, Hit
+
+log = logging.getLogger(__name__)
+
+# Payload fields every returned hit carries (None where unknown), so tables and exports line up.
+DISPLAY_FIELDS: tuple[str, ...] = (DATASET, KEY, URI, TEXT, LABEL, PREDICTION, CONFIDENCE, SPLIT)
+
+
+def _enrich(hits: Sequence[Hit]) -> list[Hit]:
+    """Hits whose payload has every display field (None where the point has none)."""
+    out = []
+    for hit in hits:
+        payload: dict[str, Any] = {name: None for name in DISPLAY_FIELDS}
+        payload.update(hit.payload)
+        out.append(Hit(id=hit.id, score=float(hit.score), payload=payload))
+    return out
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+
+
+# -- search use cases ------------------------------------------------------------------------------
+def by_vector(
+    store: VectorStore,
+    project: str,
+    space: str,
+    vector: np.ndarray,
+    *,
+    flt: Filter | None = None,
+    limit: int = 20,
+    exact: bool = False,
+) -> list[Hit]:
+    """Nearest points to a query vector ((dim,) float32), filtered inside Qdrant, best first."""
+    _check_limit(limit)
+    query = unit_vector(vector, "the query")
+    return _enrich(store.query(project, space, query, limit=limit, flt=flt, exact=exact))
+
+
+def by_text(
+    store: VectorStore,
+    project: str,
+    space: str,
+    text: str,
+    *,
+    embedder: Embedder | None = None,
+    flt: Filter | None = None,
+    limit: int = 20,
+    exact: bool = False,
+) -> list[Hit]:
+    """Points matching a free-text description (CLIP spaces, text spaces), best first.
+
+    embedder defaults to the model that made the space (loaded once and cached).
+    """
+    _check_limit(limit)
+    vector = text_query_vector(store, project, space, text, embedder=embedder)
+    return by_vector(store, project, space, vector, flt=flt, limit=limit, exact=exact)
+
+
+def by_image(
+    store: VectorStore,
+    project: str,
+    space: str,
+    image: Image.Image | bytes,
+    *,
+    embedder: Embedder | None = None,
+    flt: Filter | None = None,
+    limit: int = 20,
+    exact: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[Hit]:
+    """Points similar to an uploaded image, embedded with the space's own model, best first."""
+    _check_limit(limit)
+    vector = image_query_vector(store, project, space, image, embedder=embedder, max_pixels=max_pixels)
+    return by_vector(store, project, space, vector, flt=flt, limit=limit, exact=exact)
+
+
+def by_examples(
+    store: VectorStore,
+    project: str,
+    space: str,
+    positive_ids: Sequence[str],
+    negative_ids: Sequence[str] = (),
+    *,
+    flt: Filter | None = None,
+    limit: int = 20,
+    exact: bool = False,
+) -> list[Hit]:
+    """"More like these, unlike those": Qdrant's recommend query over stored examples.
+
+    The examples themselves never appear in the results. Raises NotFoundError for unknown ids.
+    """
+    _check_limit(limit)
+    positive, negative = list(dict.fromkeys(positive_ids)), list(dict.fromkeys(negative_ids))
+    if not positive:
+        raise BadInputError("Give at least one positive example to search for similar points")
+    if set(positive) & set(negative):
+        raise BadInputError("An example cannot be both positive and negative: " + ", ".join(set(positive) & set(negative)))
+    require_ids(store, project, space, positive + negative)
+    hits = store.recommend(project, space, positive, negative, limit=limit, flt=flt, exact=exact)
+    return _enrich(hits)
+
+
+def by_arithmetic(
+    store: VectorStore,
+    project: str,
+    space: str,
+    terms: Sequence[Term],
+    *,
+    embedder: Embedder | None = None,
+    flt: Filter | None = None,
+    limit: int = 20,
+    exact: bool = False,
+) -> list[Hit]:
+    """Embedding arithmetic ("a - b + c") over stored items and texts, then a nearest query.
+
+    The stored items used as terms are excluded from the results (they would trivially win).
+    """
+    _check_limit(limit)
+    vector, seeds = arithmetic_vector(store, project, space, terms, embedder=embedder)
+    # Over-fetch by the number of seeds, then drop them: Filter has no id condition.
+    hits = store.query(project, space, vector, limit=limit + len(seeds), flt=flt, exact=exact)
+    seed_set = set(seeds)
+    return _enrich([h for h in hits if h.id not in seed_set][:limit])
+
+
+@dataclass(frozen=True)
+class ExactComparison:
+    """Approximate (HNSW) vs exact (full scan) results of one query."""
+
+    recall: float  # |approximate ∩ exact| / |exact|, the recall@k of the approximate search
+    k: int
+    approximate: list[Hit]
+    exact: list[Hit]
+    approximate_ms: float
+    exact_ms: float
+
+
+def compare_exact(search: Callable[..., list[Hit]], *args: Any, **kwargs: Any) -> ExactComparison:
+    """Run one search (by_text, by_examples, ...) approximately and exactly; give recall@k.
+
+    Example: compare_exact(by_text, store, "demo", "clip", "a dog on snow", limit=50).
+    """
+    kwargs.pop("exact", None)
+    t0 = time.perf_counter()
+    approx = search(*args, exact=False, **kwargs)
+    t1 = time.perf_counter()
+    truth = search(*args, exact=True, **kwargs)
+    t2 = time.perf_counter()
+    truth_ids = {h.id for h in truth}
+    recall = len({h.id for h in approx} & truth_ids) / len(truth_ids) if truth_ids else 1.0
+    return ExactComparison(recall, len(truth), approx, truth, (t1 - t0) * 1e3, (t2 - t1) * 1e3)

@@ -1,0 +1,29 @@
+"""Ingest: upload images or a zip, name a data-root folder or a manifest; embed and store."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import ingest_form, state
+from ui.errors import show_errors
+from ui.page import setup_page
+
+ctx = setup_page("Ingest", "📥")
+st.title("📥 Ingest a dataset")
+st.caption("The same code path as `python -m core ingest`: re-running skips items already stored, "
+           "so an interrupted ingest resumes.")
+
+project, dataset = ingest_form.names_section(ctx)
+with st.container(border=True):
+    source = ingest_form.source_section(ctx.settings)
+with st.container(border=True), show_errors():
+    choice = ingest_form.model_section(ctx.settings)
+
+if st.button("Ingest", type="primary", icon="🚀", key="ing.run"):
+    with show_errors():
+        ingest_form.run_ingest(ctx, project, dataset, source, choice)
+        st.rerun()  # the sidebar picks up the new dataset
+
+summary = st.session_state.get(state.LAST_INGEST)
+if summary:
+    ingest_form.show_summary(summary)

@@ -1,0 +1,83 @@
+"""The home page through AppTest: empty store, "Load demo", a seeded store, an unreachable Qdrant."""
+
+from __future__ import annotations
+
+import socket
+import pytest
+
+from core.config import Settings
+from tests.app.conftest import SEED_DATASETS, SEED_LABELS, Seeded, run_page
+
+
+def _texts(at) -> str:
+    parts = [e.value for kind in ("markdown", "subheader", "title", "caption", "info", "error",
+                                  "warning", "success") for e in getattr(at, kind)]
+    parts += [e.value for e in at.sidebar.info] + [e.value for e in at.sidebar.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_empty_store_offers_load_demo(app_env: Settings) -> None:
+    at = run_page("app.py").run()
+    assert not at.exception
+    assert at.button(key="load_demo").label == "Load demo"
+    assert "The store is empty" in _texts(at)
+    assert "ingest" in _texts(at).lower()
+
+
+def test_load_demo_button_loads_the_demo(app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDSCOPE_DEMO_PRETRAINED", "0")  # demo without pretrained models: fast
+    at = run_page("app.py", timeout=240).run()
+    at.button(key="load_demo").click().run()
+    assert not at.exception, at.exception
+    assert any("demo" in s.value for s in at.subheader), _texts(at)
+    assert not [b for b in at.button if b.key == "load_demo"]
+    datasets = at.dataframe[0].value
+    assert len(datasets) >= 2 and (datasets.to_numpy() > 0).any()
+    assert at.sidebar.selectbox(key="_w.project").value == "demo"
+
+
+def test_seeded_store_shows_datasets_spaces_and_labels(seeded_store: Seeded) -> None:
+    at = run_page("app.py").run()
+    assert not at.exception
+    assert any(seeded_store.project in s.value for s in at.subheader)
+    datasets, spaces, labels = (at.dataframe[i].value for i in range(3))
+    assert {name: int(datasets.loc[name, "pixels"]) for name in datasets.index} == {
+        name: n for name, (n, _, _) in SEED_DATASETS.items()}
+    assert spaces.loc[0, "space"] == "pixels" and spaces.loc[0, "dim"] == 16 * 16
+    assert set(SEED_LABELS) | {"(unlabeled)"} == set(labels.index)
+    assert labels.loc["(unlabeled)", "total"] == SEED_DATASETS["prod"][0]
+    # The sidebar shares the choice: project, space, datasets with counts.
+    assert at.sidebar.selectbox(key="_w.project").value == seeded_store.project
+    assert at.sidebar.selectbox(key="_w.space").value == "pixels"
+    assert sorted(at.sidebar.multiselect(key="_w.datasets").value) == sorted(SEED_DATASETS)
+
+
+def test_sidebar_choice_is_shared_with_other_pages(seeded_store: Seeded) -> None:
+    home = run_page("app.py").run()
+    home.sidebar.multiselect(key="_w.datasets").set_value(["test"]).run()
+    assert not home.exception
+    ingest = run_page("pages/1_Ingest.py")
+    ingest.session_state["es.datasets"] = home.session_state["es.datasets"]
+    ingest.run()
+    assert ingest.sidebar.multiselect(key="_w.datasets").value == ["test"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nobody listens once the socket is closed
+
+
+@pytest.mark.parametrize("page", ["app.py", "pages/1_Ingest.py"])
+def test_unreachable_qdrant_is_a_message_not_a_traceback(app_env: Settings, page: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("EMBEDSCOPE_QDRANT_TIMEOUT_S", "2")
+    at = run_page(page).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "127.0.0.1" in at.error[0].value
+    assert "Traceback" not in at.error[0].value
+    # Retry tries again (Qdrant starting late) and still fails politely.
+    at.button(key="_retry_store").click().run()
+    assert not at.exception and len(at.error) == 1
+

@@ -1,0 +1,205 @@
+"""setup_page(): the one call at the top of every page — config, logging, warm-up, store, sidebar."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import streamlit as st
+from pydantic import ValidationError
+
+from core.config import Settings
+from core.errors import CoreError, StoreLockedError
+from core.store.base import VectorStore
+from core.types import DatasetInfo, SpaceInfo
+from ui import resources, state
+
+log = logging.getLogger(__name__)
+
+_once_lock = threading.Lock()
+_logging_configured = False
+# Set to True to skip the background UMAP warm-up (tests do, to keep the CPU for themselves).
+warmup_started = False
+
+_W_PROJECT = "_w.project"
+_W_DATASETS = "_w.datasets"
+_W_SPACE = "_w.space"
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What a page needs: settings, the store and the sidebar's choices (None / [] when empty)."""
+
+    settings: Settings
+    store: VectorStore
+    project: str | None
+    datasets: list[str]
+    space: str | None
+    space_info: SpaceInfo | None
+    all_datasets: list[DatasetInfo] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        """True when a project and a space are chosen (the store is not empty)."""
+        return self.project is not None and self.space_info is not None
+
+
+def _configure_logging(level: str) -> None:
+    global _logging_configured
+    with _once_lock:
+        if _logging_configured:
+            return
+        logging.basicConfig(level=level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _logging_configured = True
+
+
+def _start_warmup() -> None:
+    """Compile UMAP's numba code once per server in the background, so the first map is fast."""
+    global warmup_started
+    with _once_lock:
+        if warmup_started:
+            return
+        warmup_started = True
+    try:
+        from core.warmup import warm_up_umap
+    except ImportError:
+        log.debug("core.warmup not available; skipping the UMAP warm-up")
+        return
+    threading.Thread(target=warm_up_umap, name="umap-warmup", daemon=True).start()
+
+
+def _connection_error(e: CoreError, settings: Settings | None) -> None:
+    """Show why the store cannot be used and a retry button, then end this run."""
+    where = settings.describe_store() if settings else "the store"
+    if isinstance(e, StoreLockedError):
+        st.warning(f"{e}", icon="🔒")
+        st.caption("Another process (probably a CLI ingest) holds the embedded store. Retry when it "
+                   "has finished, or run the dashboard against a Qdrant server.")
+    else:
+        st.error(f"Cannot use {where}: {e}", icon="⚠️")
+        st.caption("If Qdrant is still starting, wait a moment and retry. Check "
+                   "EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_QDRANT_API_KEY otherwise.")
+    if st.button("Retry", key="_retry_store", type="primary"):
+        resources.release_store()
+        st.rerun()
+    st.stop()
+
+
+def _open() -> tuple[Settings, VectorStore, list[str]]:
+    try:
+        settings = resources.get_settings()
+    except ValidationError as e:
+        st.error(f"Invalid EMBEDSCOPE_* configuration: {e}", icon="⚠️")
+        st.stop()
+    _configure_logging(settings.log_level)
+    try:
+        store = resources.get_store()
+        projects = store.list_projects()
+    except CoreError as e:
+        # A server store may open lazily and fail on first use: forget it so retry reconnects.
+        resources.release_store()
+        _connection_error(e, settings)
+    return settings, store, projects
+
+
+def _persisted_select(label: str, options: list[str], widget_key: str, current: str | None,
+                      on_change: object, fmt: object = str) -> str | None:
+    """A sidebar selectbox whose value lives in a persistent key (survives page switches)."""
+    if not options:
+        return None
+    st.session_state[widget_key] = current if current in options else options[0]
+    return st.sidebar.selectbox(label, options, key=widget_key, on_change=on_change,  # type: ignore[arg-type]
+                                format_func=fmt)  # type: ignore[arg-type]
+
+
+def _on_project() -> None:
+    state.set_project(st.session_state.get(_W_PROJECT))
+    state.set_datasets([])
+    state.set_space(None)
+    state.clear_point_state()
+
+
+def _on_datasets() -> None:
+    state.set_datasets(list(st.session_state.get(_W_DATASETS) or []))
+
+
+def _on_space() -> None:
+    state.set_space(st.session_state.get(_W_SPACE))
+
+
+def _space_label(space: SpaceInfo) -> str:
+    model = space.model.rsplit("/", 1)[-1] if space.model else "own vectors"
+    return f"{space.name} · {space.modality} · {space.dim}-d · {model}"
+
+
+def _sidebar(store: VectorStore, projects: list[str]) -> tuple[
+        str | None, list[str], SpaceInfo | None, list[DatasetInfo]]:
+    st.sidebar.caption(f"Store: {store.describe()}")
+    if not projects:
+        st.sidebar.info("The store is empty. Use **Load demo** on the home page, or ingest data "
+                        "on the Ingest page.")
+        return None, [], None, []
+    project = _persisted_select("Project", projects, _W_PROJECT, state.get_project(), _on_project)
+    state.set_project(project)
+    assert project is not None
+    spaces = store.list_spaces(project)
+    infos = store.list_datasets(project)
+    by_name = {s.name: s for s in spaces}
+    space_name = _persisted_select("Embedding space", list(by_name), _W_SPACE, state.get_space(),
+                                   _on_space, lambda n: _space_label(by_name[n]))
+    state.set_space(space_name)
+    space = by_name.get(space_name) if space_name else None
+    names = [d.name for d in infos]
+    counts = {d.name: d.counts.get(space_name or "", max(d.counts.values(), default=0))
+              for d in infos}
+    chosen = [d for d in state.get_datasets() if d in names] or names
+    st.session_state[_W_DATASETS] = chosen
+    datasets = st.sidebar.multiselect("Datasets", names, key=_W_DATASETS, on_change=_on_datasets,
+                                      format_func=lambda n: f"{n} ({counts.get(n, 0):,})")
+    state.set_datasets(list(datasets))
+    if space is None:
+        st.sidebar.warning("This project has no embedding space yet.")
+    return project, list(datasets), space, infos
+
+
+# The pages every page may link to, in sidebar order (path relative to app.py, label, icon).
+PAGES: tuple[tuple[str, str, str], ...] = (
+    ("app.py", "Home", "🔭"),
+    ("pages/1_Ingest.py", "Ingest", "📥"),
+    ("pages/2_Explore.py", "Explore", "🗺️"),
+    ("pages/3_Search.py", "Search", "🔎"),
+    ("pages/4_Compare.py", "Compare", "⚖️"),
+)
+
+
+def nav_link(page: str, label: str | None = None, icon: str | None = None) -> None:
+    """st.page_link to `page` (path relative to app.py), or a plain caption when Streamlit does
+    not know the page (not written yet, or a page run alone under AppTest)."""
+    from streamlit.errors import StreamlitAPIException
+
+    known = {p: (lbl, ic) for p, lbl, ic in PAGES}
+    default_label, default_icon = known.get(page, (page, None))
+    try:
+        st.page_link(page, label=label or default_label, icon=icon or default_icon)
+    except StreamlitAPIException:
+        log.debug("page %s not registered here; showing a caption instead", page)
+        st.caption(f"{label or default_label}: open it from the sidebar.")
+
+
+def setup_page(title: str, icon: str = "🔭") -> PageContext:
+    """Configure the page and render the shared sidebar; call it first in app.py and pages/*.py.
+
+    Stops the script run (after an st.error and a Retry button) when the store cannot be used.
+    """
+    st.set_page_config(page_title=f"{title} · embedscope", page_icon=icon, layout="wide")
+    settings, store, projects = _open()
+    _start_warmup()
+    try:
+        project, datasets, space, infos = _sidebar(store, projects)
+    except CoreError as e:
+        resources.release_store()
+        _connection_error(e, settings)
+    return PageContext(settings=settings, store=store, project=project, datasets=datasets,
+                       space=space.name if space else None, space_info=space, all_datasets=infos)

@@ -1,0 +1,1 @@
+"""Reusable dashboard widgets (filters, progress, grid, scatter, detail)."""

@@ -1,0 +1,81 @@
+"""Payload filter widgets (label / prediction / split / dataset / metadata / confidence) -> Filter."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+import streamlit as st
+
+from core.filters import Condition, Filter
+from core.types import CONFIDENCE, DATASET, LABEL, META, PREDICTION, SPLIT
+
+# Facet columns offered as multiselects, in this order.
+FACETS: tuple[str, ...] = (DATASET, LABEL, PREDICTION, SPLIT)
+# Metadata fields with more distinct values than this are not offered (free-text-like).
+MAX_META_VALUES = 200
+
+
+def facets_from_frame(df: pd.DataFrame) -> dict[str, list[Any]]:
+    """Distinct values per filterable column of a payload frame (sorted, nulls dropped).
+
+    Returns {field: values}; `meta.*` columns only when they have <= MAX_META_VALUES values, and
+    CONFIDENCE as [min, max] when present.
+    """
+    facets: dict[str, list[Any]] = {}
+    for column in df.columns:
+        if column in FACETS or column.startswith(f"{META}."):
+            values = df[column].dropna()
+            try:
+                distinct = sorted(values.unique().tolist(), key=str)
+            except TypeError:  # unhashable (lists in metadata): not a facet
+                continue
+            if distinct and (column in FACETS or len(distinct) <= MAX_META_VALUES):
+                facets[column] = distinct
+    if CONFIDENCE in df.columns:
+        conf = pd.to_numeric(df[CONFIDENCE], errors="coerce").dropna()
+        if len(conf):
+            facets[CONFIDENCE] = [float(conf.min()), float(conf.max())]
+    return facets
+
+
+def _one_of(field: str, values: Sequence[Any]) -> Condition:
+    return Condition(field, one_of=tuple(values))
+
+
+def payload_filter_widgets(df_or_facets: pd.DataFrame | Mapping[str, Sequence[Any]], key: str,
+                           container: Any = None) -> Filter:
+    """Render filter widgets and return the Filter they describe (empty Filter = everything).
+
+    df_or_facets: a payload DataFrame (from store.payloads) or {field: distinct values}
+    (CONFIDENCE: [min, max]). key: a unique prefix for the widget keys of this instance.
+    Multiselects restrict to the chosen values; "only unlabeled" keeps points without a label.
+    """
+    facets = (facets_from_frame(df_or_facets) if isinstance(df_or_facets, pd.DataFrame)
+              else {k: list(v) for k, v in df_or_facets.items()})
+    box = container if container is not None else st
+    must: list[Condition] = []
+    for field in FACETS:
+        values = facets.get(field) or []
+        if len(values) > 1:
+            chosen = box.multiselect(field.capitalize(), values, key=f"{key}.{field}",
+                                     placeholder="all")
+            if chosen:
+                must.append(_one_of(field, chosen))
+    if box.checkbox("Only unlabeled", key=f"{key}.unlabeled"):
+        must.append(Condition(LABEL, missing=True))
+    meta_fields = sorted(f for f in facets if f.startswith(f"{META}."))
+    if meta_fields:
+        field = box.selectbox("Metadata field", ["(none)", *meta_fields], key=f"{key}.meta_field")
+        if field != "(none)":
+            chosen = box.multiselect(f"{field[len(META) + 1:]} values", facets[field],
+                                     key=f"{key}.meta_values.{field}", placeholder="all")
+            if chosen:
+                must.append(_one_of(field, chosen))
+    bounds = facets.get(CONFIDENCE)
+    if bounds and bounds[0] < bounds[1]:
+        low, high = box.slider("Confidence", float(bounds[0]), float(bounds[1]),
+                               (float(bounds[0]), float(bounds[1])), key=f"{key}.confidence")
+        if (low, high) != (float(bounds[0]), float(bounds[1])):
+            must.append(Condition(CONFIDENCE, gte=float(low), lte=float(high)))
+    return Filter(must=tuple(must))
