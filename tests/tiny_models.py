@@ -114,6 +114,37 @@ def make_tiny_clip(directory: Path | str) -> Path:
     return out
 
 
+def make_clip_b32_shaped(directory: Path | str) -> Path:
+    """A CLIP with ViT-B/32's exact shapes (vision: hidden 768, 12 layers, patch 32, 224 px;
+    text: hidden 512, 12 layers; projection 512) and random weights: same cost as the real
+    openai/clip-vit-base-patch32, for benchmarks. Saved with a 224-px CLIPProcessor."""
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab, merges = _clip_vocab()
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges)
+    text_cfg = dict(
+        vocab_size=len(vocab), hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
+        num_attention_heads=8, max_position_embeddings=77,
+        bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+        pad_token_id=vocab["<|endoftext|>"],
+    )
+    vision_cfg = dict(
+        hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+        image_size=224, patch_size=32,
+    )
+    config = CLIPConfig(text_config=text_cfg, vision_config=vision_cfg, projection_dim=512)
+    _seed()
+    model = CLIPModel(config).eval()
+    image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}
+    )
+    model.save_pretrained(out)
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
 def make_tiny_vit(directory: Path | str) -> Path:
     """A ViT (2 layers, hidden 32, patch 8 on 32 px) with a pooler; saved with ViTImageProcessor."""
     from transformers import ViTConfig, ViTImageProcessorPil, ViTModel

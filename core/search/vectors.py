@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import uuid
-from typing import Sequence, Union
+from typing import Sequence, Union, cast
 
 import numpy as np
 from PIL import Image
 
+from core.embedders import embedder_for_space
 from core.embedders.base import Embedder
 from core.errors import BadInputError, DimensionMismatchError, NotFoundError, UnsupportedOperationError
 from core.store.base import VectorStore
@@ -38,19 +38,6 @@ def text_side_spaces(store: VectorStore, project: str) -> list[str]:
     return [s.name for s in store.list_spaces(project) if has_text_side(s)]
 
 
-@functools.lru_cache(maxsize=4)
-def _space_embedder(space: SpaceInfo) -> Embedder:
-    # Loading a model takes seconds; a notebook or the CLI asks for the same space many times.
-    from core.embedders import embedder_for_space
-
-    return embedder_for_space(space)
-
-
-def clear_embedder_cache() -> None:
-    """Forget the models loaded for query embedding (frees their memory)."""
-    _space_embedder.cache_clear()
-
-
 def unit_vector(vector: np.ndarray, what: str) -> np.ndarray:
     """(dim,) float32 with unit L2 norm; BadInputError when the vector is (close to) zero."""
     vec = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -68,7 +55,11 @@ def check_dim(space: SpaceInfo, vector: np.ndarray, what: str) -> None:
 
 
 def _resolve_embedder(space: SpaceInfo, embedder: Embedder | None) -> Embedder:
-    return embedder if embedder is not None else _space_embedder(space)
+    # embedder_for_space keeps loaded models per process: asking again for a space is cheap.
+    if embedder is not None:
+        return embedder
+    # cast: ModelEmbedder declares `modality` as a Literal, the protocol's attribute is a plain str.
+    return cast(Embedder, embedder_for_space(space))
 
 
 # -- query vectors -------------------------------------------------------------------------------

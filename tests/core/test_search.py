@@ -199,13 +199,15 @@ def _reference_text_features(model_dir: Path, text: str) -> np.ndarray:
 
 
 def test_text_query_uses_the_models_own_text_features(clip_store, tiny_clip_dir: Path) -> None:  # noqa: F811
+    from core.embedders import clear_cache
+
     store, embedder, info, ids, vectors, _ = clip_store
     text = "a photo of a cat"
     expected = _reference_text_features(tiny_clip_dir, text)
     got = search.text_query_vector(store, P, info.name, text, embedder=embedder)
     np.testing.assert_allclose(got, expected, atol=1e-5)
     # Default embedder: the space's own model, reloaded from the space descriptor (and cached).
-    search.clear_embedder_cache()
+    clear_cache()
     np.testing.assert_allclose(search.text_query_vector(store, P, info.name, text), expected, atol=1e-5)
     hits = search.by_text(store, P, info.name, text, limit=10, exact=True)
     assert [h.id for h in hits] == _numpy_top(vectors, ids, expected, np.ones(len(ids), bool), 10)

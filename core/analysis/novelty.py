@@ -1,0 +1,44 @@
+"""Novelty of the items of one set (B) with respect to another (A), normalised by A's density."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.analysis.knn import KnnMethod, knn_graph, knn_search
+from core.analysis.outliers import knn_distance
+
+_FLOOR = np.float32(1e-6)
+
+
+@dataclass(frozen=True)
+class Novelty:
+    """scores: (n_b,) float32, ~1 = as close to A as A's own points are to each other, >> 1 =
+    far from anything in A. nearest: (n_b,) index of the nearest A item; nearest_sim: (n_b,) its
+    cosine similarity."""
+
+    scores: np.ndarray
+    nearest: np.ndarray
+    nearest_sim: np.ndarray
+
+
+def novelty_scores(
+    a: np.ndarray, b: np.ndarray, k: int = 10, *, method: KnnMethod = "auto", seed: int = 0
+) -> Novelty:
+    """Per-B-item novelty: mean distance to its k nearest A items divided by those A items' own
+    mean kNN distance within A.
+
+    The ratio is what makes it comparable across regions: a B item 0.3 away from a diffuse part
+    of A is ordinary, 0.3 away from a tight part of A is new. a: (n_a, d), b: (n_b, d), float32
+    L2-normalised, n_a > k.
+    """
+    if a.shape[0] <= k:
+        raise ValueError(f"set A needs more than k={k} items, got {a.shape[0]}")
+    _, a_sims = knn_graph(a, k, method=method, seed=seed)
+    a_spacing = knn_distance(a_sims)
+    idx, sims = knn_search(b, a, k, method=method, seed=seed)
+    to_a = knn_distance(sims)
+    local = np.mean(a_spacing[idx], axis=1)
+    scores = ((to_a + _FLOOR) / (local + _FLOOR)).astype(np.float32)
+    return Novelty(scores=scores, nearest=idx[:, 0], nearest_sim=sims[:, 0])

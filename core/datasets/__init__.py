@@ -1,0 +1,16 @@
+"""Readers that turn user data (image folders, manifests, own vectors) into Items, and safe image loading."""
+
+from core.datasets.folder import from_image_folder
+from core.datasets.images import IMAGE_EXTENSIONS, check_allowed, load_image, to_rgb
+from core.datasets.manifest import from_manifest
+from core.datasets.own_embeddings import load_own_embeddings
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "check_allowed",
+    "from_image_folder",
+    "from_manifest",
+    "load_image",
+    "load_own_embeddings",
+    "to_rgb",
+]

@@ -1,0 +1,158 @@
+"""Read user tables (CSV / TSV / Parquet / JSONL) into DataFrames, with errors naming file and line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import BadInputError
+
+TABLE_SUFFIXES: dict[str, str] = {
+    ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
+    ".jsonl": "jsonl", ".ndjson": "jsonl",
+}
+
+
+@dataclass
+class Table:
+    """A read table and how to name its rows in messages (file line numbers where there are lines)."""
+
+    path: Path
+    frame: pd.DataFrame
+    fmt: str
+    line_numbers: list[int] = field(default_factory=list)  # JSONL: file line of each row
+
+    def where(self, row: int) -> str:
+        """Human position of data row `row` (0-based): 'line 7' for text files, 'row 6' for Parquet."""
+        if self.fmt in ("csv", "tsv"):
+            return f"line {row + 2}"  # +1 for the header, +1 for 1-based lines
+        if self.fmt == "jsonl" and row < len(self.line_numbers):
+            return f"line {self.line_numbers[row]}"
+        return f"row {row + 1}"
+
+    def column(self, name: str) -> str:
+        """The actual column name: exact match first, then case-insensitive; BadInputError if absent."""
+        found = find_column(self.frame, (name,))
+        if found is None:
+            raise BadInputError(
+                f"{self.path}: no column {name!r}; columns are: {', '.join(map(str, self.frame.columns))}"
+            )
+        return found
+
+
+def find_column(frame: pd.DataFrame, candidates: tuple[str, ...]) -> str | None:
+    """The first column matching a candidate exactly, else case-insensitively, else None."""
+    return find_name([str(c) for c in frame.columns], candidates)
+
+
+def find_name(names: list[str], candidates: tuple[str, ...]) -> str | None:
+    """The first name matching a candidate exactly, else case-insensitively, else None."""
+    for wanted in candidates:
+        if wanted in names:
+            return wanted
+    lowered = {n.lower(): n for n in reversed(names)}
+    for wanted in candidates:
+        if wanted.lower() in lowered:
+            return lowered[wanted.lower()]
+    return None
+
+
+def read_table(path: Path | str) -> Table:
+    """Read a .csv / .tsv / .parquet / .jsonl table. Raises BadInputError naming the file (and the
+    line, where the parser says) for a missing, unreadable, malformed or empty file."""
+    path = Path(path).expanduser()
+    fmt = TABLE_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise BadInputError(
+            f"{path}: unsupported table format {path.suffix!r} (use {', '.join(sorted(TABLE_SUFFIXES))})"
+        )
+    if not path.is_file():
+        raise BadInputError(f"{path}: file not found")
+    if fmt == "jsonl":
+        return _read_jsonl(path)
+    try:
+        if fmt == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            # Invalid UTF-8 becomes U+FFFD, so one bad row is rejected at ingest, not the whole file.
+            frame = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", encoding_errors="replace")
+    except pd.errors.EmptyDataError as e:
+        raise BadInputError(f"{path}: the file is empty") from e
+    except pd.errors.ParserError as e:
+        raise BadInputError(f"{path}: malformed {fmt.upper()} ({e})") from e
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise BadInputError(f"{path}: cannot read the {fmt} file ({e})") from e
+    return Table(path, frame, fmt)
+
+
+def _read_jsonl(path: Path) -> Table:
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BadInputError(f"{path}: line {number} is not valid JSON ({e.msg})") from e
+            if not isinstance(row, dict):
+                raise BadInputError(f"{path}: line {number} is not a JSON object")
+            rows.append(row)
+            lines.append(number)
+    if not rows:
+        raise BadInputError(f"{path}: the file has no rows")
+    return Table(path, pd.DataFrame.from_records(rows), "jsonl", lines)
+
+
+def is_missing(value: Any) -> bool:
+    """True for None, NaN / NaT, and blank strings (what an empty CSV cell becomes)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (float, np.floating)):
+        return math.isnan(float(value))
+    return value is pd.NaT
+
+
+def as_text(value: Any) -> str | None:
+    """A cell as a string: None when missing; 3.0 -> "3" (CSV integer columns with gaps are floats)."""
+    if is_missing(value):
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip() if isinstance(value, str) else str(value)
+
+
+def json_safe(value: Any) -> Any:
+    """A cell as a JSON-serialisable value: numpy scalars -> Python, NaN -> None, dates -> ISO text,
+    arrays -> lists, bytes -> text; unknown objects -> str."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if is_missing(value) and not isinstance(value, str):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,102 @@
+"""The loaded-model layer under every embedder: one torch model, its preprocessing, raw features."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from core.embedders import runtime
+from core.errors import UnsupportedOperationError
+
+if TYPE_CHECKING:
+    import torch
+
+# Size of the blank image / text used to probe a freshly loaded model for its output size.
+_PROBE_SIZE = 64
+
+
+class Backend:
+    """A model loaded once per (model, layer, device, precision) and shared by embedders.
+
+    Subclasses set `has_images` / `has_texts` and implement the matching methods; every
+    forward method returns raw (n, dim) float32 features (normalisation happens in the
+    embedder). `lock` serialises forward passes: two threads running one model at once only
+    fight for the same cores.
+    """
+
+    has_images = False
+    has_texts = False
+    family = "model"
+
+    def __init__(self, *, model_id: str, name: str, layer: str | None, device: str, precision: str) -> None:
+        self.model_id = model_id
+        self.name = name
+        self.layer = layer
+        self.device = device
+        self.precision = precision
+        self.channels_last = False
+        self.dim = 0
+        self.lock = threading.Lock()
+
+    @property
+    def description(self) -> str:
+        return f"{self.family} embeddings ({self.dim}-d) from {self.model_id}" + (
+            f", layer {self.layer}" if self.layer else ""
+        )
+
+    def preprocess_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """PIL images -> (n, 3, H, W) float32 model input."""
+        raise UnsupportedOperationError(f"{self.model_id} is a text model; it cannot embed images")
+
+    def forward_images(self, batch: np.ndarray) -> np.ndarray:
+        """(n, 3, H, W) float32 -> (n, dim) float32 raw features."""
+        raise UnsupportedOperationError(f"{self.model_id} is a text model; it cannot embed images")
+
+    def forward_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """n texts -> (n, dim) float32 raw features."""
+        raise UnsupportedOperationError(
+            f"{self.model_id} has no text side: free text cannot be embedded into its space"
+        )
+
+    def probe(self) -> int:
+        """Run one blank input through the model to learn (and check) its output size."""
+        dims = set()
+        if self.has_images:
+            blank = Image.new("RGB", (_PROBE_SIZE, _PROBE_SIZE), (127, 127, 127))
+            dims.add(self.forward_images(self.preprocess_images([blank])).shape[1])
+        if self.has_texts:
+            dims.add(self.forward_texts(["probe"]).shape[1])
+        if len(dims) != 1:
+            raise ValueError(f"{self.model_id}: image and text features differ in size {sorted(dims)}")
+        self.dim = int(dims.pop())
+        return self.dim
+
+    def prepare(self, model: Any) -> Any:
+        """eval mode, on the device, channels_last for conv nets, int8 Linear layers if asked."""
+        import torch
+
+        model = model.eval().to(self.device)
+        if runtime.has_conv(model):
+            # NHWC lets oneDNN pick its fast convolution kernels on CPU (and tensor cores on GPU).
+            self.channels_last = True
+            model = model.to(memory_format=torch.channels_last)
+        if self.precision == "int8":
+            model = runtime.quantize_linear(model)
+        return model
+
+    def image_tensor(self, batch: np.ndarray) -> "torch.Tensor":
+        """(n, 3, H, W) float32 numpy -> a tensor on the device in the model's memory format."""
+        import torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        if self.channels_last:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+
+def to_rgb(images: Sequence[Image.Image]) -> list[Image.Image]:
+    """Grey, palette, RGBA, CMYK... -> RGB (models take 3 channels; alpha is dropped)."""
+    return [im if im.mode == "RGB" else im.convert("RGB") for im in images]

@@ -1,0 +1,156 @@
+"""Adapter-independent helpers: argument checks, payload frames, payload merges, id handling.
+
+Both adapters call these so that the embedded store and the server store behave the same
+(the congruence tests in tests/core/test_store.py run one set of tests on both).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.errors import BadInputError, DimensionMismatchError
+from core.types import META, SpaceInfo
+
+UPSERT_BATCH = 256
+SCROLL_BATCH = 1024
+# Payload keys reserved by the store in the documents area.
+DOCS_PROJECT, DOCS_KIND, DOCS_KEY = "project", "kind", "key"
+SPACE_KIND = "_space"  # documents of this kind describe the spaces (SpaceInfo.to_dict())
+
+
+def check_points(
+    space: str, dim: int, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+) -> np.ndarray:
+    """Validate an upsert and return vectors as C-contiguous float32 (n, dim)."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim != 2:
+        raise ValueError(f"vectors must be a 2-d (n, dim) array, got shape {arr.shape}")
+    if arr.shape[1] != dim:
+        raise DimensionMismatchError(
+            f"Vectors of size {arr.shape[1]} cannot go into space {space!r}, made for size {dim}"
+        )
+    if not len(ids) == len(payloads) == arr.shape[0]:
+        raise ValueError(
+            f"ids ({len(ids)}), vectors ({arr.shape[0]}) and payloads ({len(payloads)}) differ in length"
+        )
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise BadInputError(f"The vector of point {ids[bad]} contains NaN or infinity")
+    for pid in ids:
+        check_id(pid)
+    return np.ascontiguousarray(arr)
+
+
+def check_id(pid: str) -> str:
+    """Point ids are uuid strings (core.ids); anything else is a programmer mistake."""
+    try:
+        return str(uuid.UUID(str(pid)))
+    except ValueError as e:
+        raise ValueError(f"Point id {pid!r} is not a uuid string (use core.ids.point_id)") from e
+
+
+def check_query_vector(vector: np.ndarray, dim: int, space: str) -> list[float]:
+    """(dim,) float32 query vector as a list; DimensionMismatchError on the wrong size."""
+    arr = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if arr.shape[0] != dim:
+        raise DimensionMismatchError(
+            f"A query vector of size {arr.shape[0]} cannot search space {space!r} of size {dim}"
+        )
+    if not np.isfinite(arr).all() or not np.any(arr):
+        raise BadInputError(f"The query vector for space {space!r} is zero or not finite")
+    return [float(x) for x in arr]
+
+
+def clean_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """Replace float NaN (pandas' missing value) by None so 'is missing' filters see it."""
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if isinstance(value, float) and math.isnan(value):
+            out[key] = None
+        elif isinstance(value, dict):
+            out[key] = clean_payload(value)
+        else:
+            out[key] = value
+    return out
+
+
+def split_merge(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a set_payload value into (top-level fields, fields merged into `meta`).
+
+    `{"label": "cat", "meta": {"a": 1}, "meta.b": 2}` -> (`{"label": "cat"}`, `{"a": 1, "b": 2}`):
+    meta is merged key by key, so adding one column keeps the others.
+    """
+    top: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    for key, item in clean_payload(value).items():
+        if key == META and isinstance(item, dict):
+            meta.update(item)
+        elif key.startswith(META + "."):
+            meta[key[len(META) + 1 :]] = item
+        else:
+            top[key] = item
+    return top, meta
+
+
+def flatten(payload: dict[str, Any]) -> dict[str, Any]:
+    """One payload as a flat row: nested meta becomes meta.<name> columns."""
+    row = {k: v for k, v in payload.items() if k != META}
+    meta = payload.get(META)
+    if isinstance(meta, dict):
+        row.update({f"{META}.{k}": v for k, v in meta.items()})
+    return row
+
+
+def payload_frame(
+    records: list[tuple[str, dict[str, Any]]], fields: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """(id, payload) pairs -> DataFrame indexed by "id" (sorted), meta flattened.
+
+    With fields, exactly those columns in that order (absent values are None).
+    """
+    records = sorted(records, key=lambda r: r[0])
+    frame = pd.DataFrame([flatten(p) for _, p in records], index=pd.Index([r[0] for r in records], name="id"))
+    if fields is not None:
+        frame = frame.reindex(columns=list(fields))
+    frame.index.name = "id"
+    return frame
+
+
+def payload_selector_fields(fields: Sequence[str] | None) -> list[str] | None:
+    """Top-level payload keys to fetch for the requested columns (meta.x needs `meta`)."""
+    if fields is None:
+        return None
+    return sorted({f.split(".", 1)[0] for f in fields})
+
+
+def as_array(rows: list[list[float]], dim: int) -> np.ndarray:
+    """Stored vectors as (n, dim) float32 (an empty (0, dim) array for no rows)."""
+    if not rows:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.asarray(rows, dtype=np.float32)
+
+
+def check_same_dim(project: str, existing: SpaceInfo, dim: int) -> None:
+    """DimensionMismatchError when a space exists with another vector size."""
+    if existing.dim != dim:
+        raise DimensionMismatchError(
+            f"Space {existing.name!r} of project {project!r} holds vectors of size {existing.dim}, not {dim}"
+        )
+
+
+def group_values(ids: Sequence[str], values: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], list[str]]]:
+    """Group set_payload ids by identical value (one update per group: labelling 10k points
+    with one label is one request, not 10k)."""
+    if len(ids) != len(values):
+        raise ValueError(f"set_payload got {len(ids)} ids but {len(values)} values")
+    groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for pid, value in zip(ids, values):
+        key = json.dumps(value, sort_keys=True, default=str)
+        groups.setdefault(key, (value, []))[1].append(check_id(pid))
+    return list(groups.values())

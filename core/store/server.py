@@ -1,0 +1,228 @@
+"""ServerStore: the VectorStore on a Qdrant server (or qdrant-client's local mode) via qdrant-client.
+
+One collection per (project, space) named es__<project>__<space> (names encoded reversibly by
+core.store.names, so no lookup table is needed), cosine distance, keyword/float payload indexes
+on core.types fields, and one `es__documents` collection (1-d dummy vectors) for the documents
+area. `path=":memory:"` or a folder selects qdrant-client's local mode (what the tests use to
+exercise this adapter; too slow to be the default past ~20k points). Library errors become
+CoreError: unreachable server -> StoreUnavailableError naming the URL (never the API key),
+401/403 -> a message about the API key, a folder used by another process -> StoreLockedError.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import httpx
+import numpy as np
+import pandas as pd
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from core.errors import CoreError, NotFoundError, StoreLockedError, StoreUnavailableError
+from core.filters import Condition, Filter
+from core.store import common
+from core.store.documents import KEYWORD_DOC_FIELDS, DocumentArea
+from core.store.names import collection_name, parse_collection_name, validate_name
+from core.store.server_ops import ServerOps
+from core.store.server_filters import to_server
+from core.types import DATASET, FLOAT_FIELDS, KEYWORD_FIELDS, KIND, DatasetInfo, SpaceInfo
+
+log = logging.getLogger(__name__)
+DOCS_COLLECTION = "es__documents"
+_ITEMS_ONLY = Filter(must_not=(Condition(KIND, equals="object"),))
+
+
+class ServerStore(ServerOps):
+    """VectorStore over qdrant-client: a server at `url` (+ api_key), or local mode at `path`."""
+
+    def __init__(self, url: str | None = None, api_key: str | None = None, path: str | None = None,
+                 timeout: float = 10) -> None:
+        if (url is None) == (path is None):
+            raise ValueError("ServerStore needs exactly one of url= (a Qdrant server) or path= (local mode)")
+        self._where = f"Qdrant server at {url}" if url else f"qdrant-client local mode at {path}"
+        self._mutex = threading.RLock()  # local mode is not thread-safe; cheap for a server
+        self._infos: dict[tuple[str, str], SpaceInfo] = {}
+        self._docs = DocumentArea(self)
+        self._docs_ready = False
+        self.client = self._connect(url, api_key, path, timeout)
+
+    def _connect(self, url: str | None, api_key: str | None, path: str | None, timeout: float) -> QdrantClient:
+        try:
+            if url:
+                client = QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout)))
+            elif path == ":memory:":
+                client = QdrantClient(location=":memory:")
+            else:
+                client = QdrantClient(path=path)
+        except RuntimeError as e:  # local mode: "already accessed by another instance"
+            raise StoreLockedError(
+                f"The local Qdrant folder {path} is used by another process: stop it or use a Qdrant server"
+            ) from e
+        with self._guard("connect"):
+            client.get_collections()  # fail fast on a wrong URL or key
+        return client
+
+    @contextmanager
+    def _guard(self, operation: str) -> Iterator[None]:
+        """Serialise calls and turn qdrant-client / HTTP errors into CoreError."""
+        try:
+            with self._mutex:
+                yield
+        except CoreError:
+            raise
+        except UnexpectedResponse as e:
+            if e.status_code in (401, 403):
+                raise StoreUnavailableError(
+                    f"The {self._where} refused the API key (HTTP {e.status_code}) during {operation}: "
+                    "check EMBEDSCOPE_QDRANT_API_KEY"
+                ) from e
+            raise StoreUnavailableError(f"The {self._where} failed {operation}: HTTP {e.status_code} {e.reason_phrase}") from e
+        except (ResponseHandlingException, httpx.HTTPError, ConnectionError, TimeoutError) as e:
+            raise StoreUnavailableError(f"Cannot reach the {self._where} ({operation}): {type(e).__name__}") from e
+
+    def _collection(self, project: str, space: str) -> str:
+        """The collection of a space (inside a guard); NotFoundError if absent."""
+        name = collection_name(project, space)
+        if (project, space) not in self._infos and not self.client.collection_exists(name):
+            raise NotFoundError(f"Space {space!r} does not exist in project {project!r}")
+        return name
+
+    def _info(self, project: str, space: str) -> SpaceInfo:
+        key = (project, space)
+        if key not in self._infos:
+            name = self._collection(project, space)
+            doc = self._docs.get(project, common.SPACE_KIND, space)
+            if doc:
+                self._infos[key] = SpaceInfo.from_dict(doc)
+            else:
+                vectors = self.client.get_collection(name).config.params.vectors
+                assert isinstance(vectors, qm.VectorParams), "space collections have one unnamed vector"
+                self._infos[key] = SpaceInfo(space, vectors.size, "vector")
+        return self._infos[key]
+
+    def _spaces(self, project: str) -> list[str]:
+        names = [c.name for c in self.client.get_collections().collections]
+        return sorted(p[1] for p in map(parse_collection_name, names) if p and p[0] == project)
+
+    def _create(self, name: str, dim: int, keyword: Sequence[str], floats: Sequence[str] = ()) -> None:
+        self.client.create_collection(name, vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE))
+        for field in keyword:
+            self.client.create_payload_index(name, field, qm.PayloadSchemaType.KEYWORD, wait=True)
+        for field in floats:
+            self.client.create_payload_index(name, field, qm.PayloadSchemaType.FLOAT, wait=True)
+
+    # -- documents backend (DocBackend) -----------------------------------------------------
+    def _docs_collection(self) -> str:
+        if not self._docs_ready:
+            if not self.client.collection_exists(DOCS_COLLECTION):
+                self._create(DOCS_COLLECTION, 1, KEYWORD_DOC_FIELDS)
+            self._docs_ready = True
+        return DOCS_COLLECTION
+
+    def doc_upsert(self, points: list[tuple[str, dict[str, Any]]]) -> None:
+        structs = [qm.PointStruct(id=pid, vector=[1.0], payload=payload) for pid, payload in points]
+        self.client.upsert(self._docs_collection(), structs, wait=True)
+
+    def doc_scroll(self, flt: Filter) -> list[tuple[str, dict[str, Any]]]:
+        return [(str(r.id), dict(r.payload or {})) for r in self._scroll(self._docs_collection(), to_server(flt), batch=64)]
+
+    def doc_delete(self, flt: Filter) -> None:
+        server_filter = to_server(flt)
+        assert server_filter is not None, "documents are always deleted by a filter"
+        self.client.delete(self._docs_collection(), points_selector=qm.FilterSelector(filter=server_filter), wait=True)
+
+
+    # -- projects and spaces ------------------------------------------------------------------
+    def describe(self) -> str:
+        return self._where
+
+    def list_projects(self) -> list[str]:
+        with self._guard("list_projects"):
+            names = [c.name for c in self.client.get_collections().collections]
+            return sorted({p[0] for p in map(parse_collection_name, names) if p})
+
+    def list_spaces(self, project: str) -> list[SpaceInfo]:
+        with self._guard("list_spaces"):
+            return [self._info(project, s) for s in self._spaces(project)]
+
+    def get_space(self, project: str, space: str) -> SpaceInfo:
+        with self._guard("get_space"):
+            return self._info(project, space)
+
+    def ensure_space(self, project: str, info: SpaceInfo) -> SpaceInfo:
+        validate_name(project, "project name")
+        validate_name(info.name, "space name")
+        if info.dim < 1:
+            raise ValueError(f"Space {info.name!r} needs a positive dim, got {info.dim}")
+        with self._guard("ensure_space"):
+            name = collection_name(project, info.name)
+            if self.client.collection_exists(name):
+                existing = self._info(project, info.name)
+                common.check_same_dim(project, existing, info.dim)
+                return existing
+            self._create(name, info.dim, KEYWORD_FIELDS, FLOAT_FIELDS)
+            self._docs.put(project, common.SPACE_KIND, info.name, info.to_dict())
+            self._infos[(project, info.name)] = info
+            log.info("created collection %s (dim %d) on the %s", name, info.dim, self._where)
+            return info
+
+    def delete_space(self, project: str, space: str) -> None:
+        with self._guard("delete_space"):
+            name = self._collection(project, space)
+            self._infos.pop((project, space), None)
+            self.client.delete_collection(name)
+            self._docs.delete(project, common.SPACE_KIND, space)
+
+    def list_datasets(self, project: str) -> list[DatasetInfo]:
+        with self._guard("list_datasets"):
+            counts: dict[str, dict[str, int]] = {}
+            for space in self._spaces(project):
+                response = self.client.facet(collection_name(project, space), DATASET,
+                                             facet_filter=to_server(_ITEMS_ONLY), limit=100_000, exact=True)
+                for hit in response.hits:
+                    counts.setdefault(str(hit.value), {})[space] = int(hit.count)
+            return [DatasetInfo(project, name, counts[name]) for name in sorted(counts)]
+
+    def delete_dataset(self, project: str, dataset: str) -> int:
+        with self._guard("delete_dataset"):
+            flt = to_server(Filter.where(dataset=dataset))
+            assert flt is not None
+            removed: set[str] = set()
+            for space in self._spaces(project):
+                name = collection_name(project, space)
+                removed.update(str(r.id) for r in self._scroll(name, flt, with_payload=False))
+                self.client.delete(name, points_selector=qm.FilterSelector(filter=flt), wait=True)
+            return len(removed)
+
+    def delete_project(self, project: str) -> None:
+        with self._guard("delete_project"):
+            for space in self._spaces(project):
+                self._infos.pop((project, space), None)
+                self.client.delete_collection(collection_name(project, space))
+            self._docs.delete_project(project)
+
+    # -- documents ------------------------------------------------------------------------------
+    def put_document(self, project: str, kind: str, key: str, doc: dict[str, Any]) -> None:
+        with self._guard("put_document"):
+            self._docs.put(project, kind, key, doc)
+
+    def get_document(self, project: str, kind: str, key: str) -> dict[str, Any] | None:
+        with self._guard("get_document"):
+            return self._docs.get(project, kind, key)
+
+    def list_documents(self, project: str, kind: str) -> list[str]:
+        with self._guard("list_documents"):
+            return self._docs.list(project, kind)
+
+    def delete_document(self, project: str, kind: str, key: str) -> bool:
+        with self._guard("delete_document"):
+            return self._docs.delete(project, kind, key)
+
+    def close(self) -> None:
+        with self._mutex:
+            self.client.close()

@@ -1,0 +1,174 @@
+"""Point operations and search of ServerStore (qdrant-client), kept apart from its catalog code."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from core.errors import NotFoundError
+from core.filters import Filter
+from core.store import common
+from core.store.server_filters import to_server
+from core.types import META, Hit, SpaceInfo
+
+
+def _vector(record: Any) -> list[float]:
+    vec = record.vector
+    if isinstance(vec, dict):
+        vec = vec[""]
+    return list(vec)
+
+
+class ServerOps:
+    """Mixin: needs client, _guard(operation), _info(project, space), _collection(project, space)."""
+
+    client: QdrantClient
+
+    def _guard(self, operation: str) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _info(self, project: str, space: str) -> SpaceInfo:
+        raise NotImplementedError
+
+    def _collection(self, project: str, space: str) -> str:
+        raise NotImplementedError
+
+    def _spaces(self, project: str) -> list[str]:
+        raise NotImplementedError
+
+    def _scroll(self, name: str, flt: qm.Filter | None, with_payload: Any = True,
+                with_vectors: bool = False, batch: int = common.SCROLL_BATCH) -> Iterator[qm.Record]:
+        offset: Any = None
+        while True:
+            records, offset = self.client.scroll(name, scroll_filter=flt, limit=batch, offset=offset,
+                                                 with_payload=with_payload, with_vectors=with_vectors)
+            yield from records
+            if offset is None:
+                return
+
+    def _retrieve(self, name: str, ids: list[str], with_vectors: bool) -> list[qm.Record]:
+        out: list[qm.Record] = []
+        for start in range(0, len(ids), 1024):
+            out.extend(self.client.retrieve(name, ids[start : start + 1024], with_payload=False,
+                                            with_vectors=with_vectors))
+        return out
+
+    def upsert(self, project: str, space: str, ids: Sequence[str], vectors: np.ndarray,
+               payloads: Sequence[dict[str, Any]]) -> None:
+        with self._guard("upsert"):
+            arr = common.check_points(space, self._info(project, space).dim, ids, vectors, payloads)
+            name = self._collection(project, space)
+            for start in range(0, len(ids), common.UPSERT_BATCH):
+                stop = start + common.UPSERT_BATCH
+                points = [qm.PointStruct(id=str(pid), vector=vec.tolist(), payload=common.clean_payload(dict(p)))
+                          for pid, vec, p in zip(ids[start:stop], arr[start:stop], payloads[start:stop])]
+                self.client.upsert(name, points, wait=True)
+
+    def existing_ids(self, project: str, space: str, ids: Sequence[str]) -> set[str]:
+        with self._guard("existing_ids"):
+            records = self._retrieve(self._collection(project, space), [common.check_id(i) for i in ids], False)
+            return {str(r.id) for r in records}
+
+    def count(self, project: str, space: str, flt: Filter | None = None) -> int:
+        with self._guard("count"):
+            return int(self.client.count(self._collection(project, space), count_filter=to_server(flt), exact=True).count)
+
+    def payloads(self, project: str, space: str, flt: Filter | None = None,
+                 fields: Sequence[str] | None = None) -> pd.DataFrame:
+        keys = common.payload_selector_fields(fields)
+        selector: Any = qm.PayloadSelectorInclude(include=keys) if keys is not None else True
+        with self._guard("payloads"):
+            name = self._collection(project, space)
+            records = [(str(r.id), dict(r.payload or {})) for r in self._scroll(name, to_server(flt), selector)]
+        return common.payload_frame(records, fields)
+
+    def vectors(self, project: str, space: str, ids: Sequence[str] | None = None,
+                flt: Filter | None = None) -> tuple[list[str], np.ndarray]:
+        with self._guard("vectors"):
+            dim = self._info(project, space).dim
+            name = self._collection(project, space)
+            if ids is not None:
+                found = {str(r.id): _vector(r) for r in self._retrieve(name, [common.check_id(i) for i in ids], True)}
+                order = [str(i) for i in ids if str(i) in found]
+                return order, common.as_array([found[i] for i in order], dim)
+            records = sorted(self._scroll(name, to_server(flt), False, True), key=lambda r: str(r.id))
+            return [str(r.id) for r in records], common.as_array([_vector(r) for r in records], dim)
+
+    def iter_vectors(self, project: str, space: str, flt: Filter | None = None,
+                     batch: int = 2048) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        offset: Any = None
+        while True:
+            with self._guard("iter_vectors"):
+                dim = self._info(project, space).dim
+                records, offset = self.client.scroll(self._collection(project, space), scroll_filter=to_server(flt),
+                                                     limit=batch, offset=offset, with_payload=True, with_vectors=True)
+            if records:
+                yield ([str(r.id) for r in records], common.as_array([_vector(r) for r in records], dim),
+                       [dict(r.payload or {}) for r in records])
+            if offset is None:
+                return
+
+    def set_payload(self, project: str, ids: Sequence[str], values: Sequence[dict[str, Any]]) -> int:
+        groups = common.group_values(ids, values)
+        updated: set[str] = set()
+        with self._guard("set_payload"):
+            for space in self._spaces(project):
+                name = self._collection(project, space)
+                present = {str(r.id) for r in self._retrieve(name, [str(i) for i in ids], False)}
+                for value, group in groups:
+                    targets: list[Any] = [i for i in group if i in present]
+                    if targets:
+                        self._merge(name, targets, value)
+                updated |= present
+        return len(updated)
+
+    def _merge(self, name: str, targets: list[Any], value: dict[str, Any]) -> None:
+        top, meta = common.split_merge(value)
+        if top:
+            self.client.set_payload(name, top, points=targets, wait=True)
+        if meta:
+            self.client.set_payload(name, meta, points=targets, key=META, wait=True)
+
+    def query(self, project: str, space: str, vector: np.ndarray, limit: int = 10,
+              flt: Filter | None = None, exact: bool = False, with_payload: bool = True) -> list[Hit]:
+        with self._guard("query"):
+            query = common.check_query_vector(vector, self._info(project, space).dim, space)
+            return self._run(project, space, query, limit, to_server(flt), exact, with_payload)
+
+    def recommend(self, project: str, space: str, positive: Sequence[str | np.ndarray],
+                  negative: Sequence[str | np.ndarray] = (), limit: int = 10, flt: Filter | None = None,
+                  exact: bool = False, with_payload: bool = True) -> list[Hit]:
+        if not positive and not negative:
+            raise ValueError("recommend needs at least one positive or negative example")
+        with self._guard("recommend"):
+            dim = self._info(project, space).dim
+            ids = [common.check_id(e) for e in [*positive, *negative] if isinstance(e, str)]
+            found = {str(r.id) for r in self._retrieve(self._collection(project, space), ids, False)}
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise NotFoundError(f"Example point {missing[0]} is not in space {space!r} of project {project!r}")
+
+            def resolve(examples: Sequence[str | np.ndarray]) -> list[Any]:
+                return [common.check_id(e) if isinstance(e, str) else common.check_query_vector(e, dim, space)
+                        for e in examples]
+
+            query = qm.RecommendQuery(recommend=qm.RecommendInput(
+                positive=resolve(positive), negative=resolve(negative), strategy=qm.RecommendStrategy.BEST_SCORE))
+            return self._run(project, space, query, limit, to_server(flt, ids), exact, with_payload)
+
+    def _run(self, project: str, space: str, query: Any, limit: int, flt: qm.Filter | None,
+             exact: bool, with_payload: bool) -> list[Hit]:
+        response = self.client.query_points(self._collection(project, space), query=query, query_filter=flt,
+                                            limit=limit, with_payload=with_payload,
+                                            search_params=qm.SearchParams(exact=exact))
+        return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
+
+    def optimize(self, project: str, space: str) -> None:
+        """A server builds its HNSW index in the background; nothing to do but check the space."""
+        with self._guard("optimize"):
+            self._collection(project, space)

@@ -1,0 +1,283 @@
+"""Explore-page helpers: the map frame (2-D coords joined to payloads), colour-by columns, hover text.
+
+Pure pandas / numpy (no streamlit), so the logic behind the map is tested without a browser.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.types import CONFIDENCE, DATASET, KEY, LABEL, META, PREDICTION, SPLIT, TEXT, URI
+
+log = logging.getLogger(__name__)
+
+AGREEMENT = "agreement"
+# Analysis columns that can colour the map when an analysis exists (core.pipeline.analyse).
+SCORE_NUMERIC: tuple[str, ...] = ("outlier", "mislabel")
+SCORE_CATEGORICAL: tuple[str, ...] = ("cluster", "is_error", "duplicate_group")
+COLOUR_FIXED: tuple[str, ...] = (LABEL, PREDICTION, AGREEMENT, SPLIT, DATASET, CONFIDENCE)
+
+AGREE, DISAGREE, UNLABELED, NO_PREDICTION = "label = prediction", "disagree", "unlabeled", \
+    "no prediction"
+# Errors drawn last (on top) and in red, so they stand out.
+AGREEMENT_COLOURS: dict[str, str] = {UNLABELED: "#b8b8b8", NO_PREDICTION: "#8da0cb",
+                                     AGREE: "#4c9f70", DISAGREE: "#d62728"}
+OTHER = "other"
+MISSING = "(none)"
+GREY = "#c7c7c7"
+TOP_N = 20
+# Tableau 10 for few classes, then a 20-colour set with well separated hues.
+PALETTE_10 = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+              "#ff9da7", "#9c755f", "#bab0ac"]
+PALETTE_20 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+              "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
+              "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5", "#dbdb8d", "#393b79"]
+# Numeric columns with at most this many distinct values are coloured as categories.
+MAX_NUMERIC_AS_CATEGORY = 12
+# Above this many points the hover text drops the item key (it dominates the bytes sent).
+HOVER_KEY_MAX = 20_000
+
+
+@dataclass(frozen=True)
+class ColourSpec:
+    """How to colour the map by one column.
+
+    kind "categorical": codes (n,) int16 index into categories (-1 = filtered context), colours[i]
+    is the colour of categories[i]; categories are in draw order (background first).
+    kind "numeric": values (n,) float32 (NaN = missing), drawn with `colorscale`.
+    """
+
+    by: str
+    kind: Literal["categorical", "numeric"]
+    categories: list[str] = field(default_factory=list)
+    colours: list[str] = field(default_factory=list)
+    codes: np.ndarray | None = None
+    values: np.ndarray | None = None
+    colorscale: str = "Viridis"
+    legend_rank: list[int] = field(default_factory=list)
+
+
+def build_map_frame(ids: Sequence[str], coords: np.ndarray, payloads: pd.DataFrame,
+                    scores: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per mapped point that has a payload: x, y (float32) + payload (+ score) columns.
+
+    ids: (n,) point ids of the map; coords: (n, 2) float. payloads: indexed by point id (from
+    store.payloads). Row order follows the map; ids without a payload are dropped.
+    """
+    coords = np.asarray(coords, dtype=np.float32).reshape(-1, 2)
+    if len(ids) != len(coords):
+        raise ValueError(f"{len(ids)} ids but {len(coords)} coordinates")
+    frame = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1]}, index=pd.Index(list(ids),
+                                                                                 name="id"))
+    frame = frame.join(payloads, how="inner")
+    if scores is not None and not scores.empty:
+        extra = [c for c in scores.columns if c not in frame.columns]
+        frame = frame.join(scores[extra], how="left")
+    if LABEL in frame.columns or PREDICTION in frame.columns:
+        frame[AGREEMENT] = agreement(frame)
+    return frame
+
+
+def agreement(frame: pd.DataFrame) -> pd.Series:
+    """Per row: AGREE, DISAGREE, UNLABELED (no label) or NO_PREDICTION (label but no prediction)."""
+    label = frame[LABEL] if LABEL in frame.columns else pd.Series(None, index=frame.index)
+    pred = frame[PREDICTION] if PREDICTION in frame.columns else pd.Series(None, index=frame.index)
+    out = np.where(label.isna(), UNLABELED,
+                   np.where(pred.isna(), NO_PREDICTION,
+                            np.where(label.astype(str) == pred.astype(str), AGREE, DISAGREE)))
+    return pd.Series(out, index=frame.index, name=AGREEMENT)
+
+
+def colour_options(frame: pd.DataFrame) -> list[str]:
+    """Columns the map can be coloured by, in menu order: fixed fields, analysis scores, metadata.
+
+    Only columns with at least one value are offered ("prediction" disappears without inferences).
+    """
+    candidates = [*COLOUR_FIXED, *SCORE_NUMERIC, *SCORE_CATEGORICAL,
+                  *sorted(c for c in frame.columns if c.startswith(f"{META}."))]
+    out: list[str] = []
+    for name in candidates:
+        if name not in frame.columns or name in out:
+            continue
+        column = frame[name]
+        if column.notna().any() and _hashable(column):
+            out.append(name)
+    return out
+
+
+def _hashable(column: pd.Series) -> bool:
+    try:
+        column.head(1000).nunique(dropna=True)
+    except TypeError:  # lists / dicts in metadata cannot colour anything
+        return False
+    return True
+
+
+def is_numeric(frame: pd.DataFrame, by: str) -> bool:
+    """Whether `by` is drawn with a continuous colour scale (else a discrete palette)."""
+    if by in SCORE_NUMERIC or by == CONFIDENCE:
+        return True
+    if by in SCORE_CATEGORICAL or by in COLOUR_FIXED:
+        return False
+    column = frame[by]
+    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+        return False
+    return bool(column.nunique(dropna=True) > MAX_NUMERIC_AS_CATEGORY)
+
+
+def colour_spec(frame: pd.DataFrame, by: str, reference: pd.DataFrame | None = None,
+                top_n: int = TOP_N) -> ColourSpec:
+    """The colouring of `frame` by column `by`.
+
+    reference: the unfiltered frame; categories and their colours come from it, so a filter
+    never recolours a class. Categorical: top_n most frequent values keep a colour, the rest
+    become OTHER, nulls MISSING (both grey). Raises ValueError for an unknown column.
+    """
+    if by not in frame.columns:
+        raise ValueError(f"cannot colour by {by!r}; allowed: {colour_options(frame)}")
+    if is_numeric(frame, by):
+        values = pd.to_numeric(frame[by], errors="coerce").to_numpy(dtype=np.float32)
+        scale = "YlOrRd" if by in SCORE_NUMERIC else "Viridis"
+        return ColourSpec(by, "numeric", values=values, colorscale=scale)
+    ref = reference if reference is not None and by in reference.columns else frame
+    return _categorical(frame[by], ref[by], by, top_n)
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Values as display strings (integers without '.0'), nulls kept as None."""
+    def fmt(value: Any) -> Any:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return None
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            return str(int(value))
+        return str(value)
+    return column.astype(object).map(fmt)
+
+
+def _natural_key(text: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def _categorical(column: pd.Series, reference: pd.Series, by: str, top_n: int) -> ColourSpec:
+    text = _as_text(column)
+    ref_counts = _as_text(reference).value_counts(dropna=True)
+    if by == AGREEMENT:
+        kept = [c for c in AGREEMENT_COLOURS if c in set(ref_counts.index)]
+        colours = {c: AGREEMENT_COLOURS[c] for c in kept}
+    else:
+        kept = list(ref_counts.index[:top_n])  # most frequent first = drawn underneath
+        named = sorted(kept, key=_natural_key)  # colours by name order: stable under filters
+        palette = PALETTE_10 if len(named) <= len(PALETTE_10) else PALETTE_20
+        colours = {c: palette[i % len(palette)] for i, c in enumerate(named)}
+    extra = []
+    if (~text.isin(kept) & text.notna()).any():
+        extra.append(OTHER)
+    if text.isna().any():
+        extra.append(MISSING)
+    order = [*extra[::-1], *kept]  # grey background first, then categories
+    lookup = {c: i for i, c in enumerate(order)}
+    codes = text.map(lambda v: lookup.get(v, lookup.get(OTHER, -1)) if v is not None
+                     else lookup[MISSING]).to_numpy(dtype=np.int16)
+    legend = sorted(kept, key=_natural_key) if by != AGREEMENT else kept
+    rank = [legend.index(c) if c in legend else len(legend) + 1 for c in order]
+    return ColourSpec(by, "categorical", categories=order,
+                      colours=[colours.get(c, GREY) for c in order], codes=codes, legend_rank=rank)
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """HTML-escaped display strings ('–' for null); escaping once per distinct value."""
+    shown = _as_text(column).fillna("–")
+    uniques = {v: html.escape(v) for v in shown.unique()}
+    return shown.map(uniques)
+
+
+def hover_text(frame: pd.DataFrame, key_max: int = HOVER_KEY_MAX) -> tuple[np.ndarray, np.ndarray]:
+    """Two (n,) arrays of hover strings: the label ("unlabeled" when null) and the details
+    "pred 7 (0.93) | train | img_001.png".
+
+    Plain ASCII separators and no per-point markup (the bold and line break live in the trace's
+    hovertemplate): a figure's JSON escapes every '<' and non-ASCII character into 6 bytes.
+    User strings are HTML-escaped (plotly renders a subset of HTML in hover labels). Fields
+    constant over the frame (one dataset) are left out, and past key_max points the key too.
+    """
+    n = len(frame)
+    label = (_text(frame[LABEL]).replace("–", UNLABELED) if LABEL in frame.columns
+             else pd.Series(UNLABELED, index=frame.index))
+    parts: list[pd.Series] = []
+    if PREDICTION in frame.columns and frame[PREDICTION].notna().any():
+        pred = "pred " + _text(frame[PREDICTION])
+        if CONFIDENCE in frame.columns:
+            conf = pd.to_numeric(frame[CONFIDENCE], errors="coerce")
+            pred = pred + conf.map(lambda v: "" if np.isnan(v) else f" ({v:.2f})")
+        parts.append(pred)
+    if DATASET in frame.columns and frame[DATASET].nunique() > 1:
+        parts.append(_text(frame[DATASET]))
+    if KEY in frame.columns and n <= key_max:
+        parts.append(_text(frame[KEY]))
+    if not parts:
+        details = pd.Series("", index=frame.index)
+    else:
+        details = parts[0]
+        for part in parts[1:]:
+            details = details + " | " + part
+    return label.to_numpy(dtype=object), details.to_numpy(dtype=object)
+
+
+def selection_rows(frame: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
+    """The rows of `frame` for `ids`, in the given order (ids not in the frame are skipped)."""
+    present = [i for i in dict.fromkeys(ids) if i in frame.index]
+    return frame.loc[present]
+
+
+def ids_in_box(frame: pd.DataFrame, x_range: Sequence[float], y_range: Sequence[float],
+               mask: np.ndarray | None = None) -> list[str]:
+    """Ids of the (visible) points inside the axis-aligned box [x0, x1] x [y0, y1]."""
+    x0, x1 = sorted(float(v) for v in x_range)
+    y0, y1 = sorted(float(v) for v in y_range)
+    inside = ((frame["x"] >= x0) & (frame["x"] <= x1) & (frame["y"] >= y0)
+              & (frame["y"] <= y1)).to_numpy()
+    if mask is not None:
+        inside &= mask
+    return frame.index[inside].tolist()
+
+
+def ids_in_lasso(frame: pd.DataFrame, xs: Sequence[float], ys: Sequence[float],
+                 mask: np.ndarray | None = None) -> list[str]:
+    """Ids of the (visible) points inside the polygon (xs, ys) (even-odd rule)."""
+    px = frame["x"].to_numpy(dtype=float)
+    py = frame["y"].to_numpy(dtype=float)
+    vx, vy = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    inside = np.zeros(len(frame), dtype=bool)
+    # Ray casting: a point is inside when a ray to +x crosses an odd number of polygon edges.
+    for i in range(len(vx)):
+        x0, y0, x1, y1 = vx[i - 1], vy[i - 1], vx[i], vy[i]
+        crosses = (y0 > py) != (y1 > py)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= crosses & (px < x_at)
+    if mask is not None:
+        inside &= mask
+    return frame.index[inside].tolist()
+
+
+def display_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload of one point for the detail view: main fields first, then metadata."""
+    main = [DATASET, KEY, LABEL, PREDICTION, CONFIDENCE, SPLIT, URI, TEXT]
+    out = {k: row.get(k) for k in main if row.get(k) is not None and not _isnan(row.get(k))}
+    for name, value in row.items():
+        if name.startswith(f"{META}.") and value is not None and not _isnan(value):
+            out[name] = value
+    return out
+
+
+def _isnan(value: Any) -> bool:
+    return isinstance(value, float) and np.isnan(value)

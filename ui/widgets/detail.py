@@ -1,0 +1,126 @@
+"""One item's detail view: the image large, its payload, its nearest neighbours in the full space."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import pandas as pd
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from core.filters import Filter
+from core.types import KEY, TEXT, URI, Hit
+from ui import images, state
+from ui.errors import show_errors
+from ui.explore import display_fields
+from ui.page import PageContext
+from ui.widgets.grid import image_grid
+
+log = logging.getLogger(__name__)
+
+SEARCH_PAGE = "pages/3_Search.py"
+NEIGHBOURS = 12
+# Session key: where the current SELECTION came from ("map" when drawn on the map itself).
+SELECTION_SOURCE = "es.selection_source"
+
+
+def nearest_neighbours(ctx: PageContext, point_id: str, k: int = NEIGHBOURS,
+                       all_datasets: bool = False) -> tuple[dict[str, Any] | None, list[Hit]]:
+    """(payload of the point or None, its k nearest neighbours without itself), searched in the
+    full embedding space in Qdrant with the point's own vector (not in the 2-D map).
+
+    Neighbours come from the datasets chosen in the sidebar unless all_datasets.
+    Raises NotFoundError (a CoreError) via the store when the space is gone.
+    """
+    assert ctx.project is not None and ctx.space is not None
+    ids, vectors = ctx.store.vectors(ctx.project, ctx.space, ids=[point_id])
+    if not ids:
+        return None, []
+    flt = None if all_datasets else Filter.datasets(ctx.datasets) or None
+    hits = ctx.store.query(ctx.project, ctx.space, vectors[0], limit=k + 1, flt=flt)
+    own = next((h.payload for h in hits if h.id == point_id), None)
+    return own, [h for h in hits if h.id != point_id][:k]
+
+
+def hits_frame(hits: list[Hit]) -> pd.DataFrame:
+    """Hits as a grid frame indexed by id: payload columns (meta flattened) + "score"."""
+    rows = []
+    for hit in hits:
+        payload = dict(hit.payload)
+        meta = payload.pop("meta", None) or {}
+        row = {**payload, **{f"meta.{k}": v for k, v in meta.items()}, "score": hit.score}
+        rows.append({"id": hit.id, **row})
+    return pd.DataFrame(rows).set_index("id") if rows else pd.DataFrame()
+
+
+def select_on_map(ids: list[str]) -> None:
+    """Make `ids` the selection shown (ringed) on the Explore map."""
+    state.set_selection(ids)
+    st.session_state[SELECTION_SOURCE] = "external"
+
+
+def find_similar(point_id: str) -> None:
+    """Use the point as the example of a similarity search and open the Search page."""
+    state.set_search_positive([point_id])
+    state.set_search_negative([])
+    try:
+        st.switch_page(SEARCH_PAGE)
+    except StreamlitAPIException as e:  # the Search page is not part of this app run
+        log.info("cannot switch to %s: %s", SEARCH_PAGE, e)
+        st.info("Example set. Open the Search page from the sidebar.")
+
+
+def _show_item(payload: Mapping[str, Any], settings: Any) -> None:
+    uri = payload.get(URI)
+    image = images.open_image(uri, settings) if isinstance(uri, str) and uri else None
+    if image is not None:
+        st.image(image, width="stretch", caption=str(payload.get(KEY) or ""))
+    elif payload.get(TEXT):
+        st.markdown(f"> {payload.get(TEXT)}")
+    else:
+        st.caption("No image available (outside the data roots, or not found).")
+
+
+def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] | None = None,
+                k: int = NEIGHBOURS, key: str = "detail") -> str | None:
+    """Render the detail of one point; returns the id of a neighbour the user opened, or None.
+
+    payload: the point's payload if the caller has it (else taken from the neighbour query).
+    Buttons: "Find similar" (Search page with this point as the example), "Select on map" (this
+    point and its neighbours become the map selection), "Close".
+    """
+    if not ctx.ready:
+        return None
+    all_ds = st.toggle("Neighbours from every dataset of the project", key=f"{key}.all",
+                       value=False)
+    own: dict[str, Any] | None = None
+    hits: list[Hit] = []
+    with show_errors():
+        own, hits = nearest_neighbours(ctx, point_id, k, all_datasets=all_ds)
+    shown = dict(payload) if payload is not None else own
+    if shown is None:
+        st.warning(f"Point {point_id} is not in the space {ctx.space!r}.")
+        return None
+    left, right = st.columns([2, 3])
+    with left:
+        _show_item(shown, ctx.settings)
+    with right:
+        flat = {**{k: v for k, v in shown.items() if k != "meta"},
+                **{f"meta.{m}": v for m, v in (shown.get("meta") or {}).items()}}
+        fields = display_fields(flat)
+        st.dataframe(pd.DataFrame({"field": list(fields), "value": [str(v) for v in fields.values()]}),
+                     hide_index=True, width="stretch")
+        b1, b2, b3 = st.columns(3)
+        if b1.button("Find similar", key=f"{key}.similar", icon="🔎", width="stretch"):
+            find_similar(point_id)
+        if b2.button("Select on map", key=f"{key}.select", icon="🎯", width="stretch",
+                     help="Select this item and its nearest neighbours on the map"):
+            select_on_map([point_id, *[h.id for h in hits]])
+            st.rerun()
+        if b3.button("Close", key=f"{key}.close", width="stretch"):
+            state.set_detail_id(None)
+            st.rerun()
+    st.markdown(f"**Nearest neighbours** in the full `{ctx.space}` space (cosine similarity)")
+    return image_grid(hits_frame(hits), key=f"{key}.nn", columns=6,
+                      fields=("label", "prediction", "score"))
