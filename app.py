@@ -23,8 +23,10 @@ if not projects:
             overview.load_demo_with_progress(ctx.store, ctx.settings)
         st.rerun()
     st.markdown("**Your own data** — upload on the Ingest page, or from the command line:")
-    st.code("python -m core ingest --project myproj --dataset train ./images/train\n"
-            "python -m core ingest --project myproj --dataset prod --manifest prod.csv", "bash")
+    st.code("python -m core ingest ./images/train --project myproj --dataset train "
+            "--data-root ./images\n"
+            "python -m core ingest --manifest prod.csv --project myproj --dataset prod "
+            "--data-root ./images", "bash")
     nav_link("pages/1_Ingest.py")
     st.stop()
 

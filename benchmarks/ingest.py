@@ -148,73 +148,135 @@ def _pipeline_available() -> bool:
     return True
 
 
+def int8_on_real_weights() -> float | None:
+    """Worst cosine int8 vs fp32 on real MiniLM weights (random weights flatter int8), or None."""
+    from core.embedders import available_offline_models
+
+    name = "sentence-transformers/all-MiniLM-L6-v2"
+    if name not in available_offline_models():
+        return None
+    import core.embedders as embedders
+
+    texts = [line.strip() for line in (embedders.__doc__ or "").split() if line.strip()]
+    texts = [" ".join(texts[i : i + 6]) for i in range(0, len(texts), 3)] + [__doc__ or ""]
+    a = load_embedder(name, precision="fp32").embed_texts(texts)
+    b = load_embedder(name, precision="int8").embed_texts(texts)
+    return float(np.sum(a * b, axis=1).min())
+
+
+def efficientnet_formats(n: int = 32) -> str:
+    """EfficientNet-Lite0 img/s contiguous vs channels_last (a real conv net), if installed."""
+    from core.embedders import available_offline_models
+
+    if "efficientnet-lite0" not in available_offline_models():
+        return "efficientnet-lite0 not installed"
+    emb = load_embedder("efficientnet-lite0", batch_size=16)
+    pixels = np.random.default_rng(0).normal(0, 1, (n, 3, 224, 224)).astype(np.float32)
+    rates = {}
+    for on in (False, True):
+        set_channels_last(emb, on)
+        rates[on] = max(model_only(emb, pixels)[0] for _ in range(2))
+    set_channels_last(emb, True)
+    return f"efficientnet-lite0 img/s: contiguous {rates[False]:.1f}, channels_last {rates[True]:.1f}"
+
+
+def variant_table(model_dir: Path, pixels: np.ndarray, args: argparse.Namespace, gflop: float,
+                  thread_counts: list[int]) -> list[tuple[float, str, int, str, bool, float]]:
+    """Model-only img/s (best of 2) and worst cosine to fp32 for each variant x thread count."""
+    variants: list[tuple[str, str, bool]] = [("fp32", "fp32", False), ("fp32+channels_last", "fp32", True)]
+    if load_embedder(str(model_dir), device=args.device).device == "cpu":
+        variants += [("int8", "int8", False), ("int8+channels_last", "int8", True)]
+    reference: np.ndarray | None = None
+    results = []
+    print(f"\n{'variant':<22}{'threads':>8}{'img/s':>9}{'GFLOP/s':>10}{'min cos':>10}")
+    for threads in thread_counts:
+        configure_threads(threads)
+        for label, precision, channels_last in variants:
+            emb = load_embedder(str(model_dir), device=args.device, batch_size=args.batch_size, precision=precision)  # type: ignore[arg-type]
+            set_channels_last(emb, channels_last)
+            runs = [model_only(emb, pixels) for _ in range(2)]
+            rate, vectors = max(runs[0][0], runs[1][0]), runs[0][1]
+            reference = vectors if reference is None else reference
+            cos = float(np.sum(vectors * reference, axis=1).min())
+            results.append((rate, label, threads, precision, channels_last, cos))
+            print(f"{label:<22}{threads:>8}{rate:>9.2f}{rate * gflop:>10.1f}{cos:>10.4f}")
+    return results
+
+
+def end_to_end(best: ModelEmbedder, paths: list[Path], root: Path, workers: int, tag: str) -> dict[str, float]:
+    """img/s through the real pipeline (when present) and through the own overlapped loop."""
+    from core.store import EdgeStore
+
+    rates = {}
+    ways = (["pipeline"] if _pipeline_available() else []) + ["own"]
+    for way in ways:
+        store = EdgeStore(root / f"store-{tag}-{way}")
+        try:
+            if way == "pipeline":
+                rates["core.pipeline.ingest.ingest_items"] = end_to_end_pipeline(best, paths, store, root / "data")
+            else:
+                rates[f"own loop ({workers} decode+preprocess threads)"] = end_to_end_own(best, paths, store, workers)
+            assert store.count(PROJECT, best.name) == len(paths)
+        finally:
+            store.close()
+    return rates
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200, help="number of JPEGs")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=2, help="decode / preprocess threads (own loop)")
-    parser.add_argument("--threads", default="", help="comma-separated torch thread counts to try (default: all CPUs)")
+    parser.add_argument("--threads", default="", help="torch thread counts to try, e.g. 1,2 (default: all CPUs)")
+    parser.add_argument("--variant-images", type=int, default=64, help="images per variant timing")
     args = parser.parse_args(argv)
 
     from core.embedders.runtime import cpu_count
-    from core.store import EdgeStore
 
     thread_counts = [int(t) for t in args.threads.split(",") if t] or [cpu_count()]
     with tempfile.TemporaryDirectory(prefix="embedscope-bench-") as tmp:
         root = Path(tmp)
         model_dir = make_clip_b32_shaped(root / "clip-b32-shaped")
         paths = make_jpegs(root / "images", args.n)
-        configure_threads(thread_counts[-1])
+        configure_threads(max(thread_counts))
         matmul = matmul_gflops()
         fp32 = load_embedder(str(model_dir), device=args.device, batch_size=args.batch_size)
         pixels = fp32.preprocess([Image.open(p).convert("RGB") for p in paths])
         gflop = model_gflop_per_image(fp32, pixels)
         print(f"device {fp32.device}, {cpu_count()} CPUs, {args.n} JPEGs 500x375, batch {args.batch_size}")
         print(f"model: CLIP ViT-B/32-shaped image tower, {gflop:.2f} GFLOP/image (FlopCounterMode)")
-        print(f"matmul fp32 (torch.mm 2048^2, {thread_counts[-1]} threads): {matmul:.1f} GFLOP/s")
+        results = variant_table(model_dir, pixels[: args.variant_images], args, gflop, thread_counts)
+        fastest = max(r for r in results if r[5] >= TOLERANCE)
+        print(f"fastest within cosine >= {TOLERANCE} (random weights): {fastest[1]}, {fastest[2]} threads")
+        real = int8_on_real_weights() if fp32.device == "cpu" else None
+        if real is not None:
+            print(f"int8 vs fp32 on REAL all-MiniLM-L6-v2 weights: min cosine {real:.4f}")
+        allowed = [r for r in results if r[5] >= TOLERANCE and (r[3] == "fp32" or (real or 0.0) >= TOLERANCE)]
+        _, label, threads, precision, channels_last, _ = max(allowed)
+        print(f"default kept: {label}, {threads} threads" + ("" if precision == fastest[3] else
+              " (int8 fails the tolerance on real weights, so it stays opt-in)"))
+        print(efficientnet_formats())
 
-        variants: list[tuple[str, str, bool]] = [("fp32", "fp32", False), ("fp32+channels_last", "fp32", True)]
-        if fp32.device == "cpu":
-            variants += [("int8", "int8", False), ("int8+channels_last", "int8", True)]
-        reference: np.ndarray | None = None
-        results = []
-        print(f"\n{'variant':<22}{'threads':>8}{'img/s':>9}{'GFLOP/s':>10}{'min cos':>10}")
-        for threads in thread_counts:
-            configure_threads(threads)
-            for label, precision, channels_last in variants:
-                emb = load_embedder(str(model_dir), device=args.device, batch_size=args.batch_size, precision=precision)  # type: ignore[arg-type]
-                set_channels_last(emb, channels_last)
-                rate, vectors = model_only(emb, pixels)
-                reference = vectors if reference is None else reference
-                cos = float(np.sum(vectors * reference, axis=1).min())
-                results.append((rate, label, threads, precision, channels_last, cos))
-                print(f"{label:<22}{threads:>8}{rate:>9.2f}{rate * gflop:>10.1f}{cos:>10.4f}")
-
-        ok = [r for r in results if r[5] >= TOLERANCE]
-        rate, label, threads, precision, channels_last, _ = max(ok)
-        print(f"\nfastest within cosine >= {TOLERANCE}: {label}, {threads} threads")
         configure_threads(threads)
         best = load_embedder(str(model_dir), device=args.device, batch_size=args.batch_size, precision=precision)  # type: ignore[arg-type]
         set_channels_last(best, channels_last)
-        store = EdgeStore(root / "store")
-        try:
-            if _pipeline_available():
-                how = "core.pipeline.ingest.ingest_items"
-                e2e = end_to_end_pipeline(best, paths, store, root / "data")
-            else:
-                how = f"own loop: {args.workers} decode+preprocess threads overlapping the model (no core.pipeline yet)"
-                e2e = end_to_end_own(best, paths, store, args.workers)
-            stored = store.count(PROJECT, best.name)
-        finally:
-            store.close()
-        print(f"end-to-end via {how}; {stored} points stored")
-        print(f"\nimg/s end-to-end      {e2e:8.2f}")
-        print(f"img/s model-only      {rate:8.2f}")
-        print(f"model GFLOP/s         {rate * gflop:8.1f}")
-        print(f"matmul GFLOP/s        {matmul:8.1f}")
-        print(f"end-to-end/model-only {e2e / rate:8.2f}   (target >= 0.9)")
-        print(f"model/matmul          {rate * gflop / matmul:8.2f}   (target >= 0.6)")
+        model_rate = max(model_only(best, pixels)[0] for _ in range(2))
+        e2e = end_to_end(best, paths, root, args.workers, "best")
+        matmul = max(matmul, matmul_gflops())  # best of start / end: other processes share the CPUs
+        print(f"\n== {label}, {threads} threads, {args.n} images ==")
+        for how, rate in e2e.items():
+            print(f"img/s end-to-end      {rate:8.2f}   via {how}")
+        print(f"img/s model-only      {model_rate:8.2f}")
+        print(f"model GFLOP/s         {model_rate * gflop:8.1f}")
+        print(f"matmul GFLOP/s        {matmul:8.1f}   (torch.mm 2048x2048 fp32, best of start/end)")
+        for how, rate in e2e.items():
+            print(f"end-to-end/model-only {rate / model_rate:8.2f}   (target >= 0.9) via {how}")
+        print(f"model/matmul          {model_rate * gflop / matmul:8.2f}   (target >= 0.6)")
+        if precision != "int8" and fp32.device == "cpu":
+            int8 = load_embedder(str(model_dir), batch_size=args.batch_size, precision="int8")
+            print(f"\n(opt-in int8: model-only {model_only(int8, pixels)[0]:.2f} img/s; end-to-end "
+                  + ", ".join(f"{r:.2f} img/s via {h}" for h, r in end_to_end(int8, paths, root, args.workers, "int8").items()) + ")")
 
 
 if __name__ == "__main__":

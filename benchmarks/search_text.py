@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import search  # noqa: E402
-from core.filters import parse_filter  # noqa: E402
-from core.ids import point_id  # noqa: E402
-from core.types import Item  # noqa: E402
+from core import search
+from core.filters import parse_filter
+from core.ids import point_id
+from core.types import Item
 
 QUERIES = [
     "a dog on a snowy street", "a photo of a cat", "a red car parked at night",
@@ -41,19 +41,26 @@ QUERIES = [
 def build_clip_text_tower(directory: Path) -> Path:
     """Save a CLIP whose text tower has ViT-B/32's shape (random weights) with a local tokenizer."""
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessorPil,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizer,
+    )
 
     from tests.tiny_models import _clip_vocab
 
     vocab, merges = _clip_vocab()
-    text_cfg = dict(
-        vocab_size=49408, hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
-        num_attention_heads=8, max_position_embeddings=77,
-        bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
-        pad_token_id=vocab["<|endoftext|>"],
-    )
-    vision_cfg = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                      image_size=32, patch_size=8)
+    # ViT-B/32's text tower: vocab 49408, 12 layers of width 512 (8 heads, MLP 2048), 77 positions.
+    text_cfg = {
+        "vocab_size": 49408, "hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12,
+        "num_attention_heads": 8, "max_position_embeddings": 77,
+        "bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"],
+        "pad_token_id": vocab["<|endoftext|>"],
+    }
+    vision_cfg = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                  "num_attention_heads": 2, "image_size": 32, "patch_size": 8}
     torch.manual_seed(0)
     model = CLIPModel(CLIPConfig(text_config=text_cfg, vision_config=vision_cfg, projection_dim=512)).eval()
     processor = CLIPProcessor(

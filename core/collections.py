@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -58,7 +59,7 @@ class Collection:
         }
 
     @classmethod
-    def from_doc(cls, project: str, doc: dict[str, Any]) -> "Collection":
+    def from_doc(cls, project: str, doc: dict[str, Any]) -> Collection:
         ids = [str(i) for i in doc.get("ids", [])]
         return cls(
             name=str(doc["name"]), project=project, space=str(doc["space"]), ids=ids,
@@ -136,7 +137,7 @@ def save(
         refs=_refs_for(store, project, space, order) if refs is None else [
             (refs[first[i]][0], refs[first[i]][1]) for i in order
         ],
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         description=description, query=query,
     )
     store.put_document(project, KIND, name, coll.to_doc())

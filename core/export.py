@@ -5,13 +5,25 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
 from core.errors import BadInputError
-from core.types import CONFIDENCE, DATASET, KEY, LABEL, META, PREDICTION, SPLIT, TEXT, URI, Hit
+from core.types import (
+    CONFIDENCE,
+    DATASET,
+    KEY,
+    LABEL,
+    META,
+    PREDICTION,
+    SPLIT,
+    TEXT,
+    URI,
+    Hit,
+)
 
 log = logging.getLogger(__name__)
 

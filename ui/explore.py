@@ -185,8 +185,10 @@ def _categorical(column: pd.Series, reference: pd.Series, by: str, top_n: int) -
         extra.append(MISSING)
     order = [*extra[::-1], *kept]  # grey background first, then categories
     lookup = {c: i for i, c in enumerate(order)}
-    codes = text.map(lambda v: lookup.get(v, lookup.get(OTHER, -1)) if v is not None
-                     else lookup[MISSING]).to_numpy(dtype=np.int16)
+    codes = text.map(lookup).fillna(lookup.get(OTHER, -1))
+    if MISSING in lookup:
+        codes[text.isna()] = lookup[MISSING]
+    codes = codes.to_numpy(dtype=np.int16)
     legend = sorted(kept, key=_natural_key) if by != AGREEMENT else kept
     rank = [legend.index(c) if c in legend else len(legend) + 1 for c in order]
     return ColourSpec(by, "categorical", categories=order,

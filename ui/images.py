@@ -58,7 +58,7 @@ def safe_path(uri: str | None, settings: Settings | None = None) -> Path | None:
 
 def _decode(path: Path, settings: Settings) -> Image.Image:
     """Open with the decompression-bomb guard (header size checked before pixels are decoded)."""
-    image = Image.open(path)
+    image: Image.Image = Image.open(path)
     width, height = image.size
     if width * height > settings.max_image_pixels:
         image.close()

@@ -95,7 +95,7 @@ def source_section(settings: Settings) -> Source:
 def _offline_models() -> list[str]:
     from core.embedders import available_offline_models
 
-    return [str(m) for m in available_offline_models()]
+    return sorted(available_offline_models())  # model id -> path of the packaged weights
 
 
 def model_section(settings: Settings) -> ModelChoice:
@@ -144,7 +144,7 @@ def _stage_images(files: list[Any], settings: Settings, dataset: str) -> Path:
 def _side_file(upload: Any, settings: Settings, dataset: str) -> Path:
     """Keep an uploaded manifest / vectors file under uploads/.files/<dataset>/ (outside the
     image folders, so it is never read as an image)."""
-    dest = settings.uploads_dir / ".files" / uploads.check_name(dataset)
+    dest = settings.uploads_dir / ".files" / uploads.folder_for(dataset)
     return uploads.save_file(upload.name, upload.getvalue(), dest, settings)
 
 
@@ -163,7 +163,7 @@ def collect_items(source: Source, settings: Settings, dataset: str) -> list[Item
     root = (uploads.resolve_data_folder(source.folder, settings) if source.folder
             else _stage_images(source.images, settings, dataset) if source.images else None)
     manifest = _side_file(source.manifest, settings, dataset)
-    return from_manifest(manifest, settings, root=root)
+    return from_manifest(manifest, settings, base_dir=root)
 
 
 def _model_name(choice: ModelChoice, settings: Settings) -> str:
@@ -175,21 +175,36 @@ def _model_name(choice: ModelChoice, settings: Settings) -> str:
     return choice.model
 
 
+def _own_space(ctx: PageContext, project: str, name: str, dim: int, source: str) -> SpaceInfo:
+    """The SpaceInfo for uploaded vectors; an existing space of that name must be compatible."""
+    from core.errors import DimensionMismatchError
+    from core.store import validate_name
+
+    validate_name(name, "space name")
+    existing = {s.name: s for s in ctx.store.list_spaces(project)}.get(name)
+    if existing is not None and existing.modality != "vector":
+        raise BadInputError(f"Space {name!r} of project {project!r} holds vectors of the model "
+                            f"{existing.model}; choose another space name")
+    if existing is not None and existing.dim != dim:
+        raise DimensionMismatchError(f"{source}: vectors have {dim} dims but space {name!r} of "
+                                     f"project {project!r} holds {existing.dim}-d vectors")
+    return SpaceInfo(name, dim, "vector", description=f"own vectors from {source}")
+
+
 def _ingest_own(ctx: PageContext, project: str, dataset: str, items: list[Item],
                 choice: ModelChoice, bar: ProgressBar) -> Any:
     from core.datasets import load_own_embeddings
-    from core.pipeline.ingest import ingest_vectors
+    from core.pipeline.ingest import ingest_vectors, rejects_folder
 
     if choice.vectors is None:
         raise BadInputError("Upload a vectors file (.parquet or .npy) first")
     vectors_path = _side_file(choice.vectors, ctx.settings, dataset)
     ids_path = _side_file(choice.ids, ctx.settings, dataset) if choice.ids is not None else None
     keys, vectors = load_own_embeddings(vectors_path, ids_path)
-    by_key = {item.key: item for item in items}
-    aligned = [by_key.get(key, Item(key=key)) for key in keys]
-    space = SpaceInfo(uploads.check_name(choice.space, "space"), int(vectors.shape[1]), "vector",
-                      description=f"uploaded {choice.vectors.name}")
-    return ingest_vectors(ctx.store, project, dataset, space, aligned, vectors, progress=bar), space.name
+    space = _own_space(ctx, project, choice.space, int(vectors.shape[1]), choice.vectors.name)
+    # Joined by key: vectors without an item get a bare payload, items without a vector are rejects.
+    return ingest_vectors(ctx.store, project, dataset, space, items, vectors, keys=keys,
+                          progress=bar, rejects_dir=rejects_folder(ctx.settings))
 
 
 def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
@@ -200,8 +215,10 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
     """
     from core.pipeline.ingest import ingest_items
 
-    uploads.check_name(project, "project")
-    uploads.check_name(dataset, "dataset")
+    from core.store import validate_name
+
+    validate_name(project, "project")
+    validate_name(dataset, "dataset")
     with st.status(f"Ingesting {project}/{dataset}…", expanded=True) as status:
         st.write("Reading the items…")
         own = choice.kind == "own"
@@ -210,29 +227,29 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
         st.write(f"{len(items):,} items found.")
         bar = ProgressBar("Embedding and storing")
         if own:
-            report, space = _ingest_own(ctx, project, dataset, items, choice, bar)
+            report = _ingest_own(ctx, project, dataset, items, choice, bar)
         else:
             embedder = resources.get_model(_model_name(choice, ctx.settings))
             report = ingest_items(ctx.store, project, dataset, items, embedder,
                                   settings=ctx.settings, progress=bar)
-            space = embedder.name
         bar.finish()
         status.update(label=f"Ingest {report.status}: {report.stored:,} stored",
                       state="error" if report.status == "failed" else "complete")
     resources.invalidate_data()
     state.set_project(project)
-    state.set_space(space)
+    state.set_space(report.space)
     state.set_datasets([dataset])
-    summary = summarize(report, project, dataset, space)
+    summary = summarize(report)
     st.session_state[state.LAST_INGEST] = summary
     return summary
 
 
-def summarize(report: Any, project: str, dataset: str, space: str) -> dict[str, Any]:
+def summarize(report: Any) -> dict[str, Any]:
     """A plain dict of an IngestReport (kept in session state across reruns)."""
     rejects = pd.DataFrame([{"key": r.item.key, "uri": r.item.uri, "reason": r.reason}
                             for r in report.rejects], columns=["key", "uri", "reason"])
-    return {"project": project, "dataset": dataset, "space": space, "status": report.status,
+    return {"project": report.project, "dataset": report.dataset, "space": report.space,
+            "status": report.status,
             "total": report.total, "stored": report.stored, "skipped": report.skipped,
             "rejects": rejects,
             "rejects_path": str(report.rejects_path) if report.rejects_path else None}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import streamlit as st
 from pydantic import ValidationError
@@ -70,15 +71,14 @@ def _start_warmup() -> None:
     threading.Thread(target=warm_up_umap, name="umap-warmup", daemon=True).start()
 
 
-def _connection_error(e: CoreError, settings: Settings | None) -> None:
+def _connection_error(e: CoreError) -> None:
     """Show why the store cannot be used and a retry button, then end this run."""
-    where = settings.describe_store() if settings else "the store"
     if isinstance(e, StoreLockedError):
         st.warning(f"{e}", icon="🔒")
         st.caption("Another process (probably a CLI ingest) holds the embedded store. Retry when it "
                    "has finished, or run the dashboard against a Qdrant server.")
     else:
-        st.error(f"Cannot use {where}: {e}", icon="⚠️")
+        st.error(f"**The store is unavailable.** {e}", icon="⚠️")
         st.caption("If Qdrant is still starting, wait a moment and retry. Check "
                    "EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_QDRANT_API_KEY otherwise.")
     if st.button("Retry", key="_retry_store", type="primary"):
@@ -100,18 +100,19 @@ def _open() -> tuple[Settings, VectorStore, list[str]]:
     except CoreError as e:
         # A server store may open lazily and fail on first use: forget it so retry reconnects.
         resources.release_store()
-        _connection_error(e, settings)
+        _connection_error(e)
     return settings, store, projects
 
 
 def _persisted_select(label: str, options: list[str], widget_key: str, current: str | None,
-                      on_change: object, fmt: object = str) -> str | None:
+                      on_change: Callable[[], None],
+                      fmt: Callable[[Any], str] = str) -> str | None:
     """A sidebar selectbox whose value lives in a persistent key (survives page switches)."""
     if not options:
         return None
     st.session_state[widget_key] = current if current in options else options[0]
-    return st.sidebar.selectbox(label, options, key=widget_key, on_change=on_change,  # type: ignore[arg-type]
-                                format_func=fmt)  # type: ignore[arg-type]
+    return st.sidebar.selectbox(label, options, key=widget_key, on_change=on_change,
+                                format_func=fmt)
 
 
 def _on_project() -> None:
@@ -200,6 +201,6 @@ def setup_page(title: str, icon: str = "🔭") -> PageContext:
         project, datasets, space, infos = _sidebar(store, projects)
     except CoreError as e:
         resources.release_store()
-        _connection_error(e, settings)
+        _connection_error(e)
     return PageContext(settings=settings, store=store, project=project, datasets=datasets,
                        space=space.name if space else None, space_info=space, all_datasets=infos)

@@ -8,16 +8,18 @@ ingest into the same store invalidates them without anyone calling clear().
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 import streamlit as st
 
 from core.config import Settings, load_settings
-from core.embedders.base import Embedder
 from core.filters import Filter
 from core.store.base import VectorStore
 from core.types import SpaceInfo
+
+if TYPE_CHECKING:
+    from core.embedders import ModelEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ def release_store() -> None:
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def get_embedder(space_info: SpaceInfo) -> Embedder:
+def get_embedder(space_info: SpaceInfo) -> ModelEmbedder:
     """The model that made `space_info`, loaded once per process (ModelLoadError if it cannot)."""
     from core.embedders import embedder_for_space
 
@@ -63,7 +65,7 @@ def get_embedder(space_info: SpaceInfo) -> Embedder:
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def get_model(model: str, modality: str = "auto") -> Embedder:
+def get_model(model: str, modality: str = "auto") -> ModelEmbedder:
     """A model by hub name or local directory (the Ingest page's choice), loaded once per process."""
     from core.embedders import load_embedder
 

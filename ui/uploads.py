@@ -26,23 +26,28 @@ MAX_FILES = 20_000
 # Real images compress little; a ratio far beyond this is a zip bomb, not a dataset.
 MAX_RATIO = 100
 _CHUNK = 1 << 20
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"^\w[\w.-]{0,99}$")
 # Junk that archivers add; skipped silently.
 _SKIP_PARTS = ("__MACOSX",)
 _SKIP_NAMES = (".DS_Store", "Thumbs.db")
 
 
 def check_name(name: str, what: str = "dataset") -> str:
-    """Return `name` if it is a safe folder / dataset name (letters, digits, . _ -), else raise."""
-    if not _NAME.match(name or "") or name in (".", ".."):
-        raise BadInputError(f"Invalid {what} name {name!r}: use 1-64 letters, digits, '.', '_' "
+    """Return `name` if it is a safe folder name (letters, digits, . _ -; no leading dot), else raise."""
+    if not _NAME.match(name or ""):
+        raise BadInputError(f"Invalid {what} name {name!r}: use 1-100 letters, digits, '.', '_' "
                             "or '-', starting with a letter or digit")
     return name
 
 
+def folder_for(dataset: str) -> str:
+    """A folder name for a dataset name (which may contain inner spaces): spaces become '_'."""
+    return check_name(re.sub(r"\s", "_", dataset or ""), "dataset")
+
+
 def upload_dir(settings: Settings, dataset: str) -> Path:
-    """settings.uploads_dir/<dataset> (the name checked), created."""
-    path = settings.uploads_dir / check_name(dataset)
+    """settings.uploads_dir/<dataset folder> (see folder_for), created."""
+    path = settings.uploads_dir / folder_for(dataset)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from core import collections, export
+from core.cli.common import EXIT_OK, opened_store
 from core.cli.search import format_table
-from core.config import Settings, load_settings
-from core.errors import CoreError
+from core.config import Settings
 from core.store.base import VectorStore
 
 
@@ -59,22 +59,11 @@ def _act(store: VectorStore, args: argparse.Namespace) -> str:
     return f"deleted collection {args.name!r}\n"
 
 
-def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
-    """Execute `embedscope collections ...`; returns the exit code (0 ok, 1 failure)."""
-    from core.store import open_store
-
-    try:
-        if args.action == "export":
-            export.format_for(args.out)
-        store = open_store(settings or load_settings())
-    except CoreError as e:
-        sys.stderr.write(f"error: {e}\n")
-        return 1
-    try:
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Execute `embedscope collections ...`; returns the exit code (0 ok; CoreErrors propagate
+    to core.__main__, which prints them and exits 1)."""
+    if args.action == "export":
+        export.format_for(args.out)
+    with opened_store(settings) as store:
         sys.stdout.write(_act(store, args))
-        return 0
-    except CoreError as e:
-        sys.stderr.write(f"error: {e}\n")
-        return 1
-    finally:
-        store.close()
+    return EXIT_OK

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import uuid
 from pathlib import Path
@@ -12,14 +11,13 @@ from typing import Any
 import pandas as pd
 
 from core import collections, export, search
-from core.config import Settings, load_settings
-from core.errors import BadInputError, CoreError
+from core.cli.common import EXIT_OK, opened_store, usage_error
+from core.config import Settings
+from core.errors import BadInputError
 from core.filters import parse_filter
 from core.ids import point_id
 from core.store.base import VectorStore
 from core.types import Hit
-
-log = logging.getLogger(__name__)
 
 # Columns of the table printed when there is no --out.
 TABLE_COLUMNS = ("score", "dataset", "key", "label", "prediction", "split", "id")
@@ -50,7 +48,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--save-as", metavar="NAME", help="save the results as a named collection")
     p.add_argument("--overwrite", action="store_true", help="with --save-as: replace a collection of that name")
     p.add_argument("--description", default="", help="with --save-as: a note kept with the collection")
-    p.set_defaults(func=run, _parser=p)
+    p.set_defaults(func=run)
 
 
 def _split_ids(values: list[str] | None, project: str) -> list[str]:
@@ -141,22 +139,18 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
-    """Execute `embedscope search`; returns the exit code (0 ok, 1 failure, 2 usage error)."""
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Execute `embedscope search`; returns the exit code (0 ok, 1 failure, 2 usage error).
+
+    CoreErrors (unknown project, no text side, name taken...) propagate to core.__main__,
+    which prints them and exits 1.
+    """
     problem = _usage_problem(args)
     if problem:
-        sys.stderr.write(f"embedscope search: error: {problem}\n")
-        return 2
-    from core.store import open_store
-
-    try:
-        if args.out is not None:
-            export.format_for(args.out)  # fail on a bad suffix before searching
-        store = open_store(settings or load_settings())
-    except CoreError as e:
-        sys.stderr.write(f"error: {e}\n")
-        return 1
-    try:
+        return usage_error("search", problem)
+    if args.out is not None:
+        export.format_for(args.out)  # a bad suffix fails before any search
+    with opened_store(settings) as store:
         space = _pick_space(store, args.project, args.space, text=args.text is not None)
         if args.save_as and not args.overwrite and collections.exists(store, args.project, args.save_as):
             raise BadInputError(f"A collection named {args.save_as!r} already exists: add --overwrite to replace it")
@@ -171,9 +165,4 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
             coll = collections.save_hits(store, args.project, args.save_as, hits, space=space, query=query,
                                          description=args.description, overwrite=args.overwrite)
             sys.stdout.write(f"saved collection {coll.name!r} ({len(coll)} points)\n")
-        return 0
-    except CoreError as e:
-        sys.stderr.write(f"error: {e}\n")
-        return 1
-    finally:
-        store.close()
+    return EXIT_OK

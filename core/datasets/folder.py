@@ -34,7 +34,7 @@ def from_image_folder(root: Path | str, settings: Settings | None = None) -> lis
     if not folder.is_dir():
         raise BadInputError(f"{folder}: not a folder")
     resolved = check_root_allowed(folder, settings) if settings is not None else folder.resolve()
-    items = [_item(resolved, path) for path in _image_files(resolved)]
+    items = sorted((_item(resolved, path) for path in _image_files(resolved)), key=lambda i: i.key)
     if not items:
         raise BadInputError(
             f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -16,14 +17,24 @@ from core.filters import Filter
 from core.search.vectors import (
     DEFAULT_MAX_PIXELS,
     Term,
-    require_ids,
-    unit_vector,
     arithmetic_vector,
     image_query_vector,
+    require_ids,
     text_query_vector,
+    unit_vector,
 )
 from core.store.base import VectorStore
-from core.types import CONFIDENCE, DATASET, KEY, LABEL, PREDICTION, SPLIT, TEXT, URI, Hit
+from core.types import (
+    CONFIDENCE,
+    DATASET,
+    KEY,
+    LABEL,
+    PREDICTION,
+    SPLIT,
+    TEXT,
+    URI,
+    Hit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +71,9 @@ def by_vector(
     """Nearest points to a query vector ((dim,) float32), filtered inside Qdrant, best first."""
     _check_limit(limit)
     query = unit_vector(vector, "the query")
-    return _enrich(store.query(project, space, query, limit=limit, flt=flt, exact=exact))
+    hits = store.query(project, space, query, limit=limit, flt=flt, exact=exact)
+    log.debug("query %s/%s limit=%d exact=%s filter=%s: %d hits", project, space, limit, exact, flt, len(hits))
+    return _enrich(hits)
 
 
 def by_text(

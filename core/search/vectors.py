@@ -5,14 +5,20 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-from typing import Sequence, Union, cast
+from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 from PIL import Image
 
 from core.embedders import embedder_for_space
 from core.embedders.base import Embedder
-from core.errors import BadInputError, DimensionMismatchError, NotFoundError, UnsupportedOperationError
+from core.errors import (
+    BadInputError,
+    DimensionMismatchError,
+    NotFoundError,
+    UnsupportedOperationError,
+)
 from core.store.base import VectorStore
 from core.types import SpaceInfo
 
@@ -24,7 +30,7 @@ DEFAULT_MAX_PIXELS = 64_000_000
 _MIN_NORM = 1e-6
 
 # One arithmetic term: (+1 | -1, a point id of the space, a text, or a (dim,) vector).
-Term = tuple[int, Union[str, np.ndarray]]
+Term = tuple[int, str | np.ndarray]
 
 
 # -- helpers -----------------------------------------------------------------------------------

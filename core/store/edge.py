@@ -15,37 +15,29 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import uuid
+import weakref
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
-import numpy as np
-import pandas as pd
 import qdrant_edge as qe
 
-from core.errors import NotFoundError
+from core.errors import NotFoundError, StoreUnavailableError
 from core.filters import Condition, Filter
 from core.store import common
 from core.store import edge_shards as es
 from core.store.documents import KEYWORD_DOC_FIELDS, DocumentArea
 from core.store.edge_filters import to_edge
+from core.store.edge_ops import EdgeOps
 from core.store.lease import StoreLease
 from core.store.names import validate_name
-from core.types import DATASET, KIND, META, DatasetInfo, Hit, SpaceInfo
+from core.types import DATASET, KIND, DatasetInfo, SpaceInfo
 
 log = logging.getLogger(__name__)
 _ITEMS_ONLY = Filter(must_not=(Condition(KIND, equals="object"),))
 
 
-def _matches(payload: dict[str, Any], path: str, values: tuple[Any, ...]) -> bool:
-    """payload[path] (dotted) equals one of values, with true/false never equal to 1/0."""
-    value: Any = payload
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return any(type(value) is type(v) and value == v for v in values)
-
-
-class EdgeStore:
+class EdgeStore(EdgeOps):
     """VectorStore on Qdrant Edge under `path` (a folder, created if needed, or ":memory:").
 
     lock_timeout_s: how long an operation waits for another process to hand the store over
@@ -54,8 +46,13 @@ class EdgeStore:
 
     def __init__(self, path: str | Path, lock_timeout_s: float = 30.0) -> None:
         self._memory = str(path) == ":memory:"
-        self._root = Path(tempfile.mkdtemp(prefix="embedscope-edge-")) if self._memory else Path(path)
-        self._root.mkdir(parents=True, exist_ok=True)
+        try:
+            self._root = Path(tempfile.mkdtemp(prefix="embedscope-edge-")) if self._memory else Path(path)
+            self._root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreUnavailableError(f"Cannot create the embedded store folder {path}: {e}") from e
+        if self._memory:  # a throw-away store leaves nothing behind, even if never closed
+            weakref.finalize(self, shutil.rmtree, str(self._root), True)
         self._shards: dict[tuple[str, str], qe.EdgeShard] = {}
         self._docs_shard: qe.EdgeShard | None = None
         self._infos: dict[tuple[str, str], SpaceInfo] = {}
@@ -90,7 +87,7 @@ class EdgeStore:
             if (path / es.CONFIG_FILE).is_file():
                 self._docs_shard = es.open_shard(path)
             else:
-                self._docs_shard = es.create_shard(path, 1, KEYWORD_DOC_FIELDS)
+                self._docs_shard = es.create_shard(path, 1, KEYWORD_DOC_FIELDS, small=True)
         return self._docs_shard
 
     def _info(self, project: str, space: str) -> SpaceInfo:
@@ -104,16 +101,8 @@ class EdgeStore:
             self._infos[key] = info
         return self._infos[key]
 
-    def _flt(self, project: str, space: str, flt: Filter | None, exclude: Sequence[str] = ()) -> qe.Filter | None:
-        """The Edge filter of a space (true/false conditions resolved to ids, see edge_filters)."""
-        shard = self._shard(project, space)
-
-        def bools(field: str, values: tuple[Any, ...]) -> set[str]:
-            top, _, rest = field.partition(".")
-            pages = es.scroll(shard, None, with_payload=qe.PayloadSelector.Include([top]))
-            return {str(r.id) for page in pages for r in page if _matches(r.payload or {}, field, values)}
-
-        return to_edge(flt, exclude, bools)
+    def _space_list(self, project: str) -> list[str]:
+        return es.space_names(es.project_dir(self._root, project))
 
     # -- documents backend (DocBackend) ---------------------------------------------------
     def doc_upsert(self, points: list[tuple[str, dict[str, Any]]]) -> None:
@@ -134,16 +123,15 @@ class EdgeStore:
         return "embedded Qdrant Edge (in memory)" if self._memory else f"embedded Qdrant Edge at {self._root}"
 
     def list_projects(self) -> list[str]:
-        with self._lease.hold("list_projects"):
+        with self.hold("list_projects"):
             return sorted(es.project_dirs(self._root))
 
     def list_spaces(self, project: str) -> list[SpaceInfo]:
-        with self._lease.hold("list_spaces"):
-            folder = es.space_dir(self._root, project, "x").parent
-            return [self._info(project, s) for s in es.space_names(folder)]
+        with self.hold("list_spaces"):
+            return [self._info(project, s) for s in self._space_list(project)]
 
     def get_space(self, project: str, space: str) -> SpaceInfo:
-        with self._lease.hold("get_space"):
+        with self.hold("get_space"):
             return self._info(project, space)
 
     def ensure_space(self, project: str, info: SpaceInfo) -> SpaceInfo:
@@ -151,7 +139,7 @@ class EdgeStore:
         validate_name(info.name, "space name")
         if info.dim < 1:
             raise ValueError(f"Space {info.name!r} needs a positive dim, got {info.dim}")
-        with self._lease.hold("ensure_space"):
+        with self.hold("ensure_space"):
             path = es.space_dir(self._root, project, info.name)
             if (path / es.CONFIG_FILE).is_file():
                 existing = self._info(project, info.name)
@@ -164,7 +152,7 @@ class EdgeStore:
             return info
 
     def delete_space(self, project: str, space: str) -> None:
-        with self._lease.hold("delete_space"):
+        with self.hold("delete_space"):
             shard = self._shards.pop((project, space), None)
             if shard is not None:
                 shard.close()
@@ -178,22 +166,20 @@ class EdgeStore:
                 path.parent.rmdir()
 
     def list_datasets(self, project: str) -> list[DatasetInfo]:
-        with self._lease.hold("list_datasets"):
+        with self.hold("list_datasets"):
             counts: dict[str, dict[str, int]] = {}
-            folder = es.space_dir(self._root, project, "x").parent
-            for space in es.space_names(folder):
+            for space in self._space_list(project):
                 request = qe.FacetRequest(DATASET, limit=100_000, exact=True, filter=to_edge(_ITEMS_ONLY))
                 for hit in self._shard(project, space).facet(request).hits:
                     counts.setdefault(str(hit.value), {})[space] = int(hit.count)
             return [DatasetInfo(project, name, counts[name]) for name in sorted(counts)]
 
     def delete_dataset(self, project: str, dataset: str) -> int:
-        with self._lease.hold("delete_dataset"):
+        with self.hold("delete_dataset"):
             flt = to_edge(Filter.where(dataset=dataset))
             assert flt is not None
             removed: set[str] = set()
-            folder = es.space_dir(self._root, project, "x").parent
-            for space in es.space_names(folder):
+            for space in self._space_list(project):
                 shard = self._shard(project, space)
                 for page in es.scroll(shard, flt, with_payload=False):
                     removed.update(str(r.id) for r in page)
@@ -201,152 +187,57 @@ class EdgeStore:
             return len(removed)
 
     def delete_project(self, project: str) -> None:
-        with self._lease.hold("delete_project"):
+        with self.hold("delete_project"):
             for key in [k for k in self._shards if k[0] == project]:
                 self._shards.pop(key).close()
                 self._infos.pop(key, None)
-            folder = es.space_dir(self._root, project, "x").parent
+            folder = es.project_dir(self._root, project)
             if folder.is_dir():
                 shutil.rmtree(folder)
             self._docs.delete_project(project)
 
-    # -- points ----------------------------------------------------------------------------
-    def upsert(self, project: str, space: str, ids: Sequence[str], vectors: np.ndarray,
-               payloads: Sequence[dict[str, Any]]) -> None:
-        with self._lease.hold("upsert"):
-            info = self._info(project, space)
-            arr = common.check_points(space, info.dim, ids, vectors, payloads)
-            shard = self._shard(project, space)
-            for start in range(0, len(ids), common.UPSERT_BATCH):
-                stop = start + common.UPSERT_BATCH
-                points = [qe.Point(str(pid), vec.tolist(), common.clean_payload(dict(p)))
-                          for pid, vec, p in zip(ids[start:stop], arr[start:stop], payloads[start:stop])]
-                shard.update(qe.UpdateOperation.upsert_points(points))
-
-    def existing_ids(self, project: str, space: str, ids: Sequence[str]) -> set[str]:
-        with self._lease.hold("existing_ids"):
-            records = es.retrieve(self._shard(project, space), [common.check_id(i) for i in ids], False, False)
-            return {str(r.id) for r in records}
-
-    def count(self, project: str, space: str, flt: Filter | None = None) -> int:
-        with self._lease.hold("count"):
-            return int(self._shard(project, space).count(qe.CountRequest(exact=True, filter=self._flt(project, space, flt))))
-
-    def payloads(self, project: str, space: str, flt: Filter | None = None,
-                 fields: Sequence[str] | None = None) -> pd.DataFrame:
-        keys = common.payload_selector_fields(fields)
-        selector: Any = qe.PayloadSelector.Include(keys) if keys is not None else True
-        with self._lease.hold("payloads"):
-            pages = es.scroll(self._shard(project, space), self._flt(project, space, flt), with_payload=selector)
-            records = [(str(r.id), dict(r.payload or {})) for page in pages for r in page]
-        return common.payload_frame(records, fields)
-
-    def vectors(self, project: str, space: str, ids: Sequence[str] | None = None,
-                flt: Filter | None = None) -> tuple[list[str], np.ndarray]:
-        with self._lease.hold("vectors"):
-            dim = self._info(project, space).dim
-            shard = self._shard(project, space)
-            if ids is not None:
-                found = {str(r.id): es.vector_of(r) for r in es.retrieve(shard, [common.check_id(i) for i in ids], False, True)}
-                order = [str(i) for i in ids if str(i) in found]
-                return order, common.as_array([found[i] for i in order], dim)
-            records = [r for page in es.scroll(shard, self._flt(project, space, flt), False, True) for r in page]
-            return [str(r.id) for r in records], common.as_array([es.vector_of(r) for r in records], dim)
-
-    def iter_vectors(self, project: str, space: str, flt: Filter | None = None,
-                     batch: int = 2048) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
-        offset: Any = None
-        while True:
-            with self._lease.hold("iter_vectors"):  # per batch, so a hand-over can happen between
-                dim = self._info(project, space).dim
-                records, offset = self._shard(project, space).scroll(qe.ScrollRequest(
-                    offset=offset, limit=batch, filter=self._flt(project, space, flt), with_payload=True, with_vector=True))
-            if records:
-                yield ([str(r.id) for r in records], common.as_array([es.vector_of(r) for r in records], dim),
-                       [dict(r.payload or {}) for r in records])
-            if offset is None:
-                return
-
-    def set_payload(self, project: str, ids: Sequence[str], values: Sequence[dict[str, Any]]) -> int:
-        groups = common.group_values(ids, values)
-        updated: set[str] = set()
-        with self._lease.hold("set_payload"):
-            folder = es.space_dir(self._root, project, "x").parent
-            for space in es.space_names(folder):
-                shard = self._shard(project, space)
-                present = {str(r.id) for r in es.retrieve(shard, [str(i) for i in ids], False, False)}
-                for value, group in groups:
-                    targets: list[Any] = [uuid.UUID(i) for i in group if i in present]
-                    if targets:
-                        top, meta = common.split_merge(value)
-                        if top:
-                            shard.update(qe.UpdateOperation.set_payload(targets, top))
-                        if meta:
-                            shard.update(qe.UpdateOperation.set_payload(targets, meta, key=META))
-                updated |= present
-        return len(updated)
-
-    # -- search ------------------------------------------------------------------------------
-    def query(self, project: str, space: str, vector: np.ndarray, limit: int = 10,
-              flt: Filter | None = None, exact: bool = False, with_payload: bool = True) -> list[Hit]:
-        with self._lease.hold("query"):
-            query = common.check_query_vector(vector, self._info(project, space).dim, space)
-            return self._run(project, space, qe.Query.Nearest(query), limit, self._flt(project, space, flt), exact, with_payload)
-
-    def recommend(self, project: str, space: str, positive: Sequence[str | np.ndarray],
-                  negative: Sequence[str | np.ndarray] = (), limit: int = 10, flt: Filter | None = None,
-                  exact: bool = False, with_payload: bool = True) -> list[Hit]:
-        if not positive and not negative:
-            raise ValueError("recommend needs at least one positive or negative example")
-        with self._lease.hold("recommend"):
-            pos, neg, example_ids = self._examples(project, space, positive, negative)
-            query = qe.Query.RecommendBestScore(qe.RecommendQuery(pos, neg))
-            return self._run(project, space, query, limit, self._flt(project, space, flt, example_ids), exact, with_payload)
-
-    def _examples(self, project: str, space: str, positive: Sequence[str | np.ndarray],
-                  negative: Sequence[str | np.ndarray]) -> tuple[list[Any], list[Any], list[str]]:
-        """Resolve example ids to their stored vectors (Edge's recommend takes vectors only)."""
-        dim = self._info(project, space).dim
-        ids = [common.check_id(e) for e in [*positive, *negative] if isinstance(e, str)]
-        found = {str(r.id): es.vector_of(r) for r in es.retrieve(self._shard(project, space), ids, False, True)}
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise NotFoundError(f"Example point {missing[0]} is not in space {space!r} of project {project!r}")
-
-        def resolve(examples: Sequence[str | np.ndarray]) -> list[Any]:
-            return [found[common.check_id(e)] if isinstance(e, str) else common.check_query_vector(e, dim, space)
-                    for e in examples]
-
-        return resolve(positive), resolve(negative), ids
-
-    def _run(self, project: str, space: str, query: Any, limit: int, flt: qe.Filter | None,
-             exact: bool, with_payload: bool) -> list[Hit]:
-        request = qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=with_payload,
-                                  with_vector=False, params=qe.SearchParams(exact=exact))
-        points = self._shard(project, space).query(request)
-        return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
-
     # -- documents ---------------------------------------------------------------------------
     def put_document(self, project: str, kind: str, key: str, doc: dict[str, Any]) -> None:
-        with self._lease.hold("put_document"):
+        with self.hold("put_document"):
             self._docs.put(project, kind, key, doc)
 
     def get_document(self, project: str, kind: str, key: str) -> dict[str, Any] | None:
-        with self._lease.hold("get_document"):
+        with self.hold("get_document"):
             return self._docs.get(project, kind, key)
 
     def list_documents(self, project: str, kind: str) -> list[str]:
-        with self._lease.hold("list_documents"):
+        with self.hold("list_documents"):
             return self._docs.list(project, kind)
 
     def delete_document(self, project: str, kind: str, key: str) -> bool:
-        with self._lease.hold("delete_document"):
+        with self.hold("delete_document"):
             return self._docs.delete(project, kind, key)
 
     # -- maintenance -------------------------------------------------------------------------
+    @contextmanager
+    def hold(self, operation: str) -> Iterator[None]:
+        """Keep the store for a sequence of calls (e.g. a whole CLI ingest) so that no other
+        process interleaves: `with store.hold("ingest"): ...`. Others wait, then StoreLockedError.
+
+        Every operation runs inside it; Edge's own errors (plain Exception) become
+        StoreUnavailableError naming the folder and the operation.
+        """
+        if self._closed:
+            raise StoreUnavailableError(f"The embedded store at {self._root} was closed; open it again")
+        try:
+            with self._lease.hold(operation):
+                yield
+        except Exception as e:
+            if type(e) is not Exception:  # CoreError, ValueError...: already meaningful
+                raise
+            raise StoreUnavailableError(f"Qdrant Edge failed {operation} in {self._root}: {e}") from e
+
     def optimize(self, project: str, space: str) -> None:
-        with self._lease.hold("optimize"):
+        """Build the space's HNSW index (minutes at 100k+ points: never on the request path),
+        and vacuum the documents shard (replaced documents leave deleted chunks behind)."""
+        with self.hold("optimize"):
             self._shard(project, space).optimize()
+            self._docs_backend().optimize()
 
     def close(self) -> None:
         if self._closed:

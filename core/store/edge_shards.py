@@ -30,9 +30,14 @@ DOCUMENTS_DIR = "documents"
 CONFIG_FILE = "edge_config.json"
 
 
+def project_dir(root: Path, project: str) -> Path:
+    """The folder holding the space shards of one project."""
+    return root / SPACES_DIR / encode(project)
+
+
 def space_dir(root: Path, project: str, space: str) -> Path:
     """The shard folder of one (project, space)."""
-    return root / SPACES_DIR / encode(project) / encode(space)
+    return project_dir(root, project) / encode(space)
 
 
 def project_dirs(root: Path) -> dict[str, Path]:
@@ -69,16 +74,21 @@ def open_shard(path: Path) -> qe.EdgeShard:
 
 
 def create_shard(path: Path, dim: int, keyword: tuple[str, ...], floats: tuple[str, ...] = (),
-                 bools: tuple[str, ...] = ()) -> qe.EdgeShard:
-    """Create a cosine shard of vector size dim with payload indexes on the given fields."""
-    config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine))
+                 small: bool = False) -> qe.EdgeShard:
+    """Create a cosine shard of vector size dim with payload indexes on the given fields.
+
+    small: a shard of few, often rewritten points (documents): optimize() vacuums it whatever
+    its size (Edge's default skips segments under 1000 points, so replaced chunks piled up).
+    """
+    optimizers = qe.EdgeOptimizersConfig(vacuum_min_vector_number=1, deleted_threshold=0.2) if small else None
+    config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+                           optimizers=optimizers)
     try:
         shard = qe.EdgeShard.create(str(path), config)
     except Exception as e:
         raise StoreUnavailableError(f"Cannot create the embedded store shard {path}: {e}") from e
     schema = [(f, qe.PayloadSchemaType.Keyword) for f in keyword]
     schema += [(f, qe.PayloadSchemaType.Float) for f in floats]
-    schema += [(f, qe.PayloadSchemaType.Bool) for f in bools]
     for field, kind in schema:
         shard.update(qe.UpdateOperation.create_field_index(field, kind))
     return shard

@@ -9,9 +9,11 @@ the CLI out while the dashboard runs (and the reverse), so the store is *leased*
 * every store operation runs inside `StoreLease.hold()`, which takes an exclusive flock on
   `<root>/.embedscope.lock` if this instance does not hold it yet;
 * a process that wants the lease writes a request into `<root>/.embedscope.wanted` and polls;
-* the holder's watcher thread sees the request and, as soon as no operation is running,
-  closes its shards (on_release) and unlocks. The next operation of the old holder waits in
-  turn. Reads are never stale: shards are re-opened after every hand-over.
+* the holder sees the request at the end of its current operation (or, when idle, in a
+  watcher thread polling every 0.1 s), closes its shards (on_release) and unlocks; its next
+  operation waits in turn (after a 0.3 s head start for the requester, so two busy processes
+  alternate instead of one starving). Reads are never stale: shards are re-opened after every
+  hand-over. `with lease.hold(...)` blocks nest: hand-over happens only between outermost ones.
 * a waiter gives up after timeout_s with StoreLockedError naming the folder, the holder's pid
   and what it is doing. The OS drops a flock when its process dies, so a crash never leaves a
   stale lock behind.
@@ -58,6 +60,8 @@ class StoreLease:
         self._acquired_ns = 0
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._depth = 0  # nesting of hold(); hand-over happens only between outermost operations
+        self._yield_until = 0.0  # after a requested hand-over, let the requester in first
 
     @property
     def held(self) -> bool:
@@ -70,8 +74,16 @@ class StoreLease:
         with self._mutex:
             if self._fd is None:
                 self._acquire(operation)
-            self._write_holder(operation)
-            yield
+            if self._depth == 0:
+                self._write_holder(operation)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                # A busy holder may never look idle to the watcher: hand over after each operation.
+                if self._depth == 0 and self._requested_by_other():
+                    self._hand_over()
 
     def release(self) -> None:
         """Close the shards and give the lease up (no-op when not held)."""
@@ -87,10 +99,17 @@ class StoreLease:
                 os.close(fd)
                 log.debug("released the lease on %s", self._root)
 
+    def _hand_over(self) -> None:
+        log.debug("handing the lease on %s over to another process", self._root)
+        self._yield_until = time.monotonic() + 0.3
+        self.release()
+
     def _acquire(self, operation: str) -> None:
+        time.sleep(max(0.0, self._yield_until - time.monotonic()))  # requester polls every 30 ms
         self._root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self._timeout_s
+        waited = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -99,8 +118,11 @@ class StoreLease:
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise StoreLockedError(self._locked_message(operation)) from None
+                if not waited:
+                    log.info("waiting up to %.0f s for another process to hand over %s", self._timeout_s, self._root)
+                    waited = True
                 self._request()
-                time.sleep(0.02)
+                time.sleep(0.03)
         self._fd = fd
         self._acquired_ns = time.time_ns()
         self._stop = threading.Event()
@@ -129,14 +151,13 @@ class StoreLease:
             if not self._mutex.acquire(blocking=False):
                 continue  # an operation is running; hand over right after it
             try:
-                if not stop.is_set():
-                    log.debug("handing the lease on %s over to another process", self._root)
-                    self.release()
+                if not stop.is_set() and self._depth == 0:
+                    self._hand_over()
             finally:
                 self._mutex.release()
 
     def _write_holder(self, operation: str) -> None:
-        text = f"pid={os.getpid()} operation={operation} since={time.strftime('%Y-%m-%d %H:%M:%S')}"
+        text = f"pid={os.getpid()} (last operation: {operation} at {time.strftime('%H:%M:%S')})"
         try:
             (self._root / HOLDER_FILE).write_text(text)
         except OSError:
@@ -148,8 +169,8 @@ class StoreLease:
         except OSError:
             holder = "an unknown process"
         return (
-            f"The embedded store at {self._root} is busy: {holder} has held it for more than "
-            f"{self._timeout_s:g} s, so {operation!r} could not run. Wait for that process to "
-            "finish, stop it, or run a Qdrant server and set EMBEDSCOPE_QDRANT_URL so several "
-            "processes can share the data."
+            f"The embedded store at {self._root} is busy: process {holder} holds it and did not "
+            f"hand it over within {self._timeout_s:g} s, so {operation!r} could not run. Wait for that "
+            "process to finish, stop it, or run a Qdrant server and set EMBEDSCOPE_QDRANT_URL so "
+            "several processes can share the data."
         )

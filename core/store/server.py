@@ -17,20 +17,30 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 import httpx
-import numpy as np
-import pandas as pd
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from core.errors import CoreError, NotFoundError, StoreLockedError, StoreUnavailableError
+from core.errors import (
+    CoreError,
+    NotFoundError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
 from core.filters import Condition, Filter
 from core.store import common
 from core.store.documents import KEYWORD_DOC_FIELDS, DocumentArea
 from core.store.names import collection_name, parse_collection_name, validate_name
-from core.store.server_ops import ServerOps
 from core.store.server_filters import to_server
-from core.types import DATASET, FLOAT_FIELDS, KEYWORD_FIELDS, KIND, DatasetInfo, SpaceInfo
+from core.store.server_ops import ServerOps
+from core.types import (
+    DATASET,
+    FLOAT_FIELDS,
+    KEYWORD_FIELDS,
+    KIND,
+    DatasetInfo,
+    SpaceInfo,
+)
 
 log = logging.getLogger(__name__)
 DOCS_COLLECTION = "es__documents"
@@ -45,6 +55,7 @@ class ServerStore(ServerOps):
         if (url is None) == (path is None):
             raise ValueError("ServerStore needs exactly one of url= (a Qdrant server) or path= (local mode)")
         self._where = f"Qdrant server at {url}" if url else f"qdrant-client local mode at {path}"
+        self._local = url is None  # local mode: brute force only, payload indexes are no-ops
         self._mutex = threading.RLock()  # local mode is not thread-safe; cheap for a server
         self._infos: dict[tuple[str, str], SpaceInfo] = {}
         self._docs = DocumentArea(self)
@@ -54,7 +65,9 @@ class ServerStore(ServerOps):
     def _connect(self, url: str | None, api_key: str | None, path: str | None, timeout: float) -> QdrantClient:
         try:
             if url:
-                client = QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout)))
+                # No version probe: get_collections() below is the one fail-fast request.
+                client = QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout)),
+                                      check_compatibility=False)
             elif path == ":memory:":
                 client = QdrantClient(location=":memory:")
             else:
@@ -76,12 +89,17 @@ class ServerStore(ServerOps):
         except CoreError:
             raise
         except UnexpectedResponse as e:
+            if e.status_code == 404:
+                self._infos.clear()  # another client dropped a collection we knew
+                raise NotFoundError(f"Not found on the {self._where} during {operation}: {e.reason_phrase}") from e
             if e.status_code in (401, 403):
                 raise StoreUnavailableError(
                     f"The {self._where} refused the API key (HTTP {e.status_code}) during {operation}: "
                     "check EMBEDSCOPE_QDRANT_API_KEY"
                 ) from e
-            raise StoreUnavailableError(f"The {self._where} failed {operation}: HTTP {e.status_code} {e.reason_phrase}") from e
+            raise StoreUnavailableError(
+                f"The {self._where} failed {operation}: HTTP {e.status_code} {e.reason_phrase}"
+            ) from e
         except (ResponseHandlingException, httpx.HTTPError, ConnectionError, TimeoutError) as e:
             raise StoreUnavailableError(f"Cannot reach the {self._where} ({operation}): {type(e).__name__}") from e
 
@@ -111,6 +129,8 @@ class ServerStore(ServerOps):
 
     def _create(self, name: str, dim: int, keyword: Sequence[str], floats: Sequence[str] = ()) -> None:
         self.client.create_collection(name, vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE))
+        if self._local:
+            return
         for field in keyword:
             self.client.create_payload_index(name, field, qm.PayloadSchemaType.KEYWORD, wait=True)
         for field in floats:
@@ -129,7 +149,8 @@ class ServerStore(ServerOps):
         self.client.upsert(self._docs_collection(), structs, wait=True)
 
     def doc_scroll(self, flt: Filter) -> list[tuple[str, dict[str, Any]]]:
-        return [(str(r.id), dict(r.payload or {})) for r in self._scroll(self._docs_collection(), to_server(flt), batch=64)]
+        records = self._scroll(self._docs_collection(), to_server(flt), batch=64)
+        return [(str(r.id), dict(r.payload or {})) for r in records]
 
     def doc_delete(self, flt: Filter) -> None:
         server_filter = to_server(flt)

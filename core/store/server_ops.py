@@ -28,6 +28,7 @@ class ServerOps:
     """Mixin: needs client, _guard(operation), _info(project, space), _collection(project, space)."""
 
     client: QdrantClient
+    _local: bool
 
     def _guard(self, operation: str) -> AbstractContextManager[None]:
         raise NotImplementedError
@@ -76,7 +77,8 @@ class ServerOps:
 
     def count(self, project: str, space: str, flt: Filter | None = None) -> int:
         with self._guard("count"):
-            return int(self.client.count(self._collection(project, space), count_filter=to_server(flt), exact=True).count)
+            name = self._collection(project, space)
+            return int(self.client.count(name, count_filter=to_server(flt), exact=True).count)
 
     def payloads(self, project: str, space: str, flt: Filter | None = None,
                  fields: Sequence[str] | None = None) -> pd.DataFrame:
@@ -165,7 +167,7 @@ class ServerOps:
              exact: bool, with_payload: bool) -> list[Hit]:
         response = self.client.query_points(self._collection(project, space), query=query, query_filter=flt,
                                             limit=limit, with_payload=with_payload,
-                                            search_params=qm.SearchParams(exact=exact))
+                                            search_params=None if self._local else qm.SearchParams(exact=exact))
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
 
     def optimize(self, project: str, space: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 import pytest
 
 from core.config import Settings
@@ -81,3 +82,32 @@ def test_unreachable_qdrant_is_a_message_not_a_traceback(app_env: Settings, page
     at.button(key="_retry_store").click().run()
     assert not at.exception and len(at.error) == 1
 
+
+
+def test_store_held_by_another_process_is_a_message_with_retry(
+        app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+    import os
+
+    import core.store
+    from core.store.edge import EdgeStore
+    from core.store.lease import LOCK_FILE
+
+    # The real embedded store, with a short wait for the lease so the test stays fast.
+    monkeypatch.setattr(core.store, "open_store",
+                        lambda s: EdgeStore(s.embedded_path, lock_timeout_s=0.5))
+    root = Path(app_env.embedded_path)
+    root.mkdir(parents=True)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # "a CLI ingest in the middle of an upsert"
+    try:
+        at = run_page("app.py").run()
+        assert not at.exception
+        assert len(at.warning) == 1 and str(root) in at.warning[0].value
+        assert not at.error
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    at.button(key="_retry_store").click().run()  # the holder is done: retry gets in
+    assert not at.exception and not at.warning
+    assert at.button(key="load_demo").label == "Load demo"

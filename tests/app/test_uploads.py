@@ -120,7 +120,7 @@ def test_destination_outside_uploads_is_refused(settings: Settings, tmp_path: Pa
     assert not (tmp_path / "elsewhere").exists()
 
 
-@pytest.mark.parametrize("name", ["..", "../x", "a/b", "", ".hidden", "x" * 65, "a b"])
+@pytest.mark.parametrize("name", ["..", "../x", "a/b", "", ".hidden", "x" * 101, "a\x00b", "-x"])
 def test_bad_dataset_names_are_refused(name: str, settings: Settings) -> None:
     with pytest.raises(BadInputError):
         uploads.upload_dir(settings, name)
@@ -132,6 +132,10 @@ def test_save_file_refuses_path_names(name: str, settings: Settings, tmp_path: P
         uploads.save_file(name, b"x", uploads.upload_dir(settings, "ds"), settings)
     assert _files_under(settings.uploads_dir) == set()
     assert _outside_data(tmp_path, settings) == set()
+
+
+def test_dataset_names_with_spaces_get_a_safe_folder(settings: Settings) -> None:
+    assert uploads.upload_dir(settings, "run 2024 06") == settings.uploads_dir / "run_2024_06"
 
 
 def test_save_file_writes_inside_the_dataset_folder(settings: Settings) -> None:

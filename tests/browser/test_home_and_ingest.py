@@ -43,7 +43,7 @@ def _zip(path: Path) -> Path:
 
 
 def _fill(page, label: str, value: str) -> None:
-    box = page.get_by_label(label, exact=True)
+    box = page.get_by_role("textbox", name=label, exact=True)
     box.fill(value)
     box.press("Enter")  # Streamlit commits a text input on Enter (or blur)
     wait_idle(page)
@@ -61,7 +61,7 @@ def test_upload_a_zip_and_ingest_it(streamlit_server: Server, page, tmp_path: Pa
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(archive))
     page.get_by_text("pets.zip").first.wait_for()
     page.get_by_text("Local model directory").click()
-    page.get_by_label("Model directory (save_pretrained)").wait_for()
+    page.get_by_role("textbox", name="Model directory (save_pretrained)").wait_for()
     _fill(page, "Model directory (save_pretrained)", str(model_dir))
     page.get_by_role("button", name="Ingest").click()
     page.get_by_text("Status: ok").wait_for(timeout=180_000)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 from pathlib import Path
@@ -141,12 +140,9 @@ def test_export_csv_and_jsonl_open_in_pandas_with_the_stated_columns(seeded, tmp
 
 
 def _cli(argv: list[str]) -> int:
-    from core.cli import search as cli_search
+    from core.__main__ import main
 
-    parser = argparse.ArgumentParser(prog="embedscope")
-    cli_search.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 def test_cli_search_writes_the_file_and_saves_a_collection(tmp_path: Path, capsys) -> None:
@@ -173,8 +169,14 @@ def test_cli_search_writes_the_file_and_saves_a_collection(tmp_path: Path, capsy
     assert _cli(["search", "--project", P, "--space", "own", "--plus", ids[5], "--minus", ids[6]]) == 0
     assert _cli(["search", "--project", P, "--unlike", ids[1], "--like", ids[2], "--out", "x.txt"]) == 1
     assert _cli(["search", "--project", P, "--minus", ids[1], "--text", "dog"]) == 2
+    assert _cli(["collections", "--project", P, "list"]) == 0
+    assert "cli-run\t7 points" in capsys.readouterr().out
+    assert _cli(["collections", "--project", P, "export", "cli-run", "--out", str(tmp_path / "c.jsonl")]) == 0
+    assert pd.read_json(tmp_path / "c.jsonl", lines=True)["id"].tolist() == frame["id"].tolist()
+    assert _cli(["collections", "--project", P, "delete", "cli-run"]) == 0
+    assert _cli(["collections", "--project", P, "show", "cli-run"]) == 1
     reopened = open_store(load_settings())
     try:
-        assert len(collections.load(reopened, P, "cli-run")) == 7
+        assert collections.list_collections(reopened, P) == []
     finally:
         reopened.close()

@@ -108,7 +108,7 @@ def test_filters_never_leak_and_apply_before_the_limit(planted, case: str) -> No
 
 
 def test_examples_search_excludes_examples_and_respects_filter(planted) -> None:
-    store, ids, vectors = planted
+    store, ids, _ = planted
     flt = Filter.where(dataset="train")
     hits = search.by_examples(store, P, "own", [ids[1], ids[2]], flt=flt, limit=30)
     assert len(hits) == 30
@@ -128,18 +128,21 @@ def test_negative_example_pushes_nearby_results_down(store: VectorStore) -> None
     rng = np.random.default_rng(3)
     e = np.eye(SPACE.dim, dtype=np.float32)
     positive = e[0]
-    near_a = _cluster(rng, e[0] + 0.45 * e[1], 10, 0.02)  # most similar to the positive...
-    near_b = _cluster(rng, e[0] + 0.6 * e[2], 10, 0.02)  # ...then these
+    # Cosines to the positive: group A ~0.96, group B ~0.89, the negative 0.88. The negative is
+    # closer to group A (~0.98) than the positive is, and far from group B (~0.78).
+    near_a = _cluster(rng, e[0] + 0.3 * e[1], 10, 0.01)
+    near_b = _cluster(rng, e[0] + 0.5 * e[2], 10, 0.01)
     far = _cluster(rng, -e[0] + e[3], 40, 0.3)
-    negative = _unit(e[0] + 1.2 * e[1])  # close to group A, far from group B
+    negative = _unit(e[0] + 0.55 * e[1])
     vectors = np.vstack([positive, negative, near_a, near_b, far])
     ids = _plant(store, vectors)
     pos_id, neg_id, group_a, group_b = ids[0], ids[1], set(ids[2:12]), set(ids[12:22])
 
     before = [h.id for h in search.by_examples(store, P, "own", [pos_id], limit=20, exact=True)]
     assert set(before[:10]) == group_a and set(before[10:20]) == group_b
-    after = [h.id for h in search.by_examples(store, P, "own", [pos_id], [neg_id], limit=20, exact=True)]
+    after = [h.id for h in search.by_examples(store, P, "own", [pos_id], [neg_id], limit=60, exact=True)]
     assert set(after[:10]) == group_b, "the negative example pushes group A below group B"
+    assert min(after.index(i) for i in group_a if i in after) > max(after.index(i) for i in group_b)
     assert neg_id not in after and pos_id not in after
 
 

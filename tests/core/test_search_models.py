@@ -85,14 +85,20 @@ def _corpus() -> list[tuple[str, str, str]]:
     return rows
 
 
-def test_text_search_finds_the_right_library_far_above_chance(store) -> None:
+@pytest.fixture(scope="module")
+def embedded_corpus():  # type: ignore[no-untyped-def]
+    """(embedder, rows, vectors (n, 384) float32): embedded once for both store adapters."""
     from core.embedders import load_embedder
 
     embedder = load_embedder(str(minilm.get_model_path()), "text", device="cpu")
     rows = _corpus()
+    return embedder, rows, embedder.embed_texts([t for _, t, _ in rows])
+
+
+def test_text_search_finds_the_right_library_far_above_chance(store, embedded_corpus) -> None:
+    embedder, rows, vectors = embedded_corpus
     info = store.ensure_space("docs", embedder.space_info())
     assert search.has_text_side(info)
-    vectors = embedder.embed_texts([t for _, t, _ in rows])
     items = [Item(key=q, text=t, label=lib) for q, t, lib in rows]
     store.upsert("docs", info.name, [point_id("docs", "docstrings", it.key) for it in items], vectors,
                  [it.payload("docstrings") for it in items])

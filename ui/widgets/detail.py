@@ -83,10 +83,11 @@ def _show_item(payload: Mapping[str, Any], settings: Any) -> None:
 
 
 def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] | None = None,
-                k: int = NEIGHBOURS, key: str = "detail") -> str | None:
+                k: int = NEIGHBOURS, key: str = "detail", columns: int = 6) -> str | None:
     """Render the detail of one point; returns the id of a neighbour the user opened, or None.
 
     payload: the point's payload if the caller has it (else taken from the neighbour query).
+    columns: columns of the neighbours' grid (3 in a side panel).
     Buttons: "Find similar" (Search page with this point as the example), "Select on map" (this
     point and its neighbours become the map selection), "Close".
     """
@@ -122,5 +123,5 @@ def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] |
             state.set_detail_id(None)
             st.rerun()
     st.markdown(f"**Nearest neighbours** in the full `{ctx.space}` space (cosine similarity)")
-    return image_grid(hits_frame(hits), key=f"{key}.nn", columns=6,
+    return image_grid(hits_frame(hits), key=f"{key}.nn", columns=columns,
                       fields=("label", "prediction", "score"))

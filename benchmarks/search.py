@@ -1,0 +1,199 @@
+"""Top-10 query latency and recall of the embedded store (Qdrant Edge) vs exact numpy search.
+
+For each size: ingest n clustered 512-d points (100 planted clusters: real embeddings are
+clustered, and pure Gaussian noise would be an unrealistically hard case for HNSW), build the
+HNSW index with store.optimize() (timed, off the request path), then time unfiltered and
+filtered (label = one of 10 values, ~10% of points) top-10 queries through the VectorStore API,
+and compute recall@10 against exact cosine search in numpy on the same data. qdrant-client's
+local mode (what ServerStore(path=...) uses) runs the same queries at --local-size as a baseline.
+
+    . .venv/bin/activate && python benchmarks/search.py                      # 10k only
+    python benchmarks/search.py --sizes 10000 100000 --queries 200 --local-size 10000
+    python benchmarks/search.py --sizes 10000 --local-size 0 --handover   # + two processes
+
+--handover: a second process (an "ingest") upserts batches of 256 points into the same embedded
+store in a loop while this process queries it, so every query waits for the lease hand-over
+(core.store.lease) and re-opens the shard: its p50/p95 is the cost of sharing one folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.filters import Filter  # noqa: E402
+from core.ids import point_id  # noqa: E402
+from core.store.base import VectorStore  # noqa: E402
+from core.types import SpaceInfo  # noqa: E402
+
+PROJECT, SPACE, LABELS = "bench", "own", 10
+
+
+def make_data(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(n, dim) float32 vectors around 100 centres, and a label index per point (0..9)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((100, dim)).astype(np.float32)
+    members = rng.integers(0, 100, n)
+    vectors = centres[members] + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
+    return vectors, rng.integers(0, LABELS, n)
+
+
+def fill(store: VectorStore, vectors: np.ndarray, labels: np.ndarray) -> tuple[list[str], float]:
+    """Ingest through the store API; returns (ids, seconds)."""
+    store.ensure_space(PROJECT, SpaceInfo(SPACE, vectors.shape[1], "vector"))
+    ids = [point_id(PROJECT, "d", str(i)) for i in range(len(vectors))]
+    start = time.perf_counter()
+    for a in range(0, len(ids), 2048):
+        payloads = [{"dataset": "d", "label": f"c{labels[i]}", "confidence": float(i % 100) / 100}
+                    for i in range(a, min(a + 2048, len(ids)))]
+        store.upsert(PROJECT, SPACE, ids[a : a + 2048], vectors[a : a + 2048], payloads)
+    return ids, time.perf_counter() - start
+
+
+def truth(unit: np.ndarray, queries: np.ndarray, mask: np.ndarray | None) -> list[set[int]]:
+    """Exact top-10 row indices per query by cosine (unit: L2-normalised data)."""
+    scores = queries @ unit.T
+    if mask is not None:
+        scores[:, ~mask] = -np.inf
+    return [set(np.argpartition(-row, 10)[:10].tolist()) for row in scores]
+
+
+def run_queries(store: VectorStore, ids: list[str], queries: np.ndarray, flt: Filter | None,
+                expected: list[set[int]]) -> dict[str, float]:
+    """p50 / p95 latency (ms) and mean recall@10 of top-10 queries."""
+    index = {pid: i for i, pid in enumerate(ids)}
+    store.query(PROJECT, SPACE, queries[0], limit=10, flt=flt)  # warm-up (opens the shard)
+    times, recalls = [], []
+    for q, want in zip(queries, expected):
+        start = time.perf_counter()
+        hits = store.query(PROJECT, SPACE, q, limit=10, flt=flt, with_payload=True)
+        times.append((time.perf_counter() - start) * 1000)
+        recalls.append(len({index[h.id] for h in hits} & want) / 10)
+    return {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)),
+            "recall": float(np.mean(recalls))}
+
+
+def bench(kind: str, n: int, dim: int, n_queries: int) -> list[dict[str, Any]]:
+    from core.store import EdgeStore, ServerStore
+
+    vectors, labels = make_data(n, dim)
+    rng = np.random.default_rng(1)
+    queries = (vectors[rng.integers(0, n, n_queries)]
+               + 0.3 * rng.standard_normal((n_queries, dim))).astype(np.float32)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    q_unit = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EdgeStore(Path(tmp) / "edge") if kind == "edge" else ServerStore(path=str(Path(tmp) / "local"))
+        try:
+            ids, ingest_s = fill(store, vectors, labels)
+            rows = []
+            if kind == "edge":  # before optimize(): a plain scan of the unindexed segment
+                few = min(20, n_queries)
+                stats = run_queries(store, ids, queries[:few], None, truth(unit, q_unit[:few], None))
+                rows.append({"store": kind, "n": n, "query": "no index yet", "ingest_s": ingest_s,
+                             "optimize_s": float("nan"), **stats})
+            start = time.perf_counter()
+            store.optimize(PROJECT, SPACE)
+            optimize_s = time.perf_counter() - start
+            for name, flt, mask in (("unfiltered", None, None),
+                                    ("filtered 10%", Filter.where(label="c3"), labels == 3)):
+                stats = run_queries(store, ids, queries, flt, truth(unit, q_unit, mask))
+                rows.append({"store": kind, "n": n, "query": name, "ingest_s": ingest_s,
+                             "optimize_s": optimize_s, **stats})
+            return rows
+        finally:
+            store.close()
+
+
+_WRITER = """
+import sys, time
+import numpy as np
+sys.path.insert(0, {repo!r})
+from core.store import EdgeStore
+from core.ids import point_id
+store = EdgeStore({path!r}, lock_timeout_s=60)
+rng = np.random.default_rng(2)
+deadline = time.monotonic() + {seconds}
+batches = 0
+while time.monotonic() < deadline:
+    ids = [point_id("bench", "ingest", f"{{batches}}-{{i}}") for i in range(256)]
+    store.upsert("bench", "own", ids, rng.standard_normal((256, {dim})).astype(np.float32),
+                 [{{"dataset": "ingest"}}] * 256)
+    batches += 1
+    time.sleep(0.05)  # an ingest embeds between batches
+print(batches, flush=True)
+store.close()
+"""
+
+
+def bench_handover(n: int, dim: int, n_queries: int) -> None:
+    """Query latency while another process writes to the same embedded store."""
+    import subprocess
+
+    from core.store import EdgeStore
+
+    vectors, labels = make_data(n, dim)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "edge"
+        store = EdgeStore(path, lock_timeout_s=60)
+        fill(store, vectors, labels)
+        store.optimize(PROJECT, SPACE)
+        alone = _latencies(store, vectors[:n_queries])
+        script = _WRITER.format(repo=str(Path(__file__).resolve().parents[1]), path=str(path), dim=dim, seconds=20)
+        writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        shared = _latencies(store, vectors[:n_queries])
+        out, _ = writer.communicate(timeout=120)
+        store.close()
+    for name, t in (("alone", alone), ("with a writer", shared)):
+        print(f"handover n={n}: query {name:14} p50 {np.percentile(t, 50):7.1f} ms  p95 {np.percentile(t, 95):7.1f} ms")
+    print(f"writer upserted {out.strip()} batches of 256 while this process ran {n_queries} queries")
+
+
+def _latencies(store: VectorStore, queries: np.ndarray) -> list[float]:
+    times = []
+    for q in queries:
+        start = time.perf_counter()
+        store.query(PROJECT, SPACE, q, limit=10)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--local-size", type=int, default=10_000, help="qdrant-client local mode size (0: skip)")
+    parser.add_argument("--handover", action="store_true", help="also time queries while another process writes")
+    args = parser.parse_args(argv)
+    if args.handover:
+        bench_handover(args.sizes[0], args.dim, min(args.queries, 100))
+    rows: list[dict[str, Any]] = []
+    for n in args.sizes:
+        rows += bench("edge", n, args.dim, args.queries)
+        print(f"edge {n}: done", flush=True)
+    if args.local_size:
+        rows += bench("local", args.local_size, args.dim, args.queries)
+    print(f"\n{'store':6} {'n':>7} {'query':13} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>9} "
+          f"{'ingest s':>8} {'optimize s':>10}")
+    for r in rows:
+        print(f"{r['store']:6} {r['n']:>7} {r['query']:13} {r['p50']:8.2f} {r['p95']:8.2f} "
+              f"{r['recall']:9.3f} {r['ingest_s']:8.1f} {r['optimize_s']:10.1f}")
+    edge = {(r["n"], r["query"]): r for r in rows if r["store"] == "edge"}
+    for r in (r for r in rows if r["store"] == "local"):
+        if (r["n"], r["query"]) in edge:
+            ratio = r["p50"] / edge[(r["n"], r["query"])]["p50"]
+            print(f"p50 local/edge at {r['n']} ({r['query']}): {ratio:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""`embedscope analyse`: outliers, likely mislabels, error clusters and duplicates from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from core import export
+from core.cli.common import (
+    EXIT_OK, PROGRESS_MODES, error, opened_store, progress_display, usage_error,
+)
+from core.config import Settings, load_settings
+from core.errors import CoreError
+from core.pipeline.analyse import AnalysisResult, run_analysis
+from core.pipeline.analysis_io import export_scores
+
+log = logging.getLogger(__name__)
+
+SCORES = ("mislabel", "outlier")
+EXTRA_COLUMNS = ("outlier", "mislabel", "suggested_label", "cluster", "is_error",
+                 "duplicate_group", "leakage")
+
+
+def register(subparsers: Any) -> None:
+    """Add the `analyse` command to the CLI's subparsers."""
+    p = subparsers.add_parser(
+        "analyse", help="find outliers, likely mislabels, error clusters and near-duplicates",
+        description="Score every item of a project's datasets in one embedding space. Results "
+                    "are kept in the store and reused until the data or parameters change.",
+    )
+    p.add_argument("--project", required=True)
+    p.add_argument("--space", required=True, help="embedding space to analyse")
+    p.add_argument("--datasets", help="comma-separated datasets (default: all of the project)")
+    p.add_argument("--force", action="store_true", help="recompute even if nothing changed")
+    p.add_argument("--out", type=Path, help="write every item's scores to a .csv or .jsonl file")
+    p.add_argument("--rank-by", choices=SCORES, help="the `score` column of --out and the order "
+                   "(default: mislabel when there are labels, else outlier)")
+    p.add_argument("--top", type=int, default=10, help="rows per table printed (default 10)")
+    p.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                   help="progress display on stderr (default: a bar on a terminal)")
+    p.set_defaults(func=run, _parser=p)
+
+
+def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Execute `embedscope analyse`; returns the exit code (0 ok, 1 failure, 2 usage error)."""
+    if args.top < 0:
+        return usage_error("analyse", "--top must be >= 0")
+    datasets = [d.strip() for d in (args.datasets or "").split(",") if d.strip()] or None
+    try:
+        if args.out is not None:
+            export.format_for(args.out)  # fail on a bad suffix before computing
+        with opened_store(settings or load_settings()) as store:
+            with progress_display(getattr(args, "progress", "auto"), "analyse") as progress:
+                result = run_analysis(store, args.project, args.space, datasets,
+                                      progress=progress, force=args.force)
+    except CoreError as e:
+        return error(str(e))
+    sys.stdout.write(report(result, args.top))
+    if args.out is not None:
+        score = args.rank_by or _default_score(result)
+        frame = export_scores(result.scores, score)
+        frame = frame.join(result.scores[list(EXTRA_COLUMNS)], on="id")
+        try:
+            export.write(frame, args.out)
+        except CoreError as e:
+            return error(str(e))
+        sys.stdout.write(f"{len(frame)} rows written to {args.out} (score = {score})\n")
+    return EXIT_OK
+
+
+def _default_score(result: AnalysisResult) -> str:
+    return "mislabel" if result.scores["mislabel"].notna().any() else "outlier"
+
+
+def report(result: AnalysisResult, top: int) -> str:
+    """The terminal summary: counts, then the top outliers, likely mislabels, error clusters."""
+    s = result.summary
+    how = "reused" if result.reused else f"computed in {s.get('seconds', 0):.1f} s"
+    lines = [
+        f"{result.project}/{result.space} [{', '.join(result.datasets)}]: {s['items']} items, "
+        f"{s['labelled']} labelled, {s['clusters']} clusters, {s['duplicate_groups']} duplicate "
+        f"groups ({s['leakage_items']} items leak across datasets/splits) - {how}",
+    ]
+    if s.get("error_rate") is not None:
+        lines.append(f"model error rate: {s['error_rate']:.1%} of {s['with_prediction']} items")
+    cols = ["dataset", "key", "label", "prediction"]
+    lines += _section("Top outliers", result.scores.nlargest(top, "outlier"), cols + ["outlier"])
+    if result.scores["mislabel"].notna().any():
+        lines += _section("Likely mislabels", result.scores.nlargest(top, "mislabel"),
+                          cols + ["suggested_label", "mislabel"])
+    if len(result.error_clusters):
+        lines += _section("Error clusters", result.error_clusters.head(top),
+                          ["cluster", "size", "errors", "error_rate", "lift", "top_confusion"])
+    return "\n".join(lines) + "\n"
+
+
+def _section(title: str, frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    if frame.empty:
+        return []
+    shown = frame[[c for c in columns if c in frame.columns]].copy()
+    for c in shown.columns:
+        if pd.api.types.is_float_dtype(shown[c].dtype):
+            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    shown = shown.astype(object).where(shown.notna(), "")
+    return ["", f"{title}:", shown.to_string(index=False)]

@@ -1,0 +1,195 @@
+"""`embedscope ingest`: an image folder, a manifest or own vectors into a project's dataset."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+from core.cli.common import (
+    EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, PROGRESS_MODES, opened_store, progress_display, usage_error,
+    with_data_roots,
+)
+from core.config import Settings
+from core.embedders.base import Embedder
+from core.errors import BadInputError, DimensionMismatchError
+from core.pipeline.rejects import IngestReport
+from core.store.base import VectorStore
+from core.types import Item, SpaceInfo
+
+MAX_REJECTS_SHOWN = 20
+EXIT_BY_STATUS = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
+
+
+def register(subparsers: Any) -> None:
+    """Add the `ingest` command."""
+    p = subparsers.add_parser(
+        "ingest", help="embed and store an image folder, a manifest, or your own vectors",
+        description="Embed a dataset with a model (or take your own vectors) and store it in a "
+        "project. Re-running resumes: items already stored are skipped. Exit codes: 0 ok, "
+        "3 some items rejected (listed, and written to a CSV), 1 failure, 2 usage error.",
+    )
+    p.add_argument("folder", nargs="?", type=Path,
+                   help="image folder: sub-folder names become labels (cat/1.jpg -> label cat)")
+    p.add_argument("--manifest", type=Path, help="CSV / Parquet / JSONL with a path or text column, "
+                   "optional label, prediction, confidence, split and metadata columns")
+    p.add_argument("--embeddings", type=Path, help="your own vectors: .parquet (id + vector column) "
+                   "or .npy (with --ids); joined by id to the folder keys or manifest ids")
+    p.add_argument("--ids", type=Path, help="ids of a .npy: .txt (one per line) or CSV / Parquet")
+    p.add_argument("--project", required=True, help="project (datasets compared together)")
+    p.add_argument("--dataset", required=True, help="dataset name, e.g. train, test, production")
+    model = p.add_argument_group("embedding with a model")
+    model.add_argument("--model", help="hub name or local model folder (default: EMBEDSCOPE_IMAGE_MODEL "
+                       "or EMBEDSCOPE_TEXT_MODEL by modality)")
+    model.add_argument("--layer", help="which layer: pooled (default) or hidden:<i>")
+    model.add_argument("--modality", choices=("auto", "image", "text"), default="auto",
+                       help="what to embed (auto: text when the manifest has text but no paths)")
+    model.add_argument("--batch-size", type=int, help="items per batch (default: EMBEDSCOPE_BATCH_SIZE)")
+    model.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="default: EMBEDSCOPE_DEVICE")
+    model.add_argument("--workers", type=int, help="image decoding threads (default: EMBEDSCOPE_NUM_WORKERS)")
+    own = p.add_argument_group("own embeddings")
+    own.add_argument("--space", help="space name for --embeddings (default: own)")
+    own.add_argument("--vector-column", default="embedding", help="vector column of a Parquet file")
+    columns = p.add_argument_group("manifest columns (auto-detected when not given)")
+    for role in ("path", "text", "id", "label", "prediction", "confidence", "split"):
+        columns.add_argument(f"--{role}-column", metavar="NAME")
+    p.add_argument("--base-dir", type=Path, help="folder relative manifest paths start from "
+                   "(default: the manifest's folder)")
+    p.add_argument("--data-root", type=Path, action="append", default=[], metavar="DIR",
+                   help="also read images from under DIR this run (repeatable)")
+    p.add_argument("--labels-only", action="store_true", help="only update labels / predictions / "
+                   "metadata of stored items from --manifest (no embedding)")
+    p.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                   help="bar, one line per batch, none, or auto (a bar on a terminal)")
+    p.set_defaults(func=run)
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    sources = [s for s in (args.folder, args.manifest) if s is not None]
+    if args.embeddings is None and len(sources) != 1:
+        return "give exactly one of FOLDER or --manifest (or --embeddings)"
+    if len(sources) > 1:
+        return "give FOLDER or --manifest, not both (use --base-dir for relative manifest paths)"
+    if args.ids is not None and args.embeddings is None:
+        return "--ids goes with --embeddings"
+    if args.embeddings is not None and (args.model or args.layer):
+        return "--model / --layer do not apply to --embeddings (the vectors are already made)"
+    if args.space is not None and args.embeddings is None:
+        return "--space goes with --embeddings (model spaces are named after the model)"
+    if args.labels_only and (args.manifest is None or args.embeddings is not None):
+        return "--labels-only needs --manifest and no --embeddings"
+    if args.base_dir is not None and args.manifest is None:
+        return "--base-dir goes with --manifest"
+    for name in ("batch_size", "workers"):
+        value = getattr(args, name)
+        if value is not None and value < (1 if name == "batch_size" else 0):
+            return f"--{name.replace('_', '-')} must be at least {1 if name == 'batch_size' else 0}"
+    return None
+
+
+def _run_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The folders named on the command line become allowed data roots for this run."""
+    named = list(args.data_root)
+    if args.folder is not None:
+        named.append(args.folder)
+    if args.manifest is not None:
+        named.append(args.base_dir or args.manifest.expanduser().resolve().parent)
+    run = with_data_roots(settings, *named)
+    update: dict[str, Any] = {}
+    if args.workers is not None:
+        update["num_workers"] = args.workers
+    if args.batch_size is not None:
+        update["batch_size"] = args.batch_size
+    return run.model_copy(update=update) if update else run
+
+
+def _read_items(args: argparse.Namespace, settings: Settings) -> list[Item]:
+    from core.datasets import from_image_folder, from_manifest
+
+    if args.folder is not None:
+        return from_image_folder(args.folder, settings)
+    if args.manifest is None:
+        return []
+    roles = {role: getattr(args, f"{role}_column") for role in ("label", "prediction", "confidence", "split")}
+    explicit = {f"{role}_column": name for role, name in roles.items() if name is not None}
+    return from_manifest(args.manifest, settings, base_dir=args.base_dir, path_column=args.path_column,
+                         text_column=args.text_column, id_column=args.id_column, **explicit)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Execute `embedscope ingest`; returns the exit code (0 ok, 3 partial, 1 failure, 2 usage)."""
+    problem = _usage_problem(args)
+    if problem:
+        return usage_error("ingest", problem)
+    settings = _run_settings(args, settings)
+    items = _read_items(args, settings)  # bad files fail here, before a model is loaded
+    with opened_store(settings) as store:
+        if args.labels_only:
+            from core.pipeline.ingest import update_payloads
+
+            updated = update_payloads(store, args.project, args.dataset, items)
+            sys.stdout.write(f"{args.project}/{args.dataset}: updated {updated} of {len(items)} items\n")
+            return EXIT_OK
+        with progress_display(args.progress, "ingest") as progress:
+            if args.embeddings is not None:
+                report = _ingest_own(store, args, settings, items, progress)
+            else:
+                report = _ingest_with_model(store, args, settings, items, progress)
+    _print_report(report)
+    return EXIT_BY_STATUS[report.status]
+
+
+def _modality(args: argparse.Namespace, items: list[Item]) -> str:
+    if args.modality != "auto":
+        return str(args.modality)
+    texts_only = not any(item.uri for item in items) and any(item.text for item in items)
+    return "text" if texts_only else "image"
+
+
+def _ingest_with_model(store: VectorStore, args: argparse.Namespace, settings: Settings,
+                       items: list[Item], progress: Any) -> IngestReport:
+    from core.embedders import load_embedder
+    from core.pipeline.ingest import ingest_items
+
+    modality = _modality(args, items)
+    model = args.model or (settings.text_model if modality == "text" else settings.image_model)
+    # cast: ModelEmbedder declares modality as a Literal, the protocol as str (same values).
+    embedder = cast(Embedder, load_embedder(
+        model, "text" if modality == "text" else "image", device=args.device or settings.device,
+        batch_size=settings.batch_size, layer=args.layer))
+    return ingest_items(store, args.project, args.dataset, items, embedder, settings=settings,
+                        progress=progress)
+
+
+def _ingest_own(store: VectorStore, args: argparse.Namespace, settings: Settings,
+                items: list[Item], progress: Any) -> IngestReport:
+    from core.datasets import load_own_embeddings
+    from core.pipeline.ingest import ingest_vectors, rejects_folder
+
+    keys, vectors = load_own_embeddings(args.embeddings, args.ids, id_column=args.id_column or "id",
+                                        vector_column=args.vector_column)
+    name = args.space or "own"
+    existing = {s.name: s for s in store.list_spaces(args.project)}.get(name)
+    if existing is not None and existing.modality != "vector":
+        raise BadInputError(f"space {name!r} of project {args.project!r} holds vectors of the model "
+                            f"{existing.model}; choose another name with --space")
+    if existing is not None and existing.dim != vectors.shape[1]:
+        raise DimensionMismatchError(
+            f"{args.embeddings}: vectors have {vectors.shape[1]} dims but space {name!r} of project "
+            f"{args.project!r} holds {existing.dim}-d vectors"
+        )
+    space = SpaceInfo(name, int(vectors.shape[1]), "vector", description=f"own vectors from {args.embeddings.name}")
+    return ingest_vectors(store, args.project, args.dataset, space, items, vectors, keys=keys,
+                          progress=progress, rejects_dir=rejects_folder(settings))
+
+
+def _print_report(report: IngestReport) -> None:
+    lines = [report.summary()]
+    for reject in report.rejects[:MAX_REJECTS_SHOWN]:
+        lines.append(f"  rejected {reject.key}: {reject.reason}")
+    if len(report.rejects) > MAX_REJECTS_SHOWN:
+        lines.append(f"  ... and {len(report.rejects) - MAX_REJECTS_SHOWN} more")
+    if report.rejects_path is not None:
+        lines.append(f"rejects file: {report.rejects_path}")
+    sys.stdout.write("\n".join(lines) + "\n")

@@ -1,0 +1,1 @@
+"""Use cases that orchestrate readers, embedders, the store and analysis (ingest, maps, analyse...)."""

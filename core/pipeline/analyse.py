@@ -1,0 +1,250 @@
+"""The analyse use case: problem scores for a project's datasets in one space, persisted and reused."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.analysis import clusters as cl
+from core.analysis import duplicates as dup
+from core.analysis import mislabels as ml
+from core.analysis.knn import knn_graph
+from core.analysis.outliers import outlier_scores
+from core.pipeline.analysis_io import (
+    ProgressFn, Selection, doc_key, doc_to_frame, fingerprint, frame_to_doc, load_selection,
+    resolve_datasets,
+)
+from core.store.base import VectorStore
+from core.types import CONFIDENCE, DATASET, LABEL, PREDICTION, SPLIT
+
+logger = logging.getLogger(__name__)
+
+DOC_KIND = "analysis"
+DEFAULT_PARAMS: dict[str, Any] = {
+    "k": 10,  # neighbours in the shared kNN graph
+    "knn_method": "auto",  # "auto" | "exact" | "ivf"
+    "outlier_method": "blend",  # "blend" | "knn" | "lof"
+    "duplicate_threshold": dup.DEFAULT_THRESHOLD,  # cosine similarity
+    "min_cluster_size": None,  # None = ~sqrt(n)/2
+    "min_samples": 5,
+    "probe_folds": 5,
+    "representatives": 5,
+    "seed": 0,
+}
+_STEPS = 7
+
+
+@dataclass
+class AnalysisResult:
+    """What run_analysis found.
+
+    scores: DataFrame indexed by point id (sorted) with dataset, key, uri, label, prediction,
+      confidence, split, outlier (higher = more unusual), mislabel (1 - p(given label), NaN when
+      unlabeled), suggested_label, cluster (-1 = noise), is_error (prediction != label; <NA>
+      when either is missing), duplicate_group (-1 = none), leakage (its duplicate group spans
+      datasets or splits).
+    clusters: one row per cluster (cluster_table columns; representatives as point ids).
+    duplicates: one row per duplicate group: group, size, ids, datasets, leakage.
+    error_clusters: clusters ranked by excess errors (clusters.error_clusters columns).
+    summary: counts and rates (items, labelled, with_prediction, error_rate, clusters,
+      duplicate_groups, leakage_items, seconds).
+    """
+
+    project: str
+    space: str
+    datasets: list[str]
+    params: dict[str, Any]
+    fingerprint: str
+    scores: pd.DataFrame
+    clusters: pd.DataFrame
+    duplicates: pd.DataFrame
+    error_clusters: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False
+
+
+def resolve_params(params: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
+    """defaults overridden by params; ValueError naming the allowed keys for an unknown one."""
+    unknown = sorted(set(params or {}) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown analysis parameter(s) {unknown}; allowed: {sorted(defaults)}")
+    return {**defaults, **(params or {})}
+
+
+def run_analysis(
+    store: VectorStore, project: str, space: str, datasets: Sequence[str] | None = None, *,
+    params: dict[str, Any] | None = None, progress: ProgressFn | None = None, force: bool = False,
+) -> AnalysisResult:
+    """Outliers, likely mislabels, clusters, error clusters and near-duplicates of the items of
+    `datasets` (default: all) in one space, reusing the persisted result when neither the data
+    (ids, vectors, labels, predictions) nor the params changed; force=True recomputes.
+    progress(done, total) is called after each step."""
+    started = time.perf_counter()
+    names = resolve_datasets(store, project, datasets)
+    full = resolve_params(params, DEFAULT_PARAMS)
+    sel = load_selection(store, project, space, names, min_points=int(full["k"]) + 2)
+    _tick(progress, 1)
+    fp = fingerprint(full, sel)
+    key = doc_key(space, *names)
+    doc = None if force else store.get_document(project, DOC_KIND, key)
+    if doc is not None and doc.get("fingerprint") == fp:
+        logger.info("analysis reused: %s/%s (%d items, fingerprint %s)", project, space,
+                    len(sel.ids), fp[:12])
+        _tick(progress, _STEPS)
+        return _from_doc(doc, sel, project, space, names, full, fp)
+    result = compute_analysis(sel, full, progress)
+    result.summary["seconds"] = round(time.perf_counter() - started, 3)
+    doc = _to_doc(result, full, fp)
+    store.put_document(project, DOC_KIND, key, doc)
+    _tick(progress, _STEPS)
+    logger.info("analysis computed: %s/%s (%d items) in %.1f s", project, space, len(sel.ids),
+                result.summary["seconds"])
+    # Built from the stored document, so a fresh result and a reused one are identical.
+    return _from_doc(doc, sel, project, space, names, full, fp, reused=False)
+
+
+def load_analysis(store: VectorStore, project: str, space: str,
+                  datasets: Sequence[str] | None = None) -> AnalysisResult | None:
+    """The last persisted analysis of this selection, without checking it is current (fast:
+    no vectors are read). None when it was never computed."""
+    names = resolve_datasets(store, project, datasets)
+    doc = store.get_document(project, DOC_KIND, doc_key(space, *names))
+    if doc is None:
+        return None
+    sel = load_selection(store, project, space, names, min_points=1)
+    return _from_doc(doc, sel, project, space, names, doc["params"], doc["fingerprint"])
+
+
+def _tick(progress: ProgressFn | None, step: int) -> None:
+    if progress is not None:
+        progress(step, _STEPS)
+
+
+@dataclass
+class ComputedAnalysis:
+    """compute_analysis's output: the score columns only (indexed by id), the tables, summary
+    (with per-step "timings" in seconds)."""
+
+    computed: pd.DataFrame
+    clusters: pd.DataFrame
+    duplicates: pd.DataFrame
+    error_clusters: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def compute_analysis(sel: Selection, p: dict[str, Any],
+                     progress: ProgressFn | None = None) -> ComputedAnalysis:
+    """Every analysis score for an in-memory selection (no store access); p: full params."""
+    x, n = sel.vectors, len(sel.ids)
+    clock = _Clock()
+    idx, sims = knn_graph(x, min(int(p["k"]), n - 1), method=p["knn_method"], seed=int(p["seed"]))
+    clock.lap("knn", progress, 2)
+    outlier = outlier_scores(idx, sims, method=p["outlier_method"])
+    clock.lap("outliers", progress, 3)
+    labels, preds = sel.column(LABEL), sel.column(PREDICTION)
+    mislabel, suggested = _mislabels(sel, idx, sims, p)
+    clock.lap("mislabels", progress, 4)
+    groups = dup.duplicate_groups(idx, sims, float(p["duplicate_threshold"]))
+    origin = [f"{d}\x1f{s}" for d, s in zip(sel.column(DATASET), sel.column(SPLIT))]
+    leakage = dup.cross_dataset_groups(groups, np.unique(origin, return_inverse=True)[1])
+    clock.lap("duplicates", progress, 5)
+    clusters = cl.cluster_labels(idx, sims, x, min_cluster_size=p["min_cluster_size"],
+                                 min_samples=int(p["min_samples"]))
+    table = cl.cluster_table(x, clusters, labels, preds, n_representatives=int(p["representatives"]))
+    errors = cl.error_clusters(table, clusters, labels, preds)
+    clock.lap("clusters", progress, 6)
+    ids = np.array(sel.ids, dtype=object)
+    table["representatives"] = [[str(ids[i]) for i in reps] for reps in table["representatives"]]
+    is_error = pd.array([None if a is None or b is None else str(a) != str(b)
+                         for a, b in zip(labels, preds)], dtype="boolean")
+    computed = pd.DataFrame({
+        "outlier": outlier, "mislabel": mislabel, "suggested_label": suggested,
+        "cluster": clusters, "is_error": is_error, "duplicate_group": groups, "leakage": leakage,
+    }, index=pd.Index(sel.ids, name="id"))
+    dups = _duplicate_table(groups, ids, sel.column(DATASET), leakage)
+    summary = {**_summary(computed, table, dups), "timings": clock.laps}
+    return ComputedAnalysis(computed, table, dups, errors, summary)
+
+
+class _Clock:
+    """Per-step wall times, reported in the summary (where an analysis spends its time)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str, progress: ProgressFn | None, step: int) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
+        _tick(progress, step)
+
+
+def _mislabels(sel: Selection, idx: np.ndarray, sims: np.ndarray,
+               p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(mislabel scores (n,) float32 NaN when unlabeled, suggested labels (n,) object)."""
+    n = len(sel.ids)
+    codes, classes = ml.encode_labels(list(sel.column(LABEL)))
+    if len(classes) < 2:
+        logger.info("mislabel scores skipped: %d distinct label(s)", len(classes))
+        return np.full(n, np.nan, dtype=np.float32), np.full(n, None, dtype=object)
+    lookup = {c: i for i, c in enumerate(classes)}
+    pred_codes = np.array([lookup.get(str(v), -1) if v is not None else -1
+                           for v in sel.column(PREDICTION)], dtype=np.int64)
+    conf = pd.to_numeric(sel.payload[CONFIDENCE], errors="coerce").to_numpy(dtype=float)
+    probs = ml.label_probs(sel.vectors, idx, sims, codes, len(classes), pred_codes=pred_codes,
+                           confidences=conf, folds=int(p["probe_folds"]), seed=int(p["seed"]))
+    suggested = np.array(classes, dtype=object)[np.argmax(probs, axis=1)]
+    return ml.mislabel_scores(probs, codes), suggested
+
+
+def _duplicate_table(groups: np.ndarray, ids: np.ndarray, datasets: np.ndarray,
+                     leakage: np.ndarray) -> pd.DataFrame:
+    rows = [{"group": g, "size": int(m.size), "ids": [str(v) for v in ids[m]],
+             "datasets": sorted({str(v) for v in datasets[m]}), "leakage": bool(leakage[m[0]])}
+            for g, m in enumerate(dup.group_members(groups))]
+    return pd.DataFrame(rows, columns=["group", "size", "ids", "datasets", "leakage"])
+
+
+def _summary(computed: pd.DataFrame, table: pd.DataFrame, dups: pd.DataFrame) -> dict[str, Any]:
+    known = computed["is_error"].dropna()
+    return {
+        "items": int(len(computed)),
+        "labelled": int(computed["mislabel"].notna().sum()),
+        "with_prediction": int(len(known)),
+        "error_rate": float(known.mean()) if len(known) else None,
+        "clusters": int(len(table)),
+        "noise": int((computed["cluster"] == cl.NOISE).sum()),
+        "duplicate_groups": int(len(dups)),
+        "leakage_items": int(computed["leakage"].sum()),
+    }
+
+
+def _with_payload(payload: pd.DataFrame, computed: pd.DataFrame) -> pd.DataFrame:
+    return payload.join(computed, how="inner")
+
+
+def _to_doc(result: ComputedAnalysis, params: dict[str, Any], fp: str) -> dict[str, Any]:
+    computed = result.computed.astype({"is_error": object})
+    return {"fingerprint": fp, "params": params, "summary": result.summary,
+            "computed": frame_to_doc(computed), "clusters": frame_to_doc(result.clusters),
+            "duplicates": frame_to_doc(result.duplicates),
+            "error_clusters": frame_to_doc(result.error_clusters)}
+
+
+def _from_doc(doc: dict[str, Any], sel: Selection, project: str, space: str, names: list[str],
+              params: dict[str, Any], fp: str, reused: bool = True) -> AnalysisResult:
+    computed = doc_to_frame(doc["computed"])
+    computed["is_error"] = computed["is_error"].astype("boolean")
+    for col, dtype in (("outlier", "float32"), ("mislabel", "float32"), ("cluster", "int64"),
+                       ("duplicate_group", "int64"), ("leakage", "bool")):
+        computed[col] = computed[col].astype(dtype)
+    return AnalysisResult(
+        project, space, names, params, fp, scores=_with_payload(sel.payload, computed),
+        clusters=doc_to_frame(doc["clusters"]), duplicates=doc_to_frame(doc["duplicates"]),
+        error_clusters=doc_to_frame(doc["error_clusters"]), summary=doc["summary"], reused=reused)

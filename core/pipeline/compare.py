@@ -1,0 +1,182 @@
+"""The compare use case: how dataset B differs from dataset A in one space, persisted and reused."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.analysis import clusters as cl
+from core.analysis import drift
+from core.analysis.duplicates import DEFAULT_THRESHOLD
+from core.analysis.knn import knn_graph
+from core.analysis.novelty import novelty_scores
+from core.errors import BadInputError
+from core.pipeline.analyse import resolve_params
+from core.pipeline.analysis_io import (
+    ProgressFn, Selection, doc_key, doc_to_frame, fingerprint, frame_to_doc, load_selection,
+    resolve_datasets,
+)
+from core.store.base import VectorStore
+from core.types import LABEL, PREDICTION
+
+logger = logging.getLogger(__name__)
+
+DOC_KIND = "compare"
+DEFAULT_PARAMS: dict[str, Any] = {
+    "k": 10,
+    "knn_method": "auto",
+    "duplicate_threshold": DEFAULT_THRESHOLD,
+    "min_cluster_size": None,
+    "min_samples": 5,
+    "alpha": 0.01,  # significance level of a region's over/under-representation
+    "permutations": 200,
+    "max_per_side": 5000,  # domain classifier subsample per dataset
+    "seed": 0,
+}
+KNN_MEANING = (
+    "Share of each item's nearest neighbours (in A and B pooled) that come from its own "
+    "dataset, against the share expected if the two were mixed at random; the p-value is the "
+    "chance of a share this high under random mixing (permutation test).")
+_STEPS = 6
+
+
+@dataclass
+class CompareResult:
+    """What run_compare found.
+
+    novelty: B's items indexed by point id, most novel first: payload columns, novelty (~1 =
+      as close to A as A's items are to each other, >> 1 = unlike anything in A), nearest_a
+      (id), nearest_similarity, duplicate_of_a (a near-copy of an A item: leakage), region.
+    regions: drift.region_table columns + representatives (ids) for clusters of A and B pooled.
+    drift: domain_auc + domain_auc_meaning, knn_same_share, knn_expected_share, knn_p_value,
+      knn_meaning.
+    labels: drift.label_distribution table for label_field ("label", else "prediction" when
+      only predictions exist on both sides, None when neither); label_tv: its total variation.
+    """
+
+    project: str
+    space: str
+    dataset_a: str
+    dataset_b: str
+    params: dict[str, Any]
+    fingerprint: str
+    novelty: pd.DataFrame
+    regions: pd.DataFrame
+    drift: dict[str, Any]
+    labels: pd.DataFrame
+    label_field: str | None
+    label_tv: float | None
+    summary: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False
+
+
+def run_compare(
+    store: VectorStore, project: str, space: str, dataset_a: str, dataset_b: str, *,
+    params: dict[str, Any] | None = None, progress: ProgressFn | None = None, force: bool = False,
+) -> CompareResult:
+    """Compare B (e.g. production, may be unlabeled) against A (e.g. train) in one space:
+    per-item novelty of B, over/under-represented regions, an overall drift figure, label
+    shift. Reuses the persisted result when data and params are unchanged; force recomputes."""
+    if dataset_a == dataset_b:
+        raise BadInputError(f"Choose two different datasets to compare (got {dataset_a!r} twice)")
+    started = time.perf_counter()
+    resolve_datasets(store, project, [dataset_a, dataset_b])
+    full = resolve_params(params, DEFAULT_PARAMS)
+    a = load_selection(store, project, space, [dataset_a], min_points=int(full["k"]) + 2)
+    b = load_selection(store, project, space, [dataset_b], min_points=2)
+    _tick(progress, 1)
+    fp = fingerprint(full, a, b)
+    key = doc_key(space, dataset_a, "\x1e", dataset_b)
+    doc = None if force else store.get_document(project, DOC_KIND, key)
+    if doc is not None and doc.get("fingerprint") == fp:
+        logger.info("comparison reused: %s/%s %s vs %s", project, space, dataset_a, dataset_b)
+        _tick(progress, _STEPS)
+        return _from_doc(doc, project, space, dataset_a, dataset_b, full, fp, b)
+    result = _compute(a, b, full, progress)
+    result["summary"]["seconds"] = round(time.perf_counter() - started, 3)
+    store.put_document(project, DOC_KIND, key, _to_doc(result, full, fp))
+    _tick(progress, _STEPS)
+    logger.info("comparison computed: %s/%s %s vs %s in %.1f s", project, space, dataset_a,
+                dataset_b, result["summary"]["seconds"])
+    return _from_doc(_to_doc(result, full, fp), project, space, dataset_a, dataset_b, full, fp,
+                     b, reused=False)
+
+
+def _tick(progress: ProgressFn | None, step: int) -> None:
+    if progress is not None:
+        progress(step, _STEPS)
+
+
+def _compute(a: Selection, b: Selection, p: dict[str, Any],
+             progress: ProgressFn | None) -> dict[str, Any]:
+    k, seed = int(p["k"]), int(p["seed"])
+    nov = novelty_scores(a.vectors, b.vectors, k, method=p["knn_method"], seed=seed)
+    _tick(progress, 2)
+    joint = np.vstack([a.vectors, b.vectors])
+    is_b = np.r_[np.zeros(len(a.ids), bool), np.ones(len(b.ids), bool)]
+    jk = min(k, joint.shape[0] - 1)
+    idx, sims = knn_graph(joint, jk, method=p["knn_method"], seed=seed)
+    regions = cl.cluster_labels(idx, sims, joint, min_cluster_size=p["min_cluster_size"],
+                                min_samples=int(p["min_samples"]))
+    table = drift.region_table(regions, is_b, alpha=float(p["alpha"]))
+    joint_ids = np.array(a.ids + b.ids, dtype=object)
+    table["representatives"] = [
+        [str(v) for v in joint_ids[cl.representatives(joint, np.flatnonzero(regions == r), 5)]]
+        for r in table["region"]]
+    _tick(progress, 3)
+    auc = drift.domain_classifier_auc(a.vectors, b.vectors, max_per_side=int(p["max_per_side"]),
+                                      seed=seed)
+    test = drift.knn_two_sample(idx, is_b, permutations=int(p["permutations"]), seed=seed)
+    _tick(progress, 4)
+    field_name = _label_field(a, b)
+    labels, tv = (drift.label_distribution(a.column(field_name), b.column(field_name))
+                  if field_name else (pd.DataFrame(), float("nan")))
+    _tick(progress, 5)
+    novelty = pd.DataFrame({
+        "novelty": nov.scores, "nearest_a": [a.ids[i] for i in nov.nearest],
+        "nearest_similarity": nov.nearest_sim,
+        "duplicate_of_a": nov.nearest_sim >= float(p["duplicate_threshold"]),
+        "region": regions[len(a.ids):],
+    }, index=pd.Index(b.ids, name="id"))
+    novelty = novelty.sort_values("novelty", ascending=False, kind="stable")
+    drift_doc = {"domain_auc": auc, "domain_auc_meaning": drift.DOMAIN_AUC_MEANING,
+                 "knn_same_share": test.statistic, "knn_expected_share": test.expected,
+                 "knn_p_value": test.p_value, "knn_meaning": KNN_MEANING}
+    summary = {"n_a": len(a.ids), "n_b": len(b.ids), "regions": int(len(table)),
+               "regions_only_in_b": int((table["status"] == "only in B").sum()),
+               "duplicates_of_a": int(novelty["duplicate_of_a"].sum())}
+    return {"novelty": novelty, "regions": table, "drift": drift_doc, "labels": labels,
+            "label_field": field_name, "label_tv": None if np.isnan(tv) else tv,
+            "summary": summary}
+
+
+def _label_field(a: Selection, b: Selection) -> str | None:
+    for name in (LABEL, PREDICTION):
+        if any(v is not None for v in a.column(name)) and any(v is not None for v in b.column(name)):
+            return name
+    return None
+
+
+def _to_doc(r: dict[str, Any], params: dict[str, Any], fp: str) -> dict[str, Any]:
+    return {"fingerprint": fp, "params": params, "summary": r["summary"], "drift": r["drift"],
+            "label_field": r["label_field"], "label_tv": r["label_tv"],
+            "novelty": frame_to_doc(r["novelty"]), "regions": frame_to_doc(r["regions"]),
+            "labels": frame_to_doc(r["labels"])}
+
+
+def _from_doc(doc: dict[str, Any], project: str, space: str, dataset_a: str, dataset_b: str,
+              params: dict[str, Any], fp: str, b: Selection, reused: bool = True) -> CompareResult:
+    computed = doc_to_frame(doc["novelty"]).astype(
+        {"novelty": "float32", "nearest_similarity": "float32", "duplicate_of_a": "bool",
+         "region": "int64"})
+    novelty = b.payload.join(computed, how="inner").loc[computed.index]
+    return CompareResult(
+        project, space, dataset_a, dataset_b, params, fp, novelty=novelty,
+        regions=doc_to_frame(doc["regions"]), drift=doc["drift"],
+        labels=doc_to_frame(doc["labels"]), label_field=doc["label_field"],
+        label_tv=doc["label_tv"], summary=doc["summary"], reused=reused)

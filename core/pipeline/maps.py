@@ -1,0 +1,202 @@
+"""2-D maps of a project's datasets: fit once, persist in the store, reuse, place new points.
+
+get_map() computes a layout once per (space, datasets, method, params, filter) and keeps it as
+a store document (see core.pipeline.map_doc), so reopening is a document read. Points ingested
+later are placed onto the existing layout by kNN interpolation (no refit, so the picture a user
+knows does not move); deleted points are dropped; refit=True starts over.
+Vectors re-ingested under the same ids are not detected: refit=True after changing a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from core.errors import NotEnoughDataError
+from core.filters import Condition, Filter
+from core.pipeline.analysis_io import resolve_datasets
+from core.pipeline.map_doc import MAP_KIND, StoredMap, from_doc, map_key, to_doc
+from core.projection import MIN_POINTS, ProgressFn, fit_projection, params_hash, place_points, project_linear
+from core.projection.params import normalise_params
+from core.store.base import VectorStore
+from core.types import DATASET, KIND
+
+log = logging.getLogger(__name__)
+
+_STEPS = 3  # progress steps: read, fit or place, save
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """A 2-D map. ids (n,) point ids; coords (n, 2) float32, row i is ids[i].
+
+    params_hash: params_hash(method, params, ids): changes when the parameters or the set of
+    points change (a cache key for the coordinates). fitted: True when this call fitted the
+    layout; placed: how many points this call added onto an existing layout without a refit.
+    params: the normalised parameters (seed included); resolved: what the fit actually used.
+    """
+
+    ids: list[str]
+    coords: np.ndarray
+    method: str
+    params_hash: str
+    fitted: bool
+    placed: int
+    params: dict[str, Any] = field(default_factory=dict)
+    resolved: dict[str, Any] = field(default_factory=dict)
+    n_fitted: int = 0  # points the layout was fitted on (the rest were placed)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def selection_filter(datasets: Sequence[str], flt: Filter | None = None) -> Filter:
+    """Items (not detection objects) of the datasets, narrowed by flt."""
+    items = Filter(must_not=(Condition(KIND, equals="object"),))
+    return Filter.datasets(datasets).and_(items).and_(flt)
+
+
+def _tick(progress: ProgressFn | None, step: int) -> None:
+    if progress is not None:
+        progress(step, _STEPS)
+
+
+def _current_ids(store: VectorStore, project: str, space: str, selection: Filter) -> list[str]:
+    """Ids of the points the map should show now, sorted (payloads only: no vectors read)."""
+    frame = store.payloads(project, space, flt=selection, fields=[DATASET])
+    return sorted(str(i) for i in frame.index)
+
+
+def _prepare(store: VectorStore, project: str, space: str, datasets: Sequence[str] | None,
+             method: str, params: dict[str, Any] | None,
+             flt: Filter | None) -> tuple[list[str], dict[str, Any], str, Filter]:
+    store.get_space(project, space)  # NotFoundError for an unknown space
+    names = resolve_datasets(store, project, datasets)
+    normalised = normalise_params(method, params)
+    return names, normalised, map_key(space, names, method, normalised, flt), selection_filter(names, flt)
+
+
+def _result(stored: StoredMap, fitted: bool, placed: int) -> MapResult:
+    return MapResult(
+        ids=list(stored.ids), coords=stored.coords, method=stored.method,
+        params_hash=params_hash(stored.method, stored.params, stored.ids), fitted=fitted,
+        placed=placed, params=dict(stored.params), resolved=dict(stored.resolved),
+        n_fitted=int(stored.fitted.sum()),
+    )
+
+
+def _fit(store: VectorStore, project: str, space: str, selection: Filter, method: str,
+         params: dict[str, Any]) -> StoredMap:
+    ids, vectors = store.vectors(project, space, flt=selection)
+    if len(ids) < MIN_POINTS:
+        raise NotEnoughDataError(
+            f"A map of space {space!r} of project {project!r} needs at least {MIN_POINTS} points; "
+            f"the selection has {len(ids)}: add data or widen the filter")
+    proj = fit_projection(vectors, method, params)
+    log.info("map fitted: %s of %d points of %s/%s in %.1f s", method, len(ids), project, space, proj.seconds)
+    return StoredMap(list(ids), proj.coords, proj.fitted, method, params, proj.params,
+                     proj.pca_mean, proj.pca_components, proj.seconds)
+
+
+def _place(store: VectorStore, project: str, space: str, stored: StoredMap, new_ids: list[str]) -> StoredMap:
+    """stored plus new_ids placed onto it (exactly for PCA, kNN interpolation otherwise)."""
+    found, new_vectors = store.vectors(project, space, ids=new_ids)
+    if stored.pca_mean is not None and stored.pca_components is not None:
+        new_coords = project_linear(new_vectors, stored.pca_mean, stored.pca_components)
+    else:
+        ref_rows = np.flatnonzero(stored.fitted)
+        ref_found, ref_vectors = store.vectors(project, space, ids=[stored.ids[i] for i in ref_rows])
+        row_of = {pid: row for row, pid in zip(ref_rows, (stored.ids[i] for i in ref_rows))}
+        ref_coords = stored.coords[[row_of[pid] for pid in ref_found]]
+        new_coords = place_points(new_vectors, ref_vectors, ref_coords, k=int(stored.resolved.get("n_neighbors", 10)))
+    return StoredMap(
+        stored.ids + list(found), np.vstack([stored.coords, new_coords]).astype(np.float32),
+        np.concatenate([stored.fitted, np.zeros(len(found), dtype=bool)]), stored.method,
+        stored.params, stored.resolved, stored.pca_mean, stored.pca_components, stored.seconds)
+
+
+def get_map(
+    store: VectorStore,
+    project: str,
+    space: str,
+    datasets: Sequence[str] | None,
+    *,
+    method: str = "umap",
+    params: dict[str, Any] | None = None,
+    flt: Filter | None = None,
+    refit: bool = False,
+    progress: ProgressFn | None = None,
+) -> MapResult:
+    """The 2-D map of the items of `datasets` (None / empty: all) in `space`, narrowed by flt.
+
+    Fitted once and persisted; later calls reuse it ("map reused"), place points ingested since
+    ("placed N new points", no refit), drop deleted ones; refit=True fits again ("map fitted").
+    Raises NotFoundError (unknown space / dataset), NotEnoughDataError (< MIN_POINTS points).
+    progress(done, total) gets 0..3 of 3 (read, fit or place, save).
+    """
+    names, normalised, key, selection = _prepare(store, project, space, datasets, method, params, flt)
+    _tick(progress, 0)
+    doc = None if refit else store.get_document(project, MAP_KIND, key)
+    stored = from_doc(doc, method, normalised) if doc is not None else None
+    if stored is None:
+        stored = _fit(store, project, space, selection, method, normalised)
+        _tick(progress, 2)
+        store.put_document(project, MAP_KIND, key, to_doc(stored, space, names, flt))
+        _tick(progress, 3)
+        return _result(stored, fitted=True, placed=0)
+    current = _current_ids(store, project, space, selection)
+    _tick(progress, 1)
+    known, now = set(stored.ids), set(current)
+    keep = np.fromiter((pid in now for pid in stored.ids), dtype=bool, count=len(stored.ids))
+    new_ids = [pid for pid in current if pid not in known]
+    if keep.all() and not new_ids:
+        log.info("map reused: %s of %d points of %s/%s", method, len(stored.ids), project, space)
+        _tick(progress, 3)
+        return _result(stored, fitted=False, placed=0)
+    return _update(store, project, space, key, names, flt, stored, keep, new_ids, progress)
+
+
+def _update(store: VectorStore, project: str, space: str, key: str, names: list[str], flt: Filter | None,
+            stored: StoredMap, keep: np.ndarray, new_ids: list[str], progress: ProgressFn | None) -> MapResult:
+    """Drop deleted points, place new ones, save; refit when too few fitted points remain."""
+    if not keep.all():
+        log.info("map: dropped %d deleted points", int((~keep).sum()))
+        stored = stored.subset(keep)
+    if int(stored.fitted.sum()) < MIN_POINTS:
+        log.info("map: fewer than %d fitted points remain, fitting again", MIN_POINTS)
+        return get_map(store, project, space, names, method=stored.method, params=stored.params,
+                       flt=flt, refit=True, progress=progress)
+    placed = 0
+    if new_ids:
+        start = time.perf_counter()
+        before = len(stored.ids)
+        stored = _place(store, project, space, stored, new_ids)
+        placed = len(stored.ids) - before
+        log.info("placed %d new points onto the %s map of %s/%s in %.2f s",
+                 placed, stored.method, project, space, time.perf_counter() - start)
+    _tick(progress, 2)
+    store.put_document(project, MAP_KIND, key, to_doc(stored, space, names, flt))
+    _tick(progress, 3)
+    return _result(stored, fitted=False, placed=placed)
+
+
+def has_map(store: VectorStore, project: str, space: str, datasets: Sequence[str] | None, *,
+            method: str = "umap", params: dict[str, Any] | None = None, flt: Filter | None = None) -> bool:
+    """True when a persisted map exists for these arguments (get_map will not need a full fit),
+    so a caller can skip the quick layout."""
+    _, normalised, key, _ = _prepare(store, project, space, datasets, method, params, flt)
+    doc = store.get_document(project, MAP_KIND, key)
+    return doc is not None and from_doc(doc, method, normalised) is not None
+
+
+def quick_map(store: VectorStore, project: str, space: str, datasets: Sequence[str] | None, *,
+              flt: Filter | None = None, seed: int = 0, progress: ProgressFn | None = None) -> MapResult:
+    """A layout to show at once while the full one is computed: the PCA-2 map (~1 s at 100k
+    points, dominated by reading the vectors), persisted like any map, so it is also instant
+    the second time and new points place exactly."""
+    return get_map(store, project, space, datasets, method="pca", params={"seed": seed}, flt=flt,
+                   progress=progress)

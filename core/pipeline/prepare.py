@@ -1,0 +1,130 @@
+"""Turn batches of Items into model input in worker threads, ahead of the model (decode, preprocess)."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Generator, Sequence
+
+import numpy as np
+from PIL import Image
+
+from core.config import Settings
+from core.datasets.images import load_image
+from core.embedders.base import Embedder, PreprocessingEmbedder
+from core.errors import BadInputError
+from core.pipeline.rejects import Reject
+from core.types import Item
+
+log = logging.getLogger(__name__)
+
+# Errors an image processor raises on an image it cannot handle (odd sizes, modes).
+_PREPROCESS_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
+
+Batch = list[tuple[str, Item]]  # (point id, item)
+
+
+@dataclass
+class Prepared:
+    """One batch ready for the model: the surviving items, their input, and the rejects.
+
+    inputs: (n, 3, H, W) float32 from embedder.preprocess, or n PIL images (embedders without a
+    separate preprocess), or n texts.
+    """
+
+    ids: list[str] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    inputs: np.ndarray | list[Image.Image] | list[str] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def prepare_texts(batch: Batch) -> Prepared:
+    """Keep items with usable text; empty text and text that was not valid UTF-8 are rejects."""
+    out = Prepared()
+    texts: list[str] = []
+    for pid, item in batch:
+        if item.text is None or not item.text.strip():
+            out.rejects.append(Reject(item, "empty text"))
+        elif "\ufffd" in item.text:
+            # Readers decode with errors="replace": U+FFFD marks bytes that were not UTF-8.
+            out.rejects.append(Reject(item, "text is not valid UTF-8"))
+        else:
+            out.ids.append(pid)
+            out.items.append(item)
+            texts.append(item.text)
+    out.inputs = texts
+    return out
+
+
+def prepare_images(batch: Batch, embedder: Embedder, settings: Settings) -> Prepared:
+    """Decode each image safely (load_image), then preprocess the batch for the model."""
+    out = Prepared()
+    images: list[Image.Image] = []
+    for pid, item in batch:
+        if not item.uri:
+            out.rejects.append(Reject(item, "no image path or uri"))
+            continue
+        try:
+            images.append(load_image(item.uri, settings))
+        except BadInputError as e:
+            out.rejects.append(Reject(item, str(e)))
+            continue
+        out.ids.append(pid)
+        out.items.append(item)
+    if isinstance(embedder, PreprocessingEmbedder) and images:
+        return _preprocess(out, images, embedder)
+    out.inputs = images
+    return out
+
+
+def _preprocess(out: Prepared, images: list[Image.Image], embedder: PreprocessingEmbedder) -> Prepared:
+    """Preprocess the whole batch; if that fails, one by one so only the culprit is rejected."""
+    try:
+        out.inputs = embedder.preprocess(images)
+        return out
+    except _PREPROCESS_ERRORS as e:
+        log.warning("preprocessing a batch failed (%s); retrying image by image", e)
+    kept = Prepared(rejects=out.rejects)
+    arrays: list[np.ndarray] = []
+    for pid, item, image in zip(out.ids, out.items, images):
+        try:
+            arrays.append(embedder.preprocess([image]))
+        except _PREPROCESS_ERRORS as e:
+            kept.rejects.append(Reject(item, f"{item.uri}: the model cannot preprocess it ({e})"))
+            continue
+        kept.ids.append(pid)
+        kept.items.append(item)
+    kept.inputs = np.concatenate(arrays) if arrays else np.empty((0,), dtype=np.float32)
+    return kept
+
+
+def prepared_batches(
+    batches: Sequence[Batch], prepare: Callable[[Batch], Prepared], workers: int
+) -> Generator[Prepared, None, None]:
+    """Prepared batches in order. With workers > 0, up to workers + 1 batches are prepared in
+    threads ahead of the consumer (PIL decoding and numpy release the GIL), so the model runs
+    batch i while batches i+1.. are decoded; memory stays bounded by that window."""
+    if workers <= 0:
+        yield from (prepare(batch) for batch in batches)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-decode")
+    pending: deque[Future[Prepared]] = deque()
+    upcoming = iter(batches)
+    try:
+        for batch in upcoming:
+            pending.append(pool.submit(prepare, batch))
+            if len(pending) > workers:
+                break
+        while pending:
+            ready = pending.popleft().result()
+            next_batch = next(upcoming, None)
+            if next_batch is not None:
+                pending.append(pool.submit(prepare, next_batch))
+            yield ready
+    finally:
+        # An interrupted ingest (error, Ctrl-C, generator closed) must not keep decoding.
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,193 @@
+"""Fit a 2-D layout of embedding vectors with UMAP, PCA or t-SNE (arrays in, arrays out)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from core.errors import BadInputError, NotEnoughDataError
+from core.projection.base import MIN_POINTS, ProgressFn, Projection
+from core.projection.params import normalise_params, resolve_tsne, resolve_umap
+from core.projection.place import place_points, unit_rows
+
+log = logging.getLogger(__name__)
+
+# PCA is fitted on a seeded random subset of at most this many rows, then applied to all rows:
+# the principal axes of 20k points are as good as those of 100k, at a fifth of the cost.
+_PCA_FIT_ROWS = 20_000
+_STEPS = 2  # progress steps: fit, finish
+
+
+def _tick(progress: ProgressFn | None, done: int) -> None:
+    if progress is not None:
+        progress(done, _STEPS)
+
+
+def _checked(vectors: np.ndarray, method: str) -> np.ndarray:
+    """(n, d) float32, L2-normalised; NotEnoughDataError / BadInputError for unusable input."""
+    x = np.asarray(vectors, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"vectors must be a 2-D (n, d) array, got shape {x.shape}")
+    if x.shape[0] < MIN_POINTS:
+        raise NotEnoughDataError(
+            f"A {method} map needs at least {MIN_POINTS} points, but the selection has {x.shape[0]}: "
+            "add data or widen the filter"
+        )
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if bad.size:
+        raise BadInputError(f"{bad.size} vector(s) contain NaN or inf (first at row {int(bad[0])})")
+    # Unit rows: Euclidean distance then ranks neighbours exactly like cosine, the store's metric.
+    return unit_rows(x)
+
+
+def pca_fit(x: np.ndarray, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (d,), components (dims, d)) float32 of x (n, d), fitted on a random row subset."""
+    from sklearn.decomposition import PCA
+
+    rows = x
+    if x.shape[0] > _PCA_FIT_ROWS:
+        pick = np.random.default_rng(seed).choice(x.shape[0], _PCA_FIT_ROWS, replace=False)
+        rows = x[np.sort(pick)]
+    solver = "randomized" if dims < min(rows.shape) // 2 else "full"
+    pca = PCA(n_components=dims, svd_solver=solver, random_state=seed).fit(rows)
+    return pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
+
+
+def _reduce(x: np.ndarray, dims: int, seed: int) -> np.ndarray:
+    """x projected onto its first `dims` principal components when that makes it smaller."""
+    if dims <= 0 or x.shape[1] <= dims or x.shape[0] <= dims:
+        return x
+    mean, components = pca_fit(x, dims, seed)
+    return ((x - mean) @ components.T).astype(np.float32)
+
+
+def _finite(coords: np.ndarray, method: str) -> np.ndarray:
+    out = np.ascontiguousarray(coords, dtype=np.float32)
+    if not np.isfinite(out).all():
+        raise BadInputError(
+            f"The {method} layout came out with non-finite coordinates; the vectors may be "
+            "degenerate (e.g. all identical): try method 'pca'"
+        )
+    return out
+
+
+def umap_layout(x: np.ndarray, params: dict[str, Any], *, force_approximation: bool = False) -> np.ndarray:
+    """UMAP of x (n, d') float32 -> (n, 2), with resolved params (see resolve_umap).
+
+    Deterministic mode pins umap-learn to one thread. force_approximation uses the NN-descent
+    neighbour search even below 4096 points (the warm-up uses it to compile that code path).
+    """
+    import numba
+    import umap
+
+    threads = numba.get_num_threads()
+    seed = params["seed"] if params["deterministic"] else None
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=params["n_neighbors"],
+        min_dist=params["min_dist"],
+        n_epochs=params["n_epochs"],
+        init=params["init"],
+        metric="euclidean",
+        low_memory=True,
+        random_state=seed,
+        force_approximation_algorithm=force_approximation,
+    )
+    try:
+        with warnings.catch_warnings():
+            # "n_jobs overridden by setting random_state" and small-graph notices are expected.
+            warnings.filterwarnings("ignore", category=UserWarning, module="umap")
+            warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
+            return np.asarray(reducer.fit_transform(x))
+    finally:
+        # umap-learn calls numba.set_num_threads(1) for a seeded fit: give the process its threads back.
+        numba.set_num_threads(threads)
+
+
+def _fit_umap(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -> Projection:
+    resolved = resolve_umap(x.shape[0], params)
+    start = time.perf_counter()
+    reduced = _reduce(x, resolved["pca_dims"], resolved["seed"])
+    timings["reduce"] = time.perf_counter() - start
+    coords = umap_layout(reduced, resolved)
+    timings["fit"] = time.perf_counter() - start - timings["reduce"]
+    fitted = np.ones(x.shape[0], dtype=bool)
+    return Projection(_finite(coords, "umap"), "umap", resolved, fitted)
+
+
+def _fit_pca(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -> Projection:
+    start = time.perf_counter()
+    mean, components = pca_fit(x, 2, params["seed"])
+    coords = (x - mean) @ components.T
+    timings["fit"] = time.perf_counter() - start
+    fitted = np.ones(x.shape[0], dtype=bool)
+    return Projection(_finite(coords, "pca"), "pca", dict(params), fitted, mean, components)
+
+
+def _fit_tsne(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -> Projection:
+    from sklearn.manifold import TSNE
+
+    n, cap = x.shape[0], max(params["max_points"], MIN_POINTS)
+    fitted = np.ones(n, dtype=bool)
+    if n > cap:
+        log.warning("t-SNE on %d points would be slow: fitting %d random points, placing the other %d",
+                    n, cap, n - cap)
+        fitted[:] = False
+        fitted[np.random.default_rng(params["seed"]).choice(n, cap, replace=False)] = True
+    resolved = resolve_tsne(int(fitted.sum()), params)
+    start = time.perf_counter()
+    reduced = _reduce(x[fitted], resolved["pca_dims"], resolved["seed"])
+    timings["reduce"] = time.perf_counter() - start
+    tsne = TSNE(n_components=2, perplexity=resolved["perplexity"], init="pca", learning_rate="auto",
+                max_iter=resolved["max_iter"], random_state=resolved["seed"])
+    coords = np.empty((n, 2), dtype=np.float32)
+    coords[fitted] = tsne.fit_transform(reduced)
+    timings["fit"] = time.perf_counter() - start - timings["reduce"]
+    if not fitted.all():
+        coords[~fitted] = place_points(x[~fitted], x[fitted], coords[fitted])
+    return Projection(_finite(coords, "tsne"), "tsne", resolved, fitted)
+
+
+_FITTERS = {"umap": _fit_umap, "pca": _fit_pca, "tsne": _fit_tsne}
+
+
+def fit_projection(
+    vectors: np.ndarray,
+    method: str = "umap",
+    params: dict[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> Projection:
+    """Lay out vectors (n, d) float32 in 2-D. Returns a Projection with coords (n, 2) float32.
+
+    method: "umap" | "pca" | "tsne"; params: overrides of DEFAULT_PARAMS[method] (unknown keys
+    raise ValueError); seed: used unless params has its own "seed". Rows are L2-normalised first
+    (cosine geometry, like the store). Raises NotEnoughDataError below MIN_POINTS points and
+    BadInputError for NaN / inf vectors.
+    """
+    merged = normalise_params(method, params)
+    if not (params and "seed" in params):
+        merged["seed"] = int(seed)
+    x = _checked(vectors, method)
+    _tick(progress, 0)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    projection = _FITTERS[method](x, merged, timings)
+    _tick(progress, 1)
+    seconds = time.perf_counter() - start
+    log.debug("%s layout of %d x %d in %.2f s (%s)", method, x.shape[0], x.shape[1], seconds, timings)
+    result = Projection(projection.coords, projection.method, projection.params, projection.fitted,
+                        projection.pca_mean, projection.pca_components, seconds, timings)
+    _tick(progress, _STEPS)
+    return result
+
+
+def quick_projection(vectors: np.ndarray, *, seed: int = 0) -> Projection:
+    """A layout to show at once while the full one runs: PCA-2 of the L2-normalised vectors,
+    ~1 s at 100k x 512. vectors: (n, d); coords (n, 2) float32. New points place exactly."""
+    return fit_projection(vectors, "pca", seed=seed)

@@ -1,0 +1,173 @@
+"""Point operations and search of EdgeStore (Qdrant Edge), kept apart from its catalog code."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AbstractContextManager
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import qdrant_edge as qe
+
+from core.errors import NotFoundError
+from core.filters import Filter
+from core.store import common
+from core.store import edge_shards as es
+from core.store.edge_filters import to_edge
+from core.types import META, Hit, SpaceInfo
+
+
+def _matches(payload: dict[str, Any], path: str, values: tuple[Any, ...]) -> bool:
+    """payload[path] (dotted) equals one of values, with true/false never equal to 1/0."""
+    value: Any = payload
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return any(type(value) is type(v) and value == v for v in values)
+
+class EdgeOps:
+    """Mixin: needs hold(operation), _shard(project, space), _info(...), _space_list(project)."""
+
+    def hold(self, operation: str) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _shard(self, project: str, space: str) -> qe.EdgeShard:
+        raise NotImplementedError
+
+    def _info(self, project: str, space: str) -> SpaceInfo:
+        raise NotImplementedError
+
+    def _space_list(self, project: str) -> list[str]:
+        raise NotImplementedError
+
+    def _flt(self, project: str, space: str, flt: Filter | None, exclude: Sequence[str] = ()) -> qe.Filter | None:
+        """The Edge filter of a space (true/false conditions resolved to ids, see edge_filters)."""
+        shard = self._shard(project, space)
+
+        def bools(field: str, values: tuple[Any, ...]) -> set[str]:
+            top, _, rest = field.partition(".")
+            pages = es.scroll(shard, None, with_payload=qe.PayloadSelector.Include([top]))
+            return {str(r.id) for page in pages for r in page if _matches(r.payload or {}, field, values)}
+
+        return to_edge(flt, exclude, bools)
+
+    # -- points ----------------------------------------------------------------------------
+    def upsert(self, project: str, space: str, ids: Sequence[str], vectors: np.ndarray,
+               payloads: Sequence[dict[str, Any]]) -> None:
+        with self.hold("upsert"):
+            info = self._info(project, space)
+            arr = common.check_points(space, info.dim, ids, vectors, payloads)
+            shard = self._shard(project, space)
+            for start in range(0, len(ids), common.UPSERT_BATCH):
+                stop = start + common.UPSERT_BATCH
+                points = [qe.Point(str(pid), vec.tolist(), common.clean_payload(dict(p)))
+                          for pid, vec, p in zip(ids[start:stop], arr[start:stop], payloads[start:stop])]
+                shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def existing_ids(self, project: str, space: str, ids: Sequence[str]) -> set[str]:
+        with self.hold("existing_ids"):
+            records = es.retrieve(self._shard(project, space), [common.check_id(i) for i in ids], False, False)
+            return {str(r.id) for r in records}
+
+    def count(self, project: str, space: str, flt: Filter | None = None) -> int:
+        with self.hold("count"):
+            request = qe.CountRequest(exact=True, filter=self._flt(project, space, flt))
+            return int(self._shard(project, space).count(request))
+
+    def payloads(self, project: str, space: str, flt: Filter | None = None,
+                 fields: Sequence[str] | None = None) -> pd.DataFrame:
+        keys = common.payload_selector_fields(fields)
+        selector: Any = qe.PayloadSelector.Include(keys) if keys is not None else True
+        with self.hold("payloads"):
+            pages = es.scroll(self._shard(project, space), self._flt(project, space, flt), with_payload=selector)
+            records = [(str(r.id), dict(r.payload or {})) for page in pages for r in page]
+        return common.payload_frame(records, fields)
+
+    def vectors(self, project: str, space: str, ids: Sequence[str] | None = None,
+                flt: Filter | None = None) -> tuple[list[str], np.ndarray]:
+        with self.hold("vectors"):
+            dim = self._info(project, space).dim
+            shard = self._shard(project, space)
+            if ids is not None:
+                records = es.retrieve(shard, [common.check_id(i) for i in ids], False, True)
+                found = {str(r.id): es.vector_of(r) for r in records}
+                order = [str(i) for i in ids if str(i) in found]
+                return order, common.as_array([found[i] for i in order], dim)
+            records = [r for page in es.scroll(shard, self._flt(project, space, flt), False, True) for r in page]
+            return [str(r.id) for r in records], common.as_array([es.vector_of(r) for r in records], dim)
+
+    def iter_vectors(self, project: str, space: str, flt: Filter | None = None,
+                     batch: int = 2048) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        offset: Any = None
+        while True:
+            with self.hold("iter_vectors"):  # per batch, so a hand-over can happen between
+                dim = self._info(project, space).dim
+                request = qe.ScrollRequest(offset=offset, limit=batch, filter=self._flt(project, space, flt),
+                                           with_payload=True, with_vector=True)
+                records, offset = self._shard(project, space).scroll(request)
+            if records:
+                yield ([str(r.id) for r in records], common.as_array([es.vector_of(r) for r in records], dim),
+                       [dict(r.payload or {}) for r in records])
+            if offset is None:
+                return
+
+    def set_payload(self, project: str, ids: Sequence[str], values: Sequence[dict[str, Any]]) -> int:
+        groups = common.group_values(ids, values)
+        updated: set[str] = set()
+        with self.hold("set_payload"):
+            for space in self._space_list(project):
+                shard = self._shard(project, space)
+                present = {str(r.id) for r in es.retrieve(shard, [str(i) for i in ids], False, False)}
+                for value, group in groups:
+                    targets: list[Any] = [uuid.UUID(i) for i in group if i in present]
+                    if targets:
+                        top, meta = common.split_merge(value)
+                        if top:
+                            shard.update(qe.UpdateOperation.set_payload(targets, top))
+                        if meta:
+                            shard.update(qe.UpdateOperation.set_payload(targets, meta, key=META))
+                updated |= present
+        return len(updated)
+
+    # -- search ------------------------------------------------------------------------------
+    def query(self, project: str, space: str, vector: np.ndarray, limit: int = 10,
+              flt: Filter | None = None, exact: bool = False, with_payload: bool = True) -> list[Hit]:
+        with self.hold("query"):
+            query = common.check_query_vector(vector, self._info(project, space).dim, space)
+            edge_filter = self._flt(project, space, flt)
+            return self._run(project, space, qe.Query.Nearest(query), limit, edge_filter, exact, with_payload)
+
+    def recommend(self, project: str, space: str, positive: Sequence[str | np.ndarray],
+                  negative: Sequence[str | np.ndarray] = (), limit: int = 10, flt: Filter | None = None,
+                  exact: bool = False, with_payload: bool = True) -> list[Hit]:
+        if not positive and not negative:
+            raise ValueError("recommend needs at least one positive or negative example")
+        with self.hold("recommend"):
+            pos, neg, example_ids = self._examples(project, space, positive, negative)
+            query = qe.Query.RecommendBestScore(qe.RecommendQuery(pos, neg))
+            edge_filter = self._flt(project, space, flt, example_ids)
+            return self._run(project, space, query, limit, edge_filter, exact, with_payload)
+
+    def _examples(self, project: str, space: str, positive: Sequence[str | np.ndarray],
+                  negative: Sequence[str | np.ndarray]) -> tuple[list[Any], list[Any], list[str]]:
+        """Resolve example ids to their stored vectors (Edge's recommend takes vectors only)."""
+        dim = self._info(project, space).dim
+        ids = [common.check_id(e) for e in [*positive, *negative] if isinstance(e, str)]
+        found = {str(r.id): es.vector_of(r) for r in es.retrieve(self._shard(project, space), ids, False, True)}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFoundError(f"Example point {missing[0]} is not in space {space!r} of project {project!r}")
+
+        def resolve(examples: Sequence[str | np.ndarray]) -> list[Any]:
+            return [found[common.check_id(e)] if isinstance(e, str) else common.check_query_vector(e, dim, space)
+                    for e in examples]
+
+        return resolve(positive), resolve(negative), ids
+
+    def _run(self, project: str, space: str, query: Any, limit: int, flt: qe.Filter | None,
+             exact: bool, with_payload: bool) -> list[Hit]:
+        request = qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=with_payload,
+                                  with_vector=False, params=qe.SearchParams(exact=exact))
+        points = self._shard(project, space).query(request)
+        return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+

@@ -1,0 +1,202 @@
+"""Explore: the 2-D map of a project's embeddings — colour, filter, select a region, see its images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.filters import Filter
+from ui import explore, resources, state
+from ui.errors import show_errors
+from ui.page import PageContext, nav_link, setup_page
+from ui.widgets.detail import SELECTION_SOURCE, item_detail, select_on_map
+from ui.widgets.filters import payload_filter_widgets
+from ui.widgets.grid import image_grid
+from ui.widgets.problems import current_analysis, problems_panel, run_find_problems
+from ui.widgets.progress import ProgressBar
+from ui.widgets.scatter import scatter_map
+
+METHODS = {"UMAP": "umap", "PCA": "pca", "t-SNE": "tsne"}
+QUICK_NOTE = "Quick layout"
+
+
+def map_args(ctx: PageContext, method: str, fit_filter: Filter | None) -> dict[str, Any]:
+    assert ctx.project is not None and ctx.space is not None
+    return {"project": ctx.project, "space": ctx.space, "datasets": list(ctx.datasets),
+            "method": method, "flt": fit_filter}
+
+
+def compute_map(ctx: PageContext, args: dict[str, Any], *, refit: bool) -> None:
+    """Fit (or refit) the projection with a progress bar; it is persisted in the store."""
+    from core.pipeline.maps import get_map
+
+    label = "Refitting" if refit else "Computing"
+    with st.status(f"{label} the {args['method'].upper()} map…", expanded=True) as status:
+        with ProgressBar(f"{label} the map", container=status) as bar:
+            get_map(ctx.store, args["project"], args["space"], args["datasets"],
+                    method=args["method"], flt=args["flt"], refit=refit, progress=bar)
+        status.update(label="Map ready", state="complete", expanded=False)
+    resources.invalidate_data()  # the cached map of the same arguments is now stale
+
+
+def load_map(ctx: PageContext, args: dict[str, Any]) -> tuple[Any, bool]:
+    """(MapResult, is_quick): the persisted map (cached), or a quick first layout when the full
+    one has never been computed for these arguments (the page computes it after drawing)."""
+    from core.pipeline import maps
+
+    if args["method"] == "pca" or maps.has_map(ctx.store, args["project"], args["space"],
+                                                args["datasets"], method=args["method"],
+                                                flt=args["flt"]):
+        # PCA is as fast as the quick layout (it is the quick layout): no two-step display.
+        return resources.cached_map(args["project"], args["space"], args["datasets"],
+                                    method=args["method"], flt=args["flt"]), False
+    quick = maps.quick_map(ctx.store, args["project"], args["space"], args["datasets"],
+                           flt=args["flt"])
+    return quick, True
+
+
+def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
+    """Buttons acting on the selection: clear, use as search examples, save, download."""
+    from core import export
+
+    ids = rows.index.astype(str).tolist()
+    c1, c2, c3 = st.columns(3)
+    if c1.button("Clear", key="explore.sel.clear", width="stretch"):
+        state.set_selection([])
+        state.set_detail_id(None)
+        st.rerun()
+    if c2.button("Search like these", key="explore.sel.search", width="stretch",
+                 help="Use the selection (first 20) as examples on the Search page"):
+        state.set_search_positive(ids[:20])
+        st.switch_page("pages/3_Search.py")
+    c3.download_button("CSV", export.to_csv(export.export_frame(rows)), file_name="selection.csv",
+                       mime="text/csv", key="explore.sel.csv", icon="⬇️", width="stretch")
+    with st.popover("Save as collection", width="stretch"):
+        name = st.text_input("Collection name", key="explore.sel.name")
+        if st.button("Save", key="explore.sel.save", disabled=not name):
+            from core import collections
+
+            with show_errors():
+                assert ctx.project is not None and ctx.space is not None
+                collections.save(ctx.store, ctx.project, name, ids, space=ctx.space)
+                st.success(f"Saved {len(ids):,} items as {name!r}.")
+
+
+ctx = setup_page("Explore", "🗺️")
+st.title("🗺️ Explore")
+if not ctx.ready:
+    st.info("Nothing to explore yet: load the demo on the home page or ingest a dataset.")
+    nav_link("app.py")
+    nav_link("pages/1_Ingest.py")
+    st.stop()
+if not ctx.datasets:
+    st.info("Choose at least one dataset in the sidebar.")
+    st.stop()
+assert ctx.project is not None and ctx.space is not None
+
+with show_errors(stop=True):
+    payloads = resources.cached_payloads(ctx.project, ctx.space, ctx.datasets)
+if payloads.empty:
+    st.info(f"The datasets {', '.join(ctx.datasets)} have no points in the space `{ctx.space}`.")
+    st.stop()
+
+st.sidebar.subheader("Filter the map")
+flt = payload_filter_widgets(payloads, key="explore.flt", container=st.sidebar)
+fit_filtered = bool(flt) and st.sidebar.checkbox(
+    "Fit the map on the filtered points only", key="explore.fit_filtered",
+    help="Off: the filtered points keep their place in the map of all points (fast, stable).")
+
+top = st.columns([1.2, 1.6, 1, 1.1, 1.6], vertical_alignment="bottom")
+method_label = top[0].selectbox("Projection", list(METHODS), key="explore.method")
+refit = top[2].button("Refit", key="explore.refit", width="stretch",
+                      help="Fit the projection again on every point (points ingested since the "
+                           "last fit are placed into the existing map until you do).")
+find = top[3].button("Find problems", key="explore.find", type="primary", width="stretch",
+                     icon="🩺")
+args = map_args(ctx, METHODS[method_label], flt if fit_filtered else None)
+with show_errors(stop=True):
+    if refit:
+        compute_map(ctx, args, refit=True)
+    map_result, quick = load_map(ctx, args)
+    if find:
+        run_find_problems(ctx)
+    analysis = current_analysis(ctx)
+
+frame = explore.build_map_frame(map_result.ids, map_result.coords, payloads,
+                                analysis.scores if analysis is not None else None)
+visible = np.ones(len(frame), dtype=bool)
+if flt:
+    with show_errors(stop=True):
+        kept = resources.cached_payloads(ctx.project, ctx.space, ctx.datasets,
+                                         fields=("dataset",), flt=flt)
+    visible = frame.index.isin(kept.index)
+
+options = explore.colour_options(frame)
+default = explore.AGREEMENT if explore.AGREEMENT in options and "prediction" in options else "label"
+colour_by = top[1].selectbox("Colour by", options, key="explore.colour",
+                             index=options.index(default) if default in options else 0)
+placed = len(map_result.ids) - map_result.n_fitted if not quick else 0
+top[4].caption(f"**{int(visible.sum()):,}** of {len(frame):,} points"
+               + (f" · {placed:,} placed since the last fit (Refit to include them)"
+                  if placed > 0 else ""))
+
+selection = state.get_selection()
+external = st.session_state.get(SELECTION_SOURCE) == "external"
+map_col, side = st.columns([3, 2], gap="medium")
+with map_col:
+    title = (f"{QUICK_NOTE} (PCA) — computing {method_label}…" if quick else
+             f"{method_label} of {ctx.space}") + f" · {', '.join(ctx.datasets)}"
+    new = scatter_map(frame, explore.colour_spec(frame, colour_by), key="explore.map",
+                      visible=visible, highlight=state.get_highlight_ids(),
+                      focus=selection if external else (), title=title)
+    if new is not None:
+        state.set_selection(new)
+        st.session_state[SELECTION_SOURCE] = "map"
+        state.set_detail_id(new[0] if len(new) == 1 else None)
+        selection = new
+    st.caption("Lasso or box-select a region (toolbar) to see its images; click a point to open "
+               "it; scroll to zoom; double-click to reset the view.")
+    fit_slot = st.empty()
+
+with side:
+    detail_id = state.get_detail_id()
+    if detail_id is not None:
+        with st.container(border=True):
+            row = frame.loc[detail_id].to_dict() if detail_id in frame.index else None
+            opened = item_detail(ctx, detail_id, payload=row, key="explore.detail", columns=3)
+            if opened is not None:
+                state.set_detail_id(opened)
+                st.rerun()
+    rows = explore.selection_rows(frame, selection)
+    st.subheader(f"Selection · {len(rows):,}" if len(rows) else "Selection")
+    if rows.empty:
+        st.caption("Select points on the map (lasso or box) to see their images here.")
+    else:
+        selection_actions(ctx, rows)
+        fields = ("label", "prediction", "confidence") if colour_by in explore.COLOUR_FIXED \
+            else ("label", colour_by)
+        clicked = image_grid(rows, key="explore.grid", columns=3, fields=fields, max_items=30)
+        if clicked is not None:
+            state.set_detail_id(clicked)
+            st.rerun()
+
+with st.expander("🩺 Problems: outliers, likely mislabels, error clusters, duplicates",
+                 expanded=analysis is not None):
+    if analysis is None:
+        st.caption("Press **Find problems** to score every point: outliers, likely mislabels, "
+                   "clusters of model errors, near-duplicates.")
+    else:
+        picked = problems_panel(analysis, frame, key="explore.problems")
+        if picked is not None:
+            select_on_map(picked)
+            state.set_detail_id(picked[0] if len(picked) == 1 else None)
+            st.rerun()
+
+if quick:
+    # The quick layout is on screen: now fit the real map, then show it.
+    with fit_slot.container(), show_errors(stop=True):
+        compute_map(ctx, args, refit=False)
+    st.rerun()

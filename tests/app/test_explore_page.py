@@ -1,0 +1,219 @@
+"""The Explore page through AppTest (empty and seeded stores) and the logic behind its map."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import Settings
+from tests.app.conftest import SEED_DATASETS, SEED_LABELS, Seeded, run_page
+from ui import explore
+from ui.widgets import scatter
+
+PAGE = "pages/2_Explore.py"
+SELECTION, DETAIL_ID = "es.selection", "es.detail_id"
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+def _spec(at: AppTest) -> dict[str, Any]:
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1, f"expected one map, found {len(charts)}"
+    return json.loads(charts[0].proto.spec)
+
+
+def _n(values: Any) -> int:
+    """Length of a plotly array: a list, or plotly's base64 typed array {dtype, bdata}."""
+    if isinstance(values, dict):
+        itemsize = {"f4": 4, "f8": 8, "i1": 1, "i2": 2, "i4": 4, "u1": 1}[values["dtype"]]
+        return len(base64.b64decode(values["bdata"])) // itemsize
+    return len(values)
+
+
+def _points(spec: dict[str, Any], skip: tuple[str, ...] = (scatter.CONTEXT,)) -> dict[str, int]:
+    """Points per trace name (the grey "filtered out" context skipped)."""
+    return {t["name"]: _n(t["x"]) for t in spec["data"] if t["name"] not in skip}
+
+
+def _texts(at: AppTest) -> str:
+    kinds = ("markdown", "subheader", "title", "caption", "info", "error", "warning")
+    return "\n".join(str(e.value) for kind in kinds for e in getattr(at, kind))
+
+
+def _explore(method: str = "PCA", **state: Any) -> AppTest:
+    """The page with a projection preset (PCA keeps these tests fast; UMAP has its own test)."""
+    at = run_page(PAGE, timeout=180)
+    at.session_state["explore.method"] = method
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+def test_empty_store_explains_what_to_do(app_env: Settings) -> None:
+    at = run_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert "Nothing to explore yet" in _texts(at)
+    assert not at.get("plotly_chart")
+
+
+def test_seeded_store_draws_the_umap_map(seeded_store: Seeded) -> None:
+    at = run_page(PAGE, timeout=300).run()  # UMAP, the default
+    assert not at.exception, at.exception
+    spec = _spec(at)
+    assert sum(_points(spec).values()) == seeded_store.total
+    title = spec["layout"]["title"]["text"]
+    assert title.startswith("UMAP") and "Quick layout" not in title
+    assert all(t["type"] == "scattergl" for t in spec["data"])
+    # Reopening is instant: the map was persisted, the second run draws it without a fit.
+    again = run_page(PAGE).run()
+    assert _spec(again)["layout"]["title"]["text"] == title
+
+
+def test_colour_by_agreement_changes_traces_and_colours(seeded_store: Seeded) -> None:
+    at = _explore()
+    at.selectbox(key="explore.colour").set_value("label").run()
+    by_label = _spec(at)
+    assert set(_points(by_label)) == {*SEED_LABELS, explore.MISSING}
+    at.selectbox(key="explore.colour").set_value("agreement").run()
+    assert not at.exception, at.exception
+    spec = _spec(at)
+    points = _points(spec)
+    assert set(points) == {explore.AGREE, explore.DISAGREE, explore.UNLABELED}
+    colours = {t["name"]: t["marker"]["color"] for t in spec["data"]}
+    assert colours[explore.DISAGREE] == explore.AGREEMENT_COLOURS[explore.DISAGREE]
+    # The seed predicts wrong for every 5th item; prod has no labels.
+    labeled = [n for n, _, lab in SEED_DATASETS.values() if lab]
+    assert points[explore.DISAGREE] == sum(len(range(0, n, 5)) for n in labeled)
+    assert points[explore.UNLABELED] == SEED_DATASETS["prod"][0]
+
+
+def test_filter_reduces_the_points(seeded_store: Seeded) -> None:
+    at = _explore()
+    before = sum(_points(_spec(at)).values())
+    at.sidebar.multiselect(key="explore.flt.label").set_value(["cat"]).run()
+    assert not at.exception, at.exception
+    spec = _spec(at)
+    cats = sum(1 for label in seeded_store.labels.values() if label == "cat")
+    assert sum(_points(spec).values()) == cats < before
+    # The rest stays as grey context, so the slice keeps its place in the map.
+    assert _points(spec, skip=())[scatter.CONTEXT] == before - cats
+
+
+def test_selection_shows_the_image_grid(seeded_store: Seeded) -> None:
+    chosen = seeded_store.ids["train"][:5]
+    at = _explore(**{SELECTION: chosen})
+    assert not at.exception, at.exception
+    assert any(s.value == "Selection · 5" for s in at.subheader)
+    opened = [b.key for b in at.button if b.key and b.key.startswith("explore.grid.open.")]
+    assert opened == [f"explore.grid.open.{i}" for i in chosen]
+    assert len(at.get("image")) >= 5  # thumbnails from ui.images
+    # Clicking one opens its detail.
+    at.button(key=f"explore.grid.open.{chosen[2]}").click().run()
+    assert at.session_state[DETAIL_ID] == chosen[2]
+
+
+def test_detail_shows_neighbours_from_the_full_space(seeded_store: Seeded) -> None:
+    item = seeded_store.ids["train"][0]  # a "cat"
+    at = _explore(**{DETAIL_ID: item})
+    assert not at.exception, at.exception
+    assert "Nearest neighbours" in _texts(at)
+    neighbours = [b.key.rsplit(".", 1)[-1] for b in at.button
+                  if b.key and b.key.startswith("explore.detail.nn.open.")]
+    assert len(neighbours) == 12 and item not in neighbours
+    # The pixels space separates the classes: most neighbours of a cat are cats (or unlabeled
+    # prod cats; the seed cycles classes, so a prod item i is class i % 3).
+    cats = {pid for ds, ids in seeded_store.ids.items() for i, pid in enumerate(ids) if i % 3 == 0}
+    assert sum(n in cats for n in neighbours) >= 10
+    at.button(key="explore.detail.select").click().run()
+    assert at.session_state[SELECTION] == [item, *neighbours]
+    assert _points(_spec(at))[scatter.FOCUS] == 13
+
+
+def test_find_problems_adds_scores_and_the_panel(seeded_store: Seeded) -> None:
+    at = _explore()
+    assert "outlier" not in at.selectbox(key="explore.colour").options
+    at.button(key="explore.find").click().run()
+    assert not at.exception, at.exception
+    options = at.selectbox(key="explore.colour").options
+    assert {"outlier", "mislabel", "cluster"} <= set(options)
+    assert any(b.key and b.key.startswith("explore.problems.outlier.grid.open.") for b in at.button)
+    at.selectbox(key="explore.colour").set_value("outlier").run()
+    spec = _spec(at)
+    assert any(t["marker"].get("colorscale") for t in spec["data"])  # continuous scale
+
+
+# -- the logic behind the map --------------------------------------------------------------------
+
+def _frame(n: int = 60) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    ids = [f"id{i:03d}" for i in range(n)]
+    payloads = pd.DataFrame({
+        "dataset": ["train"] * n, "key": [f"k{i}" for i in range(n)],
+        "label": [None if i % 10 == 0 else f"c{i % 25}" for i in range(n)],
+        "prediction": [f"c{i % 25}" if i % 4 else "c0" for i in range(n)],
+        "confidence": rng.random(n), "meta.size": rng.random(n) * 100,
+        "meta.camera": [f"cam{i % 2}" for i in range(n)],
+    }, index=pd.Index(ids, name="id"))
+    return explore.build_map_frame(ids, rng.normal(size=(n, 2)), payloads)
+
+
+def test_categorical_colours_cap_top_n_and_stay_stable_under_filters() -> None:
+    frame = _frame()
+    spec = explore.colour_spec(frame, "label", top_n=5)
+    assert explore.OTHER in spec.categories and explore.MISSING in spec.categories
+    assert len([c for c in spec.categories if c not in (explore.OTHER, explore.MISSING)]) == 5
+    colours = dict(zip(spec.categories, spec.colours))
+    subset = frame[frame["label"].isin(spec.categories[-2:])]
+    filtered = explore.colour_spec(subset, "label", reference=frame, top_n=5)
+    for category, colour in zip(filtered.categories, filtered.colours):
+        assert colours[category] == colour  # a filter never recolours a class
+
+
+def test_numeric_and_metadata_columns() -> None:
+    frame = _frame()
+    assert {"meta.size", "meta.camera", "confidence", "agreement"} <= set(
+        explore.colour_options(frame))
+    assert explore.colour_spec(frame, "meta.size").kind == "numeric"
+    assert explore.colour_spec(frame, "meta.camera").kind == "categorical"
+    with pytest.raises(ValueError, match="allowed"):
+        explore.colour_spec(frame, "nope")
+
+
+def test_selection_points_map_back_to_ids() -> None:
+    frame = _frame()
+    visible = np.arange(len(frame)) % 3 != 0
+    built = scatter.build_figure(frame, explore.colour_spec(frame, "agreement"), visible=visible,
+                                 highlight=["id005"])
+    points = []
+    for curve, rows in enumerate(built.trace_rows):
+        if rows is not None and len(rows):
+            points.append({"curve_number": curve, "point_index": len(rows) - 1})
+    points.append({"curve_number": 0, "point_index": 0})  # the grey context: not selectable
+    ids = scatter.selected_ids(points, built.trace_rows, frame.index)
+    expected = [frame.index[rows[-1]] for rows in built.trace_rows if rows is not None]
+    assert ids == list(dict.fromkeys(expected))
+    assert all(visible[frame.index.get_loc(i)] for i in ids)
+
+
+def test_box_and_lasso_geometry() -> None:
+    frame = _frame()
+    inside = explore.ids_in_box(frame, (0, 5), (0, 5))
+    assert set(inside) == set(frame.index[(frame.x >= 0) & (frame.y >= 0)])
+    square = explore.ids_in_lasso(frame, [0, 5, 5, 0], [0, 0, 5, 5])
+    assert set(square) == set(inside)
+
+
+def test_hover_text_escapes_user_strings() -> None:
+    frame = _frame(4)
+    frame.loc["id001", "label"] = "<script>x</script>"
+    labels, details = explore.hover_text(frame)
+    assert labels[1] == "&lt;script&gt;x&lt;/script&gt;" and labels[0] == explore.UNLABELED
+    assert details[1].startswith("pred c1 (") and "k1" in details[1]

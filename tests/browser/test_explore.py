@@ -1,0 +1,59 @@
+"""Explore in a real browser: the WebGL map is drawn, and a box selection shows the image grid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Server, open_app, wait_idle
+
+pytestmark = pytest.mark.browser
+
+CHART = '[data-testid="stPlotlyChart"]'
+
+
+def _open_explore(page: Any, server: Server) -> Any:
+    """Open Explore and wait until the full map (not the quick first layout) is drawn."""
+    open_app(page, f"{server.url}/Explore")
+    chart = page.locator(CHART).first
+    chart.wait_for()
+    # The quick layout is replaced by the fitted map after a rerun; wait for that run to end.
+    page.get_by_text("Quick layout").wait_for(state="detached", timeout=300_000)
+    wait_idle(page)
+    chart.locator("canvas").first.wait_for()
+    return chart
+
+
+def test_explore_draws_the_webgl_map(demo_server: Server, page: Any) -> None:
+    chart = _open_explore(page, demo_server)
+    # plotly's scattergl draws into WebGL canvases inside the plot (gl-canvas).
+    assert chart.locator("canvas").count() >= 1
+    assert chart.locator(".legend .traces").count() >= 2  # one legend entry per colour group
+    page.screenshot(path="/tmp/explore_map.png", full_page=True)
+
+
+def test_box_selection_shows_the_image_grid(demo_server: Server, page: Any) -> None:
+    chart = _open_explore(page, demo_server)
+    chart.hover()
+    chart.locator('.modebar-btn[data-title="Box Select"]').click()
+    area = chart.locator(".nsewdrag").first.bounding_box()
+    assert area is not None
+    x0, y0 = area["x"] + area["width"] * 0.15, area["y"] + area["height"] * 0.15
+    x1, y1 = area["x"] + area["width"] * 0.85, area["y"] + area["height"] * 0.85
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+    page.get_by_text("Selection ·").first.wait_for()
+    wait_idle(page)
+    grid = page.locator('[data-testid="stImage"]')
+    grid.first.wait_for()
+    assert grid.count() >= 3
+    page.screenshot(path="/tmp/explore_selection.png", full_page=True)
+    # Opening one image shows its detail with nearest neighbours from the full space.
+    page.get_by_role("button", name="Open").first.click()
+    page.get_by_text("Nearest neighbours").first.wait_for()
+    wait_idle(page)
+    page.screenshot(path="/tmp/explore_detail.png", full_page=True)

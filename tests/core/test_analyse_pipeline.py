@@ -1,0 +1,166 @@
+"""run_analysis / run_compare on a real store: planted problems found, results persisted and reused."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.errors import BadInputError, NotFoundError
+from core.ids import point_id
+from core.pipeline.analyse import load_analysis, run_analysis
+from core.pipeline.analysis_io import export_scores
+from core.pipeline.compare import run_compare
+from core.store.base import VectorStore
+from core.types import Item, SpaceInfo
+
+P, S = "proj", "emb"
+
+
+def _seed(store: VectorStore) -> dict[str, list[str]]:
+    """train (240: 4 labelled blobs, 8 flipped labels, 3 outliers), test (60, 4 copies of train
+    items), production (70 unlabeled: 50 from the blobs + 20 from a novel blob)."""
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((5, 32)) * 2
+    names = np.array(["ant", "bee", "cat", "dog", "eel"])
+
+    def blob(n: int, which: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        t = np.array(which)[rng.integers(0, len(which), n)]
+        return centres[t] + 0.5 * rng.standard_normal((n, 32)), t
+
+    tx, tt = blob(240, [0, 1, 2, 3])
+    tx[237:] = rng.standard_normal((3, 32)) * 2.5  # outliers
+    labels = names[tt].astype(object)
+    labels[:8] = names[(tt[:8] + 1) % 4]  # flipped
+    preds = names[tt].astype(object)
+    preds[tt == 3] = np.where(rng.random(int((tt == 3).sum())) < 0.6, "cat", "dog")  # dogs fail
+    ex, et = blob(60, [0, 1, 2, 3])
+    ex[:4] = tx[20:24] + 0.001 * rng.standard_normal((4, 32))  # leaked copies
+    px, _ = blob(50, [0, 1, 2, 3])
+    px = np.vstack([px, blob(20, [4])[0]])
+    store.ensure_space(P, SpaceInfo(S, 32, "vector"))
+    ids: dict[str, list[str]] = {}
+    for ds, x, labs, prs in (("train", tx, labels, preds), ("test", ex, names[et], names[et]),
+                             ("production", px, [None] * 70, [None] * 70)):
+        items = [Item(key=f"{ds}-{i}", uri=f"/data/{ds}/{i}.png", label=labs[i],
+                      prediction=prs[i], confidence=None if prs[i] is None else 0.8, split=ds)
+                 for i in range(len(x))]
+        ids[ds] = [point_id(P, ds, it.key) for it in items]
+        unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+        store.upsert(P, S, ids[ds], unit, [it.payload(ds) for it in items])
+    return ids
+
+
+def test_planted_problems_are_found(store: VectorStore) -> None:
+    ids = _seed(store)
+    result = run_analysis(store, P, S, ["train", "test"])
+    scores = result.scores
+    assert len(scores) == 300 and result.datasets == ["test", "train"] and not result.reused
+    for col in ("outlier", "mislabel", "suggested_label", "cluster", "is_error",
+                "duplicate_group", "leakage", "label", "prediction", "dataset", "uri"):
+        assert col in scores.columns
+    flipped, outliers = ids["train"][:8], ids["train"][237:]
+    assert set(scores.nlargest(8, "mislabel").index) >= set(flipped[:6])
+    assert set(scores.nlargest(3, "outlier").index) == set(outliers)
+    leaked = set(ids["train"][20:24]) | set(ids["test"][:4])
+    assert set(scores.index[scores["leakage"]]) == leaked
+    leaks = result.duplicates[result.duplicates["leakage"]]
+    assert len(leaks) == 4 and all(d == ["test", "train"] for d in leaks["datasets"])
+    assert set(sum(leaks["ids"], [])) == leaked
+    assert result.clusters["size"].sum() + result.summary["noise"] == 300
+    top = result.error_clusters.iloc[0]
+    assert top["top_confusion"].startswith("dog -> cat")
+    rep = result.clusters["representatives"].iloc[0][0]
+    assert rep in scores.index
+
+
+def test_rerun_is_reused_until_labels_change(store: VectorStore,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    ids = _seed(store)
+    caplog.set_level(logging.INFO, logger="core.pipeline.analyse")
+    first = run_analysis(store, P, S, ["train"])
+    again = run_analysis(store, P, S, ["train"])
+    assert again.reused and "analysis reused" in caplog.text
+    pd.testing.assert_frame_equal(first.scores, again.scores, check_exact=False, atol=1e-5)
+    pd.testing.assert_frame_equal(first.clusters, again.clusters)
+    latest = load_analysis(store, P, S, ["train"])
+    assert latest is not None and latest.fingerprint == first.fingerprint
+    # Relabel one flipped item correctly: the data changed, so the analysis is recomputed.
+    fixed = str(first.scores.loc[ids["train"][0], "suggested_label"])
+    store.set_payload(P, [ids["train"][0]], [{"label": fixed}])
+    caplog.clear()
+    changed = run_analysis(store, P, S, ["train"])
+    assert not changed.reused and "analysis computed" in caplog.text
+    assert changed.fingerprint != first.fingerprint
+    assert changed.scores.loc[ids["train"][0], "mislabel"] < 0.5 < first.scores.loc[
+        ids["train"][0], "mislabel"]
+    assert not run_analysis(store, P, S, ["train"], force=True).reused
+    assert not run_analysis(store, P, S, ["train"], params={"k": 8}).reused
+
+
+def test_compare_finds_the_novel_region(store: VectorStore) -> None:
+    ids = _seed(store)
+    result = run_compare(store, P, S, "train", "production")
+    novel = set(ids["production"][50:])
+    assert set(result.novelty.index[:20]) == novel
+    assert result.novelty["novelty"].is_monotonic_decreasing
+    # 20 of 70 production items are separable: the best possible AUC is ~0.64.
+    assert result.drift["domain_auc"] >= 0.55 and "0.5" in result.drift["domain_auc_meaning"]
+    assert result.drift["knn_p_value"] < 0.05
+    top = result.regions.iloc[0]  # largest deviation first: the novel blob (+ a train outlier)
+    assert top["status"] in ("only in B", "more B") and top["n_b"] >= 18 and top["ratio_b"] > 3
+    assert (result.novelty.loc[list(novel), "region"] == top["region"]).mean() >= 0.9
+    assert (result.regions.iloc[1:]["status"] != "only in B").all()
+    assert result.label_field is None and result.labels.empty
+    again = run_compare(store, P, S, "train", "production")
+    assert again.reused
+    pd.testing.assert_frame_equal(result.novelty, again.novelty)
+    test = run_compare(store, P, S, "train", "test")
+    assert test.label_field == "label" and test.label_tv is not None and test.label_tv < 0.3
+    assert test.novelty["duplicate_of_a"].sum() == 4
+    assert test.drift["knn_p_value"] > 0.01
+    assert test.regions["status"].eq("balanced").all()
+    with pytest.raises(BadInputError):
+        run_compare(store, P, S, "train", "train")
+    with pytest.raises(NotFoundError, match="nope"):
+        run_compare(store, P, S, "train", "nope")
+
+
+def test_export_and_bad_params(store: VectorStore, tmp_path: Path) -> None:
+    _seed(store)
+    result = run_analysis(store, P, S, ["train"])
+    out = export_scores(result.scores, "outlier", tmp_path / "o.jsonl")
+    assert list(out.columns[:6]) == ["id", "uri", "label", "prediction", "score", "dataset"]
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert len(rows) == 240 and rows[0]["score"] >= rows[-1]["score"]
+    csv = pd.read_csv(export_scores(result.scores, "mislabel", None).pipe(
+        lambda f: (f.to_csv(tmp_path / "m.csv", index=False), tmp_path / "m.csv")[1]))
+    assert csv["score"].is_monotonic_decreasing
+    with pytest.raises(ValueError, match="allowed"):
+        run_analysis(store, P, S, ["train"], params={"neighbours": 5})
+
+
+def test_cli_analyse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from core.__main__ import main
+    from core.store import EdgeStore
+
+    path = str(tmp_path / "q")
+    seeded = EdgeStore(path)
+    _seed(seeded)
+    seeded.close()
+    argv = ["--store", path, "analyse", "--project", P, "--space", S, "--datasets", "train,test",
+            "--out", str(tmp_path / "scores.csv"), "--top", "5", "--progress", "none"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Likely mislabels" in printed and "Error clusters" in printed
+    table = pd.read_csv(tmp_path / "scores.csv")
+    assert len(table) == 300 and {"id", "uri", "score", "outlier", "cluster"} <= set(table.columns)
+    assert table["score"].is_monotonic_decreasing
+    assert main(argv) == 0 and "reused" in capsys.readouterr().out
+    assert main(["--store", path, "analyse", "--project", "missing", "--space", S]) == 1
+    assert main(argv[:-6] + ["--out", str(tmp_path / "x.txt")]) == 1
+    assert main(argv + ["--top", "-1"]) == 2

@@ -1,0 +1,130 @@
+"""core.projection on planted blobs: layouts keep neighbourhoods, new points land on their blob."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.manifold import trustworthiness
+
+from core.errors import BadInputError, NotEnoughDataError
+from core.projection import (
+    MIN_POINTS,
+    fit_projection,
+    params_hash,
+    place_points,
+    project_linear,
+    quick_projection,
+)
+from core.warmup import warm_up_umap
+
+FAST_UMAP = {"n_epochs": 60}
+FAST_TSNE = {"max_iter": 250}
+
+
+def blobs(k: int = 4, per: int = 50, dim: int = 32, seed: int = 0, spread: float = 0.08) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(vectors (k*per, dim) float32, blob ids, centres (k, dim)) of well-separated blobs."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((k, dim)).astype(np.float32)
+    labels = np.repeat(np.arange(k), per)
+    x = centres[labels] + spread * rng.standard_normal((k * per, dim)).astype(np.float32)
+    return x.astype(np.float32), labels, centres
+
+
+def members(centres: np.ndarray, per: int, seed: int, spread: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(centres)), per)
+    x = centres[labels] + spread * rng.standard_normal((len(labels), centres.shape[1])).astype(np.float32)
+    return x.astype(np.float32), labels
+
+
+def nearest_blob(coords: np.ndarray, fit_coords: np.ndarray, fit_labels: np.ndarray) -> np.ndarray:
+    """For each point, the blob whose 2-D centroid is closest."""
+    centroids = np.stack([fit_coords[fit_labels == b].mean(axis=0) for b in np.unique(fit_labels)])
+    return np.argmin(((coords[:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)
+
+
+@pytest.mark.parametrize("method,params", [("umap", FAST_UMAP), ("pca", None), ("tsne", FAST_TSNE)])
+def test_layout_keeps_blob_neighbourhoods(method: str, params: dict | None) -> None:
+    x, labels, _ = blobs()
+    proj = fit_projection(x, method, params, seed=0)
+    assert proj.coords.dtype == np.float32 and proj.coords.shape == (len(x), 2)
+    assert np.isfinite(proj.coords).all()
+    assert proj.fitted.all() and proj.method == method
+    assert trustworthiness(x, proj.coords, n_neighbors=10) >= 0.9
+    # every point's nearest blob centroid on the map is its own blob
+    assert (nearest_blob(proj.coords, proj.coords, labels) == labels).mean() >= 0.98
+
+
+def test_place_points_puts_new_members_near_their_blob() -> None:
+    x, labels, centres = blobs()
+    proj = fit_projection(x, "umap", FAST_UMAP)
+    new, new_labels = members(centres, per=10, seed=7)
+    placed = place_points(new, x, proj.coords, k=10)
+    assert placed.dtype == np.float32 and placed.shape == (len(new), 2)
+    assert (nearest_blob(placed, proj.coords, labels) == new_labels).all()
+    # an exact copy of a fitted point lands (almost) on it
+    same = place_points(x[:3], x, proj.coords)
+    assert np.allclose(same, proj.coords[:3], atol=0.05 * np.ptp(proj.coords))
+
+
+def test_pca_places_exactly_and_quick_layout_is_pca() -> None:
+    x, labels, _ = blobs(dim=64)
+    quick = quick_projection(x)
+    assert quick.method == "pca" and quick.pca_mean is not None and quick.pca_components is not None
+    assert np.allclose(project_linear(x[:20], quick.pca_mean, quick.pca_components), quick.coords[:20], atol=1e-5)
+
+
+def test_tsne_above_its_cap_fits_a_subset_and_places_the_rest() -> None:
+    x, labels, _ = blobs(per=40)
+    proj = fit_projection(x, "tsne", {**FAST_TSNE, "max_points": 100})
+    assert int(proj.fitted.sum()) == 100 and np.isfinite(proj.coords).all()
+    assert (nearest_blob(proj.coords, proj.coords, labels) == labels).mean() >= 0.95
+
+
+def test_deterministic_umap_repeats_exactly() -> None:
+    x, _, _ = blobs(per=25)
+    params = {**FAST_UMAP, "deterministic": True}
+    first = fit_projection(x, "umap", params, seed=3).coords
+    assert np.array_equal(first, fit_projection(x, "umap", params, seed=3).coords)
+
+
+def test_too_few_points_raise_a_clear_error() -> None:
+    x, _, _ = blobs(per=1)
+    assert len(x) < MIN_POINTS
+    for method in ("umap", "pca", "tsne"):
+        with pytest.raises(NotEnoughDataError, match=f"at least {MIN_POINTS} points"):
+            fit_projection(x, method)
+
+
+def test_tiny_selection_just_above_the_minimum_still_lays_out() -> None:
+    x, _, _ = blobs(k=2, per=3)
+    proj = fit_projection(x, "umap", FAST_UMAP)
+    assert proj.coords.shape == (6, 2) and np.isfinite(proj.coords).all()
+
+
+def test_bad_input_is_reported() -> None:
+    x, _, _ = blobs()
+    x[5, 3] = np.nan
+    with pytest.raises(BadInputError, match="row 5"):
+        fit_projection(x, "pca")
+    with pytest.raises(ValueError, match="umap"):
+        fit_projection(x, "mds")
+    with pytest.raises(ValueError, match="n_neighbors"):
+        fit_projection(blobs()[0], "umap", {"neighbours": 5})
+
+
+def test_params_hash_is_deterministic_and_sensitive() -> None:
+    ids = [f"id-{i}" for i in range(50)]
+    h = params_hash("umap", {"min_dist": 0.1}, ids)
+    assert h == params_hash("umap", {"min_dist": 0.1}, list(reversed(ids)))
+    assert h == params_hash("umap", None, ids)  # min_dist 0.1 is the default
+    assert h != params_hash("umap", {"min_dist": 0.3}, ids)
+    assert h != params_hash("pca", None, ids)
+    assert h != params_hash("umap", None, ids[:-1])
+    assert len(h) == 16 and int(h, 16) >= 0
+
+
+def test_warm_up_runs_once_per_process(tmp_path) -> None:
+    first = warm_up_umap(tmp_path / "numba")  # NUMBA_CACHE_DIR is set by conftest: kept as is
+    assert first >= 0.0
+    assert warm_up_umap() == 0.0

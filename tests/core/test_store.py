@@ -1,0 +1,370 @@
+"""One set of store tests run on both adapters (Qdrant Edge and qdrant-client local mode), plus
+the embedded store's multi-process lease and the server adapter's connection errors."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.errors import (
+    BadInputError,
+    DimensionMismatchError,
+    NotFoundError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
+from core.filters import Condition, Filter, parse_filter
+from core.ids import object_id, point_id
+from core.store import EdgeStore, ServerStore, open_store
+from core.store.base import VectorStore
+from core.store.names import collection_name, decode, encode, parse_collection_name
+from core.types import SpaceInfo
+from tests.core.conftest import make_store, seed_clusters
+
+P = "proj"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def test_ensure_space_is_idempotent_and_refuses_another_dim(store: VectorStore) -> None:
+    info = SpaceInfo("clip b-32", 16, "image", model="openai/clip", layer="pooled", text_side=True)
+    assert store.ensure_space(P, info) == info
+    assert store.ensure_space(P, SpaceInfo("clip b-32", 16, "image")) == info, "existing info wins"
+    with pytest.raises(DimensionMismatchError, match="16.*32"):
+        store.ensure_space(P, SpaceInfo("clip b-32", 32, "image"))
+    assert store.get_space(P, "clip b-32") == info
+    assert store.list_spaces("nope") == []
+    with pytest.raises(NotFoundError):
+        store.get_space(P, "other")
+    with pytest.raises(NotFoundError):
+        store.count(P, "other")
+    with pytest.raises(BadInputError, match="letters, digits"):
+        store.ensure_space("bad/name", info)
+
+
+def test_upsert_counts_and_reupsert_keeps_the_count(store: VectorStore) -> None:
+    ids, vectors, _ = seed_clusters(store)
+    assert store.count(P, "own") == len(ids) == 120
+    store.upsert(P, "own", ids[:50], vectors[:50], [{"dataset": "train", "label": "x"}] * 50)
+    assert store.count(P, "own") == 120, "re-ingest overwrites, never duplicates"
+    assert store.count(P, "own", Filter.where(label="x")) == 50
+    unknown = point_id(P, "train", "never-stored")
+    assert store.existing_ids(P, "own", ids[:3] + [unknown]) == set(ids[:3])
+    with pytest.raises(DimensionMismatchError, match="size 8"):
+        store.upsert(P, "own", ids[:1], np.ones((1, 8), np.float32), [{}])
+    with pytest.raises(BadInputError, match="NaN"):
+        store.upsert(P, "own", ids[:1], np.full((1, 16), np.nan, np.float32), [{}])
+
+
+def test_payloads_frame_is_sorted_by_id_with_meta_flattened(store: VectorStore) -> None:
+    ids, _, _ = seed_clusters(store)
+    frame = store.payloads(P, "own")
+    assert frame.index.name == "id" and list(frame.index) == sorted(ids)
+    assert {"dataset", "label", "confidence", "meta.camera", "meta.flag", "meta.n"} <= set(frame.columns)
+    row = frame.loc[point_id(P, "train", "item-0003")]
+    assert row["meta.camera"] == "a" and row["meta.n"] == 3 and row["label"] == "c0"
+    some = store.payloads(P, "own", Filter.where(split="train"), fields=["label", "meta.camera"])
+    assert list(some.columns) == ["label", "meta.camera"] and len(some) == 60
+    assert store.payloads(P, "own", Filter.where(label="none-such")).empty
+
+
+def test_vectors_round_trip_exactly_in_order(store: VectorStore) -> None:
+    ids, vectors, _ = seed_clusters(store)
+    unit = _unit(vectors)
+    store.upsert(P, "own", ids, unit, [{"dataset": "train"}] * len(ids))
+    order = [ids[7], point_id(P, "x", "missing"), ids[2]]
+    got_ids, got = store.vectors(P, "own", ids=order)
+    assert got_ids == [ids[7], ids[2]] and got.dtype == np.float32
+    np.testing.assert_array_equal(got, unit[[7, 2]])
+    all_ids, all_vectors = store.vectors(P, "own")
+    assert all_ids == sorted(ids) and all_vectors.shape == (120, 16)
+    batches = list(store.iter_vectors(P, "own", batch=50))
+    assert [len(b[0]) for b in batches] == [50, 50, 20] and batches[0][1].shape == (50, 16)
+    assert sum(len(b[2]) for b in batches) == 120
+
+
+def test_nearest_neighbours_come_from_the_same_planted_cluster(store: VectorStore) -> None:
+    ids, vectors, clusters = seed_clusters(store)
+    index = {pid: i for i, pid in enumerate(ids)}
+    for probe in (0, 45, 100):
+        hits = store.query(P, "own", vectors[probe], limit=10)
+        assert hits[0].id == ids[probe] and hits[0].score == pytest.approx(1.0, abs=1e-5)
+        assert all(clusters[index[h.id]] == clusters[probe] for h in hits)
+        assert hits[0].payload["key"] == f"item-{probe:04d}"
+
+
+FILTERS = {
+    "equals": Filter.where(label="c1"),
+    "one_of": Filter(must=(Condition("label", one_of=("c0", "c2")),)),
+    "range": Filter(must=(Condition("confidence", gte=0.25, lte=0.5),)),
+    "missing": Filter(must=(Condition("label", missing=True),)),
+    "present": Filter(must_not=(Condition("label", missing=True),)),
+    "nested": Filter.where(**{"meta.camera": "a"}),
+    "bool": Filter.where(**{"meta.flag": True}),
+    "int": Filter.where(**{"meta.n": 7}),
+    "not": parse_filter(["split!=train", "label in c0,c3"]),
+    "none": Filter(must=(Condition("label", one_of=()),)),
+}
+
+
+def _expected(frame: pd.DataFrame, name: str) -> set[str]:
+    masks = {
+        "equals": frame["label"] == "c1",
+        "one_of": frame["label"].isin(["c0", "c2"]),
+        "range": frame["confidence"].between(0.25, 0.5),
+        "missing": frame["label"].isna(),
+        "present": frame["label"].notna(),
+        "nested": frame["meta.camera"] == "a",
+        "bool": frame["meta.flag"] == True,  # noqa: E712
+        "int": frame["meta.n"] == 7,
+        "not": (frame["split"] != "train") & frame["label"].isin(["c0", "c3"]),
+        "none": frame["label"] == "never",
+    }
+    return set(frame.index[masks[name]])
+
+
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_filtered_queries_never_leave_the_filter(store: VectorStore, name: str) -> None:
+    ids, vectors, _ = seed_clusters(store)
+    expected = _expected(store.payloads(P, "own"), name)
+    flt = FILTERS[name]
+    assert store.count(P, "own", flt) == len(expected)
+    assert set(store.payloads(P, "own", flt).index) == expected
+    for exact in (False, True):
+        hits = store.query(P, "own", vectors[0], limit=200, flt=flt, exact=exact)
+        assert {h.id for h in hits} == expected
+    assert set(store.vectors(P, "own", flt=flt)[0]) == expected
+
+
+def test_exact_and_approximate_rankings_match_numpy_cosine(store: VectorStore) -> None:
+    ids, vectors, _ = seed_clusters(store, k=3, per=40, dim=24, seed=3)
+    store.optimize(P, "own")
+    unit = _unit(vectors)
+    rng = np.random.default_rng(7)
+    for q in rng.standard_normal((3, 24)).astype(np.float32):
+        truth = [ids[i] for i in np.argsort(-(unit @ _unit(q)))[:10]]
+        exact = store.query(P, "own", q, limit=10, exact=True, with_payload=False)
+        approx = store.query(P, "own", q, limit=10)
+        assert [h.id for h in exact] == truth == [h.id for h in approx]
+        assert exact[0].payload == {}
+        np.testing.assert_allclose([h.score for h in exact], np.sort(unit @ _unit(q))[::-1][:10], atol=1e-5)
+    # Points written after optimize() (unindexed segment) are found by default queries too.
+    late = [point_id(P, "late", str(i)) for i in range(5)]
+    store.upsert(P, "own", late, vectors[:5] * 1.01 + 0.01, [{"dataset": "late"}] * 5)
+    assert store.query(P, "own", vectors[0] * 1.01 + 0.01, limit=1)[0].id == late[0]
+
+
+def test_recommend_moves_toward_positives_and_away_from_negatives(store: VectorStore) -> None:
+    ids, vectors, clusters = seed_clusters(store)
+    index = {pid: i for i, pid in enumerate(ids)}
+    pos, neg = ids[0], ids[35]  # clusters 0 and 1
+    hits = store.recommend(P, "own", [pos], limit=10)
+    assert pos not in {h.id for h in hits}, "examples are excluded"
+    assert all(clusters[index[h.id]] == 0 for h in hits)
+    # Best-score: a candidate nearer a negative than every positive scores below all others.
+    mixed = store.recommend(P, "own", [pos, vectors[70]], [neg], limit=120, exact=True)
+    ranks = [clusters[index[h.id]] for h in mixed]
+    assert 1 not in ranks[:80] and set(ranks[-29:]) == {1}
+    only_c2 = store.recommend(P, "own", [pos], [neg], limit=5, flt=Filter.where(label="c2"))
+    assert all(h.payload["label"] == "c2" for h in only_c2) and len(only_c2) == 5
+    with pytest.raises(NotFoundError):
+        store.recommend(P, "own", [point_id(P, "x", "ghost")])
+
+
+def test_set_payload_updates_every_space_and_merges_meta(store: VectorStore) -> None:
+    ids, vectors, _ = seed_clusters(store)
+    store.ensure_space(P, SpaceInfo("half", 16, "vector"))
+    store.upsert(P, "half", ids[:60], vectors[:60], store.payloads(P, "own").loc[ids[:60]].pipe(
+        lambda f: [{"dataset": "train", "meta": {"camera": c}} for c in f["meta.camera"]]))
+    ghost = point_id(P, "train", "ghost")
+    n = store.set_payload(P, [ids[0], ids[100], ghost], [{"label": "fixed", "meta.reviewed": True}] * 3)
+    assert n == 2
+    for space in ("own", "half"):
+        frame = store.payloads(P, space)
+        assert frame.loc[ids[0], "label"] == "fixed" and frame.loc[ids[0], "meta.reviewed"] == True  # noqa: E712
+        assert frame.loc[ids[0], "meta.camera"] == "a", "other meta keys are kept"
+    assert store.payloads(P, "own").loc[ids[100], "label"] == "fixed"
+    assert store.count(P, "half") == 60, "set_payload never creates points"
+
+
+def test_delete_dataset_and_listings(store: VectorStore) -> None:
+    seed_clusters(store, dataset="train")
+    seed_clusters(store, dataset="prod", per=10)
+    seed_clusters(store, project="other", dataset="x", per=5)
+    assert store.list_projects() == ["other", P]
+    obj = object_id(P, "prod", "item-0000", "label", 0)
+    store.upsert(P, "own", [obj], np.ones((1, 16), np.float32), [{"dataset": "prod", "kind": "object"}])
+    infos = {d.name: d.counts for d in store.list_datasets(P)}
+    assert infos == {"prod": {"own": 40}, "train": {"own": 120}}, "objects are not counted as items"
+    assert store.delete_dataset(P, "prod") == 41, "items and their objects go"
+    assert [d.name for d in store.list_datasets(P)] == ["train"] and store.count(P, "own") == 120
+    store.ensure_space(P, SpaceInfo("second", 4, "vector"))
+    assert [s.name for s in store.list_spaces(P)] == ["own", "second"]
+    store.delete_space(P, "second")
+    assert [s.name for s in store.list_spaces(P)] == ["own"]
+    store.put_document(P, "map", "m", {"a": 1})
+    store.delete_project(P)
+    assert store.list_projects() == ["other"] and store.get_document(P, "map", "m") is None
+    assert store.count("other", "own") == 20
+
+
+def test_documents_put_get_list_delete_including_a_large_one(store: VectorStore) -> None:
+    assert store.get_document(P, "map", "umap") is None and store.list_documents(P, "map") == []
+    coords = np.random.default_rng(0).random((100_000, 2)).astype(np.float32)
+    big = {"coords": coords, "ids": [f"id-{i}" for i in range(100_000)], "params": {"k": 15}}
+    store.put_document(P, "map", "umap", big)
+    store.put_document(P, "map", "pca", {"x": [1, 2]})
+    store.put_document("other", "map", "tsne", {"x": 0})
+    got = store.get_document(P, "map", "umap")
+    assert got is not None and got["params"] == {"k": 15} and len(got["ids"]) == 100_000
+    np.testing.assert_array_equal(np.asarray(got["coords"], np.float32), coords)
+    assert store.list_documents(P, "map") == ["pca", "umap"]
+    store.put_document(P, "map", "umap", {"small": True})
+    assert store.get_document(P, "map", "umap") == {"small": True}, "replaced, no stale chunks"
+    assert store.delete_document(P, "map", "umap") is True
+    assert store.delete_document(P, "map", "umap") is False
+    assert store.list_documents(P, "map") == ["pca"] and store.list_documents("other", "map") == ["tsne"]
+
+
+@pytest.mark.parametrize("kind", ["edge", "server-local"])
+def test_everything_persists_across_close_and_reopen(kind: str, tmp_path: Path) -> None:
+    first = make_store(kind, tmp_path / "db")
+    ids, vectors, _ = seed_clusters(first)
+    first.put_document(P, "analysis", "a", {"scores": [0.5]})
+    first.optimize(P, "own")
+    first.close()
+    first.close()  # twice is fine
+    again = make_store(kind, tmp_path / "db")
+    try:
+        assert again.count(P, "own") == 120 and again.get_space(P, "own").dim == 16
+        assert again.get_document(P, "analysis", "a") == {"scores": [0.5]}
+        assert again.query(P, "own", vectors[5], limit=1)[0].id == ids[5]
+    finally:
+        again.close()
+
+
+def test_names_encode_reversibly_into_collection_names() -> None:
+    for name in ["plain", "with space", "a_b", "ünï.cödé", "x__y", "_lead"]:
+        assert decode(encode(name)) == name and "__" not in encode(name)
+        assert parse_collection_name(collection_name(name, "s p")) == (name, "s p")
+    assert parse_collection_name("es__documents") is None
+
+
+def test_open_store_follows_the_settings(tmp_path: Path) -> None:
+    from core.config import load_settings
+
+    store = open_store(load_settings(qdrant_path=str(tmp_path / "q")))
+    try:
+        assert isinstance(store, EdgeStore) and str(tmp_path / "q") in store.describe()
+    finally:
+        store.close()
+
+
+def test_a_local_mode_folder_in_use_raises_store_locked(tmp_path: Path) -> None:
+    first = ServerStore(path=str(tmp_path / "local"))
+    try:
+        with pytest.raises(StoreLockedError, match="local"):
+            ServerStore(path=str(tmp_path / "local"))
+    finally:
+        first.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_server_fails_fast_naming_the_url_not_the_key() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    start = time.monotonic()
+    with pytest.raises(StoreUnavailableError) as info:
+        ServerStore(url=url, api_key="secret-key-123", timeout=2)
+    assert time.monotonic() - start < 5
+    assert url in str(info.value) and "secret-key-123" not in str(info.value)
+
+
+_CHILD = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    sys.path.insert(0, {repo!r})
+    from core.store import EdgeStore
+    from core.ids import object_id, point_id
+    store = EdgeStore({path!r}, lock_timeout_s=20)
+    mode = sys.argv[1]
+    if mode == "write":
+        ids = [point_id("proj", "cli", f"k{{i}}") for i in range(7)]
+        vecs = np.random.default_rng(1).standard_normal((7, 16)).astype(np.float32)
+        store.upsert("proj", "own", ids, vecs, [{{"dataset": "cli"}}] * 7)
+        print("wrote", store.count("proj", "own"), flush=True)
+    else:
+        with store.hold("a long ingest"):
+            print("holding", flush=True)
+            time.sleep(float(sys.argv[2]))
+    store.close()
+""")
+
+
+def test_a_second_process_gets_the_store_handed_over_and_sees_fresh_data(tmp_path: Path) -> None:
+    path = tmp_path / "shared"
+    store = EdgeStore(path, lock_timeout_s=20)
+    try:
+        seed_clusters(store)  # this process holds the lease, idle
+        script = _CHILD.format(repo=str(REPO), path=str(path))
+        out = subprocess.run([sys.executable, "-c", script, "write"], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "wrote 127" in out.stdout
+        assert store.count(P, "own") == 127, "the writer's points are visible here, no stale read"
+        assert [d.name for d in store.list_datasets(P)] == ["cli", "train"]
+    finally:
+        store.close()
+
+
+def test_a_busy_store_raises_store_locked_naming_folder_and_pid(tmp_path: Path) -> None:
+    path = tmp_path / "busy"
+    seed = EdgeStore(path)
+    seed_clusters(seed)
+    seed.close()
+    script = _CHILD.format(repo=str(REPO), path=str(path))
+    child = subprocess.Popen([sys.executable, "-c", script, "hold", "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+        store = EdgeStore(path, lock_timeout_s=0.5)
+        with pytest.raises(StoreLockedError) as info:
+            store.count(P, "own")
+        message = str(info.value)
+        assert str(path) in message and f"pid={child.pid}" in message and "a long ingest" in message
+        assert "Qdrant server" in message
+        store.close()
+    finally:
+        child.kill()
+        child.wait()
+    reopened = EdgeStore(path, lock_timeout_s=5)
+    try:
+        assert reopened.count(P, "own") == 120, "a killed holder leaves no stale lock"
+    finally:
+        reopened.close()
+
+
+def test_two_instances_in_one_process_share_by_hand_over(tmp_path: Path) -> None:
+    a = EdgeStore(tmp_path / "s", lock_timeout_s=10)
+    b = EdgeStore(tmp_path / "s", lock_timeout_s=10)
+    try:
+        ids, _, _ = seed_clusters(a)
+        assert b.count(P, "own") == 120
+        a.set_payload(P, ids[:1], [{"label": "z"}])
+        assert b.count(P, "own", Filter.where(label="z")) == 1
+    finally:
+        a.close()
+        b.close()
