@@ -9,7 +9,7 @@ local mode (what ServerStore(path=...) uses) runs the same queries at --local-si
 
     . .venv/bin/activate && python benchmarks/search.py                      # 10k only
     python benchmarks/search.py --sizes 10000 100000 --queries 200 --local-size 10000
-    python benchmarks/search.py --sizes 10000 --local-size 0 --handover   # + two processes
+    python benchmarks/search.py --sizes 10000 --handover     # only the two-process timing
 
 --handover: a second process (an "ingest") upserts batches of 256 points into the same embedded
 store in a loop while this process queries it, so every query waits for the lease hand-over
@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.handover:
         bench_handover(args.sizes[0], args.dim, min(args.queries, 100))
+        return
     rows: list[dict[str, Any]] = []
     for n in args.sizes:
         rows += bench("edge", n, args.dim, args.queries)

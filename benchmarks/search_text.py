@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> None:
               f"in {time.perf_counter() - t0:.1f} s")
         tokens = embedder_tokens(model_dir, QUERIES[0])
         print(f"model: CLIP text tower 12x512, 77 positions; '{QUERIES[0]}' -> {tokens} tokens; "
-              f"torch threads {torch.get_num_threads()}, cpus {len(os.sched_getaffinity(0))}")
+              f"torch threads {torch.get_num_threads()}, cpus {len(os.sched_getaffinity(0))}, "
+              f"load average {os.getloadavg()[0]:.1f}")
         for label, clauses, exact in (("unfiltered", [], False), ("filter: label is missing", ["label is missing"], False),
                                       ("unfiltered, exact", [], True)):
             measure(store, embedder, space.name, label, parse_filter(clauses), exact, args.queries)
@@ -131,24 +132,34 @@ def embedder_tokens(model_dir: Path, text: str) -> int:
 
 
 def measure(store, embedder, space: str, label: str, flt, exact: bool, n: int) -> None:  # type: ignore[no-untyped-def]
-    """Time n text queries end to end; print p50/p95 of total, embedding and store parts."""
-    embed_ms, store_ms, total_ms = [], [], []
+    """Time n text queries end to end; print p50/p95 of total, embedding and store parts.
+
+    Wall time, and the process's CPU time (all threads): on a machine shared with other work the
+    wall time grows with the load while the CPU time does not, and on an idle 2-core machine the
+    wall time lies between CPU/2 (both cores busy) and CPU.
+    """
+    wall: dict[str, list[float]] = {"embed": [], "store": [], "total": []}
+    cpu: dict[str, list[float]] = {"embed": [], "store": [], "total": []}
     for i in range(n + 3):
         text = QUERIES[i % len(QUERIES)] + ("" if i < len(QUERIES) else f" {i}")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         vec = search.text_query_vector(store, "bench", space, text, embedder=embedder)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         hits = search.by_vector(store, "bench", space, vec, flt=flt, limit=20, exact=exact)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         assert len(hits) == 20
         if i >= 3:  # warm-up
-            embed_ms.append((t1 - t0) * 1e3)
-            store_ms.append((t2 - t1) * 1e3)
-            total_ms.append((t2 - t0) * 1e3)
-    share = 100 * sum(embed_ms) / sum(total_ms)
-    print(f"{label:28s} total p50 {pct(total_ms, 50):6.1f} ms  p95 {pct(total_ms, 95):6.1f} ms | "
-          f"embed p50 {pct(embed_ms, 50):6.1f} ms  p95 {pct(embed_ms, 95):6.1f} | "
-          f"store p50 {pct(store_ms, 50):6.2f} ms  p95 {pct(store_ms, 95):6.2f} | embedding share {share:4.1f}%")
+            for part, (a, b, x, y) in {"embed": (t0, t1, c0, c1), "store": (t1, t2, c1, c2),
+                                       "total": (t0, t2, c0, c2)}.items():
+                wall[part].append((b - a) * 1e3)
+                cpu[part].append((y - x) * 1e3)
+    share = 100 * sum(wall["embed"]) / sum(wall["total"])
+    print(f"{label:26s} wall: total p50 {pct(wall['total'], 50):6.1f} ms p95 {pct(wall['total'], 95):6.1f} | "
+          f"embed p50 {pct(wall['embed'], 50):6.1f} p95 {pct(wall['embed'], 95):6.1f} | "
+          f"store p50 {pct(wall['store'], 50):5.2f} p95 {pct(wall['store'], 95):5.2f} | embedding share {share:4.1f}%")
+    print(f"{'':26s} cpu:  total p50 {pct(cpu['total'], 50):6.1f} ms p95 {pct(cpu['total'], 95):6.1f} | "
+          f"embed p50 {pct(cpu['embed'], 50):6.1f} p95 {pct(cpu['embed'], 95):6.1f} | "
+          f"store p50 {pct(cpu['store'], 50):5.2f} p95 {pct(cpu['store'], 95):5.2f}")
 
 
 def main() -> None:

@@ -51,24 +51,22 @@ def _configure_logging(level: str) -> None:
     with _once_lock:
         if _logging_configured:
             return
-        logging.basicConfig(level=level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from core.logging_setup import configure_logging
+
+        configure_logging(level)
         _logging_configured = True
 
 
-def _start_warmup() -> None:
+def _start_warmup(settings: Settings) -> None:
     """Compile UMAP's numba code once per server in the background, so the first map is fast."""
     global warmup_started
     with _once_lock:
         if warmup_started:
             return
         warmup_started = True
-    try:
-        from core.warmup import warm_up_umap
-    except ImportError:
-        log.debug("core.warmup not available; skipping the UMAP warm-up")
-        return
-    threading.Thread(target=warm_up_umap, name="umap-warmup", daemon=True).start()
+    from core.warmup import start_warm_up
+
+    start_warm_up(settings.cache_dir / "numba")
 
 
 def _connection_error(e: CoreError) -> None:
@@ -196,7 +194,7 @@ def setup_page(title: str, icon: str = "🔭") -> PageContext:
     """
     st.set_page_config(page_title=f"{title} · embedscope", page_icon=icon, layout="wide")
     settings, store, projects = _open()
-    _start_warmup()
+    _start_warmup(settings)
     try:
         project, datasets, space, infos = _sidebar(store, projects)
     except CoreError as e:

@@ -26,12 +26,15 @@ class Novelty:
 def novelty_scores(
     a: np.ndarray, b: np.ndarray, k: int = 10, *, method: KnnMethod = "auto", seed: int = 0
 ) -> Novelty:
-    """Per-B-item novelty: mean distance to its k nearest A items divided by those A items' own
-    mean kNN distance within A.
+    """Per-B-item novelty: mean distance to its k nearest A items, divided by the geometric mean
+    of those A items' own spacing (their mean kNN distance within A) and A's median spacing.
 
-    The ratio is what makes it comparable across regions: a B item 0.3 away from a diffuse part
-    of A is ordinary, 0.3 away from a tight part of A is new. a: (n_a, d), b: (n_b, d), float32
-    L2-normalised, n_a > k.
+    Dividing by the local spacing makes a B item 0.3 away from a diffuse part of A ordinary and
+    0.3 away from a tight part new; the square root (half local, half global) is what ranked
+    held-out classes best: on digits with one class never seen in A, AUROC 0.948 (MLP
+    embeddings) / 0.975 (pixels) against 0.943 / 0.968 for the raw distance and 0.920 / 0.964
+    for the fully local ratio (benchmarks/analysis.py). ~1 = as close to A as A's items are to
+    each other. a: (n_a, d), b: (n_b, d), float32 L2-normalised, n_a > k.
     """
     if a.shape[0] <= k:
         raise ValueError(f"set A needs more than k={k} items, got {a.shape[0]}")
@@ -40,5 +43,6 @@ def novelty_scores(
     idx, sims = knn_search(b, a, k, method=method, seed=seed)
     to_a = knn_distance(sims)
     local = np.mean(a_spacing[idx], axis=1)
-    scores = ((to_a + _FLOOR) / (local + _FLOOR)).astype(np.float32)
+    scale = np.sqrt((local + _FLOOR) * (np.median(a_spacing) + _FLOOR))
+    scores = ((to_a + _FLOOR) / scale).astype(np.float32)
     return Novelty(scores=scores, nearest=idx[:, 0], nearest_sim=sims[:, 0])

@@ -59,7 +59,7 @@ def with_data_roots(settings: Settings, *folders: Path) -> Settings:
 
 def error(message: str) -> int:
     """Print `error: <message>` on stderr; return EXIT_FAILURE."""
-    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.write(f"error: {message.strip()}\n")
     return EXIT_FAILURE
 
 

@@ -86,9 +86,9 @@ def read_table(path: Path | str) -> Table:
     except pd.errors.EmptyDataError as e:
         raise BadInputError(f"{path}: the file is empty") from e
     except pd.errors.ParserError as e:
-        raise BadInputError(f"{path}: malformed {fmt.upper()} ({e})") from e
+        raise BadInputError(f"{path}: malformed {fmt.upper()} ({str(e).strip()})") from e
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
-        raise BadInputError(f"{path}: cannot read the {fmt} file ({e})") from e
+        raise BadInputError(f"{path}: cannot read the {fmt} file ({str(e).strip()})") from e
     return Table(path, frame, fmt)
 
 

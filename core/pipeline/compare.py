@@ -50,7 +50,8 @@ class CompareResult:
     """What run_compare found.
 
     novelty: B's items indexed by point id, most novel first: payload columns, novelty (~1 =
-      as close to A as A's items are to each other, >> 1 = unlike anything in A), nearest_a
+      as close to A as A's items are to each other, >> 1 = unlike anything in A; see
+      core.analysis.novelty), nearest_a
       (id), nearest_similarity, duplicate_of_a (a near-copy of an A item: leakage), region.
     regions: drift.region_table columns + representatives (ids) for clusters of A and B pooled.
     drift: domain_auc + domain_auc_meaning, knn_same_share, knn_expected_share, knn_p_value,

@@ -29,6 +29,8 @@ def check_points(
 ) -> np.ndarray:
     """Validate an upsert and return vectors as C-contiguous float32 (n, dim)."""
     arr = np.asarray(vectors, dtype=np.float32)
+    if len(ids) == 0 and arr.size == 0 and len(payloads) == 0:
+        return np.zeros((0, dim), dtype=np.float32)  # nothing to store is not an error
     if arr.ndim != 2:
         raise ValueError(f"vectors must be a 2-d (n, dim) array, got shape {arr.shape}")
     if arr.shape[1] != dim:
@@ -53,6 +55,13 @@ def check_id(pid: str) -> str:
         return str(uuid.UUID(str(pid)))
     except ValueError as e:
         raise ValueError(f"Point id {pid!r} is not a uuid string (use core.ids.point_id)") from e
+
+
+def check_limit(limit: int) -> int:
+    """Search limits are positive integers."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    return limit
 
 
 def check_query_vector(vector: np.ndarray, dim: int, space: str) -> list[float]:

@@ -55,21 +55,19 @@ class EdgeStore(EdgeOps):
             weakref.finalize(self, shutil.rmtree, str(self._root), True)
         self._shards: dict[tuple[str, str], qe.EdgeShard] = {}
         self._docs_shard: qe.EdgeShard | None = None
-        self._infos: dict[tuple[str, str], SpaceInfo] = {}
+        self._infos: dict[tuple[str, str], tuple[int, SpaceInfo]] = {}  # (config mtime, info)
         self._lease = StoreLease(self._root, self._close_shards, timeout_s=lock_timeout_s)
         self._docs = DocumentArea(self)
         self._closed = False
 
     # -- plumbing ------------------------------------------------------------------------
     def _close_shards(self) -> None:
-        """Flush and close every open shard (on hand-over and close)."""
+        """Close every open shard (on hand-over and close)."""
         shards = list(self._shards.values()) + ([self._docs_shard] if self._docs_shard else [])
         self._shards.clear()
-        self._infos.clear()
         self._docs_shard = None
         for shard in shards:
-            shard.flush()
-            shard.close()
+            shard.close()  # close() flushes (measured: data survives, and the next load is fast)
 
     def _shard(self, project: str, space: str) -> qe.EdgeShard:
         """The open shard of a space (call inside a lease); NotFoundError if absent."""
@@ -91,15 +89,19 @@ class EdgeStore(EdgeOps):
         return self._docs_shard
 
     def _info(self, project: str, space: str) -> SpaceInfo:
-        key = (project, space)
-        if key not in self._infos:
-            path = es.space_dir(self._root, project, space)
-            if not (path / es.CONFIG_FILE).is_file():
-                raise NotFoundError(f"Space {space!r} does not exist in project {project!r}")
+        """The space's descriptor, cached across hand-overs while its shard config is unchanged
+        (re-reading the documents shard after every hand-over would double the re-open cost)."""
+        config = es.space_dir(self._root, project, space) / es.CONFIG_FILE
+        try:
+            stamp = config.stat().st_mtime_ns
+        except FileNotFoundError:
+            raise NotFoundError(f"Space {space!r} does not exist in project {project!r}") from None
+        cached = self._infos.get((project, space))
+        if cached is None or cached[0] != stamp:
             doc = self._docs.get(project, common.SPACE_KIND, space)
-            info = SpaceInfo.from_dict(doc) if doc else SpaceInfo(space, es.shard_dim(path), "vector")
-            self._infos[key] = info
-        return self._infos[key]
+            info = SpaceInfo.from_dict(doc) if doc else SpaceInfo(space, es.shard_dim(config.parent), "vector")
+            self._infos[(project, space)] = (stamp, info)
+        return self._infos[(project, space)][1]
 
     def _space_list(self, project: str) -> list[str]:
         return es.space_names(es.project_dir(self._root, project))
@@ -147,7 +149,6 @@ class EdgeStore(EdgeOps):
                 return existing
             self._shards[(project, info.name)] = es.create_space_shard(path, info.dim)
             self._docs.put(project, common.SPACE_KIND, info.name, info.to_dict())
-            self._infos[(project, info.name)] = info
             log.info("created space %s/%s (dim %d) in %s", project, info.name, info.dim, self._root)
             return info
 

@@ -166,6 +166,7 @@ class EdgeOps:
 
     def _run(self, project: str, space: str, query: Any, limit: int, flt: qe.Filter | None,
              exact: bool, with_payload: bool) -> list[Hit]:
+        common.check_limit(limit)
         request = qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=with_payload,
                                   with_vector=False, params=qe.SearchParams(exact=exact))
         points = self._shard(project, space).query(request)

@@ -165,6 +165,7 @@ class ServerOps:
 
     def _run(self, project: str, space: str, query: Any, limit: int, flt: qm.Filter | None,
              exact: bool, with_payload: bool) -> list[Hit]:
+        common.check_limit(limit)
         response = self.client.query_points(self._collection(project, space), query=query, query_filter=flt,
                                             limit=limit, with_payload=with_payload,
                                             search_params=None if self._local else qm.SearchParams(exact=exact))

@@ -130,6 +130,16 @@ def test_compare_finds_the_novel_region(store: VectorStore) -> None:
         run_compare(store, P, S, "train", "nope")
 
 
+def test_unlabelled_dataset_gets_outliers_and_clusters_only(store: VectorStore) -> None:
+    ids = _seed(store)
+    result = run_analysis(store, P, S, ["production"])
+    assert result.scores["mislabel"].isna().all() and result.scores["is_error"].isna().all()
+    assert result.error_clusters.empty and result.summary["error_rate"] is None
+    novel = result.scores.loc[ids["production"][50:], "cluster"]
+    assert novel.nunique() == 1 and novel.iloc[0] != -1  # the novel blob is its own cluster
+    assert result.scores["outlier"].notna().all() and len(result.clusters) >= 2
+
+
 def test_export_and_bad_params(store: VectorStore, tmp_path: Path) -> None:
     _seed(store)
     result = run_analysis(store, P, S, ["train"])

@@ -8,6 +8,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -152,6 +153,7 @@ def test_load_image_converts_modes_to_rgb(root: Path, settings: Settings) -> Non
     assert load_image(root / "la.png", settings).getpixel((0, 0)) == (10, 10, 10)
     assert load_image(root / "deep.png", settings).getpixel((0, 0)) == (255, 255, 255)
     red = load_image(root / "cmyk.jpg", settings).getpixel((0, 0))
+    assert isinstance(red, tuple)
     assert red[0] > 200 and red[1] < 50 and red[2] < 50
     for name in ("pal.png", "clear.png", "la.png", "deep.png", "cmyk.jpg"):
         assert load_image(str(root / name), settings).mode == "RGB"
@@ -216,7 +218,7 @@ def test_load_image_only_reads_under_the_data_roots(root: Path, settings: Settin
 
 
 # -- manifests --------------------------------------------------------------------------------
-MANIFEST_ROWS = [
+MANIFEST_ROWS: list[dict[str, Any]] = [
     {"path": "imgs/a.png", "label": "cat", "prediction": "cat", "confidence": 0.9, "split": "train",
      "camera": "north", "weight": 3},
     {"path": "imgs/b.png", "label": "dog", "prediction": "cat", "confidence": 0.4, "split": "test",
@@ -226,7 +228,7 @@ MANIFEST_ROWS = [
 ]
 
 
-def write_manifest(path: Path, rows: list[dict[str, object]]) -> Path:
+def write_manifest(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     """rows as .csv / .parquet / .jsonl, by path's suffix."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)

@@ -73,7 +73,7 @@ def imports_of(path: Path, root: Path) -> list[Import]:
             else:
                 names = []
             for name in names:
-                found.append(Import(module, name, str(path.relative_to(root.parent)), child.lineno, top_level))
+                found.append(Import(module, name, str(path.relative_to(root.parent)), getattr(child, "lineno", 0), top_level))
             visit(child, top_level and not lazy)
 
     visit(tree, True)

@@ -125,7 +125,7 @@ def test_interrupted_ingest_keeps_stored_batches_and_resumes(
     got_ids, vectors = store.vectors("p", clip.name, ids)
     assert got_ids == ids
     # The threaded decode + preprocess pipeline gives what embedding the images directly gives.
-    direct = clip.inner.embed_images([load_image(item.uri, settings) for item in items])
+    direct = clip.inner.embed_images([load_image(str(item.uri), settings) for item in items])
     np.testing.assert_allclose(vectors, direct, atol=1e-5)
 
 
@@ -156,7 +156,7 @@ def test_text_manifest_with_a_tiny_bert(store: VectorStore, settings: Settings, 
         ("a photo of a cat", "cat"), ("a red car", "car"), ("the small dog", "dog"),
         ("   ", "cat"), ("broken \ufffd text", "car")])]
     items = from_manifest(write_manifest(tmp_path / "data" / "texts.jsonl", rows), settings)
-    bert = load_embedder(str(tiny_bert_dir), "text")
+    bert = CountingEmbedder(load_embedder(str(tiny_bert_dir), "text"))
     report = ingest_items(store, "t", "docs", items, bert, settings=settings)
     assert (report.stored, report.status) == (3, "partial")
     assert {r.key: r.reason for r in report.rejects} == {"3": "empty text", "4": "text is not valid UTF-8"}

@@ -18,7 +18,7 @@ from core.projection import (
 from core.warmup import warm_up_umap
 
 FAST_UMAP = {"n_epochs": 60}
-FAST_TSNE = {"max_iter": 250}
+FAST_TSNE = {"max_iter": 500}
 
 
 def blobs(k: int = 4, per: int = 50, dim: int = 32, seed: int = 0, spread: float = 0.08) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

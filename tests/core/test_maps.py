@@ -1,0 +1,129 @@
+"""core.pipeline.maps on real stores: a map is fitted once, reused, extended without a refit."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from core.errors import NotEnoughDataError, NotFoundError
+from core.filters import Filter
+from core.ids import point_id
+from core.pipeline.map_doc import MAP_KIND
+from core.pipeline.maps import get_map, has_map, quick_map
+from core.store.base import VectorStore
+from core.types import Item
+from tests.core.conftest import planted_clusters, seed_clusters
+
+FAST = {"n_epochs": 30}
+PROJECT, SPACE = "proj", "own"
+
+
+def add_points(store: VectorStore, n: int, dataset: str = "train", seed: int = 5) -> tuple[list[str], np.ndarray]:
+    """n new points drawn from the same planted clusters as seed_clusters (same centres)."""
+    vectors, clusters = planted_clusters(k=4, per=30 + n, seed=0)  # same centres as seed_clusters
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(np.flatnonzero(np.arange(len(vectors)) % (30 + n) >= 30), n, replace=False)
+    items = [Item(key=f"late-{i:03d}", label=f"c{clusters[r]}") for i, r in enumerate(rows)]
+    ids = [point_id(PROJECT, dataset, it.key) for it in items]
+    store.upsert(PROJECT, SPACE, ids, vectors[rows], [it.payload(dataset) for it in items])
+    return ids, clusters[rows]
+
+
+def cluster_of(coords: np.ndarray, ref: np.ndarray, ref_clusters: np.ndarray) -> np.ndarray:
+    centroids = np.stack([ref[ref_clusters == c].mean(axis=0) for c in range(4)])
+    return np.argmin(((coords[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
+
+
+def test_map_is_fitted_once_then_reused(store: VectorStore, caplog: pytest.LogCaptureFixture) -> None:
+    ids, _, _ = seed_clusters(store)
+    caplog.set_level(logging.INFO, logger="core.pipeline.maps")
+    first = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    assert first.fitted and first.placed == 0 and sorted(first.ids) == sorted(ids)
+    assert first.coords.dtype == np.float32 and first.coords.shape == (len(ids), 2)
+    assert np.isfinite(first.coords).all()
+    assert "map fitted" in caplog.text
+    again = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    assert not again.fitted and again.placed == 0
+    assert again.ids == first.ids and np.array_equal(again.coords, first.coords)
+    assert again.params_hash == first.params_hash
+    assert "map reused" in caplog.text
+
+
+def test_new_points_are_placed_without_refit(store: VectorStore, caplog: pytest.LogCaptureFixture) -> None:
+    _, _, clusters = seed_clusters(store)
+    first = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    caplog.set_level(logging.INFO, logger="core.pipeline.maps")
+    new_ids, new_clusters = add_points(store, 50)
+    grown = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    assert not grown.fitted and grown.placed == 50 and len(grown) == len(first) + 50
+    assert "placed 50 new points" in caplog.text
+    assert grown.params_hash != first.params_hash  # the point set changed
+    # the existing layout did not move, and the new points landed on their own clusters
+    assert grown.ids[: len(first)] == first.ids
+    assert np.array_equal(grown.coords[: len(first)], first.coords)
+    row = {pid: i for i, pid in enumerate(grown.ids)}
+    placed = grown.coords[[row[pid] for pid in new_ids]]
+    ref_clusters = _clusters_in_map_order(first.ids, clusters)
+    assert (cluster_of(placed, first.coords, ref_clusters) == new_clusters).mean() >= 0.95
+    assert grown.n_fitted == len(first)
+    # and the extended map is persisted: the next call reuses it
+    again = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    assert not again.fitted and again.placed == 0 and again.ids == grown.ids
+
+
+def _clusters_in_map_order(map_ids: list[str], clusters: np.ndarray) -> np.ndarray:
+    """Cluster of each map id: seed_clusters keys are item-0000.. in cluster order."""
+    by_id = {point_id(PROJECT, "train", f"item-{i:04d}"): clusters[i] for i in range(len(clusters))}
+    return np.array([by_id[pid] for pid in map_ids])
+
+
+def test_refit_and_other_params_fit_again(store: VectorStore) -> None:
+    seed_clusters(store)
+    first = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    refitted = get_map(store, PROJECT, SPACE, ["train"], params=FAST, refit=True)
+    assert refitted.fitted and refitted.params_hash == first.params_hash
+    other = get_map(store, PROJECT, SPACE, ["train"], params={**FAST, "min_dist": 0.5})
+    assert other.fitted and other.params_hash != first.params_hash
+    # both maps are kept side by side
+    assert not get_map(store, PROJECT, SPACE, ["train"], params=FAST).fitted
+    assert not get_map(store, PROJECT, SPACE, ["train"], params={**FAST, "min_dist": 0.5}).fitted
+
+
+def test_map_survives_reopening_the_store(store_factory: Callable[..., VectorStore], tmp_path: Path) -> None:
+    path = tmp_path / "edge"
+    store = store_factory("edge", path)
+    seed_clusters(store)
+    first = quick_map(store, PROJECT, SPACE, None)
+    assert first.fitted and first.method == "pca"
+    store.close()
+    reopened = store_factory("edge", path)
+    assert has_map(reopened, PROJECT, SPACE, None, method="pca", params={"seed": 0})
+    assert not has_map(reopened, PROJECT, SPACE, None, params=FAST)
+    again = quick_map(reopened, PROJECT, SPACE, None)
+    assert not again.fitted and np.array_equal(again.coords, first.coords)
+    # PCA maps place new points exactly, through the persisted components
+    add_points(reopened, 20)
+    grown = quick_map(reopened, PROJECT, SPACE, None)
+    assert grown.placed == 20 and not grown.fitted
+    doc = reopened.get_document(PROJECT, MAP_KIND, reopened.list_documents(PROJECT, MAP_KIND)[0])
+    assert doc is not None and doc["n"] == len(grown) and "pca_components" in doc
+
+
+def test_filter_gives_its_own_map_and_too_few_points_fail(store: VectorStore) -> None:
+    seed_clusters(store)
+    only_c0 = get_map(store, PROJECT, SPACE, ["train"], method="pca", flt=Filter.where(label="c0"))
+    whole = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    assert whole.fitted and len(only_c0) < len(whole)
+    labels = store.payloads(PROJECT, SPACE, fields=["label"])["label"]
+    assert set(labels.loc[only_c0.ids]) == {"c0"}
+    few = Filter.where(label="c0").and_(Filter.where(**{"meta.n": 1}))
+    with pytest.raises(NotEnoughDataError, match="at least"):
+        get_map(store, PROJECT, SPACE, ["train"], method="pca", flt=few)
+    with pytest.raises(NotFoundError):
+        get_map(store, PROJECT, "no-such-space", ["train"])
+    with pytest.raises(ValueError, match="umap"):
+        get_map(store, PROJECT, SPACE, ["train"], method="mds")
