@@ -53,7 +53,9 @@ def register(subparsers: Any) -> None:
     own.add_argument("--vector-column", default="embedding", help="vector column of a Parquet file")
     columns = p.add_argument_group("manifest columns (auto-detected when not given)")
     for role in ("path", "text", "id", "label", "prediction", "confidence", "split"):
-        columns.add_argument(f"--{role}-column", metavar="NAME")
+        columns.add_argument(f"--{role}-column", metavar="NAME", help=(
+            "id column of the manifest, and of an --embeddings Parquet / ids table (default: id)"
+            if role == "id" else None))
     p.add_argument("--base-dir", type=Path, help="folder relative manifest paths start from "
                    "(default: the manifest's folder)")
     p.add_argument("--data-root", type=Path, action="append", default=[], metavar="DIR",
@@ -122,6 +124,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     problem = _usage_problem(args)
     if problem:
         return usage_error("ingest", problem)
+    from core.store import validate_name
+
+    validate_name(args.project, "project")
+    validate_name(args.dataset, "dataset")
+    if args.space is not None:
+        validate_name(args.space, "space")
     settings = _run_settings(args, settings)
     items = _read_items(args, settings)  # bad files fail here, before a model is loaded
     with opened_store(settings) as store:

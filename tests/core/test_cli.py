@@ -293,6 +293,8 @@ def test_bad_inputs_fail_with_one_line_errors(capsys: pytest.CaptureFixture[str]
     assert code == 1 and "missing.csv: file not found" in err
     code, _, err = run_cli(capsys, "ingest", tmp_path / "no-folder", *common)
     assert code == 1 and "no-folder: not a folder" in err
+    code, _, err = run_cli(capsys, "ingest", tmp_path, "--project", "a/b", "--dataset", "y")
+    assert code == 1 and "project 'a/b' may contain only" in err
     code, _, err = run_cli(capsys, "--log-level", "WARNING", "ingest", "--manifest", tmp_path / "bad.csv", *common)
     assert code == 1 and err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
 

@@ -89,3 +89,15 @@ def test_upload_limits_agree() -> None:
     streamlit_cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert streamlit_cfg["server"]["maxUploadSize"] == Settings.model_fields["max_upload_mb"].default
     assert streamlit_cfg["browser"]["gatherUsageStats"] is False
+
+
+def test_build_context_leaves_out_secrets_and_local_state() -> None:
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".env", ".venv", ".git", ".embedscope-data"} <= ignored
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    # torch comes alone from the CPU index before the project (never the CUDA wheels).
+    torch_at = dockerfile.index("pip install torch==")
+    assert "download.pytorch.org/whl/cpu" in dockerfile[torch_at:].splitlines()[0]
+    assert torch_at < dockerfile.index('pip install ".[offline-models]"')
+    assert "USER " in dockerfile  # the dashboard does not run as root

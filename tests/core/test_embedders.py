@@ -96,7 +96,7 @@ def test_progress_is_reported_after_every_batch(tiny_vit_dir: Path) -> None:
 
 
 def test_clip_uses_projected_image_and_text_features(tiny_clip_dir: Path) -> None:
-    emb = load_embedder(str(tiny_clip_dir))
+    emb = load_embedder(str(tiny_clip_dir), device="cpu")  # compared with a CPU forward below
     info = emb.space_info()
     assert (emb.modality, emb.text_side, info.text_side, info.modality) == ("image", True, True, "image")
     images, texts = _images(4), TEXTS
@@ -115,7 +115,7 @@ def test_clip_uses_projected_image_and_text_features(tiny_clip_dir: Path) -> Non
     np.testing.assert_allclose(img_vecs, _unit(direct_img), atol=1e-5)
     np.testing.assert_allclose(txt_vecs, _unit(direct_txt), atol=1e-5)
     # The text side as the dataset modality: same space name, same vectors.
-    as_text = load_embedder(str(tiny_clip_dir), "text")
+    as_text = load_embedder(str(tiny_clip_dir), "text", device="cpu")
     assert as_text.modality == "text" and as_text.name == emb.name
     np.testing.assert_allclose(as_text.embed_texts(texts), txt_vecs, atol=1e-6)
 
@@ -124,8 +124,8 @@ def test_vision_backbone_pooled_and_hidden_layer(tiny_vit_dir: Path, tiny_resnet
     images = _images(3)
     for path in (tiny_vit_dir, tiny_resnet_dir):
         model = transformers.AutoModel.from_pretrained(path).eval()
-        pooled = load_embedder(str(path))
-        hidden = load_embedder(str(path), layer="hidden:-2")
+        pooled = load_embedder(str(path), device="cpu")  # compared with a CPU forward below
+        hidden = load_embedder(str(path), layer="hidden:-2", device="cpu")
         with torch.inference_mode():
             out = model(pixel_values=torch.from_numpy(pooled.preprocess(images)), output_hidden_states=True)
         state = out.hidden_states[-2]
