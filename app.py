@@ -41,9 +41,10 @@ for project in projects:
         left, right = st.columns([3, 2])
         with left:
             st.markdown("**Datasets** (points per embedding space)")
-            st.dataframe(overview.datasets_table(infos, spaces), width="stretch")
+            # Small static summaries: st.table renders as HTML (no canvas, printable, readable).
+            st.table(overview.datasets_table(infos, spaces))
             st.markdown("**Embedding spaces**")
-            st.dataframe(overview.spaces_table(spaces), width="stretch", hide_index=True)
+            st.table(overview.spaces_table(spaces), hide_index=True)
         with right:
             st.markdown("**Top labels**")
             if spaces:
@@ -54,7 +55,7 @@ for project in projects:
                     if labels.empty:
                         st.caption("No labels.")
                     else:
-                        st.dataframe(labels, width="stretch")
+                        st.table(labels)
 
 if "demo" not in projects:
     with st.expander("Load the demo project too"):

@@ -12,7 +12,7 @@ from core.filters import Filter
 from ui import explore, resources, state
 from ui.errors import show_errors
 from ui.page import PageContext, nav_link, setup_page
-from ui.widgets.detail import SELECTION_SOURCE, item_detail, select_on_map
+from ui.widgets.detail import SELECTION_SOURCE, find_similar, item_detail, select_on_map
 from ui.widgets.filters import payload_filter_widgets
 from ui.widgets.grid import image_grid
 from ui.widgets.problems import current_analysis, problems_panel, run_find_problems
@@ -70,8 +70,7 @@ def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
         st.rerun()
     if c2.button("Search like these", key="explore.sel.search", width="stretch",
                  help="Use the selection (first 20) as examples on the Search page"):
-        state.set_search_positive(ids[:20])
-        st.switch_page("pages/3_Search.py")
+        find_similar(ids[:20])
     c3.download_button("CSV", export.to_csv(export.export_frame(rows)), file_name="selection.csv",
                        mime="text/csv", key="explore.sel.csv", icon="⬇️", width="stretch")
     with st.popover("Save as collection", width="stretch"):

@@ -91,7 +91,8 @@ def make_tiny_clip(directory: Path | str) -> Path:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     vocab, merges = _clip_vocab()
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges)
+    # tokenizers >= 0.22 wants merge pairs as tuples; transformers annotates list[str].
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges)  # type: ignore[arg-type]
     text_cfg = dict(
         vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=2, max_position_embeddings=32,
@@ -123,7 +124,8 @@ def make_clip_b32_shaped(directory: Path | str) -> Path:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     vocab, merges = _clip_vocab()
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges)
+    # tokenizers >= 0.22 wants merge pairs as tuples; transformers annotates list[str].
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges)  # type: ignore[arg-type]
     text_cfg = dict(
         vocab_size=len(vocab), hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
         num_attention_heads=8, max_position_embeddings=77,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -163,6 +164,7 @@ def _sidebar(store: VectorStore, projects: list[str]) -> tuple[
     return project, list(datasets), space, infos
 
 
+APP_DIR = Path(__file__).resolve().parents[1]  # where app.py and pages/ live
 # The pages every page may link to, in sidebar order (path relative to app.py, label, icon).
 PAGES: tuple[tuple[str, str, str], ...] = (
     ("app.py", "Home", "🔭"),
@@ -174,10 +176,12 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 
 
 def nav_link(page: str, label: str | None = None, icon: str | None = None) -> None:
-    """st.page_link to `page` (path relative to app.py), or a plain caption when Streamlit does
-    not know the page (not written yet, or a page run alone under AppTest)."""
+    """st.page_link to `page` (path relative to app.py); nothing when the file does not exist, a
+    plain caption when Streamlit does not know the page (a page run alone under AppTest)."""
     from streamlit.errors import StreamlitAPIException
 
+    if not (APP_DIR / page).is_file():
+        return  # a page of PAGES this deployment does not ship
     known = {p: (lbl, ic) for p, lbl, ic in PAGES}
     default_label, default_icon = known.get(page, (page, None))
     try:

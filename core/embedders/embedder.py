@@ -35,7 +35,9 @@ class ModelEmbedder:
         self.model_id = backend.model_id
         self.layer = backend.layer
         self.dim = backend.dim
-        self.modality = modality
+        # Typed str (not Literal) because Embedder declares a plain, mutable `modality: str`.
+        self.modality: str = modality
+        self._side: Literal["image", "text"] = modality
         self.text_side = backend.has_texts
         self.batch_size = batch_size
         self.device = backend.device
@@ -52,7 +54,7 @@ class ModelEmbedder:
         return SpaceInfo(
             name=self.name,
             dim=self.dim,
-            modality=self.modality,
+            modality=self._side,
             model=self.model_id,
             layer=self.layer if self.layer not in (None, "pooled") else None,
             text_side=self.text_side,

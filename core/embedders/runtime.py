@@ -63,7 +63,9 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError("device 'cuda' was requested but torch sees no CUDA GPU; use device 'auto' or 'cpu'")
     if device == "mps" and not has_mps:
-        raise ModelLoadError("device 'mps' was requested but this machine has no Apple MPS backend; use 'auto' or 'cpu'")
+        raise ModelLoadError(
+            "device 'mps' was requested but this machine has no Apple MPS backend; use 'auto' or 'cpu'"
+        )
     return device
 
 

@@ -32,7 +32,7 @@ def test_load_demo_button_loads_the_demo(app_env: Settings, monkeypatch: pytest.
     assert not at.exception, at.exception
     assert any("demo" in s.value for s in at.subheader), _texts(at)
     assert not [b for b in at.button if b.key == "load_demo"]
-    datasets = at.dataframe[0].value
+    datasets = at.table[0].value
     assert len(datasets) >= 2 and (datasets.to_numpy() > 0).any()
     assert at.sidebar.selectbox(key="_w.project").value == "demo"
 
@@ -41,7 +41,7 @@ def test_seeded_store_shows_datasets_spaces_and_labels(seeded_store: Seeded) -> 
     at = run_page("app.py").run()
     assert not at.exception
     assert any(seeded_store.project in s.value for s in at.subheader)
-    datasets, spaces, labels = (at.dataframe[i].value for i in range(3))
+    datasets, spaces, labels = (at.table[i].value for i in range(3))
     assert {name: int(datasets.loc[name, "pixels"]) for name in datasets.index} == {
         name: n for name, (n, _, _) in SEED_DATASETS.items()}
     assert spaces.loc[0, "space"] == "pixels" and spaces.loc[0, "dim"] == 16 * 16

@@ -174,17 +174,35 @@ def browser(_chromium_available: None) -> Iterator[Any]:
         chromium.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def page(browser: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh page; on failure a full-page screenshot is saved as <tmp_path>/failure.png."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
     yield page
+    if request.node.stash.get(_FAILED, False):
+        shot = tmp_path / "failure.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the failing page: {shot}")
     context.close()
 
 
 def wait_idle(page: Any) -> None:
-    """Wait until Streamlit's script run finished (the "Running…" status widget is gone)."""
+    """Wait until Streamlit's script run finished (the app reports notRunning, the "Running…"
+    status widget is gone)."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached")
 
 

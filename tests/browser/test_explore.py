@@ -53,7 +53,7 @@ def test_box_selection_shows_the_image_grid(demo_server: Server, page: Any) -> N
     assert grid.count() >= 3
     page.screenshot(path="/tmp/explore_selection.png", full_page=True)
     # Opening one image shows its detail with nearest neighbours from the full space.
-    page.get_by_role("button", name="Open").first.click()
+    page.locator('[data-testid="stButton"] button').filter(has_text="Open").first.click()
     page.get_by_text("Nearest neighbours").first.wait_for()
     wait_idle(page)
     page.screenshot(path="/tmp/explore_detail.png", full_page=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.browser.conftest import Server, load_demo_via_ui, open_app, wait_idle
 from tests.tiny_models import make_tiny_vit
@@ -24,10 +25,10 @@ def test_home_page_loads_on_an_empty_store(streamlit_server: Server, page) -> No
 
 def test_load_demo_button_fills_the_store(streamlit_server: Server, page, tmp_path: Path) -> None:
     load_demo_via_ui(page, streamlit_server.url)
-    assert page.get_by_role("button", name="Load demo").count() == 0
-    page.locator('[data-testid="stDataFrame"]').first.wait_for()
-    # The sidebar now offers the demo project and its datasets.
-    page.locator('[data-testid="stSidebar"]').get_by_text("demo").first.wait_for()
+    expect(page.get_by_role("button", name="Load demo")).to_have_count(0)  # waits for the rerun
+    page.locator('[data-testid="stTable"]').first.get_by_text("train").wait_for()
+    # The sidebar now offers the demo's datasets, with their counts.
+    page.locator('[data-testid="stSidebar"]').get_by_text("train (").wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(tmp_path / "home-demo.png"), full_page=True)
 
@@ -46,6 +47,7 @@ def _fill(page, label: str, value: str) -> None:
     box = page.get_by_role("textbox", name=label, exact=True)
     box.fill(value)
     box.press("Enter")  # Streamlit commits a text input on Enter (or blur)
+    expect(box).to_have_value(value)
     wait_idle(page)
 
 
@@ -58,8 +60,9 @@ def test_upload_a_zip_and_ingest_it(streamlit_server: Server, page, tmp_path: Pa
     page.get_by_role("heading", name="Ingest a dataset").wait_for()
     _fill(page, "Project", "browserpets")
     _fill(page, "Dataset", "zipped")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(archive))
-    page.get_by_text("pets.zip").first.wait_for()
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Images or zip")
+    uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(archive))
+    uploader.get_by_text("pets.zip").wait_for()
     page.get_by_text("Local model directory").click()
     page.get_by_role("textbox", name="Model directory (save_pretrained)").wait_for()
     _fill(page, "Model directory (save_pretrained)", str(model_dir))

@@ -102,10 +102,8 @@ def test_efficientnet_separates_digits(efficientnet: ModelEmbedder) -> None:
     digits = load_digits()
     # Dark ink on a white page with a margin: closer to the photos the CNN saw than a
     # white-on-black 8x8 blown up to fill the frame.
-    images = [
-        ImageOps.expand(Image.fromarray((255 - x * 255 / 16).astype(np.uint8)).resize((128, 128), Image.Resampling.BICUBIC), 48, fill=255)
-        for x in digits.images[:300]
-    ]
+    ink = [Image.fromarray((255 - x * 255 / 16).astype(np.uint8)) for x in digits.images[:300]]
+    images = [ImageOps.expand(im.resize((128, 128), Image.Resampling.BICUBIC), 48, fill=255) for im in ink]
     vectors = efficientnet.embed_images(images)
     assert vectors.shape == (300, 1280) and efficientnet.space_info().name == "efficientnet-lite0"
     assert _knn_accuracy(vectors, digits.target[:300]) > 0.8  # chance is 0.1

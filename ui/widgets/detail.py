@@ -60,9 +60,9 @@ def select_on_map(ids: list[str]) -> None:
     st.session_state[SELECTION_SOURCE] = "external"
 
 
-def find_similar(point_id: str) -> None:
-    """Use the point as the example of a similarity search and open the Search page."""
-    state.set_search_positive([point_id])
+def find_similar(point_ids: list[str]) -> None:
+    """Use the points as the examples of a similarity search and open the Search page."""
+    state.set_search_positive(point_ids)
     state.set_search_negative([])
     try:
         st.switch_page(SEARCH_PAGE)
@@ -93,8 +93,8 @@ def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] |
     """
     if not ctx.ready:
         return None
-    all_ds = st.toggle("Neighbours from every dataset of the project", key=f"{key}.all",
-                       value=False)
+    # Read before the toggle is drawn (it sits next to the neighbours, below).
+    all_ds = bool(st.session_state.get(f"{key}.all", False))
     own: dict[str, Any] | None = None
     hits: list[Hit] = []
     with show_errors():
@@ -107,21 +107,23 @@ def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] |
     with left:
         _show_item(shown, ctx.settings)
     with right:
-        flat = {**{k: v for k, v in shown.items() if k != "meta"},
+        flat = {**{f: v for f, v in shown.items() if f != "meta"},
                 **{f"meta.{m}": v for m, v in (shown.get("meta") or {}).items()}}
         fields = display_fields(flat)
-        st.dataframe(pd.DataFrame({"field": list(fields), "value": [str(v) for v in fields.values()]}),
+        st.dataframe(pd.DataFrame({"field": list(fields),
+                                   "value": [str(v) for v in fields.values()]}),
                      hide_index=True, width="stretch")
-        b1, b2, b3 = st.columns(3)
-        if b1.button("Find similar", key=f"{key}.similar", icon="🔎", width="stretch"):
-            find_similar(point_id)
-        if b2.button("Select on map", key=f"{key}.select", icon="🎯", width="stretch",
+    with st.container(horizontal=True, gap="small"):  # wraps in a narrow side panel
+        if st.button("Find similar", key=f"{key}.similar", icon="🔎"):
+            find_similar([point_id])
+        if st.button("Select on map", key=f"{key}.select", icon="🎯",
                      help="Select this item and its nearest neighbours on the map"):
             select_on_map([point_id, *[h.id for h in hits]])
             st.rerun()
-        if b3.button("Close", key=f"{key}.close", width="stretch"):
+        if st.button("Close", key=f"{key}.close"):
             state.set_detail_id(None)
             st.rerun()
     st.markdown(f"**Nearest neighbours** in the full `{ctx.space}` space (cosine similarity)")
+    st.toggle("From every dataset of the project", key=f"{key}.all")
     return image_grid(hits_frame(hits), key=f"{key}.nn", columns=columns,
                       fields=("label", "prediction", "score"))

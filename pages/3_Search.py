@@ -1,0 +1,89 @@
+"""Search: by text (CLIP spaces), by uploaded image, by examples (more like these, unlike those)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import export
+from core.types import DATASET, KEY
+from ui import collections_view, resources, search_view
+from ui.errors import show_errors
+from ui.page import nav_link, setup_page
+from ui.widgets.detail import hits_frame
+from ui.widgets.filters import payload_filter_widgets
+
+ctx = setup_page("Search", "🔎")
+st.title("🔎 Search")
+if not ctx.ready:
+    st.info("Nothing to search yet: load the demo on the home page or ingest a dataset.")
+    nav_link("app.py")
+    nav_link("pages/1_Ingest.py")
+    st.stop()
+if not ctx.datasets:
+    st.info("Choose at least one dataset in the sidebar.")
+    st.stop()
+assert ctx.project is not None and ctx.space is not None
+
+search_view.text_box(ctx)
+with show_errors(stop=True):
+    payloads = resources.cached_payloads(ctx.project, ctx.space, ctx.datasets)
+    every = resources.cached_payloads(ctx.project, ctx.space, [], fields=(DATASET, KEY, "uri"))
+
+st.sidebar.subheader("Filter the results")
+flt = payload_filter_widgets(payloads, key="search.flt", container=st.sidebar)
+exact = st.sidebar.toggle("Exact search (full scan)", key="search.exact",
+                          help="Off: Qdrant's approximate index (HNSW), fast on millions of "
+                               "points. On: compare with every point (exact, slower).")
+limit = st.sidebar.slider("Results", 6, 200, 24, step=6, key="search.limit")
+
+examples_col, image_col = st.columns([3, 2], gap="large")
+with examples_col, st.container(border=True):
+    st.markdown("**By examples** — more like these, unlike those")
+    search_view.examples_box(ctx, every)
+with image_col, st.container(border=True):
+    search_view.image_box(ctx)
+
+query = search_view.current_query()
+full_filter = search_view.search_filter(ctx.datasets, flt)
+if query is None:
+    st.subheader("Pick examples")
+    head, shuffle = st.columns([5, 1], vertical_alignment="bottom")
+    head.caption("A random sample of the chosen datasets (filters applied): press **+ more like "
+                 "this** on an item to find more like it.")
+    if shuffle.button("Shuffle", key="search.shuffle", icon="🔀", width="stretch"):
+        st.session_state["search.sample_seed"] = int(st.session_state.get("search.sample_seed", 0)) + 1
+    with show_errors(stop=True):
+        pool = resources.cached_payloads(ctx.project, ctx.space, ctx.datasets, flt=flt or None)
+    search_view.result_cards(search_view.sample_rows(pool), key="search.sample",
+                             fields=("label", "prediction", "dataset"))
+    st.stop()
+
+if query.mode == "image" and query.image:
+    st.image(query.image, width=120, caption=f"Query image: {query.image_name}")
+hits, elapsed = [], 0.0
+with show_errors(stop=True):
+    hits, elapsed = search_view.run_query(ctx, query, full_filter, limit=limit, exact=exact)
+ids = [h.id for h in hits]
+st.subheader(f"{len(hits):,} results")
+st.caption(f"{query.describe()} · space `{ctx.space}` · {', '.join(ctx.datasets)}"
+           + (" · filtered" if flt else "") + (" · exact" if exact else " · approximate")
+           + f" · {elapsed:.0f} ms")
+
+actions = st.columns([1, 1, 1.4], vertical_alignment="bottom")
+if actions[0].button("Show on map", key="search.show_map", icon="🗺️", width="stretch",
+                     disabled=not hits, help="Highlight these results on the Explore map"):
+    search_view.show_on_map(ids)
+with actions[1]:
+    collections_view.export_buttons(export.hits_frame(hits), key="search.export",
+                                    stem="search-results")
+with actions[2].popover("Save as collection", icon="💾", width="stretch", disabled=not hits):
+    collections_view.save_form(ctx, ids, key="search.save", scores=[h.score for h in hits],
+                               refs=[(h.payload.get(DATASET), h.payload.get(KEY)) for h in hits],
+                               query=query.to_doc(full_filter, exact))
+
+rows = hits_frame(hits)
+search_view.result_cards(rows)
+with st.expander("Results as a table"):
+    shown = [c for c in ("score", "dataset", "key", "label", "prediction", "confidence", "split")
+             if c in rows.columns]
+    st.dataframe(rows[shown] if len(rows) else rows, width="stretch")

@@ -1,0 +1,113 @@
+"""Compare: how one dataset (production) differs from another (train) — drift, novelty, regions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.pipeline.analysis_io import export_scores
+from ui import collections_view, compare_view, resources, search_view, state
+from ui.errors import show_errors
+from ui.page import nav_link, setup_page
+from ui.widgets.grid import image_grid
+
+METHODS = {"UMAP": "umap", "PCA": "pca"}
+
+ctx = setup_page("Compare", "⚖️")
+st.title("⚖️ Compare datasets")
+if not ctx.ready:
+    st.info("Nothing to compare yet: load the demo on the home page or ingest two datasets.")
+    nav_link("app.py")
+    st.stop()
+assert ctx.project is not None and ctx.space is not None
+names = compare_view.dataset_choices(ctx)
+if len(names) < 2:
+    st.info(f"Comparing needs two datasets with points in the space `{ctx.space}`; project "
+            f"`{ctx.project}` has {len(names)}. Ingest another dataset (e.g. production data) "
+            "into the same project.")
+    nav_link("pages/1_Ingest.py")
+    st.stop()
+
+st.caption("Where does B (e.g. production) differ from A (e.g. train)? Labels are not needed: "
+           "everything below comes from the embeddings.")
+a, b = compare_view.pick_datasets(names)
+if a == b:
+    st.warning("Choose two different datasets.")
+    st.stop()
+controls = st.columns([1, 2, 1], vertical_alignment="bottom")
+method = METHODS[controls[0].selectbox("Map projection", list(METHODS), key="compare.method")]
+top_n = controls[1].slider("Most novel items shown", 6, 96, 24, step=6, key="compare.top")
+recompute = controls[2].button("Recompute", key="compare.recompute", icon="🔄", width="stretch",
+                               help="Compute again from the stored vectors (the result is "
+                                    "otherwise reused until the data changes)")
+
+with show_errors(stop=True):
+    result = compare_view.run(ctx, a, b, force=recompute)
+    payloads = resources.cached_payloads(ctx.project, ctx.space, [a, b])
+
+st.subheader("Overall drift")
+compare_view.drift_section(result)
+
+top = result.novelty.head(top_n)
+quick = False
+map_col, labels_col = st.columns([3, 2], gap="medium")
+with map_col:
+    with show_errors():
+        joint, quick = compare_view.load_joint_map(ctx, a, b, method)
+        label = "Quick layout (PCA) — computing UMAP…" if quick else method.upper()
+        compare_view.joint_map(joint, payloads, result, top.index.tolist(),
+                               f"{label} of {a} + {b} · {ctx.space}")
+    fit_slot = st.empty()
+with labels_col:
+    st.markdown("**Label distribution**")
+    compare_view.labels_section(result)
+    duplicates = int(result.summary.get("duplicates_of_a", 0))
+    if duplicates:
+        st.caption(f"{duplicates:,} {b} items are near-copies of a {a} item (cosine ≥ "
+                   f"{float(result.params.get('duplicate_threshold', 0)):.2f}): possible leakage "
+                   "if they are evaluated as unseen data.")
+
+st.subheader(f"{b} items unlike anything in {a}")
+st.caption(f"Ranked by novelty: distance to the nearest {a} items, relative to how far {a}'s own "
+           "items are from each other (1 = typical, 2 = twice as far). **Open** shows an item "
+           f"next to its nearest {a} item.")
+actions = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
+if actions[0].button("Show on map", key="compare.show_map", icon="🗺️", width="stretch"):
+    search_view.show_on_map(top.index.tolist(), datasets=[a, b])
+if actions[1].button("Search like these", key="compare.search", icon="🔎", width="stretch",
+                     help="Use the most novel items as examples to mine more like them"):
+    state.set_search_positive(top.index.tolist()[:20])
+    state.set_search_negative([])
+    search_view.go_to("pages/3_Search.py")
+with actions[2]:
+    collections_view.export_buttons(export_scores(result.novelty, "novelty"),
+                                    key="compare.export", stem=f"novelty-{b}-vs-{a}")
+with actions[3].popover("Save as collection", icon="💾", width="stretch"):
+    collections_view.save_form(ctx, top.index.tolist(), key="compare.save",
+                               scores=top["novelty"].astype(float).tolist(),
+                               query={"type": "novelty", "a": a, "b": b},
+                               description=f"most novel {b} items vs {a}")
+opened = st.session_state.get("compare.opened")
+if opened in result.novelty.index:
+    with st.container(border=True):
+        compare_view.nearest_pair(opened, result, payloads)
+        if st.button("Close", key="compare.close"):
+            st.session_state["compare.opened"] = None
+            st.rerun()
+clicked = image_grid(top, key="compare.novel", columns=6,
+                                  fields=("novelty", "label", "prediction"), max_items=top_n)
+if clicked is not None:
+    st.session_state["compare.opened"] = clicked
+    st.rerun()
+with st.expander("As a table"):
+    compare_view.novelty_table(top)
+
+st.subheader("Regions where the two differ")
+st.caption(f"Clusters of {a} and {b} together; a region's share of {b} is compared with {b}'s "
+           "share overall (binomial test).")
+compare_view.regions_section(result, payloads)
+
+if quick:
+    # The quick layout is on screen: fit the real map now, then show it.
+    with fit_slot.container(), show_errors(stop=True):
+        compare_view.fit_joint_map(ctx, a, b, method)
+    st.rerun()

@@ -1,0 +1,255 @@
+"""Compare-page logic: pick two datasets, run (or reuse) the comparison, show drift, novelty,
+regions, label shift and the joint map coloured by dataset."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.pipeline.compare import CompareResult
+from ui import explore, resources
+from ui.page import PageContext
+from ui.widgets import scatter
+from ui.widgets.grid import image_grid
+from ui.widgets.progress import ProgressBar
+
+log = logging.getLogger(__name__)
+
+PICK_A, PICK_B = "compare.a", "compare.b"
+_CHOSEN = "es.compare_pair"  # persistent (a, b): widget keys are dropped on a page switch
+COLOUR_A, COLOUR_B = "#7f9cc0", "#f28e2b"  # A muted underneath, B bright on top
+B_NAMES = ("production", "prod", "test", "validation", "val")
+
+
+def dataset_choices(ctx: PageContext) -> list[str]:
+    """Datasets of the project with points in the sidebar's space."""
+    return [d.name for d in ctx.all_datasets if d.counts.get(ctx.space or "", 0) > 0]
+
+
+def default_pair(names: Sequence[str]) -> tuple[str, str]:
+    """(A, B): "train" vs "production" (or prod / test / validation) when present."""
+    if len(names) < 2:
+        raise ValueError(f"need two datasets to compare, got {list(names)}")
+    a = "train" if "train" in names else names[0]
+    b = next((n for n in B_NAMES if n in names and n != a), None)
+    return a, b or next(n for n in reversed(names) if n != a)
+
+
+def pick_datasets(names: Sequence[str]) -> tuple[str, str]:
+    """Two selectboxes (A = the reference, B = the one examined); remembered across pages."""
+    a0, b0 = st.session_state.get(_CHOSEN) or default_pair(names)
+    if a0 not in names or b0 not in names or a0 == b0:
+        a0, b0 = default_pair(names)
+    st.session_state.setdefault(PICK_A, a0)
+    st.session_state.setdefault(PICK_B, b0)
+    left, right = st.columns(2)
+    a = left.selectbox("Reference dataset (A)", names, key=PICK_A,
+                       help="What the model knows, usually the training set")
+    b = right.selectbox("Dataset to examine (B)", names, key=PICK_B,
+                        help="Usually production / newly collected data; labels not needed")
+    st.session_state[_CHOSEN] = (a, b)
+    return str(a), str(b)
+
+
+def has_persisted(ctx: PageContext, a: str, b: str) -> bool:
+    """Whether this comparison was stored before (lists document keys only, no vectors read)."""
+    from core.pipeline.analysis_io import doc_key
+    from core.pipeline.compare import DOC_KIND
+
+    assert ctx.project is not None and ctx.space is not None
+    return doc_key(ctx.space, a, "\x1e", b) in ctx.store.list_documents(ctx.project, DOC_KIND)
+
+
+def run(ctx: PageContext, a: str, b: str, *, force: bool = False) -> CompareResult:
+    """The comparison of B against A: computed with a progress bar the first time (or when
+    forced), then read back from the store (cached per data fingerprint). CoreError propagates."""
+    from core.pipeline.compare import run_compare
+
+    assert ctx.project is not None and ctx.space is not None
+    if not force and has_persisted(ctx, a, b):
+        return resources.cached_compare(ctx.project, ctx.space, a, b)
+    with st.status(f"Comparing {b} with {a}: novelty, regions, drift…", expanded=True) as box:
+        with ProgressBar("Comparing", container=box) as bar:
+            result = run_compare(ctx.store, ctx.project, ctx.space, a, b, progress=bar,
+                                 force=force)
+        box.update(label=f"Compared {len(result.novelty):,} {b} items with {a}",
+                   state="complete", expanded=False)
+    resources.invalidate_data()  # a cached comparison of the same pair is stale now
+    return result
+
+
+# -- drift -------------------------------------------------------------------------------------
+def verdict(auc: float) -> str:
+    """Plain words for a domain-classifier AUC."""
+    if auc < 0.6:
+        return "no clear drift"
+    if auc < 0.75:
+        return "moderate drift"
+    if auc < 0.9:
+        return "strong drift"
+    return "very strong drift"
+
+
+def auc_sentence(auc: float, a: str, b: str) -> str:
+    """What the AUC means, in words, with the dataset names."""
+    return (f"**Domain classifier AUC {auc:.2f}** ({verdict(auc)}): shown one `{b}` item and one "
+            f"`{a}` item, a linear classifier trained on the embeddings tells which is which "
+            f"{auc:.0%} of the time. 0.5 would mean the two are indistinguishable, 1.0 that "
+            "they do not overlap at all.")
+
+
+def drift_section(result: CompareResult) -> None:
+    """The overall drift figure (domain classifier AUC) and the kNN mixing test, in words."""
+    d, a, b = result.drift, result.dataset_a, result.dataset_b
+    auc = float(d["domain_auc"])
+    left, mid, right = st.columns(3)
+    left.metric("Drift: domain classifier AUC", f"{auc:.2f}", verdict(auc), delta_color="off",
+                help=str(d.get("domain_auc_meaning", "")), border=True)
+    mid.metric("Same-dataset neighbours", f"{float(d['knn_same_share']):.0%}",
+               f"{float(d['knn_expected_share']):.0%} if mixed at random", delta_color="off",
+               help=str(d.get("knn_meaning", "")), border=True)
+    n_b = int(result.summary.get("n_b", len(result.novelty)))
+    novel = int((result.novelty["novelty"] >= 2.0).sum()) if len(result.novelty) else 0
+    right.metric(f"{b} items unlike {a}", f"{novel:,} of {n_b:,}",
+                 "novelty ≥ 2", delta_color="off", border=True,
+                 help="Novelty 1 = as close to A as A's own items are to each other; 2 = twice "
+                      "as far from A as is usual inside A.")
+    st.markdown(auc_sentence(auc, a, b))
+    p = float(d["knn_p_value"])
+    st.caption(f"kNN test: {float(d['knn_same_share']):.0%} of each item's nearest neighbours "
+               f"come from its own dataset, against {float(d['knn_expected_share']):.0%} if the "
+               f"two were mixed at random (p = {p:.3g}"
+               + (": the two are not mixed)." if p < 0.01 else ")."))
+
+
+# -- joint map ---------------------------------------------------------------------------------
+def dataset_colours(frame: pd.DataFrame, a: str, b: str) -> explore.ColourSpec:
+    """Colour the joint map by dataset: A muted underneath, B on top."""
+    codes = np.where(frame["dataset"].to_numpy() == b, 1, 0).astype(np.int16)
+    return explore.ColourSpec("dataset", "categorical", categories=[a, b],
+                              colours=[COLOUR_A, COLOUR_B], codes=codes, legend_rank=[0, 1])
+
+
+def load_joint_map(ctx: PageContext, a: str, b: str, method: str) -> tuple[Any, bool]:
+    """(MapResult, quick): the persisted map of A + B, or the quick PCA layout when `method`
+    has never been fitted on them (the page fits it after drawing, see fit_joint_map)."""
+    from core.pipeline import maps
+
+    assert ctx.project is not None and ctx.space is not None
+    if method == "pca" or maps.has_map(ctx.store, ctx.project, ctx.space, [a, b], method=method):
+        return resources.cached_map(ctx.project, ctx.space, [a, b], method=method), False
+    return maps.quick_map(ctx.store, ctx.project, ctx.space, [a, b]), True
+
+
+def fit_joint_map(ctx: PageContext, a: str, b: str, method: str) -> None:
+    """Fit (and persist) the joint map with a progress bar."""
+    from core.pipeline.maps import get_map
+
+    assert ctx.project is not None and ctx.space is not None
+    with ProgressBar(f"Computing the {method.upper()} map of {a} + {b}") as bar:
+        get_map(ctx.store, ctx.project, ctx.space, [a, b], method=method, progress=bar)
+    resources.invalidate_data()
+
+
+def joint_map(map_result: Any, payloads: pd.DataFrame, result: CompareResult,
+              highlight: Sequence[str], title: str) -> None:
+    """A and B on one WebGL map, coloured by dataset, the most novel B items ringed."""
+    frame = explore.build_map_frame(map_result.ids, map_result.coords, payloads)
+    built = scatter.build_figure(frame, dataset_colours(frame, result.dataset_a, result.dataset_b),
+                                 highlight=highlight, title=title, height=560,
+                                 uirevision="compare.map")
+    for trace in built.figure.data:
+        if trace.name == scatter.HIGHLIGHT:
+            trace.name = f"most novel in {result.dataset_b}"
+    built.figure.update_layout(dragmode="pan", legend={"title": {"text": "dataset"}})
+    st.plotly_chart(built.figure, key="compare.map", config=scatter.PLOTLY_CONFIG,
+                    width="stretch")
+
+
+# -- novelty, regions, labels ------------------------------------------------------------------
+NOVELTY_COLUMNS = ("key", "label", "prediction", "confidence", "novelty", "nearest_similarity",
+                   "duplicate_of_a", "region")
+
+
+def novelty_table(top: pd.DataFrame) -> None:
+    shown = [c for c in NOVELTY_COLUMNS if c in top.columns]
+    st.dataframe(top[shown], width="stretch", column_config={
+        "novelty": st.column_config.NumberColumn(format="%.2f"),
+        "nearest_similarity": st.column_config.NumberColumn("nearest A similarity",
+                                                            format="%.3f"),
+        "duplicate_of_a": st.column_config.CheckboxColumn("near-copy of A")})
+
+
+def nearest_pair(point_id: str, result: CompareResult, payloads: pd.DataFrame) -> None:
+    """An examined item next to its nearest reference item, with their similarity."""
+    row = result.novelty.loc[point_id]
+    nearest = str(row["nearest_a"])
+    pair = payloads.reindex([point_id, nearest]).assign(
+        role=[f"{result.dataset_b} (novelty {float(row['novelty']):.2f})",
+              f"nearest in {result.dataset_a} (similarity {float(row['nearest_similarity']):.3f})"])
+    image_grid(pair, key="compare.pair", columns=2, fields=("role", "label", "prediction"))
+
+
+def _status_text(status: str, a: str, b: str) -> str:
+    return {"only in B": f"only in {b}", "only in A": f"only in {a}",
+            "more B": f"more {b} than expected", "less B": f"less {b} than expected"
+            }.get(status, status)
+
+
+def region_table(result: CompareResult) -> pd.DataFrame:
+    """Regions with readable status and dataset-named count columns, largest deviation first."""
+    a, b = result.dataset_a, result.dataset_b
+    table = result.regions.drop(columns=["representatives"], errors="ignore").copy()
+    table["status"] = [_status_text(s, a, b) for s in table["status"]]
+    return table.rename(columns={"n_a": f"in {a}", "n_b": f"in {b}",
+                                 "expected_b": f"{b} expected", "ratio_b": f"{b} ratio"})
+
+
+def regions_section(result: CompareResult, payloads: pd.DataFrame, max_regions: int = 6) -> None:
+    """Over / under-represented regions: counts, and example images of each."""
+    a, b = result.dataset_a, result.dataset_b
+    st.dataframe(region_table(result), hide_index=True, width="stretch", column_config={
+        "p_value": st.column_config.NumberColumn(format="%.2g"),
+        f"{b} expected": st.column_config.NumberColumn(format="%.1f"),
+        f"{b} ratio": st.column_config.NumberColumn(format="%.2f")})
+    notable = result.regions[result.regions["status"] != "balanced"].head(max_regions)
+    if notable.empty:
+        st.caption(f"No region has significantly more or fewer {b} items than expected.")
+    for n, (_, reg) in enumerate(notable.iterrows()):
+        label = (f"Region {int(reg['region'])} · {_status_text(str(reg['status']), a, b)} · "
+                 f"{int(reg['n_a']):,} {a} / {int(reg['n_b']):,} {b} "
+                 f"(expected {float(reg['expected_b']):.0f} {b})")
+        with st.expander(label, expanded=n < 2):
+            reps = payloads.reindex([str(i) for i in reg["representatives"]]).dropna(how="all")
+            image_grid(reps, key=f"compare.region.{int(reg['region'])}", columns=6,
+                       fields=("dataset", "label", "prediction"))
+
+
+def labels_section(result: CompareResult) -> None:
+    """Label (or prediction) shares of A and B side by side, and their total variation."""
+    a, b = result.dataset_a, result.dataset_b
+    if result.label_field is None or result.labels.empty:
+        st.caption(f"No labels or predictions on both {a} and {b}: nothing to compare.")
+        return
+    labels = result.labels.copy()
+    labels["label"] = labels["label"].astype(str)
+    what = "Labels" if result.label_field == "label" else "Predicted classes (no labels on both)"
+    figure = go.Figure([
+        go.Bar(name=a, x=labels["label"], y=labels["share_a"], marker_color=COLOUR_A,
+               customdata=labels["count_a"], hovertemplate="%{x}: %{y:.1%} (%{customdata})"),
+        go.Bar(name=b, x=labels["label"], y=labels["share_b"], marker_color=COLOUR_B,
+               customdata=labels["count_b"], hovertemplate="%{x}: %{y:.1%} (%{customdata})")])
+    figure.update_layout(barmode="group", height=340, margin={"l": 8, "r": 8, "t": 40, "b": 8},
+                         yaxis={"tickformat": ".0%", "title": "share"},
+                         xaxis={"type": "category", "title": result.label_field},
+                         title={"text": f"{what}: share of each class", "x": 0.01})
+    st.plotly_chart(figure, key="compare.labels", width="stretch")
+    if result.label_tv is not None:
+        st.caption(f"Total variation distance {float(result.label_tv):.2f}: the share of "
+                   f"{a}'s class mix that would have to change to match {b}'s (0 = the same "
+                   "mix, 1 = no class in common). Counts only items with a value.")

@@ -1,0 +1,323 @@
+"""Search page logic: the active query (text / image / examples), running it in Qdrant, result cards.
+
+The query lives in persistent session keys (not widget keys: Streamlit drops widget state on a
+page switch), so a search survives a trip to Explore and back. Query vectors of texts and images
+are kept per session, so reruns (a filter change, a click) do not embed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from core import search
+from core.filters import Condition, Filter
+from core.types import KIND, URI, Hit, SpaceInfo
+from ui import images, resources, state
+from ui.page import PageContext
+from ui.widgets.grid import caption
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["text", "image", "examples"]
+MODE = "es.search_mode"  # the active query kind, or absent
+TEXT = "es.search_text"  # the submitted text
+IMAGE = "es.search_image"  # (file name, bytes) of the uploaded query image
+_SEEN = "search._seen_examples"  # the example lists of the last run (detects outside changes)
+_VECTOR = "search._query_vector"  # (signature, (dim,) float32) of the last text / image query
+TEXT_WIDGET = "search.text"
+UPLOAD_WIDGET = "search.image"
+RESULT_KEY = "search.res"
+CARD_FIELDS: tuple[str, ...] = ("score", "label", "prediction", "dataset")
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+MAX_EXAMPLES = 50
+EXPLORE_PAGE = "pages/2_Explore.py"
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to search for: a text, an uploaded image, or example ids (more like / unlike)."""
+
+    mode: Mode
+    text: str = ""
+    image_name: str = ""
+    image: bytes | None = None
+    positive: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line for the results header, e.g. 'more like 2 examples, unlike 1'."""
+        if self.mode == "text":
+            return f"text “{self.text}”"
+        if self.mode == "image":
+            return f"image {self.image_name}"
+        unlike = f", unlike {len(self.negative)}" if self.negative else ""
+        return f"more like {len(self.positive)} example(s){unlike}"
+
+    def to_doc(self, flt: Filter, exact: bool) -> dict[str, Any]:
+        """JSON description kept with a saved collection (the image bytes are not kept)."""
+        doc: dict[str, Any] = {"type": self.mode, "filter": asdict(flt), "exact": exact}
+        if self.mode == "text":
+            doc["text"] = self.text
+        elif self.mode == "image":
+            doc["image"] = self.image_name
+        else:
+            doc["positive"], doc["negative"] = list(self.positive), list(self.negative)
+        return doc
+
+
+# -- the active query ------------------------------------------------------------------------------
+def _submit_text() -> None:
+    text = str(st.session_state.get(TEXT_WIDGET) or "").strip()
+    st.session_state[TEXT] = text
+    st.session_state[MODE] = "text" if text else None
+
+
+def _on_upload() -> None:
+    upload = st.session_state.get(UPLOAD_WIDGET)
+    if upload is None:
+        st.session_state.pop(IMAGE, None)
+        if st.session_state.get(MODE) == "image":
+            st.session_state[MODE] = None
+        return
+    st.session_state[IMAGE] = (upload.name, upload.getvalue())
+    st.session_state[MODE] = "image"
+
+
+def current_query() -> Query | None:
+    """The query to run now. Example lists changed elsewhere (Explore's selection, "find
+    similar", a card's +/- button) make the examples the active query."""
+    positive, negative = state.get_search_positive(), state.get_search_negative()
+    examples = (tuple(positive), tuple(negative))
+    if st.session_state.get(_SEEN) != examples:
+        if positive:  # new examples: search with them (clearing them keeps a text query)
+            st.session_state[MODE] = "examples"
+        st.session_state[_SEEN] = examples
+    mode = st.session_state.get(MODE)
+    if mode == "text" and st.session_state.get(TEXT):
+        return Query("text", text=str(st.session_state[TEXT]))
+    if mode == "image" and st.session_state.get(IMAGE):
+        name, data = st.session_state[IMAGE]
+        return Query("image", image_name=str(name), image=bytes(data))
+    if mode == "examples" and positive:
+        return Query("examples", positive=tuple(positive), negative=tuple(negative))
+    return None
+
+
+def add_example(point_id: str, positive: bool) -> None:
+    """Move one id into the positive (more like this) or negative (less like this) list."""
+    pos = [i for i in state.get_search_positive() if i != point_id]
+    neg = [i for i in state.get_search_negative() if i != point_id]
+    (pos if positive else neg).append(point_id)
+    state.set_search_positive(pos)
+    state.set_search_negative(neg)
+
+
+def remove_example(point_id: str) -> None:
+    state.set_search_positive([i for i in state.get_search_positive() if i != point_id])
+    state.set_search_negative([i for i in state.get_search_negative() if i != point_id])
+
+
+# -- input boxes -----------------------------------------------------------------------------------
+def image_spaces(ctx: PageContext) -> list[str]:
+    """Spaces of the project made by an image model (they can embed an uploaded image)."""
+    assert ctx.project is not None
+    return [s.name for s in ctx.store.list_spaces(ctx.project) if s.modality == "image" and s.model]
+
+
+def _no_side_note(what: str, space: SpaceInfo, others: list[str], project: str, how: str) -> None:
+    if others:
+        hint = f"Spaces of project `{project}` that have one: " + ", ".join(f"`{o}`" for o in others)
+        hint += " (choose one in the sidebar)."
+    else:
+        hint = f"No space of project `{project}` has one: {how}"
+    st.info(f"{what} needs a space with a model that can embed it; the space `{space.name}` "
+            f"({space.modality}, {space.model or 'uploaded vectors'}) has none. {hint}", icon="ℹ️")
+
+
+def text_box(ctx: PageContext) -> None:
+    """The text-to-image search box, or a note naming the project's spaces with a text side."""
+    assert ctx.project is not None and ctx.space_info is not None
+    if not search.has_text_side(ctx.space_info):
+        others = [s for s in search.text_side_spaces(ctx.store, ctx.project) if s != ctx.space]
+        _no_side_note("Text search", ctx.space_info, others, ctx.project,
+                      "ingest the images with a CLIP model (e.g. openai/clip-vit-base-patch32) "
+                      "to search them by description.")
+        return
+    if TEXT_WIDGET not in st.session_state:
+        st.session_state[TEXT_WIDGET] = st.session_state.get(TEXT, "")
+    box, button = st.columns([6, 1], vertical_alignment="bottom")
+    box.text_input("Describe what you are looking for", key=TEXT_WIDGET, on_change=_submit_text,
+                   placeholder="e.g. a dog on a snowy street — press Enter")
+    button.button("Search", key="search.text_go", on_click=_submit_text, type="primary",
+                  icon="🔎", width="stretch")
+
+
+def image_box(ctx: PageContext) -> None:
+    """Upload an image to search with (embedded by the space's own model), or a note."""
+    assert ctx.project is not None and ctx.space_info is not None
+    info = ctx.space_info
+    if info.modality != "image" or not info.model:
+        others = [s for s in image_spaces(ctx) if s != ctx.space]
+        _no_side_note("Image search", info, others, ctx.project,
+                      "ingest the images with an image model (Ingest page).")
+        return
+    st.file_uploader("Search by image", type=IMAGE_TYPES, key=UPLOAD_WIDGET, on_change=_on_upload,
+                     help=f"Embedded with {info.model}, the model that made this space.")
+
+
+def _thumb_row(ids: Sequence[str], payloads: pd.DataFrame, key: str, columns: int = 8) -> None:
+    """Small thumbnails of example ids with a remove button each."""
+    cells = st.columns(columns)
+    for n, point_id in enumerate(ids[: columns * 3]):
+        with cells[n % columns]:
+            uri = payloads.at[point_id, URI] if point_id in payloads.index and URI in payloads else None
+            data = images.thumbnail(uri, 96) if isinstance(uri, str) else None
+            if data is not None:
+                st.image(data, width="stretch")
+            else:
+                st.caption(point_id[:8])
+            st.button("✕", key=f"{key}.rm.{point_id}", on_click=remove_example, args=(point_id,),
+                      help="Remove this example", width="stretch")
+    if len(ids) > columns * 3:
+        st.caption(f"… and {len(ids) - columns * 3} more")
+
+
+def examples_box(ctx: PageContext, payloads: pd.DataFrame) -> None:
+    """The positive / negative example lists, with buttons to fill and clear them."""
+    positive, negative = state.get_search_positive(), state.get_search_negative()
+    selection = state.get_selection()
+    left, right = st.columns(2)
+    if left.button(f"Use the Explore selection ({len(selection):,})", key="search.ex.selection",
+                   disabled=not selection, width="stretch",
+                   help=f"The points selected on the Explore map (first {MAX_EXAMPLES}) become "
+                        "the positive examples"):
+        state.set_search_positive(selection[:MAX_EXAMPLES])
+        state.set_search_negative([i for i in negative if i not in selection[:MAX_EXAMPLES]])
+        st.rerun()
+    if right.button("Clear examples", key="search.ex.clear", disabled=not (positive or negative),
+                    width="stretch"):
+        state.set_search_positive([])
+        state.set_search_negative([])
+        st.rerun()
+    if not positive and not negative:
+        st.caption("No examples yet: press **+ more like this** on any item below, use the "
+                   "Explore selection, or **Find similar** in an item's detail view.")
+        return
+    st.markdown(f"**More like these** ({len(positive)})")
+    _thumb_row(positive, payloads, "search.ex.pos")
+    if negative:
+        st.markdown(f"**Unlike these** ({len(negative)})")
+        _thumb_row(negative, payloads, "search.ex.neg")
+
+
+# -- running the query -------------------------------------------------------------------------------
+def search_filter(datasets: Sequence[str], flt: Filter | None) -> Filter:
+    """Items (not detection objects) of the sidebar's datasets, narrowed by the filter widgets."""
+    items = Filter(must_not=(Condition(KIND, equals="object"),))
+    return Filter.datasets(datasets).and_(items).and_(flt)
+
+
+def _query_vector(ctx: PageContext, query: Query) -> np.ndarray:
+    """(dim,) float32 unit vector of a text / image query; embedded once per session and query."""
+    assert ctx.project is not None and ctx.space is not None and ctx.space_info is not None
+    payload = query.text.encode() if query.mode == "text" else (query.image or b"")
+    signature = (ctx.project, ctx.space, query.mode, hashlib.sha1(payload).hexdigest())
+    cached = st.session_state.get(_VECTOR)
+    if cached is not None and cached[0] == signature:
+        return np.asarray(cached[1], dtype=np.float32)
+    embedder = resources.get_embedder(ctx.space_info)
+    if query.mode == "text":
+        vector = search.text_query_vector(ctx.store, ctx.project, ctx.space, query.text,
+                                          embedder=embedder)
+    else:
+        vector = search.image_query_vector(ctx.store, ctx.project, ctx.space, query.image or b"",
+                                           embedder=embedder,
+                                           max_pixels=ctx.settings.max_image_pixels)
+    st.session_state[_VECTOR] = (signature, vector)
+    return vector
+
+
+def run_query(ctx: PageContext, query: Query, flt: Filter, *, limit: int,
+              exact: bool) -> tuple[list[Hit], float]:
+    """(hits best first, milliseconds) of the query, filtered inside Qdrant. CoreError propagates."""
+    assert ctx.project is not None and ctx.space is not None
+    started = time.perf_counter()
+    if query.mode == "examples":
+        hits = search.by_examples(ctx.store, ctx.project, ctx.space, query.positive,
+                                  query.negative, flt=flt or None, limit=limit, exact=exact)
+    else:
+        vector = _query_vector(ctx, query)
+        hits = search.by_vector(ctx.store, ctx.project, ctx.space, vector, flt=flt or None,
+                                limit=limit, exact=exact)
+    elapsed = (time.perf_counter() - started) * 1e3
+    log.info("search %s in %s/%s: %d hits in %.0f ms", query.mode, ctx.project, ctx.space,
+             len(hits), elapsed)
+    return hits, elapsed
+
+
+# -- result cards ----------------------------------------------------------------------------------
+def _card(point_id: str, row: pd.Series, key: str, fields: Sequence[str]) -> None:
+    uri = row.get(URI)
+    data = images.thumbnail(uri, 160) if isinstance(uri, str) and uri else None
+    if data is not None:
+        st.image(data, width="stretch")
+    else:
+        text = row.get("text")
+        st.text(str(text)[:160] if isinstance(text, str) and text else f"(no image) {point_id[:8]}")
+    line = caption(row, fields)
+    if line:
+        st.caption(line)
+    st.button("+ more like this", key=f"{key}.more.{point_id}", width="stretch",
+              on_click=add_example, args=(point_id, True))
+    st.button("− less like this", key=f"{key}.less.{point_id}", width="stretch",
+              on_click=add_example, args=(point_id, False))
+
+
+def result_cards(rows: pd.DataFrame, *, key: str = RESULT_KEY, columns: int = 6,
+                 fields: Sequence[str] = CARD_FIELDS) -> None:
+    """Cards (thumbnail, caption, "+ more like this" / "− less like this") for rows indexed by
+    point id; the buttons update the example lists, and the rerun searches with them."""
+    if rows.empty:
+        st.caption("Nothing found. Widen the filters or change the query.")
+        return
+    for start in range(0, len(rows), columns):
+        cells = st.columns(columns)
+        for cell, (point_id, row) in zip(cells, rows.iloc[start:start + columns].iterrows()):
+            with cell:
+                _card(str(point_id), row, key, fields)
+
+
+def sample_rows(payloads: pd.DataFrame, n: int = 12) -> pd.DataFrame:
+    """A random sample of the (filtered) payloads to pick first examples from; reshuffled by
+    the "Shuffle" button (its seed lives in the session)."""
+    seed = int(st.session_state.get("search.sample_seed", 0))
+    return payloads.sample(n=min(n, len(payloads)), random_state=seed) if len(payloads) else payloads
+
+
+def go_to(page: str) -> None:
+    """st.switch_page, or a hint when the page is not part of this app run (a page under test)."""
+    try:
+        st.switch_page(page)
+    except StreamlitAPIException as e:
+        log.info("cannot switch to %s: %s", page, e)
+        st.info("Done. Open the Explore page from the sidebar to see them.")
+
+
+def show_on_map(ids: Sequence[str], space: str | None = None,
+                datasets: Sequence[str] | None = None) -> None:
+    """Highlight ids on the Explore map (optionally in another space / datasets) and go there."""
+    state.set_highlight_ids(list(ids))
+    if space is not None:
+        state.set_space(space)
+    if datasets is not None:
+        state.set_datasets(list(datasets))
+    go_to(EXPLORE_PAGE)
