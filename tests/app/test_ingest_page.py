@@ -204,3 +204,34 @@ def test_pickled_npy_is_refused(app_env: Settings) -> None:
     assert not at.exception
     assert at.error
     assert _stored(app_env, "myproject") == {}
+
+
+def test_manifest_paths_resolve_against_the_named_folder(roots: Settings, tmp_path: Path,
+                                                         tiny_vit_dir: Path) -> None:  # noqa: F811
+    paths = _images(tmp_path / "datasets" / "pets", per_class=2)
+    rows = ["path,label,split,camera"] + [
+        f"{p.relative_to(tmp_path / 'datasets' / 'pets').as_posix()},{p.parent.name}-m,val,c{i}"
+        for i, p in enumerate(paths)] + ["cat/missing.png,cat-m,val,c9"]
+    at = run_page(PAGE, timeout=120).run()
+    at.radio(key="ing.source").set_value("manifest").run()
+    at.file_uploader(key="ing.manifest").set_value(
+        ("pets.csv", "\n".join(rows).encode(), "text/csv"))
+    at.text_input(key="ing.manifest_folder").set_value("pets")
+    _fill(at, "pets", "val", tiny_vit_dir).run()
+    at.button(key="ing.run").click().run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Stored"] == str(len(paths)) and metrics["Rejected"] == "1"
+    assert "missing" in at.dataframe[0].value["key"].iloc[0]
+    from core.store import open_store
+
+    counts = _stored(roots, "pets")  # closes the page's store
+    store = open_store(roots)
+    try:
+        space = store.list_spaces("pets")[0].name
+        payloads = store.payloads("pets", space)
+    finally:
+        store.close()
+    assert list(counts) == ["val"]
+    assert set(payloads["label"]) == {"cat-m", "dog-m"} and set(payloads["split"]) == {"val"}
+    assert set(payloads["meta.camera"]) == {f"c{i}" for i in range(len(paths))}
