@@ -16,11 +16,13 @@ _FLOOR = np.float32(1e-6)
 class Novelty:
     """scores: (n_b,) float32, ~1 = as close to A as A's own points are to each other, >> 1 =
     far from anything in A. nearest: (n_b,) index of the nearest A item; nearest_sim: (n_b,) its
-    cosine similarity."""
+    cosine similarity. a_nn_sims: (n_a,) each A item's similarity to its nearest other A item
+    (what duplicates.duplicate_cutoff needs to call a B item a copy of an A item)."""
 
     scores: np.ndarray
     nearest: np.ndarray
     nearest_sim: np.ndarray
+    a_nn_sims: np.ndarray
 
 
 def novelty_scores(
@@ -45,4 +47,5 @@ def novelty_scores(
     local = np.mean(a_spacing[idx], axis=1)
     scale = np.sqrt((local + _FLOOR) * (np.median(a_spacing) + _FLOOR))
     scores = ((to_a + _FLOOR) / scale).astype(np.float32)
-    return Novelty(scores=scores, nearest=idx[:, 0], nearest_sim=sims[:, 0])
+    return Novelty(scores=scores, nearest=idx[:, 0], nearest_sim=sims[:, 0],
+                   a_nn_sims=a_sims[:, 0])

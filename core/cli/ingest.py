@@ -62,6 +62,8 @@ def register(subparsers: Any) -> None:
                    help="also read images from under DIR this run (repeatable)")
     p.add_argument("--labels-only", action="store_true", help="only update labels / predictions / "
                    "metadata of stored items from --manifest (no embedding)")
+    p.add_argument("--no-index", action="store_true", help="skip building the approximate search "
+                   "index after a large ingest (queries then scan exactly: fine below ~20k points)")
     p.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                    help="bar, one line per batch, none, or auto (a bar on a terminal)")
     p.set_defaults(func=run)
@@ -144,6 +146,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 report = _ingest_own(store, args, settings, items, progress)
             else:
                 report = _ingest_with_model(store, args, settings, items, progress)
+        if report.stored and not args.no_index:
+            from core.pipeline.indexing import build_index_if_large
+
+            if build_index_if_large(store, args.project, report.space):
+                sys.stderr.write(f"built the search index of {args.project}/{report.space}\n")
     _print_report(report)
     return EXIT_BY_STATUS[report.status]
 

@@ -20,8 +20,13 @@ class Embedder(Protocol):
     name: str  # the space name it produces vectors for (e.g. "clip-vit-base-patch32")
     model_id: str  # hub name or local directory it was loaded from
     dim: int
-    modality: str  # "image" or "text": what embed_batch takes
     text_side: bool  # True when embed_texts puts texts in the same space (CLIP, text encoders)
+
+    # A read-only property so implementations may narrow it to Literal["image", "text"].
+    @property
+    def modality(self) -> str:
+        """What the model embeds natively: "image" or "text"."""
+        ...
 
     def embed_images(
         self, images: Sequence[Image.Image], progress: ProgressFn | None = None

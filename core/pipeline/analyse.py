@@ -30,6 +30,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "knn_method": "auto",  # "auto" | "exact" | "ivf"
     "outlier_method": "blend",  # "blend" | "knn" | "lof"
     "duplicate_threshold": dup.DEFAULT_THRESHOLD,  # cosine similarity
+    "duplicate_relative": dup.DEFAULT_RELATIVE,  # x median nearest-neighbour distance
     "min_cluster_size": None,  # None = ~sqrt(n)/2
     "min_samples": 5,
     "probe_folds": 5,
@@ -149,7 +150,8 @@ def compute_analysis(sel: Selection, p: dict[str, Any],
     labels, preds = sel.column(LABEL), sel.column(PREDICTION)
     mislabel, suggested = _mislabels(sel, idx, sims, p)
     clock.lap("mislabels", progress, 4)
-    groups = dup.duplicate_groups(idx, sims, float(p["duplicate_threshold"]))
+    groups = dup.duplicate_groups(idx, sims, float(p["duplicate_threshold"]),
+                                  float(p["duplicate_relative"]))
     origin = [f"{d}\x1f{s}" for d, s in zip(sel.column(DATASET), sel.column(SPLIT))]
     leakage = dup.cross_dataset_groups(groups, np.unique(origin, return_inverse=True)[1])
     clock.lap("duplicates", progress, 5)

@@ -21,7 +21,7 @@ from core.types import CONFIDENCE, DATASET, KEY, KIND, LABEL, PREDICTION, SPLIT,
 logger = logging.getLogger(__name__)
 
 # Bump when a change in core/analysis changes results, so persisted results are recomputed.
-ANALYSIS_CODE_VERSION = f"{__version__}/analysis-1"
+ANALYSIS_CODE_VERSION = f"{__version__}/analysis-2"
 PAYLOAD_FIELDS: tuple[str, ...] = (DATASET, KEY, URI, LABEL, PREDICTION, CONFIDENCE, SPLIT)
 ProgressFn = Callable[[int, int], None]
 

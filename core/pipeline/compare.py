@@ -12,7 +12,7 @@ import pandas as pd
 
 from core.analysis import clusters as cl
 from core.analysis import drift
-from core.analysis.duplicates import DEFAULT_THRESHOLD
+from core.analysis.duplicates import DEFAULT_RELATIVE, DEFAULT_THRESHOLD, duplicate_cutoff
 from core.analysis.knn import knn_graph
 from core.analysis.novelty import novelty_scores
 from core.errors import BadInputError
@@ -31,6 +31,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "k": 10,
     "knn_method": "auto",
     "duplicate_threshold": DEFAULT_THRESHOLD,
+    "duplicate_relative": DEFAULT_RELATIVE,
     "min_cluster_size": None,
     "min_samples": 5,
     "alpha": 0.01,  # significance level of a region's over/under-representation
@@ -141,7 +142,8 @@ def _compute(a: Selection, b: Selection, p: dict[str, Any],
     novelty = pd.DataFrame({
         "novelty": nov.scores, "nearest_a": [a.ids[i] for i in nov.nearest],
         "nearest_similarity": nov.nearest_sim,
-        "duplicate_of_a": nov.nearest_sim >= float(p["duplicate_threshold"]),
+        "duplicate_of_a": nov.nearest_sim >= duplicate_cutoff(
+            nov.a_nn_sims, float(p["duplicate_threshold"]), float(p["duplicate_relative"])),
         "region": regions[len(a.ids):],
     }, index=pd.Index(b.ids, name="id"))
     novelty = novelty.sort_values("novelty", ascending=False, kind="stable")

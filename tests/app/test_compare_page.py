@@ -31,7 +31,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     store = open_store(settings)
     try:
         load_demo(store, settings, with_pretrained=False)
-        prod = store.payloads("demo", "demo-mlp", fields=["dataset", "meta"])
+        prod = store.payloads("demo", "demo-mlp")
     finally:
         store.close()
     prod = prod[prod["dataset"] == "production"]
