@@ -17,8 +17,9 @@ Per size (all times wall seconds; numba compiled beforehand by a warm-up so JIT 
   quick       core.projection.quick_projection (PCA-2), the layout shown at once
   place       place_points of 1,000 new points against the n fitted points
   store       (embedded Qdrant Edge in a temp dir) upsert; get_map first call (read + fit + save);
-              reopen: a new EdgeStore + get_map (persisted map reused); +1,000 points:
-              get_map placing them (no refit)
+              reopen: a new EdgeStore + get_map (persisted map reused); reuse_with_ids: get_map
+              given the current ids (what the dashboard does); +1,000 points: get_map placing
+              them (no refit)
   bytes       the coordinates the browser gets: raw float32, base64, JSON text (4 decimals)
 The browser canvas timings are in benchmarks/explore_canvas.py (see canvas_section below).
 """
@@ -134,6 +135,9 @@ def store_section(x: np.ndarray) -> dict[str, Any]:
         result = get_map(store, "bench", "own", None)
         row["reopen_s"] = time.perf_counter() - start
         assert not result.fitted
+        # the dashboard reads the selection's payloads anyway (to colour the map): ids= skips
+        # get_map's own scroll over the store
+        _, row["reuse_with_ids_s"] = timed(get_map, store, "bench", "own", None, ids=result.ids)
         add(store, embedding_like(NEW_POINTS, seed=98), len(x))
         result, row["place_1k_via_store_s"] = timed(get_map, store, "bench", "own", None)
         assert result.placed == NEW_POINTS and not result.fitted
@@ -161,9 +165,11 @@ _FRESH = textwrap.dedent("""
     if {warm_up}:
         from core.warmup import warm_up_umap
         warm = warm_up_umap()
-    t = time.perf_counter(); fit_projection(x, "umap", {{"n_epochs": 50}}); first = time.perf_counter() - t
+    t, c = time.perf_counter(), time.process_time()
+    fit_projection(x, "umap", {{"n_epochs": 50}})
+    first, first_cpu = time.perf_counter() - t, time.process_time() - c
     t = time.perf_counter(); fit_projection(x, "umap", {{"n_epochs": 50}}); second = time.perf_counter() - t
-    print(f"{{imp:.1f}} {{warm:.1f}} {{first:.1f}} {{second:.1f}}")
+    print(f"{{imp:.1f}} {{warm:.1f}} {{first:.1f}} {{second:.1f}} {{first_cpu:.1f}}")
 """)
 
 
@@ -173,7 +179,8 @@ def numba_section() -> None:
     print("numba: fresh process; import umap / warm_up_umap / first fit / second fit (s)")
     with tempfile.TemporaryDirectory(prefix="numba-bench-") as cache:
         for label, warm_up in (("cold cache", False), ("warm cache", False), ("warm cache + warm_up_umap", True)):
-            env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(root)}
+            path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": path}
             start = time.perf_counter()
             done = subprocess.run([sys.executable, "-c", _FRESH.format(warm_up=warm_up)], env=env, cwd=root,
                                   capture_output=True, text=True, check=False)
@@ -182,8 +189,8 @@ def numba_section() -> None:
                 print(f"  {label}: failed\n{done.stderr[-2000:]}")
                 return
             out = done.stdout.split()
-            print(f"  {label:28s} import {out[0]:>5s}  warm-up {out[1]:>5s}  first fit {out[2]:>5s}  "
-                  f"second fit {out[3]:>5s}  process total {total:5.1f}")
+            print(f"  {label:28s} import {out[0]:>5s}  warm-up {out[1]:>5s}  first fit {out[2]:>5s} "
+                  f"(cpu {out[4]:>5s})  second fit {out[3]:>5s}  process total {total:5.1f}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import ingest_form, state
+from ui import ingest_form, ingest_run, state
 from ui.errors import show_errors
 from ui.page import setup_page
 
@@ -16,14 +16,14 @@ st.caption("The same code path as `python -m core ingest`: re-running skips item
 project, dataset = ingest_form.names_section(ctx)
 with st.container(border=True):
     source = ingest_form.source_section(ctx.settings)
-with st.container(border=True), show_errors():
+with st.container(border=True):
     choice = ingest_form.model_section(ctx.settings)
 
 if st.button("Ingest", type="primary", icon="🚀", key="ing.run"):
     with show_errors():
-        ingest_form.run_ingest(ctx, project, dataset, source, choice)
+        ingest_run.run_ingest(ctx, project, dataset, source, choice)
         st.rerun()  # the sidebar picks up the new dataset
 
 summary = st.session_state.get(state.LAST_INGEST)
 if summary:
-    ingest_form.show_summary(summary)
+    ingest_run.show_summary(summary)

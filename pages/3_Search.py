@@ -34,16 +34,22 @@ flt = payload_filter_widgets(payloads, key="search.flt", container=st.sidebar)
 exact = st.sidebar.toggle("Exact search (full scan)", key="search.exact",
                           help="Off: Qdrant's approximate index (HNSW), fast on millions of "
                                "points. On: compare with every point (exact, slower).")
-limit = st.sidebar.slider("Results", 6, 200, 24, step=6, key="search.limit")
+limit = st.sidebar.slider("Results", 6, 240, 24, step=6, key="search.limit")
 
-examples_col, image_col = st.columns([3, 2], gap="large")
+assert ctx.space_info is not None
+if search_view.can_embed_images(ctx.space_info):
+    examples_col, image_col = st.columns([3, 2], gap="large")
+    with image_col, st.container(border=True):
+        search_view.image_box(ctx)
+else:
+    examples_col = st.container()
 with examples_col, st.container(border=True):
     st.markdown("**By examples** — more like these, unlike those")
     search_view.examples_box(ctx, every)
-with image_col, st.container(border=True):
-    search_view.image_box(ctx)
+    if not search_view.can_embed_images(ctx.space_info):
+        search_view.image_box(ctx)  # says why there is no image upload here
 
-query = search_view.current_query()
+query = search_view.current_query(ctx.space_info)
 full_filter = search_view.search_filter(ctx.datasets, flt)
 if query is None:
     st.subheader("Pick examples")
@@ -51,9 +57,10 @@ if query is None:
     head.caption("A random sample of the chosen datasets (filters applied): press **+ more like "
                  "this** on an item to find more like it.")
     if shuffle.button("Shuffle", key="search.shuffle", icon="🔀", width="stretch"):
-        st.session_state["search.sample_seed"] = int(st.session_state.get("search.sample_seed", 0)) + 1
+        search_view.reshuffle()
     with show_errors(stop=True):
-        pool = resources.cached_payloads(ctx.project, ctx.space, ctx.datasets, flt=flt or None)
+        pool = resources.cached_payloads(ctx.project, ctx.space, ctx.datasets,
+                                         flt=search_view.search_filter([], flt))
     search_view.result_cards(search_view.sample_rows(pool), key="search.sample",
                              fields=("label", "prediction", "dataset"))
     st.stop()
@@ -68,6 +75,9 @@ st.subheader(f"{len(hits):,} results")
 st.caption(f"{query.describe()} · space `{ctx.space}` · {', '.join(ctx.datasets)}"
            + (" · filtered" if flt else "") + (" · exact" if exact else " · approximate")
            + f" · {elapsed:.0f} ms")
+if query.mode == "examples":
+    st.caption("Example searches are ranked by Qdrant's recommendation score (higher = closer to "
+               "the nearest positive example than to any negative one), not a cosine similarity.")
 
 actions = st.columns([1, 1, 1.4], vertical_alignment="bottom")
 if actions[0].button("Show on map", key="search.show_map", icon="🗺️", width="stretch",

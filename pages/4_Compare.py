@@ -1,14 +1,12 @@
-"""Compare: how one dataset (production) differs from another (train) — drift, novelty, regions."""
+"""Compare: how one dataset (production) differs from another (train): drift, novelty, regions."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.pipeline.analysis_io import export_scores
-from ui import collections_view, compare_view, resources, search_view, state
+from ui import compare_view, resources
 from ui.errors import show_errors
 from ui.page import nav_link, setup_page
-from ui.widgets.grid import image_grid
 
 METHODS = {"UMAP": "umap", "PCA": "pca"}
 
@@ -62,44 +60,15 @@ with labels_col:
     compare_view.labels_section(result)
     duplicates = int(result.summary.get("duplicates_of_a", 0))
     if duplicates:
-        st.caption(f"{duplicates:,} {b} items are near-copies of a {a} item (cosine ≥ "
-                   f"{float(result.params.get('duplicate_threshold', 0)):.2f}): possible leakage "
-                   "if they are evaluated as unseen data.")
+        threshold = float(result.params.get("duplicate_threshold", 0))
+        st.caption(f"Near-copies of a {a} item (cosine ≥ {threshold:.2f}): {duplicates:,} {b} "
+                   "items. Possible leakage if they are evaluated as unseen data.")
 
 st.subheader(f"{b} items unlike anything in {a}")
 st.caption(f"Ranked by novelty: distance to the nearest {a} items, relative to how far {a}'s own "
            "items are from each other (1 = typical, 2 = twice as far). **Open** shows an item "
            f"next to its nearest {a} item.")
-actions = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
-if actions[0].button("Show on map", key="compare.show_map", icon="🗺️", width="stretch"):
-    search_view.show_on_map(top.index.tolist(), datasets=[a, b])
-if actions[1].button("Search like these", key="compare.search", icon="🔎", width="stretch",
-                     help="Use the most novel items as examples to mine more like them"):
-    state.set_search_positive(top.index.tolist()[:20])
-    state.set_search_negative([])
-    search_view.go_to("pages/3_Search.py")
-with actions[2]:
-    collections_view.export_buttons(export_scores(result.novelty, "novelty"),
-                                    key="compare.export", stem=f"novelty-{b}-vs-{a}")
-with actions[3].popover("Save as collection", icon="💾", width="stretch"):
-    collections_view.save_form(ctx, top.index.tolist(), key="compare.save",
-                               scores=top["novelty"].astype(float).tolist(),
-                               query={"type": "novelty", "a": a, "b": b},
-                               description=f"most novel {b} items vs {a}")
-opened = st.session_state.get("compare.opened")
-if opened in result.novelty.index:
-    with st.container(border=True):
-        compare_view.nearest_pair(opened, result, payloads)
-        if st.button("Close", key="compare.close"):
-            st.session_state["compare.opened"] = None
-            st.rerun()
-clicked = image_grid(top, key="compare.novel", columns=6,
-                                  fields=("novelty", "label", "prediction"), max_items=top_n)
-if clicked is not None:
-    st.session_state["compare.opened"] = clicked
-    st.rerun()
-with st.expander("As a table"):
-    compare_view.novelty_table(top)
+compare_view.novelty_section(ctx, result, top, payloads)
 
 st.subheader("Regions where the two differ")
 st.caption(f"Clusters of {a} and {b} together; a region's share of {b} is compared with {b}'s "

@@ -35,7 +35,7 @@ if coll is None or coll.items is None:
 
 st.subheader(f"{coll.name} · {len(coll):,} items")
 made_by = collections_view.query_summary(coll.query)
-st.caption(f"Space `{coll.space}` · created {coll.created}"
+st.caption(f"Space `{coll.space}` · created {collections_view.created_text(coll.created)}"
            + (f" · made by {made_by}" if made_by else "")
            + (f" · {coll.description}" if coll.description else ""))
 if coll.missing:

@@ -69,8 +69,8 @@ def save_form(ctx: PageContext, ids: Sequence[str], *, key: str,
         saved = collections.save(ctx.store, ctx.project, name, list(ids), space=ctx.space,
                                  scores=scores, refs=refs, description=note, query=query,
                                  overwrite=overwrite)
-        st.success(f"Saved {len(saved):,} items as collection “{saved.name}” (Collections page).",
-                   icon="✅")
+        st.success(f"Saved {len(saved):,} items as collection “{saved.name}” (see the "
+                   "Collections page).", icon="✅")
         return saved
     return None
 
@@ -81,10 +81,15 @@ def collections_table(colls: Sequence[Collection]) -> pd.DataFrame:
         "name": [c.name for c in colls],
         "size": [len(c) for c in colls],
         "space": [c.space for c in colls],
-        "created": [c.created.replace("T", " ").replace("+00:00", " UTC") for c in colls],
+        "created": [created_text(c.created) for c in colls],
         "description": [c.description for c in colls],
         "made by": [query_summary(c.query) for c in colls],
     })
+
+
+def created_text(created: str) -> str:
+    """'2026-01-02 10:11:12 UTC' from the stored ISO timestamp."""
+    return created.replace("T", " ").replace("+00:00", " UTC")
 
 
 def query_summary(query: dict[str, Any] | None) -> str:

@@ -12,10 +12,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.pipeline.compare import CompareResult
-from ui import explore, resources
+from ui import explore, images, resources
 from ui.page import PageContext
 from ui.widgets import scatter
-from ui.widgets.grid import image_grid
+from ui.widgets.grid import caption, image_grid
 from ui.widgets.progress import ProgressBar
 
 log = logging.getLogger(__name__)
@@ -108,15 +108,15 @@ def drift_section(result: CompareResult) -> None:
     d, a, b = result.drift, result.dataset_a, result.dataset_b
     auc = float(d["domain_auc"])
     left, mid, right = st.columns(3)
-    left.metric("Drift: domain classifier AUC", f"{auc:.2f}", verdict(auc), delta_color="off",
-                help=str(d.get("domain_auc_meaning", "")), border=True)
+    quiet: dict[str, Any] = {"delta_color": "off", "delta_arrow": "off", "border": True}
+    left.metric("Drift: domain classifier AUC", f"{auc:.2f}", verdict(auc),
+                help=str(d.get("domain_auc_meaning", "")), **quiet)
     mid.metric("Same-dataset neighbours", f"{float(d['knn_same_share']):.0%}",
-               f"{float(d['knn_expected_share']):.0%} if mixed at random", delta_color="off",
-               help=str(d.get("knn_meaning", "")), border=True)
+               f"{float(d['knn_expected_share']):.0%} if mixed at random",
+               help=str(d.get("knn_meaning", "")), **quiet)
     n_b = int(result.summary.get("n_b", len(result.novelty)))
     novel = int((result.novelty["novelty"] >= 2.0).sum()) if len(result.novelty) else 0
-    right.metric(f"{b} items unlike {a}", f"{novel:,} of {n_b:,}",
-                 "novelty ≥ 2", delta_color="off", border=True,
+    right.metric(f"{b} items unlike {a}", f"{novel:,} of {n_b:,}", "novelty ≥ 2", **quiet,
                  help="Novelty 1 = as close to A as A's own items are to each other; 2 = twice "
                       "as far from A as is usual inside A.")
     st.markdown(auc_sentence(auc, a, b))
@@ -189,10 +189,62 @@ def nearest_pair(point_id: str, result: CompareResult, payloads: pd.DataFrame) -
     """An examined item next to its nearest reference item, with their similarity."""
     row = result.novelty.loc[point_id]
     nearest = str(row["nearest_a"])
-    pair = payloads.reindex([point_id, nearest]).assign(
-        role=[f"{result.dataset_b} (novelty {float(row['novelty']):.2f})",
-              f"nearest in {result.dataset_a} (similarity {float(row['nearest_similarity']):.3f})"])
-    image_grid(pair, key="compare.pair", columns=2, fields=("role", "label", "prediction"))
+    captions = [f"{result.dataset_b} · novelty {float(row['novelty']):.2f}",
+                f"nearest in {result.dataset_a} · similarity "
+                f"{float(row['nearest_similarity']):.3f}"]
+    cells = st.columns([1, 1, 3])
+    for cell, pid, text in zip(cells, (point_id, nearest), captions):
+        item = payloads.loc[pid] if pid in payloads.index else pd.Series(dtype=object)
+        uri = item.get("uri")
+        data = images.thumbnail(uri, 256) if isinstance(uri, str) else None
+        with cell:
+            if data is not None:
+                st.image(data, width="stretch")
+            st.caption(f"{text} · {caption(item, ('label', 'prediction')) or 'no label'}")
+    cells[2].caption("The most novel items usually show what the model has never seen: a new "
+                     "class, a new camera, a new background. Label a few and add them to train.")
+
+
+OPENED = "compare.opened"  # the novel item shown next to its nearest reference item
+
+
+def novelty_section(ctx: PageContext, result: CompareResult, top: pd.DataFrame,
+                    payloads: pd.DataFrame) -> None:
+    """The most novel B items: actions (map, search, export, save), grid, pair view, table."""
+    from core.pipeline.analysis_io import export_scores
+    from ui import collections_view, search_view, state
+
+    a, b, ids = result.dataset_a, result.dataset_b, top.index.tolist()
+    actions = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
+    if actions[0].button("Show on map", key="compare.show_map", icon="🗺️", width="stretch"):
+        search_view.show_on_map(ids, datasets=[a, b])
+    if actions[1].button("Search like these", key="compare.search", icon="🔎", width="stretch",
+                         help="Use the most novel items (first 20) as examples to mine more"):
+        state.set_search_positive(ids[:20])
+        state.set_search_negative([])
+        search_view.go_to("pages/3_Search.py")
+    with actions[2]:
+        collections_view.export_buttons(export_scores(result.novelty, "novelty"),
+                                        key="compare.export", stem=f"novelty-{b}-vs-{a}")
+    with actions[3].popover("Save as collection", icon="💾", width="stretch"):
+        collections_view.save_form(ctx, ids, key="compare.save",
+                                   scores=top["novelty"].astype(float).tolist(),
+                                   query={"type": "novelty", "a": a, "b": b},
+                                   description=f"most novel {b} items vs {a}")
+    opened = st.session_state.get(OPENED)
+    if isinstance(opened, str) and opened in result.novelty.index:
+        with st.container(border=True):
+            nearest_pair(opened, result, payloads)
+            if st.button("Close", key="compare.close"):
+                st.session_state[OPENED] = None
+                st.rerun()
+    clicked = image_grid(top, key="compare.novel", columns=6,
+                         fields=("novelty", "label", "prediction"), max_items=len(top))
+    if clicked is not None:
+        st.session_state[OPENED] = clicked
+        st.rerun()
+    with st.expander("As a table"):
+        novelty_table(top)
 
 
 def _status_text(status: str, a: str, b: str) -> str:
@@ -206,6 +258,9 @@ def region_table(result: CompareResult) -> pd.DataFrame:
     a, b = result.dataset_a, result.dataset_b
     table = result.regions.drop(columns=["representatives"], errors="ignore").copy()
     table["status"] = [_status_text(s, a, b) for s in table["status"]]
+    first = [c for c in ("region", "status", "n_a", "n_b", "expected_b", "ratio_b")
+             if c in table.columns]
+    table = table[first + [c for c in table.columns if c not in first]]
     return table.rename(columns={"n_a": f"in {a}", "n_b": f"in {b}",
                                  "expected_b": f"{b} expected", "ratio_b": f"{b} ratio"})
 

@@ -1,4 +1,4 @@
-"""Search page logic: the active query (text / image / examples), running it in Qdrant, result cards.
+"""Search page logic: the active query (text / image / examples), its run in Qdrant, result cards.
 
 The query lives in persistent session keys (not widget keys: Streamlit drops widget state on a
 page switch), so a search survives a trip to Explore and back. Query vectors of texts and images
@@ -32,6 +32,7 @@ MODE = "es.search_mode"  # the active query kind, or absent
 TEXT = "es.search_text"  # the submitted text
 IMAGE = "es.search_image"  # (file name, bytes) of the uploaded query image
 _SEEN = "search._seen_examples"  # the example lists of the last run (detects outside changes)
+_SAMPLE_SEED = "search._sample_seed"  # seed of the random sample shown before any query
 _VECTOR = "search._query_vector"  # (signature, (dim,) float32) of the last text / image query
 TEXT_WIDGET = "search.text"
 UPLOAD_WIDGET = "search.image"
@@ -92,9 +93,10 @@ def _on_upload() -> None:
     st.session_state[MODE] = "image"
 
 
-def current_query() -> Query | None:
-    """The query to run now. Example lists changed elsewhere (Explore's selection, "find
-    similar", a card's +/- button) make the examples the active query."""
+def current_query(space: SpaceInfo) -> Query | None:
+    """The query to run now in `space`. Example lists changed elsewhere (Explore's selection,
+    "find similar", a card's +/- button) make the examples the active query; a text or image
+    query is dropped in a space that cannot embed it (the boxes say why)."""
     positive, negative = state.get_search_positive(), state.get_search_negative()
     examples = (tuple(positive), tuple(negative))
     if st.session_state.get(_SEEN) != examples:
@@ -102,9 +104,9 @@ def current_query() -> Query | None:
             st.session_state[MODE] = "examples"
         st.session_state[_SEEN] = examples
     mode = st.session_state.get(MODE)
-    if mode == "text" and st.session_state.get(TEXT):
+    if mode == "text" and st.session_state.get(TEXT) and search.has_text_side(space):
         return Query("text", text=str(st.session_state[TEXT]))
-    if mode == "image" and st.session_state.get(IMAGE):
+    if mode == "image" and st.session_state.get(IMAGE) and can_embed_images(space):
         name, data = st.session_state[IMAGE]
         return Query("image", image_name=str(name), image=bytes(data))
     if mode == "examples" and positive:
@@ -133,24 +135,20 @@ def image_spaces(ctx: PageContext) -> list[str]:
     return [s.name for s in ctx.store.list_spaces(ctx.project) if s.modality == "image" and s.model]
 
 
-def _no_side_note(what: str, space: SpaceInfo, others: list[str], project: str, how: str) -> None:
-    if others:
-        hint = f"Spaces of project `{project}` that have one: " + ", ".join(f"`{o}`" for o in others)
-        hint += " (choose one in the sidebar)."
-    else:
-        hint = f"No space of project `{project}` has one: {how}"
-    st.info(f"{what} needs a space with a model that can embed it; the space `{space.name}` "
-            f"({space.modality}, {space.model or 'uploaded vectors'}) has none. {hint}", icon="ℹ️")
-
-
 def text_box(ctx: PageContext) -> None:
     """The text-to-image search box, or a note naming the project's spaces with a text side."""
     assert ctx.project is not None and ctx.space_info is not None
-    if not search.has_text_side(ctx.space_info):
+    info = ctx.space_info
+    if not search.has_text_side(info):
         others = [s for s in search.text_side_spaces(ctx.store, ctx.project) if s != ctx.space]
-        _no_side_note("Text search", ctx.space_info, others, ctx.project,
-                      "ingest the images with a CLIP model (e.g. openai/clip-vit-base-patch32) "
-                      "to search them by description.")
+        hint = (f"Spaces of project `{ctx.project}` that have one: "
+                + ", ".join(f"`{o}`" for o in others) + " (choose one in the sidebar)."
+                if others else
+                f"No space of project `{ctx.project}` has one: ingest the images with a CLIP "
+                "model (e.g. openai/clip-vit-base-patch32) to search them by description.")
+        st.info(f"Text search needs a space with a text side (a CLIP or text model); the space "
+                f"`{info.name}` ({info.modality}, {info.model or 'uploaded vectors'}) has none. "
+                f"{hint}", icon="ℹ️")
         return
     if TEXT_WIDGET not in st.session_state:
         st.session_state[TEXT_WIDGET] = st.session_state.get(TEXT, "")
@@ -161,25 +159,33 @@ def text_box(ctx: PageContext) -> None:
                   icon="🔎", width="stretch")
 
 
+def can_embed_images(space: SpaceInfo) -> bool:
+    """True when the space was made by an image model (an uploaded image can be embedded)."""
+    return space.modality == "image" and bool(space.model)
+
+
 def image_box(ctx: PageContext) -> None:
-    """Upload an image to search with (embedded by the space's own model), or a note."""
+    """Upload an image to search with (embedded by the space's own model), or a short note."""
     assert ctx.project is not None and ctx.space_info is not None
     info = ctx.space_info
-    if info.modality != "image" or not info.model:
+    if not can_embed_images(info):
         others = [s for s in image_spaces(ctx) if s != ctx.space]
-        _no_side_note("Image search", info, others, ctx.project,
-                      "ingest the images with an image model (Ingest page).")
+        where = (f"spaces made by an image model: {', '.join(others)}" if others
+                 else "no space of this project was made by an image model")
+        st.caption(f"Search by uploaded image: not available in `{info.name}` "
+                   f"({info.model or 'uploaded vectors'}); {where}.")
         return
     st.file_uploader("Search by image", type=IMAGE_TYPES, key=UPLOAD_WIDGET, on_change=_on_upload,
                      help=f"Embedded with {info.model}, the model that made this space.")
 
 
-def _thumb_row(ids: Sequence[str], payloads: pd.DataFrame, key: str, columns: int = 8) -> None:
+def _thumb_row(ids: Sequence[str], payloads: pd.DataFrame, key: str, columns: int = 10) -> None:
     """Small thumbnails of example ids with a remove button each."""
     cells = st.columns(columns)
     for n, point_id in enumerate(ids[: columns * 3]):
         with cells[n % columns]:
-            uri = payloads.at[point_id, URI] if point_id in payloads.index and URI in payloads else None
+            known = point_id in payloads.index and URI in payloads.columns
+            uri = payloads.at[point_id, URI] if known else None
             data = images.thumbnail(uri, 96) if isinstance(uri, str) else None
             if data is not None:
                 st.image(data, width="stretch")
@@ -219,7 +225,7 @@ def examples_box(ctx: PageContext, payloads: pd.DataFrame) -> None:
         _thumb_row(negative, payloads, "search.ex.neg")
 
 
-# -- running the query -------------------------------------------------------------------------------
+# -- running the query --------------------------------------------------------------------------
 def search_filter(datasets: Sequence[str], flt: Filter | None) -> Filter:
     """Items (not detection objects) of the sidebar's datasets, narrowed by the filter widgets."""
     items = Filter(must_not=(Condition(KIND, equals="object"),))
@@ -248,14 +254,16 @@ def _query_vector(ctx: PageContext, query: Query) -> np.ndarray:
 
 def run_query(ctx: PageContext, query: Query, flt: Filter, *, limit: int,
               exact: bool) -> tuple[list[Hit], float]:
-    """(hits best first, milliseconds) of the query, filtered inside Qdrant. CoreError propagates."""
+    """(hits best first, milliseconds the Qdrant query took) of the query, filtered inside
+    Qdrant. CoreError propagates."""
     assert ctx.project is not None and ctx.space is not None
-    started = time.perf_counter()
     if query.mode == "examples":
+        started = time.perf_counter()
         hits = search.by_examples(ctx.store, ctx.project, ctx.space, query.positive,
                                   query.negative, flt=flt or None, limit=limit, exact=exact)
     else:
-        vector = _query_vector(ctx, query)
+        vector = _query_vector(ctx, query)  # embedding (and a first model load) not timed
+        started = time.perf_counter()
         hits = search.by_vector(ctx.store, ctx.project, ctx.space, vector, flt=flt or None,
                                 limit=limit, exact=exact)
     elapsed = (time.perf_counter() - started) * 1e3
@@ -296,11 +304,18 @@ def result_cards(rows: pd.DataFrame, *, key: str = RESULT_KEY, columns: int = 6,
                 _card(str(point_id), row, key, fields)
 
 
+def reshuffle() -> None:
+    """Draw another random sample next (the "Shuffle" button)."""
+    st.session_state[_SAMPLE_SEED] = int(st.session_state.get(_SAMPLE_SEED, 0)) + 1
+
+
 def sample_rows(payloads: pd.DataFrame, n: int = 12) -> pd.DataFrame:
     """A random sample of the (filtered) payloads to pick first examples from; reshuffled by
     the "Shuffle" button (its seed lives in the session)."""
-    seed = int(st.session_state.get("search.sample_seed", 0))
-    return payloads.sample(n=min(n, len(payloads)), random_state=seed) if len(payloads) else payloads
+    seed = int(st.session_state.get(_SAMPLE_SEED, 0))
+    if payloads.empty:
+        return payloads
+    return payloads.sample(n=min(n, len(payloads)), random_state=seed)
 
 
 def go_to(page: str) -> None:
@@ -309,7 +324,8 @@ def go_to(page: str) -> None:
         st.switch_page(page)
     except StreamlitAPIException as e:
         log.info("cannot switch to %s: %s", page, e)
-        st.info("Done. Open the Explore page from the sidebar to see them.")
+        name = page.rsplit("/", 1)[-1].removesuffix(".py").split("_", 1)[-1]
+        st.info(f"Done. Open the {name} page from the sidebar.")
 
 
 def show_on_map(ids: Sequence[str], space: str | None = None,

@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 DOMAIN_AUC_MEANING = (
     "Cross-validated AUC of a logistic regression telling A's items from B's by their "
@@ -37,9 +38,11 @@ def domain_classifier_auc(
         x = PCA(n_components=64, svd_solver="randomized", random_state=seed).fit_transform(x)
     x = StandardScaler().fit_transform(x)
     scores = np.zeros(y.size)
-    for train, test in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y):
-        model = LogisticRegression(C=1.0, max_iter=500).fit(x[train], y[train])
-        scores[test] = model.predict_proba(x[test])[:, 1]
+    # One BLAS thread: these fits are small, and multi-threaded BLAS spins badly under load.
+    with threadpool_limits(limits=1):
+        for train, test in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y):
+            model = LogisticRegression(C=1.0, max_iter=500).fit(x[train], y[train])
+            scores[test] = model.predict_proba(x[test])[:, 1]
     return float(roc_auc_score(y, scores))
 
 

@@ -86,8 +86,10 @@ def load_embedder(
     give pooler_output (or layer="hidden:<i>": that hidden state averaged over space / tokens,
     capped at 10,000 dims); text encoders give the attention-masked mean of token states.
     modality "auto" picks images when the model has an image side. device "auto": cuda > mps
-    > cpu. precision "int8": dynamic int8 Linear layers (CPU only, >= 0.99 cosine to fp32 as
-    measured by benchmarks/ingest.py). Models are loaded once per (model, layer, device, precision)
+    > cpu. precision "int8" (opt-in, CPU only): dynamic int8 Linear layers, ~2.5x faster on a
+    ViT-B/32 but NOT accurate on every model: cosine to fp32 was 0.9995 on random CLIP weights
+    yet only ~0.88 on real all-MiniLM-L6-v2 (benchmarks/ingest.py), and vectors then depend
+    slightly on the other images in the batch. Models are loaded once per (model, layer, device, precision)
     per process. Raises ModelLoadError (with instructions) when the model cannot be loaded.
     """
     if modality not in MODALITIES:

@@ -16,8 +16,8 @@ from core.analysis import mislabels as ml
 from core.analysis.knn import knn_graph
 from core.analysis.outliers import outlier_scores
 from core.pipeline.analysis_io import (
-    ProgressFn, Selection, doc_key, doc_to_frame, fingerprint, frame_to_doc, load_selection,
-    resolve_datasets,
+    ProgressFn, Selection, doc_key, doc_to_frame, fingerprint, frame_to_doc, load_payload,
+    load_selection, resolve_datasets,
 )
 from core.store.base import VectorStore
 from core.types import CONFIDENCE, DATASET, LABEL, PREDICTION, SPLIT
@@ -97,7 +97,7 @@ def run_analysis(
         logger.info("analysis reused: %s/%s (%d items, fingerprint %s)", project, space,
                     len(sel.ids), fp[:12])
         _tick(progress, _STEPS)
-        return _from_doc(doc, sel, project, space, names, full, fp)
+        return _from_doc(doc, sel.payload, project, space, names, full, fp)
     result = compute_analysis(sel, full, progress)
     result.summary["seconds"] = round(time.perf_counter() - started, 3)
     doc = _to_doc(result, full, fp)
@@ -106,7 +106,7 @@ def run_analysis(
     logger.info("analysis computed: %s/%s (%d items) in %.1f s", project, space, len(sel.ids),
                 result.summary["seconds"])
     # Built from the stored document, so a fresh result and a reused one are identical.
-    return _from_doc(doc, sel, project, space, names, full, fp, reused=False)
+    return _from_doc(doc, sel.payload, project, space, names, full, fp, reused=False)
 
 
 def load_analysis(store: VectorStore, project: str, space: str,
@@ -117,8 +117,8 @@ def load_analysis(store: VectorStore, project: str, space: str,
     doc = store.get_document(project, DOC_KIND, doc_key(space, *names))
     if doc is None:
         return None
-    sel = load_selection(store, project, space, names, min_points=1)
-    return _from_doc(doc, sel, project, space, names, doc["params"], doc["fingerprint"])
+    payload = load_payload(store, project, space, names)
+    return _from_doc(doc, payload, project, space, names, doc["params"], doc["fingerprint"])
 
 
 def _tick(progress: ProgressFn | None, step: int) -> None:
@@ -239,7 +239,8 @@ def _to_doc(result: ComputedAnalysis, params: dict[str, Any], fp: str) -> dict[s
             "error_clusters": frame_to_doc(result.error_clusters)}
 
 
-def _from_doc(doc: dict[str, Any], sel: Selection, project: str, space: str, names: list[str],
+def _from_doc(doc: dict[str, Any], payload: pd.DataFrame, project: str, space: str,
+              names: list[str],
               params: dict[str, Any], fp: str, reused: bool = True) -> AnalysisResult:
     computed = doc_to_frame(doc["computed"])
     computed["is_error"] = computed["is_error"].astype("boolean")
@@ -247,6 +248,6 @@ def _from_doc(doc: dict[str, Any], sel: Selection, project: str, space: str, nam
                        ("duplicate_group", "int64"), ("leakage", "bool")):
         computed[col] = computed[col].astype(dtype)
     return AnalysisResult(
-        project, space, names, params, fp, scores=_with_payload(sel.payload, computed),
+        project, space, names, params, fp, scores=_with_payload(payload, computed),
         clusters=doc_to_frame(doc["clusters"]), duplicates=doc_to_frame(doc["duplicates"]),
         error_clusters=doc_to_frame(doc["error_clusters"]), summary=doc["summary"], reused=reused)

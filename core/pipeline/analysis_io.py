@@ -71,14 +71,21 @@ def load_selection(store: VectorStore, project: str, space: str, datasets: Seque
         raise NotEnoughDataError(
             f"Space {space!r} of project {project!r} has {len(ids)} item(s) in "
             f"{', '.join(datasets)}; at least {min_points} are needed")
+    payload = load_payload(store, project, space, datasets).reindex(ids)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return Selection(ids=list(ids), vectors=vectors, payload=payload)
+
+
+def load_payload(store: VectorStore, project: str, space: str,
+                 datasets: Sequence[str]) -> pd.DataFrame:
+    """Only the payloads (PAYLOAD_FIELDS, indexed by id) of the items of these datasets."""
+    flt = Filter.datasets(datasets).and_(Filter(must=(Condition(KIND, equals="item"),)))
     payload = store.payloads(project, space, flt=flt, fields=list(PAYLOAD_FIELDS))
-    payload = payload.reindex(ids)
     for name in PAYLOAD_FIELDS:
         if name not in payload.columns:
             payload[name] = None
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-    return Selection(ids=list(ids), vectors=vectors, payload=payload[list(PAYLOAD_FIELDS)])
+    return payload[list(PAYLOAD_FIELDS)]
 
 
 def fingerprint(params: dict[str, Any], *parts: Selection) -> str:

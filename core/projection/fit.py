@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from typing import Any
@@ -20,6 +21,11 @@ log = logging.getLogger(__name__)
 # the principal axes of 20k points are as good as those of 100k, at a fifth of the cost.
 _PCA_FIT_ROWS = 20_000
 _STEPS = 2  # progress steps: fit, finish
+_SMALL_TSNE = 5_000  # below this many points t-SNE runs on one thread
+# One UMAP fit at a time per process: numba's "workqueue" threading layer (the fallback where
+# neither OpenMP nor TBB is available) aborts the process on concurrent parallel launches, and
+# the dashboard runs the warm-up thread next to user sessions. Fits are CPU-bound anyway.
+_UMAP_LOCK = threading.Lock()
 
 
 def _tick(progress: ProgressFn | None, done: int) -> None:
@@ -98,7 +104,7 @@ def umap_layout(x: np.ndarray, params: dict[str, Any], *, force_approximation: b
         force_approximation_algorithm=force_approximation,
     )
     try:
-        with warnings.catch_warnings():
+        with _UMAP_LOCK, warnings.catch_warnings():
             # "n_jobs overridden by setting random_state" and small-graph notices are expected.
             warnings.filterwarnings("ignore", category=UserWarning, module="umap")
             warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
@@ -130,6 +136,7 @@ def _fit_pca(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -
 
 def _fit_tsne(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -> Projection:
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     n, cap = x.shape[0], max(params["max_points"], MIN_POINTS)
     fitted = np.ones(n, dtype=bool)
@@ -145,7 +152,9 @@ def _fit_tsne(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) 
     tsne = TSNE(n_components=2, perplexity=resolved["perplexity"], init="pca", learning_rate="auto",
                 max_iter=resolved["max_iter"], random_state=resolved["seed"])
     coords = np.empty((n, 2), dtype=np.float32)
-    coords[fitted] = tsne.fit_transform(reduced)
+    # sklearn's OpenMP threads spin-wait: on small inputs one thread is 7x faster on a busy box.
+    with threadpool_limits(1 if len(reduced) < _SMALL_TSNE else None):
+        coords[fitted] = tsne.fit_transform(reduced)
     timings["fit"] = time.perf_counter() - start - timings["reduce"]
     if not fitted.all():
         coords[~fitted] = place_points(x[~fitted], x[fitted], coords[fitted])

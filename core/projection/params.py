@@ -9,14 +9,15 @@ from typing import Any, Iterable
 from core.projection.base import METHODS
 
 # Defaults per method. None / "auto" values are resolved by the number of points (resolve_*).
-# Choices measured with benchmarks/explore.py (100k x 512-d, 2 cores): umap-learn's defaults take
-# 49 s; PCA-50 first + 100 epochs + PCA init + parallel optimisation takes about half, with the
-# same trustworthiness (0.947 vs 0.945 on a 5k subsample).
+# Choices measured with benchmarks/explore.py (512-d, 2 cores): at 100k umap-learn's defaults
+# take 47 s; PCA-50 first + 100 epochs + PCA init + parallel optimisation 25 s with the same
+# trustworthiness (0.948 vs 0.948 on a 5k subsample); 75 epochs cost ~30% less CPU again for
+# 0.946. A seeded (deterministic) fit runs single-threaded in umap-learn: ~1.6x slower.
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "umap": {
         "n_neighbors": 15,
         "min_dist": 0.1,
-        "n_epochs": None,  # auto: 200 up to 20k points, 100 above
+        "n_epochs": None,  # auto: 200 up to 20k points, 100 up to 50k, 75 above
         "init": "auto",  # auto: "spectral" up to 20k points, "pca" above (spectral costs ~6 s at 100k)
         "pca_dims": 50,  # reduce to this many PCA components first when d is larger (0: never)
         # True: bit-reproducible for a seed, but umap-learn then runs single-threaded (~1.6x slower).
@@ -36,6 +37,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 _LARGE = 20_000  # above this many points the cheaper size-dependent choices kick in
+_HUGE = 50_000  # and above this many, fewer epochs again
 _UMAP_INITS = ("auto", "spectral", "pca", "random")
 
 
@@ -78,7 +80,9 @@ def resolve_umap(n: int, params: dict[str, Any]) -> dict[str, Any]:
     out = dict(params)
     out["n_neighbors"] = max(2, min(params["n_neighbors"], n - 1))
     if params["n_epochs"] is None:
-        out["n_epochs"] = 200 if n <= _LARGE else 100
+        # Each epoch touches every edge of the kNN graph, so big maps converge in fewer epochs
+        # (umap-learn's own default drops from 500 to 200 above 10k points for the same reason).
+        out["n_epochs"] = 200 if n <= _LARGE else 100 if n <= _HUGE else 75
     if params["init"] == "auto":
         out["init"] = "spectral" if n <= _LARGE else "pca"
     if n < 3 * out["n_neighbors"] and out["init"] == "spectral":

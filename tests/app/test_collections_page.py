@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 import streamlit.testing.v1.app_test as app_test_module
+from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -33,7 +34,7 @@ class _Media:
         for store in reversed(self.stores):
             try:
                 return bytes(store.get_file(file_id).content)
-            except Exception:  # noqa: BLE001 — MediaFileStorageError: look in the next run's store
+            except MediaFileStorageError:  # stored by another run: look further back
                 continue
         raise KeyError(f"no media file {file_id} for {key}")
 

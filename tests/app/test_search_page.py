@@ -79,6 +79,17 @@ def test_more_and_less_buttons_update_the_examples(seeded_store: Seeded) -> None
     assert not _result_ids(at)
 
 
+def test_explore_selection_becomes_the_examples(seeded_store: Seeded) -> None:
+    dogs = [i for i in seeded_store.ids["train"] if seeded_store.labels[i] == "dog"][:3]
+    at = _search(**{state.SELECTION: dogs})
+    at.button(key="search.ex.selection").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state[state.SEARCH_POSITIVE] == dogs
+    ids = _result_ids(at)
+    assert not set(ids) & set(dogs)
+    assert {_true_class(seeded_store, i) for i in ids[:10]} == {"dog"}
+
+
 def test_unlabeled_only_never_shows_labeled_items(seeded_store: Seeded) -> None:
     cat = next(i for i in seeded_store.ids["train"] if seeded_store.labels[i] == "cat")
     at = _search(**{state.SEARCH_POSITIVE: [cat]})
@@ -124,7 +135,8 @@ def _picture(colour: tuple[int, int, int], stripe: int) -> Image.Image:
 
 
 @pytest.fixture
-def clip_store(app_env: Settings, tiny_clip_dir: Path) -> tuple[str, list[str], list[Path]]:  # noqa: F811
+def clip_store(app_env: Settings,
+               tiny_clip_dir: Path) -> tuple[str, list[str], list[Path]]:  # noqa: F811
     """Project "clip": 12 generated pictures embedded with a tiny CLIP. -> (space, ids, paths)."""
     from core.embedders import load_embedder
     from core.ids import point_id

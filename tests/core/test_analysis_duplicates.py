@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.analysis.duplicates import cross_dataset_groups, duplicate_groups, group_members
+from core.analysis.duplicates import (
+    cross_dataset_groups, duplicate_cutoff, duplicate_groups, group_members,
+)
 from core.analysis.knn import knn_graph
 
 
@@ -61,3 +63,19 @@ def test_no_duplicates_and_bad_threshold() -> None:
     assert not cross_dataset_groups(groups, np.zeros(50, dtype=np.int64)).any()
     with pytest.raises(ValueError, match="threshold"):
         duplicate_groups(idx, sims, threshold=1.5)
+
+
+def test_a_tightly_packed_space_flags_only_true_copies() -> None:
+    # Like a classifier's penultimate layer: every item is within cosine 0.98 of its neighbours,
+    # so an absolute threshold alone would call everything a duplicate.
+    rng = np.random.default_rng(2)
+    centre = rng.standard_normal(32)
+    x = _unit(centre + 0.02 * np.linalg.norm(centre) * rng.standard_normal((200, 32)) / np.sqrt(32))
+    x = np.vstack([x, x[:3] + 1e-5])
+    idx, sims = knn_graph(_unit(x), 5)
+    assert np.median(sims[:, 0]) > 0.98
+    groups = duplicate_groups(idx, sims)
+    assert [set(m.tolist()) for m in group_members(groups)] == [{0, 200}, {1, 201}, {2, 202}]
+    assert duplicate_cutoff(sims[:, 0]) > 0.99
+    with pytest.raises(ValueError, match="relative"):
+        duplicate_cutoff(sims[:, 0], relative=0)

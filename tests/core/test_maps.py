@@ -51,6 +51,10 @@ def test_map_is_fitted_once_then_reused(store: VectorStore, caplog: pytest.LogCa
     assert again.ids == first.ids and np.array_equal(again.coords, first.coords)
     assert again.params_hash == first.params_hash
     assert "map reused" in caplog.text
+    # a caller that already read the selection's ids (for colouring) passes them: same answer
+    frame_ids = list(store.payloads(PROJECT, SPACE, fields=["label"]).index)
+    fast = get_map(store, PROJECT, SPACE, ["train"], params=FAST, ids=frame_ids)
+    assert not fast.fitted and fast.ids == first.ids
 
 
 def test_new_points_are_placed_without_refit(store: VectorStore, caplog: pytest.LogCaptureFixture) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.manifold import trustworthiness
@@ -124,7 +126,8 @@ def test_params_hash_is_deterministic_and_sensitive() -> None:
     assert len(h) == 16 and int(h, 16) >= 0
 
 
-def test_warm_up_runs_once_per_process(tmp_path) -> None:
+@pytest.mark.slow  # compiles pynndescent's NN-descent: ~30 s of numba JIT on 2 cores, every process
+def test_warm_up_runs_once_per_process(tmp_path: Path) -> None:
     first = warm_up_umap(tmp_path / "numba")  # NUMBA_CACHE_DIR is set by conftest: kept as is
     assert first >= 0.0
     assert warm_up_umap() == 0.0
