@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.config import Settings
 from core.errors import BadInputError
-from core.types import Item, SpaceInfo
+from core.types import Item
 from ui import resources, state, uploads
 from ui.ingest_form import ModelChoice, Source
 from ui.page import PageContext
@@ -67,33 +67,17 @@ def _model_name(choice: ModelChoice, settings: Settings) -> str:
     return choice.model
 
 
-def _own_space(ctx: PageContext, project: str, name: str, dim: int, source: str) -> SpaceInfo:
-    """The SpaceInfo for uploaded vectors; an existing space of that name must be compatible."""
-    from core.errors import DimensionMismatchError
-    from core.store import validate_name
-
-    validate_name(name, "space name")
-    existing = {s.name: s for s in ctx.store.list_spaces(project)}.get(name)
-    if existing is not None and existing.modality != "vector":
-        raise BadInputError(f"Space {name!r} of project {project!r} holds vectors of the model "
-                            f"{existing.model}; choose another space name")
-    if existing is not None and existing.dim != dim:
-        raise DimensionMismatchError(f"{source}: vectors have {dim} dims but space {name!r} of "
-                                     f"project {project!r} holds {existing.dim}-d vectors")
-    return SpaceInfo(name, dim, "vector", description=f"own vectors from {source}")
-
-
 def _ingest_own(ctx: PageContext, project: str, dataset: str, items: list[Item],
                 choice: ModelChoice, bar: ProgressBar) -> Any:
     from core.datasets import load_own_embeddings
-    from core.pipeline.ingest import ingest_vectors, rejects_folder
+    from core.pipeline.ingest import ingest_vectors, own_space, rejects_folder
 
     if choice.vectors is None:
         raise BadInputError("Upload a vectors file (.parquet or .npy) first")
     vectors_path = _side_file(choice.vectors, ctx.settings, dataset)
     ids_path = _side_file(choice.ids, ctx.settings, dataset) if choice.ids is not None else None
     keys, vectors = load_own_embeddings(vectors_path, ids_path)
-    space = _own_space(ctx, project, choice.space, int(vectors.shape[1]), choice.vectors.name)
+    space = own_space(ctx.store, project, choice.space, int(vectors.shape[1]), choice.vectors.name)
     # Joined by key: vectors without an item get a bare payload, items without a vector are rejects.
     return ingest_vectors(ctx.store, project, dataset, space, items, vectors, keys=keys,
                           progress=bar, rejects_dir=rejects_folder(ctx.settings))

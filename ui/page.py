@@ -172,6 +172,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/2_Explore.py", "Explore", "🗺️"),
     ("pages/3_Search.py", "Search", "🔎"),
     ("pages/4_Compare.py", "Compare", "⚖️"),
+    ("pages/5_Collections.py", "Collections", "🗂️"),
 )
 
 

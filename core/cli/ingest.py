@@ -13,10 +13,9 @@ from core.cli.common import (
 )
 from core.config import Settings
 from core.embedders.base import Embedder
-from core.errors import BadInputError, DimensionMismatchError
 from core.pipeline.rejects import IngestReport
 from core.store.base import VectorStore
-from core.types import Item, SpaceInfo
+from core.types import Item
 
 MAX_REJECTS_SHOWN = 20
 EXIT_BY_STATUS = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
@@ -180,21 +179,12 @@ def _ingest_with_model(store: VectorStore, args: argparse.Namespace, settings: S
 def _ingest_own(store: VectorStore, args: argparse.Namespace, settings: Settings,
                 items: list[Item], progress: Any) -> IngestReport:
     from core.datasets import load_own_embeddings
-    from core.pipeline.ingest import ingest_vectors, rejects_folder
+    from core.pipeline.ingest import ingest_vectors, own_space, rejects_folder
 
     keys, vectors = load_own_embeddings(args.embeddings, args.ids, id_column=args.id_column or "id",
                                         vector_column=args.vector_column)
-    name = args.space or "own"
-    existing = {s.name: s for s in store.list_spaces(args.project)}.get(name)
-    if existing is not None and existing.modality != "vector":
-        raise BadInputError(f"space {name!r} of project {args.project!r} holds vectors of the model "
-                            f"{existing.model}; choose another name with --space")
-    if existing is not None and existing.dim != vectors.shape[1]:
-        raise DimensionMismatchError(
-            f"{args.embeddings}: vectors have {vectors.shape[1]} dims but space {name!r} of project "
-            f"{args.project!r} holds {existing.dim}-d vectors"
-        )
-    space = SpaceInfo(name, int(vectors.shape[1]), "vector", description=f"own vectors from {args.embeddings.name}")
+    space = own_space(store, args.project, args.space or "own", int(vectors.shape[1]),
+                      str(args.embeddings))
     return ingest_vectors(store, args.project, args.dataset, space, items, vectors, keys=keys,
                           progress=progress, rejects_dir=rejects_folder(settings))
 

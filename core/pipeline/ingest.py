@@ -141,6 +141,25 @@ def join_vectors(
     return aligned, missing
 
 
+def own_space(store: VectorStore, project: str, name: str, dim: int, source: str) -> SpaceInfo:
+    """The SpaceInfo for the user's own `dim`-d vectors read from `source` (a file name).
+
+    An existing space of that name must hold own vectors of the same size: BadInputError when it
+    holds a model's vectors, DimensionMismatchError (naming `source`) when the sizes differ.
+    """
+    from core.store import validate_name
+
+    validate_name(name, "space name")
+    existing = {s.name: s for s in store.list_spaces(project)}.get(name)
+    if existing is not None and existing.modality != "vector":
+        raise BadInputError(f"space {name!r} of project {project!r} holds vectors of the model "
+                            f"{existing.model}; choose another space name")
+    if existing is not None and existing.dim != dim:
+        raise DimensionMismatchError(f"{source}: vectors have {dim} dims but space {name!r} of "
+                                     f"project {project!r} holds {existing.dim}-d vectors")
+    return SpaceInfo(name, dim, "vector", description=f"own vectors from {source}")
+
+
 def ingest_vectors(
     store: VectorStore,
     project: str,

@@ -27,6 +27,7 @@ def open_store(settings: Settings) -> VectorStore:
         from core.store.server import ServerStore
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        key = key or None  # QDRANT_API_KEY= (empty, as compose files often pass it) means none
         return ServerStore(url=settings.qdrant_url, api_key=key, timeout=settings.qdrant_timeout_s)
     return EdgeStore(settings.embedded_path)
 
