@@ -134,7 +134,8 @@ if flt:
     visible = frame.index.isin(kept.index)
 
 options = explore.colour_options(frame)
-default = explore.AGREEMENT if explore.AGREEMENT in options and "prediction" in options else "label"
+# Label first (the classes); agreement, scores and metadata are one pick away in the menu.
+default = "label" if "label" in options else explore.AGREEMENT
 colour_by = top[1].selectbox("Colour by", options, key="explore.colour",
                              index=options.index(default) if default in options else 0)
 placed = len(map_result.ids) - map_result.n_fitted if not quick else 0

@@ -101,7 +101,13 @@ class ServerStore(ServerOps):
                 f"The {self._where} failed {operation}: HTTP {e.status_code} {e.reason_phrase}"
             ) from e
         except (ResponseHandlingException, httpx.HTTPError, ConnectionError, TimeoutError) as e:
-            raise StoreUnavailableError(f"Cannot reach the {self._where} ({operation}): {type(e).__name__}") from e
+            # The root cause ("Connection refused", a DNS failure, a timeout) tells the user what
+            # to fix; qdrant-client wraps it. Never the API key: it lives in headers, not here.
+            cause = e.__cause__ or e.__context__ or e
+            raise StoreUnavailableError(
+                f"Cannot reach the {self._where} ({operation}): {type(cause).__name__}: {cause}. "
+                "Check that the server is running and EMBEDSCOPE_QDRANT_URL points at it."
+            ) from e
 
     def _collection(self, project: str, space: str) -> str:
         """The collection of a space (inside a guard); NotFoundError if absent."""
