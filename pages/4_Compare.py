@@ -1,10 +1,11 @@
-"""Compare: how one dataset (production) differs from another (train): drift, novelty, regions."""
+"""Compare: how a dataset or split (production) differs from another (train): drift, novelty."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ui import compare_view, resources
+from core.pipeline.compare_sides import side_problem
+from ui import compare_pick, compare_view
 from ui.errors import show_errors
 from ui.page import nav_link, setup_page
 
@@ -17,19 +18,21 @@ if not ctx.ready:
     nav_link("app.py")
     st.stop()
 assert ctx.project is not None and ctx.space is not None
-names = compare_view.dataset_choices(ctx)
+names = compare_pick.side_choices(ctx)
 if len(names) < 2:
-    st.info(f"Comparing needs two datasets with points in the space `{ctx.space}`; project "
-            f"`{ctx.project}` has {len(names)}. Ingest another dataset (e.g. production data) "
-            "into the same project.")
+    st.info(f"Comparing needs two datasets with points in the space `{ctx.space}`, or one "
+            f"dataset whose items have two or more `split` values; project `{ctx.project}` has "
+            f"{len(names)} dataset(s) and no such splits. Ingest another dataset (e.g. "
+            "production data) into the same project.")
     nav_link("pages/1_Ingest.py")
     st.stop()
 
 st.caption("Where does B (e.g. production) differ from A (e.g. train)? Labels are not needed: "
            "everything below comes from the embeddings.")
-a, b = compare_view.pick_datasets(names)
-if a == b:
-    st.warning("Choose two different datasets.")
+a, b = compare_pick.pick_sides(names)
+problem = side_problem(a, b)
+if problem is not None:
+    st.warning(problem)
     st.stop()
 controls = st.columns([1, 2, 1], vertical_alignment="bottom")
 method = METHODS[controls[0].selectbox("Map projection", list(METHODS), key="compare.method")]
@@ -40,7 +43,7 @@ recompute = controls[2].button("Recompute", key="compare.recompute", icon="🔄"
 
 with show_errors(stop=True):
     result = compare_view.run(ctx, a, b, force=recompute)
-    payloads = resources.cached_payloads(ctx.project, ctx.space, [a, b])
+    payloads = compare_pick.side_payloads(ctx, a, b)
 
 st.subheader("Overall drift")
 compare_view.drift_section(result)

@@ -1,18 +1,19 @@
-"""Compare-page logic: pick two datasets, run (or reuse) the comparison, show drift, novelty,
-regions, label shift and the joint map coloured by dataset."""
+"""Compare-page logic: run (or reuse) the comparison of two sides, show drift, novelty, regions,
+label shift and the joint map coloured by side (sides are picked in ui.compare_pick)."""
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.pipeline.compare import CompareResult
-from ui import explore, images, resources
+from core.pipeline.compare_sides import CompareSide
+from ui import compare_pick, explore, images, resources
 from ui.page import PageContext
 from ui.widgets import scatter
 from ui.widgets.grid import caption, image_grid
@@ -20,59 +21,26 @@ from ui.widgets.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
-PICK_A, PICK_B = "compare.a", "compare.b"
-_CHOSEN = "es.compare_pair"  # persistent (a, b): widget keys are dropped on a page switch
 COLOUR_A, COLOUR_B = "#7f9cc0", "#f28e2b"  # A muted underneath, B bright on top
-B_NAMES = ("production", "prod", "test", "validation", "val")
 
 
-def dataset_choices(ctx: PageContext) -> list[str]:
-    """Datasets of the project with points in the sidebar's space."""
-    return [d.name for d in ctx.all_datasets if d.counts.get(ctx.space or "", 0) > 0]
-
-
-def default_pair(names: Sequence[str]) -> tuple[str, str]:
-    """(A, B): "train" vs "production" (or prod / test / validation) when present."""
-    if len(names) < 2:
-        raise ValueError(f"need two datasets to compare, got {list(names)}")
-    a = "train" if "train" in names else names[0]
-    b = next((n for n in B_NAMES if n in names and n != a), None)
-    return a, b or next(n for n in reversed(names) if n != a)
-
-
-def pick_datasets(names: Sequence[str]) -> tuple[str, str]:
-    """Two selectboxes (A = the reference, B = the one examined); remembered across pages."""
-    a0, b0 = st.session_state.get(_CHOSEN) or default_pair(names)
-    if a0 not in names or b0 not in names or a0 == b0:
-        a0, b0 = default_pair(names)
-    st.session_state.setdefault(PICK_A, a0)
-    st.session_state.setdefault(PICK_B, b0)
-    left, right = st.columns(2)
-    a = left.selectbox("Reference dataset (A)", names, key=PICK_A,
-                       help="What the model knows, usually the training set")
-    b = right.selectbox("Dataset to examine (B)", names, key=PICK_B,
-                        help="Usually production / newly collected data; labels not needed")
-    st.session_state[_CHOSEN] = (a, b)
-    return str(a), str(b)
-
-
-def has_persisted(ctx: PageContext, a: str, b: str) -> bool:
+def has_persisted(ctx: PageContext, a: CompareSide, b: CompareSide) -> bool:
     """Whether this comparison was stored before (lists document keys only, no vectors read)."""
-    from core.pipeline.analysis_io import doc_key
-    from core.pipeline.compare import DOC_KIND
+    from core.pipeline.compare import DOC_KIND, compare_key
 
     assert ctx.project is not None and ctx.space is not None
-    return doc_key(ctx.space, a, "\x1e", b) in ctx.store.list_documents(ctx.project, DOC_KIND)
+    return compare_key(ctx.space, a, b) in ctx.store.list_documents(ctx.project, DOC_KIND)
 
 
-def run(ctx: PageContext, a: str, b: str, *, force: bool = False) -> CompareResult:
+def run(ctx: PageContext, a: CompareSide, b: CompareSide, *, force: bool = False) -> CompareResult:
     """The comparison of B against A: computed with a progress bar the first time (or when
     forced), then read back from the store (cached per data fingerprint). CoreError propagates."""
     from core.pipeline.compare import run_compare
 
     assert ctx.project is not None and ctx.space is not None
     if not force and has_persisted(ctx, a, b):
-        return resources.cached_compare(ctx.project, ctx.space, a, b)
+        # Sides travel as their text form: plain strings for the cache key.
+        return resources.cached_compare(ctx.project, ctx.space, a.name, b.name)
     with st.status(f"Comparing {b} with {a}: novelty, regions, drift…", expanded=True) as box:
         with ProgressBar("Comparing", container=box) as bar:
             result = run_compare(ctx.store, ctx.project, ctx.space, a, b, progress=bar,
@@ -105,7 +73,7 @@ def auc_sentence(auc: float, a: str, b: str) -> str:
 
 def drift_section(result: CompareResult) -> None:
     """The overall drift figure (domain classifier AUC) and the kNN mixing test, in words."""
-    d, a, b = result.drift, result.dataset_a, result.dataset_b
+    d, a, b = result.drift, result.name_a, result.name_b
     auc = float(d["domain_auc"])
     left, mid, right = st.columns(3)
     quiet: dict[str, Any] = {"delta_color": "off", "delta_arrow": "off", "border": True}
@@ -128,47 +96,62 @@ def drift_section(result: CompareResult) -> None:
 
 
 # -- joint map ---------------------------------------------------------------------------------
-def dataset_colours(frame: pd.DataFrame, a: str, b: str) -> explore.ColourSpec:
-    """Colour the joint map by dataset: A muted underneath, B on top."""
-    codes = np.where(frame["dataset"].to_numpy() == b, 1, 0).astype(np.int16)
-    return explore.ColourSpec("dataset", "categorical", categories=[a, b],
-                              colours=[COLOUR_A, COLOUR_B], codes=codes, legend_rank=[0, 1])
+def side_colours(frame: pd.DataFrame, a: CompareSide, b: CompareSide) -> explore.ColourSpec:
+    """Colour the joint map by side: A muted underneath, B on top (-1: in neither)."""
+    by = "dataset" if a.split is None and b.split is None else "side"
+    return explore.ColourSpec(by, "categorical", categories=[a.name, b.name],
+                              colours=[COLOUR_A, COLOUR_B],
+                              codes=compare_pick.side_codes(frame, a, b), legend_rank=[0, 1])
 
 
-def load_joint_map(ctx: PageContext, a: str, b: str, method: str) -> tuple[Any, bool]:
+def load_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide,
+                   method: str) -> tuple[Any, bool]:
     """(MapResult, quick): the persisted map of A + B, or the quick PCA layout when `method`
     has never been fitted on them (the page fits it after drawing, see fit_joint_map)."""
     from core.pipeline import maps
 
     assert ctx.project is not None and ctx.space is not None
-    if method == "pca" or maps.has_map(ctx.store, ctx.project, ctx.space, [a, b], method=method):
-        return resources.cached_map(ctx.project, ctx.space, [a, b], method=method), False
-    return maps.quick_map(ctx.store, ctx.project, ctx.space, [a, b]), True
+    datasets, flt = compare_pick.map_scope(a, b)
+    if method == "pca" or maps.has_map(ctx.store, ctx.project, ctx.space, datasets,
+                                       method=method, flt=flt):
+        return resources.cached_map(ctx.project, ctx.space, datasets, method=method,
+                                    flt=flt), False
+    return maps.quick_map(ctx.store, ctx.project, ctx.space, datasets, flt=flt), True
 
 
-def fit_joint_map(ctx: PageContext, a: str, b: str, method: str) -> None:
+def fit_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide, method: str) -> None:
     """Fit (and persist) the joint map with a progress bar."""
     from core.pipeline.maps import get_map
 
     assert ctx.project is not None and ctx.space is not None
+    datasets, flt = compare_pick.map_scope(a, b)
     with ProgressBar(f"Computing the {method.upper()} map of {a} + {b}") as bar:
-        get_map(ctx.store, ctx.project, ctx.space, [a, b], method=method, progress=bar)
+        get_map(ctx.store, ctx.project, ctx.space, datasets, method=method, flt=flt,
+                progress=bar)
     resources.invalidate_data()
 
 
 def joint_map(map_result: Any, payloads: pd.DataFrame, result: CompareResult,
               highlight: Sequence[str], title: str) -> None:
-    """A and B on one WebGL map, coloured by dataset, the most novel B items ringed."""
+    """A and B on one WebGL map, coloured by side, the most novel B items ringed. payloads:
+    the two sides' items only (compare_pick.side_payloads), so no other point is drawn."""
+    a, b = sides(result)
     frame = explore.build_map_frame(map_result.ids, map_result.coords, payloads)
-    built = scatter.build_figure(frame, dataset_colours(frame, result.dataset_a, result.dataset_b),
-                                 highlight=highlight, title=title, height=560,
+    colours = side_colours(frame, a, b)
+    built = scatter.build_figure(frame, colours, highlight=highlight, title=title, height=560,
                                  uirevision="compare.map")
     for trace in built.figure.data:
         if trace.name == scatter.HIGHLIGHT:
-            trace.name = f"most novel in {result.dataset_b}"
-    built.figure.update_layout(dragmode="pan", legend={"title": {"text": "dataset"}})
+            trace.name = f"most novel in {b}"
+    built.figure.update_layout(dragmode="pan", legend={"title": {"text": colours.by}})
     st.plotly_chart(built.figure, key="compare.map", config=scatter.PLOTLY_CONFIG,
                     width="stretch")
+
+
+def sides(result: CompareResult) -> tuple[CompareSide, CompareSide]:
+    """The result's two sides (a whole dataset where the result names no split)."""
+    return (result.side_a or CompareSide(result.dataset_a),
+            result.side_b or CompareSide(result.dataset_b))
 
 
 # -- novelty, regions, labels ------------------------------------------------------------------
@@ -189,8 +172,8 @@ def nearest_pair(point_id: str, result: CompareResult, payloads: pd.DataFrame) -
     """An examined item next to its nearest reference item, with their similarity."""
     row = result.novelty.loc[point_id]
     nearest = str(row["nearest_a"])
-    captions = [f"{result.dataset_b} · novelty {float(row['novelty']):.2f}",
-                f"nearest in {result.dataset_a} · similarity "
+    captions = [f"{result.name_b} · novelty {float(row['novelty']):.2f}",
+                f"nearest in {result.name_a} · similarity "
                 f"{float(row['nearest_similarity']):.3f}"]
     cells = st.columns([1, 1, 3])
     for cell, pid, text in zip(cells, (point_id, nearest), captions):
@@ -214,18 +197,20 @@ def novelty_section(ctx: PageContext, result: CompareResult, top: pd.DataFrame,
     from core.pipeline.analysis_io import export_scores
     from ui import collections_view, search_view, state
 
-    a, b, ids = result.dataset_a, result.dataset_b, top.index.tolist()
+    a, b, ids = result.name_a, result.name_b, top.index.tolist()
+    side_a, side_b = sides(result)
     actions = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
     if actions[0].button("Show on map", key="compare.show_map", icon="🗺️", width="stretch"):
-        search_view.show_on_map(ids, datasets=[a, b])
+        search_view.show_on_map(ids, datasets=sorted({side_a.dataset, side_b.dataset}))
     if actions[1].button("Search like these", key="compare.search", icon="🔎", width="stretch",
                          help="Use the most novel items (first 20) as examples to mine more"):
         state.set_search_positive(ids[:20])
         state.set_search_negative([])
         search_view.go_to("pages/3_Search.py")
     with actions[2]:
-        collections_view.export_buttons(export_scores(result.novelty, "novelty"),
-                                        key="compare.export", stem=f"novelty-{b}-vs-{a}")
+        collections_view.export_buttons(
+            export_scores(result.novelty, "novelty"), key="compare.export",
+            stem=f"novelty-{_stem(side_b)}-vs-{_stem(side_a)}")
     with actions[3].popover("Save as collection", icon="💾", width="stretch"):
         collections_view.save_form(ctx, ids, key="compare.save",
                                    scores=top["novelty"].astype(float).tolist(),
@@ -247,6 +232,11 @@ def novelty_section(ctx: PageContext, result: CompareResult, top: pd.DataFrame,
         novelty_table(top)
 
 
+def _stem(side: CompareSide) -> str:
+    """A side in a file name ("all-data-test"): split values may hold any character."""
+    return re.sub(r"[^\w.-]+", "_", side.dataset + (f"-{side.split}" if side.split else ""))
+
+
 def _status_text(status: str, a: str, b: str) -> str:
     return {"only in B": f"only in {b}", "only in A": f"only in {a}",
             "more B": f"more {b} than expected", "less B": f"less {b} than expected"
@@ -255,7 +245,7 @@ def _status_text(status: str, a: str, b: str) -> str:
 
 def region_table(result: CompareResult) -> pd.DataFrame:
     """Regions with readable status and dataset-named count columns, largest deviation first."""
-    a, b = result.dataset_a, result.dataset_b
+    a, b = result.name_a, result.name_b
     table = result.regions.drop(columns=["representatives"], errors="ignore").copy()
     table["status"] = [_status_text(s, a, b) for s in table["status"]]
     first = [c for c in ("region", "status", "n_a", "n_b", "expected_b", "ratio_b")
@@ -267,7 +257,7 @@ def region_table(result: CompareResult) -> pd.DataFrame:
 
 def regions_section(result: CompareResult, payloads: pd.DataFrame, max_regions: int = 6) -> None:
     """Over / under-represented regions: counts, and example images of each."""
-    a, b = result.dataset_a, result.dataset_b
+    a, b = result.name_a, result.name_b
     st.dataframe(region_table(result), hide_index=True, width="stretch", column_config={
         "p_value": st.column_config.NumberColumn(format="%.2g"),
         f"{b} expected": st.column_config.NumberColumn(format="%.1f"),
@@ -287,7 +277,7 @@ def regions_section(result: CompareResult, payloads: pd.DataFrame, max_regions: 
 
 def labels_section(result: CompareResult) -> None:
     """Label (or prediction) shares of A and B side by side, and their total variation."""
-    a, b = result.dataset_a, result.dataset_b
+    a, b = result.name_a, result.name_b
     if result.label_field is None or result.labels.empty:
         st.caption(f"No labels or predictions on both {a} and {b}: nothing to compare.")
         return

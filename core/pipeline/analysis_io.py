@@ -62,30 +62,48 @@ def resolve_datasets(store: VectorStore, project: str, datasets: Sequence[str] |
 
 
 def load_selection(store: VectorStore, project: str, space: str, datasets: Sequence[str],
-                   *, min_points: int = 2) -> Selection:
-    """Vectors and payloads of the items (not detection objects) of these datasets in a space."""
+                   *, min_points: int = 2, flt: Filter | None = None) -> Selection:
+    """Vectors and payloads of the items (not detection objects) of these datasets in a space,
+    narrowed by flt (applied inside the store, e.g. one split of a dataset)."""
     store.get_space(project, space)  # NotFoundError for an unknown space
-    flt = Filter.datasets(datasets).and_(Filter(must=(Condition(KIND, equals="item"),)))
-    ids, vectors = store.vectors(project, space, flt=flt)
+    ids, vectors = store.vectors(project, space, flt=_items(datasets, flt))
     if len(ids) < min_points:
+        where = f" where {_describe(flt)}" if flt else ""
         raise NotEnoughDataError(
             f"Space {space!r} of project {project!r} has {len(ids)} item(s) in "
-            f"{', '.join(datasets)}; at least {min_points} are needed")
-    payload = load_payload(store, project, space, datasets).reindex(ids)
+            f"{', '.join(datasets)}{where}; at least {min_points} are needed")
+    payload = load_payload(store, project, space, datasets, flt=flt).reindex(ids)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
     return Selection(ids=list(ids), vectors=vectors, payload=payload)
 
 
-def load_payload(store: VectorStore, project: str, space: str,
-                 datasets: Sequence[str]) -> pd.DataFrame:
-    """Only the payloads (PAYLOAD_FIELDS, indexed by id) of the items of these datasets."""
-    flt = Filter.datasets(datasets).and_(Filter(must=(Condition(KIND, equals="item"),)))
-    payload = store.payloads(project, space, flt=flt, fields=list(PAYLOAD_FIELDS))
+def load_payload(store: VectorStore, project: str, space: str, datasets: Sequence[str],
+                 *, flt: Filter | None = None) -> pd.DataFrame:
+    """Only the payloads (PAYLOAD_FIELDS, indexed by id) of the items of these datasets,
+    narrowed by flt."""
+    payload = store.payloads(project, space, flt=_items(datasets, flt),
+                             fields=list(PAYLOAD_FIELDS))
     for name in PAYLOAD_FIELDS:
         if name not in payload.columns:
             payload[name] = None
     return payload[list(PAYLOAD_FIELDS)]
+
+
+def _items(datasets: Sequence[str], flt: Filter | None) -> Filter:
+    return Filter.datasets(datasets).and_(
+        Filter(must=(Condition(KIND, equals="item"),))).and_(flt)
+
+
+def _describe(flt: Filter) -> str:
+    """A filter in words for error messages, e.g. "split = 'test'"."""
+    def one(c: Condition) -> str:
+        if c.equals is not None:
+            return f"{c.field} = {c.equals!r}"
+        if c.one_of is not None:
+            return f"{c.field} in {list(c.one_of)}"
+        return f"a filter on {c.field}"
+    return " and ".join([one(c) for c in flt.must] + [f"not {one(c)}" for c in flt.must_not])
 
 
 def fingerprint(params: dict[str, Any], *parts: Selection) -> str:

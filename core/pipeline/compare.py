@@ -1,4 +1,4 @@
-"""The compare use case: how dataset B differs from dataset A in one space, persisted and reused."""
+"""The compare use case: how B differs from A (datasets or splits) in one space, persisted, reused."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from core.analysis.novelty import novelty_scores
 from core.errors import BadInputError
 from core.pipeline.analyse import resolve_params
 from core.pipeline.analysis_io import (
-    ProgressFn, Selection, doc_key, doc_to_frame, fingerprint, frame_to_doc, load_selection,
+    ProgressFn, Selection, doc_to_frame, fingerprint, frame_to_doc, load_selection,
     resolve_datasets,
 )
+from core.pipeline.compare_sides import CompareSide, as_side, compare_key, side_problem
 from core.store.base import VectorStore
 from core.types import LABEL, PREDICTION
 
@@ -44,8 +45,6 @@ KNN_MEANING = (
     "dataset, against the share expected if the two were mixed at random; the p-value is the "
     "chance of a share this high under random mixing (permutation test).")
 _STEPS = 6
-
-
 @dataclass
 class CompareResult:
     """What run_compare found.
@@ -59,6 +58,8 @@ class CompareResult:
       knn_meaning.
     labels: drift.label_distribution table for label_field ("label", else "prediction" when
       only predictions exist on both sides, None when neither); label_tv: its total variation.
+    dataset_a / dataset_b: the sides' dataset names; side_a / side_b: the sides (set by
+      run_compare; None reads as the whole dataset); name_a / name_b: their display names.
     """
 
     project: str
@@ -75,38 +76,64 @@ class CompareResult:
     label_tv: float | None
     summary: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
+    side_a: CompareSide | None = None
+    side_b: CompareSide | None = None
+
+    @property
+    def name_a(self) -> str:
+        return (self.side_a or CompareSide(self.dataset_a)).name
+
+    @property
+    def name_b(self) -> str:
+        return (self.side_b or CompareSide(self.dataset_b)).name
 
 
 def run_compare(
-    store: VectorStore, project: str, space: str, dataset_a: str, dataset_b: str, *,
-    params: dict[str, Any] | None = None, progress: ProgressFn | None = None, force: bool = False,
+    store: VectorStore, project: str, space: str, dataset_a: str | CompareSide,
+    dataset_b: str | CompareSide, *, params: dict[str, Any] | None = None,
+    progress: ProgressFn | None = None, force: bool = False,
 ) -> CompareResult:
     """Compare B (e.g. production, may be unlabeled) against A (e.g. train) in one space:
     per-item novelty of B, over/under-represented regions, an overall drift figure, label
-    shift. Reuses the persisted result when data and params are unchanged; force recomputes."""
-    if dataset_a == dataset_b:
-        raise BadInputError(f"Choose two different datasets to compare (got {dataset_a!r} twice)")
+    shift. A side is a dataset name, a CompareSide, or its text form ("all-data:test": only
+    the items of all-data whose split is "test"). Reuses the persisted result when data and
+    params are unchanged; force recomputes. BadInputError for overlapping sides."""
+    side_a, side_b = as_side(dataset_a), as_side(dataset_b)
+    problem = side_problem(side_a, side_b)
+    if problem is not None:
+        raise BadInputError(problem)
     started = time.perf_counter()
-    resolve_datasets(store, project, [dataset_a, dataset_b])
+    resolve_datasets(store, project, [side_a.dataset, side_b.dataset])
     full = resolve_params(params, DEFAULT_PARAMS)
-    a = load_selection(store, project, space, [dataset_a], min_points=int(full["k"]) + 2)
-    b = load_selection(store, project, space, [dataset_b], min_points=2)
+    a = load_selection(store, project, space, [side_a.dataset], min_points=int(full["k"]) + 2,
+                       flt=side_a.filter())
+    b = load_selection(store, project, space, [side_b.dataset], min_points=2,
+                       flt=side_b.filter())
     _tick(progress, 1)
-    fp = fingerprint(full, a, b)
-    key = doc_key(space, dataset_a, "\x1e", dataset_b)
+    fp = _fingerprint(full, side_a, side_b, a, b)
+    key = compare_key(space, side_a, side_b)
     doc = None if force else store.get_document(project, DOC_KIND, key)
+    sides = (side_a, side_b)
     if doc is not None and doc.get("fingerprint") == fp:
-        logger.info("comparison reused: %s/%s %s vs %s", project, space, dataset_a, dataset_b)
+        logger.info("comparison reused: %s/%s %s vs %s", project, space, side_a, side_b)
         _tick(progress, _STEPS)
-        return _from_doc(doc, project, space, dataset_a, dataset_b, full, fp, b)
+        return _from_doc(doc, project, space, sides, full, fp, b)
     result = _compute(a, b, full, progress)
     result["summary"]["seconds"] = round(time.perf_counter() - started, 3)
     store.put_document(project, DOC_KIND, key, _to_doc(result, full, fp))
     _tick(progress, _STEPS)
-    logger.info("comparison computed: %s/%s %s vs %s in %.1f s", project, space, dataset_a,
-                dataset_b, result["summary"]["seconds"])
-    return _from_doc(_to_doc(result, full, fp), project, space, dataset_a, dataset_b, full, fp,
-                     b, reused=False)
+    logger.info("comparison computed: %s/%s %s vs %s in %.1f s", project, space, side_a,
+                side_b, result["summary"]["seconds"])
+    return _from_doc(_to_doc(result, full, fp), project, space, sides, full, fp, b, reused=False)
+
+
+def _fingerprint(params: dict[str, Any], side_a: CompareSide, side_b: CompareSide,
+                 a: Selection, b: Selection) -> str:
+    # Dataset-level comparisons keep the fingerprint they had before splits existed (so results
+    # persisted then are reused); split sides add their names, so no two comparisons share one.
+    if side_a.split is None and side_b.split is None:
+        return fingerprint(params, a, b)
+    return fingerprint({**params, "sides": [side_a.name, side_b.name]}, a, b)
 
 
 def _tick(progress: ProgressFn | None, step: int) -> None:
@@ -172,14 +199,16 @@ def _to_doc(r: dict[str, Any], params: dict[str, Any], fp: str) -> dict[str, Any
             "labels": frame_to_doc(r["labels"])}
 
 
-def _from_doc(doc: dict[str, Any], project: str, space: str, dataset_a: str, dataset_b: str,
-              params: dict[str, Any], fp: str, b: Selection, reused: bool = True) -> CompareResult:
+def _from_doc(doc: dict[str, Any], project: str, space: str,
+              sides: tuple[CompareSide, CompareSide], params: dict[str, Any], fp: str,
+              b: Selection, reused: bool = True) -> CompareResult:
     computed = doc_to_frame(doc["novelty"]).astype(
         {"novelty": "float32", "nearest_similarity": "float32", "duplicate_of_a": "bool",
          "region": "int64"})
     novelty = b.payload.join(computed, how="inner").loc[computed.index]
     return CompareResult(
-        project, space, dataset_a, dataset_b, params, fp, novelty=novelty,
+        project, space, sides[0].dataset, sides[1].dataset, params, fp, novelty=novelty,
         regions=doc_to_frame(doc["regions"]), drift=doc["drift"],
         labels=doc_to_frame(doc["labels"]), label_field=doc["label_field"],
-        label_tv=doc["label_tv"], summary=doc["summary"], reused=reused)
+        label_tv=doc["label_tv"], summary=doc["summary"], reused=reused, side_a=sides[0],
+        side_b=sides[1])

@@ -1,4 +1,5 @@
-"""The Compare page through AppTest, on the demo (production holds a digit never seen in train)."""
+"""The Compare page through AppTest, on the demo (production holds a digit never seen in train)
+and on one dataset whose items hold two splits."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
+from core.types import Item, SpaceInfo
 from tests.app.conftest import Seeded, run_page
 
 PAGE = "pages/4_Compare.py"
@@ -117,3 +120,60 @@ def test_demo_comparison_is_reused_after_a_restart(demo_env: dict[str, str]) -> 
     again = _compare()
     assert not again.status, "the persisted comparison should be reused, not recomputed"
     assert again.metric[0].value == first.metric[0].value
+
+
+SPLIT_A, SPLIT_B = "all-data · split=train", "all-data · split=production"
+
+
+@pytest.fixture
+def split_store(app_env: Settings) -> dict[str, list[str]]:
+    """Project "splits": ONE dataset "all-data" in a space "vec" whose items have split train
+    (60, 3 blobs) or production (24: 12 from the blobs + 12 from a 4th, novel blob, the last
+    12). Returns split -> ids."""
+    from core.ids import point_id
+    from core.store import open_store
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((4, 16)) * 2
+    rows = {"train": centres[rng.integers(0, 3, 60)],
+            "production": np.vstack([centres[rng.integers(0, 3, 12)], centres[[3] * 12]])}
+    store = open_store(app_env)
+    ids: dict[str, list[str]] = {}
+    try:
+        store.ensure_space("splits", SpaceInfo("vec", 16, "vector"))
+        for split, x in rows.items():
+            x = x + 0.3 * rng.standard_normal(x.shape)
+            items = [Item(key=f"{split}-{i}", prediction=f"c{i % 3}", split=split,
+                          label=None if split == "production" else f"c{i % 3}")
+                     for i in range(len(x))]
+            ids[split] = [point_id("splits", "all-data", it.key) for it in items]
+            unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+            store.upsert("splits", "vec", ids[split], unit,
+                         [it.payload("all-data") for it in items])
+    finally:
+        store.close()
+    return ids
+
+
+def test_one_dataset_compares_its_splits(split_store: dict[str, list[str]]) -> None:
+    at = _compare()
+    options = at.selectbox(key="compare.a").options
+    assert options == ["all-data", "all-data · split=production", SPLIT_A]
+    assert (at.selectbox(key="compare.a").value, at.selectbox(key="compare.b").value) == \
+        (SPLIT_A, SPLIT_B)
+    assert at.metric[0].label.startswith("Drift")
+    assert float(at.metric[0].value) >= 0.6  # a quarter of production is a blob train lacks
+    # The joint map draws the two splits only, coloured by split.
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    counts = {t["name"]: _n(t["x"]) for t in spec["data"]}
+    assert counts[SPLIT_A] == 60 and counts[SPLIT_B] == 24
+    novel = [b.key[len(NOVEL):] for b in at.button if b.key and b.key.startswith(NOVEL)]
+    assert set(novel) == set(split_store["production"])  # only production items are examined
+    assert set(novel[:12]) == set(split_store["production"][12:])
+    assert f"items unlike anything in {SPLIT_A}" in _texts(at)
+
+
+def test_a_dataset_against_its_own_split_is_refused(split_store: dict[str, list[str]]) -> None:
+    at = _compare(**{"compare.a": "all-data", "compare.b": SPLIT_B})
+    assert "contains its split" in _texts(at)
+    assert not at.metric

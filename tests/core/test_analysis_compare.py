@@ -1,6 +1,9 @@
-"""Novelty and drift: a planted novel cluster in B is found; identical distributions are not."""
+"""Novelty and drift: a planted novel cluster in B is found; identical distributions are not;
+splits of one dataset compare like datasets (run_compare on a real store)."""
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pytest
@@ -10,6 +13,11 @@ from core.analysis import drift
 from core.analysis.clusters import cluster_labels
 from core.analysis.knn import knn_graph
 from core.analysis.novelty import novelty_scores
+from core.errors import BadInputError, NotEnoughDataError
+from core.ids import point_id
+from core.pipeline.compare import DOC_KIND, CompareSide, compare_key, run_compare
+from core.store.base import VectorStore
+from core.types import Item, SpaceInfo
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -77,3 +85,91 @@ def test_label_distribution_and_total_variation() -> None:
     assert tv == pytest.approx(0.5 * (0.3 + 0.1 + 0.2))
     _, unknown = drift.label_distribution(la, np.array([None, None], dtype=object))
     assert np.isnan(unknown)
+
+
+# -- splits of one dataset, on a real store ----------------------------------------------------
+P, S, ALL = "proj", "emb", "all-data"
+
+
+def _seed_splits(store: VectorStore) -> dict[str, list[str]]:
+    """One dataset "all-data" with split train (200 items, 4 blobs), prod (60 from the blobs +
+    20 from a novel 5th blob, the last 20 ids) and test (30, all from the novel blob: were they
+    read into A, prod's novel items would not be novel); and a dataset "other" (80, 4 blobs).
+    Returns split (or "other") -> ids."""
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((5, 32)) * 2
+
+    def blob(n: int, which: list[int]) -> np.ndarray:
+        return centres[np.array(which)[rng.integers(0, len(which), n)]] \
+            + 0.5 * rng.standard_normal((n, 32))
+
+    parts = {"train": blob(200, [0, 1, 2, 3]), "prod": np.vstack([blob(60, [0, 1, 2, 3]),
+                                                                  blob(20, [4])]),
+             "test": blob(30, [4]), "other": blob(80, [0, 1, 2, 3])}
+    store.ensure_space(P, SpaceInfo(S, 32, "vector"))
+    ids: dict[str, list[str]] = {}
+    for part, x in parts.items():
+        dataset, split = ("other", None) if part == "other" else (ALL, part)
+        items = [Item(key=f"{part}-{i}", label=None if part == "prod" else f"c{i % 3}",
+                      split=split) for i in range(len(x))]
+        ids[part] = [point_id(P, dataset, it.key) for it in items]
+        store.upsert(P, S, ids[part], _unit(x), [it.payload(dataset) for it in items])
+    return ids
+
+
+def test_side_text_forms_round_trip() -> None:
+    side = CompareSide(ALL, "test")
+    assert side.name == "all-data · split=test" and str(side) == side.name
+    assert CompareSide.parse(side.name) == side == CompareSide.parse("all-data:test")
+    assert CompareSide.parse("train") == CompareSide("train")
+    assert CompareSide.parse("a b:x:y") == CompareSide("a b", "x:y")  # only the first mark
+    for bad in ("", ":test", "all-data:"):
+        with pytest.raises(BadInputError):
+            CompareSide.parse(bad)
+
+
+def test_compare_splits_of_one_dataset(store: VectorStore) -> None:
+    ids = _seed_splits(store)
+    result = run_compare(store, P, S, CompareSide(ALL, "train"), f"{ALL}:prod")
+    assert set(result.novelty.index) == set(ids["prod"])  # only prod, never test
+    assert set(result.novelty.index[:20]) == set(ids["prod"][60:])
+    assert set(result.novelty["nearest_a"]) <= set(ids["train"])
+    assert result.summary["n_a"] == 200 and result.summary["n_b"] == 80
+    assert (result.novelty["split"] == "prod").all() and (result.novelty["dataset"] == ALL).all()
+    assert (result.dataset_a, result.dataset_b) == (ALL, ALL)
+    assert (result.name_a, result.name_b) == ("all-data · split=train", "all-data · split=prod")
+    assert result.label_field is None  # prod is unlabeled
+    in_regions = {str(i) for reps in result.regions["representatives"] for i in reps}
+    assert in_regions <= set(ids["train"]) | set(ids["prod"])
+    with pytest.raises(NotEnoughDataError, match="split = 'nope'"):
+        run_compare(store, P, S, f"{ALL}:train", f"{ALL}:nope")
+
+
+def test_overlapping_sides_are_refused(store: VectorStore) -> None:
+    _seed_splits(store)
+    with pytest.raises(BadInputError, match="twice"):
+        run_compare(store, P, S, f"{ALL}:train", CompareSide(ALL, "train"))
+    with pytest.raises(BadInputError, match="contains its split"):
+        run_compare(store, P, S, ALL, f"{ALL}:prod")
+    with pytest.raises(BadInputError):
+        run_compare(store, P, S, "other", "other")
+
+
+def test_dataset_and_split_comparisons_persist_apart_and_are_reused(
+        store: VectorStore, caplog: pytest.LogCaptureFixture) -> None:
+    _seed_splits(store)
+    caplog.set_level(logging.INFO, logger="core.pipeline.compare")
+    pairs = [("other", ALL), (f"{ALL}:train", f"{ALL}:prod"), (f"{ALL}:prod", f"{ALL}:train"),
+             ("other", f"{ALL}:prod")]
+    first = [run_compare(store, P, S, a, b) for a, b in pairs]
+    keys = [compare_key(S, a, b) for a, b in pairs]
+    assert len(set(keys)) == len(pairs) and store.list_documents(P, DOC_KIND) == sorted(keys)
+    assert len({r.fingerprint for r in first}) == len(pairs)
+    assert not any(r.reused for r in first)
+    assert compare_key(S, "other", ALL) == compare_key(S, CompareSide("other"), CompareSide(ALL))
+    caplog.clear()
+    again = [run_compare(store, P, S, a, b) for a, b in pairs]
+    assert all(r.reused for r in again) and "comparison computed" not in caplog.text
+    for before, after in zip(first, again):
+        assert after.fingerprint == before.fingerprint
+        assert list(after.novelty.index) == list(before.novelty.index)
