@@ -11,7 +11,7 @@ import streamlit as st
 from core.filters import Filter
 from ui import explore, resources, state
 from ui.errors import show_errors
-from ui.page import PageContext, nav_link, setup_page
+from ui.page import PageContext, require_datasets, setup_page
 from ui.widgets.detail import SELECTION_SOURCE, find_similar, item_detail, select_on_map
 from ui.widgets.filters import payload_filter_widgets
 from ui.widgets.grid import image_grid
@@ -86,14 +86,7 @@ def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
 
 ctx = setup_page("Explore", "🗺️")
 st.title("🗺️ Explore")
-if not ctx.ready:
-    st.info("Nothing to explore yet: load the demo on the home page or ingest a dataset.")
-    nav_link("app.py")
-    nav_link("pages/1_Ingest.py")
-    st.stop()
-if not ctx.datasets:
-    st.info("Choose at least one dataset in the sidebar.")
-    st.stop()
+require_datasets(ctx, "Nothing to explore yet: load the demo on the home page or ingest a dataset.")
 assert ctx.project is not None and ctx.space is not None
 
 with show_errors(stop=True):

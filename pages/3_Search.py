@@ -8,20 +8,13 @@ from core import export
 from core.types import DATASET, KEY
 from ui import collections_view, resources, search_view
 from ui.errors import show_errors
-from ui.page import nav_link, setup_page
+from ui.page import require_datasets, setup_page
 from ui.widgets.detail import hits_frame
 from ui.widgets.filters import payload_filter_widgets
 
 ctx = setup_page("Search", "🔎")
 st.title("🔎 Search")
-if not ctx.ready:
-    st.info("Nothing to search yet: load the demo on the home page or ingest a dataset.")
-    nav_link("app.py")
-    nav_link("pages/1_Ingest.py")
-    st.stop()
-if not ctx.datasets:
-    st.info("Choose at least one dataset in the sidebar.")
-    st.stop()
+require_datasets(ctx, "Nothing to search yet: load the demo on the home page or ingest a dataset.")
 assert ctx.project is not None and ctx.space is not None
 
 search_view.text_box(ctx)

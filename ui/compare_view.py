@@ -17,6 +17,7 @@ from ui import compare_pick, explore, images, resources
 from ui.page import PageContext
 from ui.widgets import scatter
 from ui.widgets.grid import caption, image_grid
+from ui.widgets.hover_preview import hover_preview
 from ui.widgets.progress import ProgressBar
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ def joint_map(map_result: Any, payloads: pd.DataFrame, result: CompareResult,
     built.figure.update_layout(dragmode="pan", legend={"title": {"text": colours.by}})
     st.plotly_chart(built.figure, key="compare.map", config=scatter.PLOTLY_CONFIG,
                     width="stretch")
+    hover_preview(frame, built.trace_rows, built.revision, chart_key="compare.map")
 
 
 def sides(result: CompareResult) -> tuple[CompareSide, CompareSide]:

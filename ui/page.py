@@ -192,6 +192,19 @@ def nav_link(page: str, label: str | None = None, icon: str | None = None) -> No
         st.caption(f"{label or default_label}: open it from the sidebar.")
 
 
+def require_datasets(ctx: PageContext, nothing_yet: str) -> None:
+    """Stop the page with a hint (and links to Home and Ingest) when the store has nothing to
+    show yet, or when no dataset is chosen in the sidebar."""
+    if not ctx.ready:
+        st.info(nothing_yet)
+        nav_link("app.py")
+        nav_link("pages/1_Ingest.py")
+        st.stop()
+    if not ctx.datasets:
+        st.info("Choose at least one dataset in the sidebar.")
+        st.stop()
+
+
 def setup_page(title: str, icon: str = "🔭") -> PageContext:
     """Configure the page and render the shared sidebar; call it first in app.py and pages/*.py.
 

@@ -1,4 +1,5 @@
-"""Explore in a real browser: the WebGL map is drawn, and a box selection shows the image grid."""
+"""Explore in a real browser: the WebGL map is drawn, hover shows a thumbnail, a box selection
+shows the image grid."""
 
 from __future__ import annotations
 
@@ -57,3 +58,45 @@ def test_box_selection_shows_the_image_grid(demo_server: Server, page: Any) -> N
     page.get_by_text("Nearest neighbours").first.wait_for()
     wait_idle(page)
     page.screenshot(path="/tmp/explore_detail.png", full_page=True)
+
+
+# The point's pixel position comes from plotly's own axes (l2p), so the cursor lands on it.
+_POINT_XY = """(sel) => {
+  const gd = document.querySelector(sel + ' .js-plotly-plot');
+  const full = gd._fullLayout, xa = full.xaxis, ya = full.yaxis;
+  const c = gd._fullData.findIndex(t => t.hoverinfo !== 'skip' && t.x && t.x.length);
+  const t = gd._fullData[c], i = Math.floor(t.x.length / 2);
+  const box = gd.getBoundingClientRect();
+  return {x: box.left + xa._offset + xa.l2p(t.x[i]), y: box.top + ya._offset + ya.l2p(t.y[i])};
+}"""
+
+
+def test_hover_shows_the_thumbnail(demo_server: Server, page: Any) -> None:
+    _open_explore(page, demo_server)
+    point = page.evaluate(_POINT_XY, CHART)
+    page.mouse.move(point["x"] - 30, point["y"] - 30)
+    page.mouse.move(point["x"], point["y"], steps=4)
+    page.locator(".hoverlayer .hovertext").first.wait_for()  # plotly's own label: the fields
+    tip = page.locator('[data-testid="embedscope-hover-preview"]')
+    tip.wait_for(state="visible")
+    src = tip.locator("img").get_attribute("src") or ""
+    assert src.startswith("data:image/jpeg;base64,"), src[:40]
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"embedscope-hover-preview\"] img')"
+        ".naturalWidth > 0")  # a decodable image, not a broken icon
+    # It is the hovered item (its key is in plotly's label) and it sits next to the cursor.
+    item_key = (tip.inner_text().split(" · ")[-1]).strip()
+    label = page.locator(".hoverlayer .hovertext").first.text_content() or ""  # an SVG node
+    assert item_key and item_key in label, (item_key, label)
+    box = tip.bounding_box()
+    assert box is not None
+    assert abs(box["x"] + box["width"] / 2 - point["x"]) < box["width"] + 40
+    assert box["y"] <= point["y"] <= box["y"] + box["height"]
+    # Reported, not asserted (timings belong in benchmarks): server round trip after the
+    # debounce, and plotly's hover event to the thumbnail on screen.
+    print(f"hover thumbnail: round trip {tip.get_attribute('data-round-trip-ms')} ms, "
+          f"hover to shown {tip.get_attribute('data-hover-to-show-ms')} ms")
+    page.screenshot(path="/tmp/explore_hover.png")
+    # Leaving the map hides it again.
+    page.mouse.move(5, 5)
+    tip.wait_for(state="hidden")

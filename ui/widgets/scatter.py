@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.explore import GREY, MISSING, ColourSpec, hover_text
+from ui.widgets.hover_preview import hover_preview
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +194,11 @@ def selected_ids(points: Sequence[dict[str, Any]], trace_rows: Sequence[np.ndarr
 
 def scatter_map(frame: pd.DataFrame, colour: ColourSpec, *, key: str,
                 visible: np.ndarray | None = None, highlight: Sequence[str] = (),
-                focus: Sequence[str] = (), title: str = "", height: int = 640) -> list[str] | None:
+                focus: Sequence[str] = (), title: str = "", height: int = 640,
+                thumbnails: bool = True) -> list[str] | None:
     """Draw the map and return the ids the user just selected on it.
+
+    thumbnails: hovering a point with an image shows its thumbnail (ui.widgets.hover_preview).
 
     Returns None when the selection did not change since the last run (so a selection made
     elsewhere is kept), or the new selection (an empty list when the user cleared it).
@@ -203,6 +207,8 @@ def scatter_map(frame: pd.DataFrame, colour: ColourSpec, *, key: str,
                          title=title, height=height, uirevision=key)
     event = st.plotly_chart(built.figure, key=key, on_select="rerun",
                             selection_mode=SELECTION_MODES, config=PLOTLY_CONFIG, width="stretch")
+    if thumbnails:
+        hover_preview(frame, built.trace_rows, built.revision, chart_key=key)
     points = list(((event or {}).get("selection") or {}).get("points") or [])
     signature = hashlib.sha1(repr([(p.get("curve_number"), p.get("point_index"))
                                    for p in points]).encode()).hexdigest()
