@@ -33,5 +33,5 @@ EXPOSE 8501
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"
 
-CMD ["streamlit", "run", "app.py", "--server.headless=true", "--server.port=8501", \
+CMD ["python", "-m", "ui.serve", "--server.headless=true", "--server.port=8501", \
      "--server.address=0.0.0.0", "--browser.gatherUsageStats=false"]

@@ -48,7 +48,8 @@ shift || true
 case "$cmd" in
   run)
     setup_python
-    exec streamlit run app.py --server.headless true "$@"
+    # ui.serve = `streamlit run app.py` with the UMAP warm-up started with the server process.
+    exec python -m ui.serve --server.headless true "$@"
     ;;
   test)
     setup_python

@@ -89,7 +89,9 @@ def _start(data_dir: Path, **extra_env: str) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log_path = data_dir.parent / f"streamlit-{port}.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+    # ui.serve is what the README's run command and the Dockerfile start: `streamlit run app.py`
+    # with the UMAP warm-up begun with the server process.
+    cmd = [sys.executable, "-m", "ui.serve",
            "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none", "--global.developmentMode", "false"]

@@ -31,6 +31,10 @@ def test_explore_draws_the_webgl_map(demo_server: Server, page: Any) -> None:
     # plotly's scattergl draws into WebGL canvases inside the plot (gl-canvas).
     assert chart.locator("canvas").count() >= 1
     assert chart.locator(".legend .traces").count() >= 2  # one legend entry per colour group
+    # The numba warm-up began with the server process, not with the first page view.
+    log = demo_server.log_path.read_text(errors="replace")
+    assert "UMAP warm-up started with the server" in log
+    assert log.index("UMAP warm-up started") < log.index("opened embedded Qdrant Edge")
     page.screenshot(path="/tmp/explore_map.png", full_page=True)
 
 
