@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
 _done = False
+_START_LOCK = threading.Lock()
+_thread: threading.Thread | None = None  # the warm-up thread, once started
 
 
 def use_cache_dir(cache_dir: str | Path) -> Path:
@@ -71,7 +73,12 @@ def warm_up_umap(cache_dir: str | Path | None = None) -> float:
 
 
 def start_warm_up(cache_dir: str | Path | None = None) -> threading.Thread:
-    """warm_up_umap in a daemon thread (started); errors are logged, never raised."""
+    """warm_up_umap in a daemon thread (started); errors are logged, never raised.
+
+    Once per process: a later call (the pages call it too, after ui.serve did) returns the
+    thread already started instead of starting another that would only wait for it.
+    """
+    global _thread
 
     def run() -> None:
         try:
@@ -79,6 +86,8 @@ def start_warm_up(cache_dir: str | Path | None = None) -> threading.Thread:
         except Exception:  # a failed warm-up only costs speed later; the real fit reports errors
             log.exception("UMAP warm-up failed")
 
-    thread = threading.Thread(target=run, name="umap-warm-up", daemon=True)
-    thread.start()
-    return thread
+    with _START_LOCK:
+        if _thread is None:
+            _thread = threading.Thread(target=run, name="umap-warm-up", daemon=True)
+            _thread.start()
+        return _thread

@@ -23,8 +23,7 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    # The pages call start_warm_up too; that second call just waits for this one (run once per
-    # process). ui.page is not imported here: its st.cache_* decorators need Streamlit's runtime.
+    # The pages call start_warm_up too; it starts one thread per process, so theirs is this one. ui.page is not imported here: its st.cache_* decorators need Streamlit's runtime.
     start_warm_up(settings.cache_dir / "numba")
     logging.getLogger(__name__).info("UMAP warm-up started with the server")
 

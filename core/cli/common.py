@@ -16,6 +16,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1  # a CoreError: bad input, store unreachable, model not loadable...
 EXIT_USAGE = 2  # wrong arguments (argparse uses 2 too)
 EXIT_PARTIAL = 3  # done, but some items were rejected
+# An ingest report's status (core.pipeline.rejects.IngestReport.status) as an exit code.
+EXIT_BY_STATUS = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
 
 PROGRESS_MODES = ("auto", "bar", "lines", "none")
 

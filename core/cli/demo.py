@@ -6,10 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, PROGRESS_MODES, opened_store, progress_display
+from core.cli.common import EXIT_BY_STATUS, PROGRESS_MODES, opened_store, progress_display
 from core.config import Settings
-
-EXIT_BY_STATUS = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
 
 
 def register(subparsers: Any) -> None:

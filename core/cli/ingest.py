@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from core.cli.common import (
-    EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, PROGRESS_MODES, opened_store, progress_display, usage_error,
+    EXIT_BY_STATUS, EXIT_OK, PROGRESS_MODES, opened_store, progress_display, usage_error,
     with_data_roots,
 )
 from core.config import Settings
@@ -18,7 +18,6 @@ from core.store.base import VectorStore
 from core.types import Item
 
 MAX_REJECTS_SHOWN = 20
-EXIT_BY_STATUS = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILURE}
 
 
 def register(subparsers: Any) -> None:

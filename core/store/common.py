@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,15 @@ SCROLL_BATCH = 1024
 # Payload keys reserved by the store in the documents area.
 DOCS_PROJECT, DOCS_KIND, DOCS_KEY = "project", "kind", "key"
 SPACE_KIND = "_space"  # documents of this kind describe the spaces (SpaceInfo.to_dict())
+
+
+def uniform_match_values(values: Iterable[Any]) -> bool:
+    """Whether Qdrant can match these values as one keyword/int set (MatchValue / MatchAny):
+    all str, or all int (not bool, not float). Mixed or float values need one condition each."""
+    values = list(values)
+    if all(isinstance(v, str) for v in values):
+        return True
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
 
 def check_points(

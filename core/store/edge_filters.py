@@ -15,16 +15,9 @@ import qdrant_edge as qe
 
 from core.errors import UnsupportedOperationError
 from core.filters import Condition, Filter
+from core.store.common import uniform_match_values
 
 BoolResolver = Callable[[str, tuple[Any, ...]], set[str]]
-
-
-def _match_ok(values: Iterable[Any]) -> bool:
-    """Keyword/int matches take str or int (not bool/float) values, all of one type."""
-    values = list(values)
-    if all(isinstance(v, str) for v in values):
-        return True
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
 
 def _equals(key: str, value: Any) -> Any:
@@ -49,7 +42,7 @@ def condition(cond: Condition, bools: BoolResolver | None = None) -> Any:
     if cond.equals is not None:
         return _equals(cond.field, cond.equals)
     if cond.one_of is not None:
-        if cond.one_of and _match_ok(cond.one_of):
+        if cond.one_of and uniform_match_values(cond.one_of):
             return qe.FieldCondition(cond.field, match=qe.MatchAny(list(cond.one_of)))
         return qe.Filter(should=[_equals(cond.field, v) for v in cond.one_of] or None,
                          must=None if cond.one_of else [qe.HasIdCondition(set())])

@@ -7,14 +7,7 @@ from typing import Any, Iterable
 from qdrant_client import models as qm
 
 from core.filters import Condition, Filter
-
-
-def _uniform(values: Iterable[Any]) -> bool:
-    """MatchAny takes a list of str or a list of int (not bool/float)."""
-    values = list(values)
-    if all(isinstance(v, str) for v in values):
-        return True
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+from core.store.common import uniform_match_values
 
 
 def _equals(key: str, value: Any) -> Any:
@@ -30,7 +23,7 @@ def condition(cond: Condition) -> Any:
     if cond.one_of is not None:
         if not cond.one_of:
             return qm.HasIdCondition(has_id=[])  # one of nothing: matches no point
-        if _uniform(cond.one_of):
+        if uniform_match_values(cond.one_of):
             return qm.FieldCondition(key=cond.field, match=qm.MatchAny(any=list(cond.one_of)))
         return qm.Filter(should=[_equals(cond.field, v) for v in cond.one_of])
     if cond.missing is not None:
