@@ -6,8 +6,8 @@ import streamlit as st
 
 from ui import overview
 from ui.errors import show_errors
-from ui.html import esc
 from ui.page import PAGES, nav_link, setup_page
+from ui.text import md, md_frame
 
 ctx = setup_page("Home")
 st.title("🔭 embedscope")
@@ -30,21 +30,21 @@ if not projects:
     nav_link("pages/1_Ingest.py")
     st.stop()
 
-st.markdown(f"**Store:** {esc(ctx.store.describe())} · **projects:** "
-            f"{', '.join(esc(p) for p in projects)}", unsafe_allow_html=True)
+st.markdown(f"**Store:** {md(ctx.store.describe(), limit=None)} · **projects:** "
+            f"{', '.join(md(p) for p in projects)}")
 
 for project in projects:
     spaces = ctx.store.list_spaces(project)
     infos = ctx.store.list_datasets(project)
     with st.container(border=True):
-        st.subheader(f"Project `{project}`")
+        st.subheader(f"Project {md(project)}")
         left, right = st.columns([3, 2])
         with left:
             st.markdown("**Datasets** (points per embedding space)")
             # Small static summaries: st.table renders as HTML (no canvas, printable, readable).
-            st.table(overview.datasets_table(infos, spaces))
+            st.table(md_frame(overview.datasets_table(infos, spaces)))
             st.markdown("**Embedding spaces**")
-            st.table(overview.spaces_table(spaces), hide_index=True)
+            st.table(md_frame(overview.spaces_table(spaces)), hide_index=True)
         with right:
             st.markdown("**Top labels**")
             if spaces:
@@ -55,7 +55,7 @@ for project in projects:
                     if labels.empty:
                         st.caption("No labels.")
                     else:
-                        st.table(labels)
+                        st.table(md_frame(labels))
 
 if "demo" not in projects:
     with st.expander("Load the demo project too"):
@@ -66,6 +66,6 @@ if "demo" not in projects:
 
 st.divider()
 columns = st.columns(len(PAGES) - 1)
-for column, (path, label, icon) in zip(columns, PAGES[1:]):
+for column, (path, label, icon) in zip(columns, PAGES[1:], strict=True):
     with column:
         nav_link(path, label, icon)

@@ -11,6 +11,13 @@ local mode (what ServerStore(path=...) uses) runs the same queries at --local-si
     python benchmarks/search.py --sizes 10000 100000 --queries 200 --local-size 10000
     python benchmarks/search.py --sizes 10000 --handover     # only the two-process timing
 
+--dashboard-ingest N: ingest N clustered points through the dashboard's own ingest function
+(ui.ingest_run.ingest, which calls the CLI's use case core.pipeline.ingest_job.run_ingest), then
+report whether it built the search index (and how many vectors Edge indexed), and the latency
+of approximate vs exact top-10 queries: above the index threshold (20k) the index must be built.
+
+    python benchmarks/search.py --dashboard-ingest 30000
+
 --handover: a second process (an "ingest") upserts batches of 256 points into the same embedded
 store in a loop while this process queries it, so every query waits for the lease hand-over
 (core.store.lease) and re-opens the shard: its p50/p95 is the cost of sharing one folder.
@@ -72,7 +79,7 @@ def run_queries(store: VectorStore, ids: list[str], queries: np.ndarray, flt: Fi
     index = {pid: i for i, pid in enumerate(ids)}
     store.query(PROJECT, SPACE, queries[0], limit=10, flt=flt)  # warm-up (opens the shard)
     times, recalls = [], []
-    for q, want in zip(queries, expected):
+    for q, want in zip(queries, expected, strict=True):
         start = time.perf_counter()
         hits = store.query(PROJECT, SPACE, q, limit=10, flt=flt, with_payload=True)
         times.append((time.perf_counter() - start) * 1000)
@@ -158,13 +165,55 @@ def bench_handover(n: int, dim: int, n_queries: int) -> None:
     print(f"writer upserted {out.strip()} batches of 256 while this process ran {n_queries} queries")
 
 
-def _latencies(store: VectorStore, queries: np.ndarray) -> list[float]:
+def _latencies(store: VectorStore, queries: np.ndarray, exact: bool = False) -> list[float]:
     times = []
     for q in queries:
         start = time.perf_counter()
-        store.query(PROJECT, SPACE, q, limit=10)
+        store.query(PROJECT, SPACE, q, limit=10, exact=exact)
         times.append((time.perf_counter() - start) * 1000)
     return times
+
+
+def bench_dashboard_ingest(n: int, dim: int, n_queries: int) -> None:
+    """Ingest through the Ingest page's code path, then check the space got its HNSW index."""
+    from types import SimpleNamespace
+
+    from streamlit import config
+    from streamlit.logger import set_log_level
+
+    config.get_option("logger.level")  # load the config first: it would reset the level below
+    set_log_level("error")  # bare mode (no page to draw on): a warning on every st call
+
+    from core.config import load_settings
+    from core.pipeline.ingest_job import VectorSource
+    from core.store import EdgeStore
+    from core.types import Item
+    from ui.ingest_run import ingest
+
+    vectors, labels = make_data(n, dim)
+    items = [Item(key=f"item-{i}", label=f"c{labels[i]}") for i in range(n)]
+    status = SimpleNamespace(update=lambda **kwargs: print(f"  phase: {kwargs.get('label')}", flush=True))
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(data_dir=Path(tmp) / "data")
+        store = EdgeStore(Path(tmp) / "edge")
+        try:
+            ctx = SimpleNamespace(store=store, settings=settings)
+            source = VectorSource(SPACE, vectors, [it.key for it in items], "bench.npy")
+            start = time.perf_counter()
+            outcome = ingest(ctx, PROJECT, "d", items, source, status)  # type: ignore[arg-type]
+            seconds = time.perf_counter() - start
+            with store.hold("benchmark: shard info"):
+                indexed = store._shard(PROJECT, SPACE).info().indexed_vectors_count  # Edge only
+            queries = vectors[np.random.default_rng(1).integers(0, n, n_queries)]
+            approx = _latencies(store, queries)
+            exact = _latencies(store, queries, exact=True)
+        finally:
+            store.close()
+    print(f"dashboard ingest of {n} x {dim}: {outcome.report.stored} stored in {seconds:.1f} s (index included); "
+          f"index built: {outcome.index_built}; Edge indexed vectors: {indexed}")
+    print(f"query p50: {np.percentile(approx, 50):.2f} ms approximate (the default), "
+          f"{np.percentile(exact, 50):.2f} ms exact scan "
+          f"(p95 {np.percentile(approx, 95):.2f} / {np.percentile(exact, 95):.2f} ms)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,7 +223,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--local-size", type=int, default=10_000, help="qdrant-client local mode size (0: skip)")
     parser.add_argument("--handover", action="store_true", help="also time queries while another process writes")
+    parser.add_argument("--dashboard-ingest", type=int, metavar="N",
+                        help="only: ingest N points through the dashboard's ingest and check the index")
     args = parser.parse_args(argv)
+    if args.dashboard_ingest:
+        bench_dashboard_ingest(args.dashboard_ingest, args.dim, args.queries)
+        return
     if args.handover:
         bench_handover(args.sizes[0], args.dim, min(args.queries, 100))
         return

@@ -4,43 +4,32 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
-from types import ModuleType
-from typing import Sequence
-
-from pydantic import ValidationError
+from collections.abc import Sequence
 
 from core.cli.common import EXIT_FAILURE, EXIT_USAGE, add_store_options, error, settings_from_args
 from core.errors import CoreError
 from core.logging_setup import configure_logging
 
 # Command modules in core/cli/, in help order. Each exposes register(subparsers).
-COMMANDS: tuple[str, ...] = ("ingest", "list", "delete", "search", "collections", "analyse", "demo")
-
-
-def _command_module(name: str) -> ModuleType | None:
-    """core.cli.<name>, or None when that file does not exist (a command not written yet).
-    An existing module that fails to import is a bug and raises."""
-    if importlib.util.find_spec(f"core.cli.{name}") is None:
-        return None
-    return importlib.import_module(f"core.cli.{name}")
+COMMANDS: tuple[str, ...] = ("ingest", "list", "delete", "search", "collections", "analyse", "compare",
+                             "models", "demo", "migrate")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser: global store options, then one sub-command per available module."""
+    """The full parser: global store options, then one sub-command per module of COMMANDS."""
     parser = argparse.ArgumentParser(
         prog="embedscope",
         description="Understand and fix datasets through embeddings: ingest, list, delete, search, "
-        "analyse. Settings come from EMBEDSCOPE_* variables (and .env).",
+        "analyse, compare (`embedscope models` lists the models that work offline). Settings come "
+        "from EMBEDSCOPE_* variables (and .env).",
         epilog="Exit codes: 0 success, 1 failure, 2 usage error, 3 partial success (some items rejected).",
     )
     add_store_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = _command_module(name)
-        if module is not None:
-            module.register(commands)
+        # A missing or broken command module is a bug: the import error surfaces, never a skip.
+        importlib.import_module(f"core.cli.{name}").register(commands)
     for sub in commands.choices.values():
         add_store_options(sub, suppress=True)
     return parser
@@ -56,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         configure_logging(args.log_level or settings.log_level)
-    except (ValidationError, ValueError) as e:
+    except CoreError as e:  # load_settings names each bad setting, without its value
+        return error(str(e))
+    except ValueError as e:  # a bad --log-level
         return error(f"invalid settings: {e}")
     try:
         return int(args.func(args, settings))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -14,15 +13,17 @@ import pandas as pd
 
 from core import export as _export
 from core.errors import BadInputError, NotFoundError
-from core.filters import Condition, Filter
+from core.filters import Filter
 from core.store.base import VectorStore
+from core.store.documents import FORMAT, Upgrade, read_document
+from core.store.names import validate_name
 from core.types import DATASET, KEY, Hit
 
 log = logging.getLogger(__name__)
 
 KIND = "collection"  # the store document kind
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
-_FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of the collection document (FORMAT field; layout 1 also wrote "version": 1)
+UPGRADES: dict[int, Upgrade] = {}  # a bump needs UPGRADES[old]: collections cannot be recomputed
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Collection:
     """A saved set of points of one space, in the order they were saved.
 
     ids: point ids; scores: aligned with ids (None where there is no score);
-    refs: (dataset, key) aligned with ids, so current payloads load with an indexed filter;
+    refs: (dataset, key) aligned with ids: what each point was, readable after it is deleted;
     query: what made it (e.g. {"type": "text", "text": "...", "filter": [...]}), or None;
     items: only from load(): current payloads indexed by id, in collection order, with a
     "score" column; ids no longer in the store are listed in `missing`.
@@ -53,7 +54,7 @@ class Collection:
 
     def to_doc(self) -> dict[str, Any]:
         return {
-            "version": _FORMAT_VERSION, "name": self.name, "space": self.space,
+            FORMAT: FORMAT_VERSION, "name": self.name, "space": self.space,
             "ids": self.ids, "scores": self.scores, "refs": [list(r) for r in self.refs],
             "created": self.created, "description": self.description, "query": self.query,
         }
@@ -70,32 +71,27 @@ class Collection:
         )
 
 
-def validate_name(name: str) -> str:
-    """The stripped name, or BadInputError: 1-64 letters, digits, spaces, '_', '-', '.'."""
-    cleaned = name.strip()
-    if not _NAME.match(cleaned):
-        raise BadInputError(
-            f"Collection name {name!r} is not allowed: use 1-64 letters, digits, spaces, '_', '-' "
-            "or '.', starting with a letter or digit"
-        )
-    return cleaned
+def _checked_name(name: str) -> str:
+    """The name without surrounding spaces (typed into a text box), checked by the one name rule
+    (core.store.names.validate_name); BadInputError otherwise."""
+    return validate_name(name.strip() if isinstance(name, str) else name, "collection name")
 
 
 def exists(store: VectorStore, project: str, name: str) -> bool:
     """True when the project has a collection of that name."""
-    return store.get_document(project, KIND, validate_name(name)) is not None
+    return store.get_document(project, KIND, _checked_name(name)) is not None
 
 
 def _refs_for(store: VectorStore, project: str, space: str, ids: Sequence[str]) -> list[tuple[str | None, str | None]]:
     # Explore selections come as bare ids: look their (dataset, key) up once, at save time.
-    frame = store.payloads(project, space, fields=[DATASET, KEY])
+    frame = store.payloads(project, space, flt=Filter.ids(ids), fields=[DATASET, KEY])
     found = frame.reindex(list(ids))
-    missing = [i for i, ds in zip(ids, found[DATASET]) if pd.isna(ds)]
+    missing = [i for i, ds in zip(ids, found[DATASET], strict=True) if pd.isna(ds)]
     if missing:
         raise NotFoundError(
             f"{len(missing)} id(s) to save are not in space {space!r} of {project!r}: {', '.join(missing[:5])}"
         )
-    return list(zip(found[DATASET], found[KEY]))
+    return list(zip(found[DATASET], found[KEY], strict=True))
 
 
 def save(
@@ -116,7 +112,7 @@ def save(
     overwrite=True replaces an existing collection of that name (never done silently).
     scores / refs, when given, are aligned with ids. Duplicate ids keep their first place.
     """
-    name = validate_name(name)
+    name = _checked_name(name)
     store.get_space(project, space)  # NotFoundError for an unknown project / space
     order = list(dict.fromkeys(ids))
     if not order:
@@ -166,11 +162,7 @@ def save_hits(
 
 def _current_items(store: VectorStore, coll: Collection) -> tuple[pd.DataFrame, list[str]]:
     """(payloads indexed by id in collection order with a "score" column, ids no longer stored)."""
-    # Filter has no id condition: fetch by the indexed (dataset, key) fields, then align by id.
-    keys = sorted({k for _, k in coll.refs if k is not None})
-    datasets = sorted({d for d, _ in coll.refs if d is not None})
-    flt = Filter(must=(Condition(DATASET, one_of=tuple(datasets)), Condition(KEY, one_of=tuple(keys))))
-    frame = store.payloads(coll.project, coll.space, flt=flt) if keys and datasets else pd.DataFrame()
+    frame = store.payloads(coll.project, coll.space, flt=Filter.ids(coll.ids))
     missing = [i for i in coll.ids if i not in frame.index]
     items = frame.reindex(coll.ids)
     items.index.name = "id"
@@ -180,7 +172,7 @@ def _current_items(store: VectorStore, coll: Collection) -> tuple[pd.DataFrame, 
 
 def get(store: VectorStore, project: str, name: str, *, with_items: bool = True) -> Collection:
     """Load a collection; with_items adds its points' current payloads (items, missing)."""
-    doc = store.get_document(project, KIND, validate_name(name))
+    doc = read_document(store, project, KIND, _checked_name(name), FORMAT_VERSION, UPGRADES)
     if doc is None:
         raise NotFoundError(f"No collection named {name!r} in project {project!r}")
     coll = Collection.from_doc(project, doc)
@@ -202,7 +194,7 @@ def list_collections(store: VectorStore, project: str) -> list[Collection]:
 
 def delete(store: VectorStore, project: str, name: str) -> None:
     """Delete a collection (the points stay); NotFoundError if there is none of that name."""
-    if not store.delete_document(project, KIND, validate_name(name)):
+    if not store.delete_document(project, KIND, _checked_name(name)):
         raise NotFoundError(f"No collection named {name!r} in project {project!r}")
     log.info("Deleted collection %r of project %s", name, project)
 
@@ -210,7 +202,7 @@ def delete(store: VectorStore, project: str, name: str) -> None:
 def rename(store: VectorStore, project: str, old: str, new: str, *, overwrite: bool = False) -> Collection:
     """Give a collection a new name; refuses to replace another collection unless overwrite."""
     coll = get(store, project, old, with_items=False)
-    new = validate_name(new)
+    new = _checked_name(new)
     if new == coll.name:
         return coll
     if not overwrite and store.get_document(project, KIND, new) is not None:

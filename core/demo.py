@@ -15,18 +15,18 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Callable, cast
+from typing import cast
 
 import numpy as np
 from PIL import Image
 
 from core.config import Settings
-from core.embedders.base import Embedder
 from core.demo_model import HIDDEN, SPLITS, DemoData, build_demo_data
+from core.embedders.base import Embedder
 from core.pipeline.ingest import ingest_items, ingest_vectors
 from core.pipeline.rejects import IngestReport
 from core.store.base import VectorStore
-from core.types import Item, SpaceInfo
+from core.types import Item, Progress, SpaceInfo
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,6 @@ MLP_SPACE = SpaceInfo(
     "the demo's train split, which has no 9s",
 )
 PIXELS_SPACE = SpaceInfo("pixels", 64, "vector", description="Raw 8x8 pixel intensities of each digit")
-
-# progress(done, total): points stored so far over all spaces and datasets.
-DemoProgress = Callable[[int, int], None]
-
 
 def image_folder(settings: Settings) -> Path:
     """Where the demo's PNG files go: <data_dir>/demo/digits (an allowed data root)."""
@@ -80,7 +76,7 @@ def demo_items(data: DemoData, paths: list[Path]) -> list[Item]:
     ]
 
 
-def _shifted(progress: DemoProgress | None, offset: int, total: int) -> Callable[[int, int], None] | None:
+def _shifted(progress: Progress | None, offset: int, total: int) -> Progress | None:
     if progress is None:
         return None
     return lambda done, _total: progress(offset + done, total)
@@ -95,18 +91,22 @@ def _pretrained_available() -> bool:
 def load_demo(
     store: VectorStore,
     settings: Settings,
-    progress: DemoProgress | None = None,
+    progress: Progress | None = None,
     *,
-    with_pretrained: bool = True,
+    with_pretrained: bool | None = None,
     seed: int = 0,
 ) -> list[IngestReport]:
     """Create (or refresh) the "demo" project; returns one IngestReport per (space, dataset).
 
-    Spaces "demo-mlp" and "pixels" always; "efficientnet-lite0" too when with_pretrained and the
+    Spaces "demo-mlp" and "pixels" always; "efficientnet-lite0" too when with_pretrained (None:
+    settings.demo_pretrained, i.e. EMBEDSCOPE_DEMO_PRETRAINED, default yes) and the
     offline weights are installed (about a minute on 2 CPU cores; resumable). Images are written
     under settings.demo_dir. Deterministic for a seed; running it again keeps the counts.
+    progress(done, total): points stored so far over all spaces and datasets.
     """
     start = time.perf_counter()
+    if with_pretrained is None:
+        with_pretrained = settings.demo_pretrained
     data = build_demo_data(seed)
     items = demo_items(data, write_images(data.images, image_folder(settings)))
     pretrained = with_pretrained and _pretrained_available()
@@ -133,7 +133,7 @@ def _before(data: DemoData, split: str) -> int:
 
 
 def _ingest_pretrained(store: VectorStore, settings: Settings, data: DemoData, items: list[Item],
-                       progress: DemoProgress | None, total: int) -> list[IngestReport]:
+                       progress: Progress | None, total: int) -> list[IngestReport]:
     """The "efficientnet-lite0" space, embedded from the PNG files (skips what is stored)."""
     from core.embedders import EFFICIENTNET_LITE0, load_embedder
 

@@ -79,7 +79,7 @@ def plant_labels(truth: np.ndarray, split: np.ndarray, seed: int = 0) -> tuple[n
     return labels, noisy
 
 
-def train_mlp(x: np.ndarray, labels: np.ndarray, seed: int = 0) -> "MLPClassifier":
+def train_mlp(x: np.ndarray, labels: np.ndarray, seed: int = 0) -> MLPClassifier:
     """A one-hidden-layer MLPClassifier (HIDDEN ReLU units) fitted on x (n, 64) in [0, 1]."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
@@ -91,7 +91,7 @@ def train_mlp(x: np.ndarray, labels: np.ndarray, seed: int = 0) -> "MLPClassifie
     return clf
 
 
-def penultimate(clf: "MLPClassifier", x: np.ndarray) -> np.ndarray:
+def penultimate(clf: MLPClassifier, x: np.ndarray) -> np.ndarray:
     """(n, HIDDEN) float32: the hidden layer's ReLU activations, the layer before the softmax."""
     weights, bias = clf.coefs_[0], clf.intercepts_[0]
     return np.maximum(x @ weights + bias, 0.0).astype(np.float32)

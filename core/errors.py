@@ -40,3 +40,12 @@ class NotEnoughDataError(CoreError):
 
 class UnsupportedOperationError(CoreError):
     """The operation does not apply here (e.g. text search in a space with no text side)."""
+
+
+class StoreOutdatedError(CoreError):
+    """The store was written by an older embedscope layout: run `embedscope migrate` (or the
+    dashboard's Migrate button) before using it."""
+
+
+class StoreTooNewError(CoreError):
+    """The store (or one of its documents) was written by a newer embedscope than this one."""

@@ -1,11 +1,16 @@
-"""Export search results and collections as CSV / JSONL rows ready for a labeling queue."""
+"""Export search results and collections as CSV / JSONL rows ready for a labeling queue.
+
+Every CSV cell written by the project goes through guard_cell (to_csv and csv_row use it): a text
+cell that a spreadsheet would run as a formula gets a leading apostrophe (OWASP CSV injection).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,35 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "id", URI, LABEL, PREDICTION, "score", DATASET, KEY, SPLIT, TEXT, CONFIDENCE,
 )
 FORMATS: tuple[str, ...] = ("csv", "jsonl")
+# A text cell starting with one of these is run as a formula by Excel / LibreOffice / Sheets.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ...except a plain number written as text ("-0.5", "+3e5"): a spreadsheet reads it as that number.
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def guard_cell(value: Any) -> Any:
+    """A text value a spreadsheet would evaluate, prefixed with "'"; anything else unchanged.
+
+    Only strings are guarded: numbers (-0.5), None and NaN stay what they are.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def guard_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the frame with guard_cell applied to the header and every text (object) column."""
+    out = frame.copy()
+    out.columns = [guard_cell(str(c)) for c in out.columns]
+    for position, dtype in enumerate(out.dtypes):
+        if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            out.isetitem(position, out.iloc[:, position].map(guard_cell, na_action="ignore"))
+    return out
+
+
+def csv_row(values: Iterable[Any]) -> list[Any]:
+    """One row for a csv.writer, every cell guarded (for writers that do not build a frame)."""
+    return [guard_cell(v) for v in values]
 
 
 def _payload_value(payload: dict[str, Any], field: str) -> Any:
@@ -76,14 +110,19 @@ def _clean(value: Any) -> Any:
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:
-    """UTF-8 CSV with a header row, no index column (pass an export_frame / hits_frame)."""
-    return frame.to_csv(index=False).encode("utf-8")
+    """UTF-8 CSV with a header row, no index column, formula-like text cells guarded (guard_cell).
+
+    Pass an export_frame / hits_frame, or any frame (the error-clusters table).
+    """
+    # CRLF rows (RFC 4180): the csv module then quotes a cell holding a bare "\r" too, which a
+    # spreadsheet would otherwise read as a row break starting a new, unguarded cell.
+    return guard_frame(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 def to_jsonl(frame: pd.DataFrame) -> bytes:
     """One JSON object per line (UTF-8, nulls for missing values)."""
     lines = [
-        json.dumps({col: _clean(val) for col, val in zip(frame.columns, row)}, ensure_ascii=False)
+        json.dumps({col: _clean(val) for col, val in zip(frame.columns, row, strict=True)}, ensure_ascii=False)
         for row in frame.itertuples(index=False, name=None)
     ]
     return ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8")

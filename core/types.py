@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Modality = Literal["image", "text", "vector"]
+
+# The one progress-callback type of core: progress(done, total), called from the worker doing the
+# work; done counts whatever unit the caller documents (items, points, steps), 0 <= done <= total.
+Progress = Callable[[int, int], None]
 
 # Payload fields every point carries (None where unknown). Filters and the UI use these names;
 # user metadata lives under META as a nested object so `meta.<column>` paths filter on it.
@@ -18,7 +23,10 @@ PREDICTION = "prediction"
 CONFIDENCE = "confidence"
 SPLIT = "split"
 META = "meta"
-KIND = "kind"  # "item" for a datapoint, "object" for a detection object
+KIND = "kind"  # required on every point: ITEM_KIND for a datapoint, OBJECT_KIND for a detection object
+ITEM_KIND = "item"
+OBJECT_KIND = "object"
+KINDS: tuple[str, ...] = (ITEM_KIND, OBJECT_KIND)
 PARENT = "parent"  # for objects: the point id of the item they belong to
 BOX = "box"  # for objects: [x0, y0, x1, y1] in pixels
 SOURCE = "source"  # for objects: "label" or "prediction"
@@ -61,7 +69,7 @@ class SpaceInfo:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SpaceInfo":
+    def from_dict(cls, data: dict[str, Any]) -> SpaceInfo:
         return cls(
             name=str(data["name"]),
             dim=int(data["dim"]),
@@ -122,5 +130,5 @@ class Item:
             CONFIDENCE: self.confidence,
             SPLIT: self.split,
             META: dict(self.meta),
-            KIND: "item",
+            KIND: ITEM_KIND,
         }

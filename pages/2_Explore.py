@@ -8,13 +8,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.display import shorten
 from core.filters import Filter
 from ui import explore, resources, state
 from ui.errors import show_errors
 from ui.page import PageContext, require_datasets, setup_page
+from ui.text import md
 from ui.widgets.detail import SELECTION_SOURCE, find_similar, item_detail, select_on_map
 from ui.widgets.filters import payload_filter_widgets
 from ui.widgets.grid import image_grid
+from ui.widgets.out_of_date import out_of_date_notice
 from ui.widgets.problems import current_analysis, problems_panel, run_find_problems
 from ui.widgets.progress import ProgressBar
 from ui.widgets.scatter import scatter_map
@@ -39,7 +42,7 @@ def compute_map(ctx: PageContext, args: dict[str, Any], *, refit: bool) -> None:
             get_map(ctx.store, args["project"], args["space"], args["datasets"],
                     method=args["method"], flt=args["flt"], refit=refit, progress=bar)
         status.update(label="Map ready", state="complete", expanded=False)
-    resources.invalidate_data()  # the cached map of the same arguments is now stale
+    # No cache to clear: the rewritten map document changed the project's revision (the key).
 
 
 def load_map(ctx: PageContext, args: dict[str, Any]) -> tuple[Any, bool]:
@@ -81,7 +84,7 @@ def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
             with show_errors():
                 assert ctx.project is not None and ctx.space is not None
                 collections.save(ctx.store, ctx.project, name, ids, space=ctx.space)
-                st.success(f"Saved {len(ids):,} items as {name!r}.")
+                st.success(f"Saved {len(ids):,} items as “{md(name)}”.")
 
 
 ctx = setup_page("Explore", "🗺️")
@@ -92,7 +95,8 @@ assert ctx.project is not None and ctx.space is not None
 with show_errors(stop=True):
     payloads = resources.cached_payloads(ctx.project, ctx.space, ctx.datasets)
 if payloads.empty:
-    st.info(f"The datasets {', '.join(ctx.datasets)} have no points in the space `{ctx.space}`.")
+    st.info(f"The datasets {', '.join(md(d) for d in ctx.datasets)} have no points in the space "
+            f"{md(ctx.space)}.")
     st.stop()
 
 st.sidebar.subheader("Filter the map")
@@ -115,7 +119,11 @@ with show_errors(stop=True):
     map_result, quick = load_map(ctx, args)
     if find:
         run_find_problems(ctx)
-    analysis = current_analysis(ctx)
+    analysis = current_analysis(ctx)  # the persisted one: never recomputed on a page view
+    if analysis is not None and analysis.stale and out_of_date_notice(
+            "the problem scores (and the map colours from them)", key="explore.recompute"):
+        run_find_problems(ctx)
+        st.rerun()
 
 frame = explore.build_map_frame(map_result.ids, map_result.coords, payloads,
                                 analysis.scores if analysis is not None else None)
@@ -129,7 +137,7 @@ if flt:
 options = explore.colour_options(frame)
 # Label first (the classes); agreement, scores and metadata are one pick away in the menu.
 default = "label" if "label" in options else explore.AGREEMENT
-colour_by = top[1].selectbox("Colour by", options, key="explore.colour",
+colour_by = top[1].selectbox("Colour by", options, key="explore.colour", format_func=shorten,
                              index=options.index(default) if default in options else 0)
 placed = len(map_result.ids) - map_result.n_fitted if not quick else 0
 top[4].caption(f"**{int(visible.sum()):,}** of {len(frame):,} points"

@@ -9,6 +9,7 @@ from core.types import DATASET, KEY
 from ui import collections_view, resources, search_view
 from ui.errors import show_errors
 from ui.page import require_datasets, setup_page
+from ui.text import md
 from ui.widgets.detail import hits_frame
 from ui.widgets.filters import payload_filter_widgets
 
@@ -59,13 +60,14 @@ if query is None:
     st.stop()
 
 if query.mode == "image" and query.image:
-    st.image(query.image, width=120, caption=f"Query image: {query.image_name}")
+    st.image(query.image, width=120, caption=f"Query image: {md(query.image_name)}")
 hits, elapsed = [], 0.0
 with show_errors(stop=True):
     hits, elapsed = search_view.run_query(ctx, query, full_filter, limit=limit, exact=exact)
 ids = [h.id for h in hits]
 st.subheader(f"{len(hits):,} results")
-st.caption(f"{query.describe()} · space `{ctx.space}` · {', '.join(ctx.datasets)}"
+st.caption(f"{md(query.describe(), limit=200)} · space {md(ctx.space)} · "
+           + ", ".join(md(d) for d in ctx.datasets)
            + (" · filtered" if flt else "") + (" · exact" if exact else " · approximate")
            + f" · {elapsed:.0f} ms")
 if query.mode == "examples":

@@ -8,6 +8,8 @@ from core.pipeline.compare_sides import side_problem
 from ui import compare_pick, compare_view
 from ui.errors import show_errors
 from ui.page import nav_link, setup_page
+from ui.text import md
+from ui.widgets.out_of_date import out_of_date_notice
 
 METHODS = {"UMAP": "umap", "PCA": "pca"}
 
@@ -20,8 +22,8 @@ if not ctx.ready:
 assert ctx.project is not None and ctx.space is not None
 names = compare_pick.side_choices(ctx)
 if len(names) < 2:
-    st.info(f"Comparing needs two datasets with points in the space `{ctx.space}`, or one "
-            f"dataset whose items have two or more `split` values; project `{ctx.project}` has "
+    st.info(f"Comparing needs two datasets with points in the space {md(ctx.space)}, or one "
+            f"dataset whose items have two or more `split` values; project {md(ctx.project)} has "
             f"{len(names)} dataset(s) and no such splits. Ingest another dataset (e.g. "
             "production data) into the same project.")
     nav_link("pages/1_Ingest.py")
@@ -32,8 +34,9 @@ st.caption("Where does B (e.g. production) differ from A (e.g. train)? Labels ar
 a, b = compare_pick.pick_sides(names)
 problem = side_problem(a, b)
 if problem is not None:
-    st.warning(problem)
+    st.warning(md(problem, limit=None))
     st.stop()
+ma, mb = md(a), md(b)  # the side names as Markdown text (split values are free text)
 controls = st.columns([1, 2, 1], vertical_alignment="bottom")
 method = METHODS[controls[0].selectbox("Map projection", list(METHODS), key="compare.method")]
 top_n = controls[1].slider("Most novel items shown", 6, 96, 24, step=6, key="compare.top")
@@ -43,6 +46,9 @@ recompute = controls[2].button("Recompute", key="compare.recompute", icon="🔄"
 
 with show_errors(stop=True):
     result = compare_view.run(ctx, a, b, force=recompute)
+    if result.stale and out_of_date_notice("this comparison's results", key="compare.refresh"):
+        compare_view.run(ctx, a, b, refresh=True)
+        st.rerun()
     payloads = compare_pick.side_payloads(ctx, a, b)
 
 st.subheader("Overall drift")
@@ -64,17 +70,17 @@ with labels_col:
     duplicates = int(result.summary.get("duplicates_of_a", 0))
     if duplicates:
         threshold = float(result.params.get("duplicate_threshold", 0))
-        st.caption(f"Near-copies of a {a} item (cosine ≥ {threshold:.2f}): {duplicates:,} {b} "
+        st.caption(f"Near-copies of a {ma} item (cosine ≥ {threshold:.2f}): {duplicates:,} {mb} "
                    "items. Possible leakage if they are evaluated as unseen data.")
 
-st.subheader(f"{b} items unlike anything in {a}")
-st.caption(f"Ranked by novelty: distance to the nearest {a} items, relative to how far {a}'s own "
+st.subheader(f"{mb} items unlike anything in {ma}")
+st.caption(f"Ranked by novelty: distance to the nearest {ma} items, relative to how far {ma}'s own "
            "items are from each other (1 = typical, 2 = twice as far). **Open** shows an item "
-           f"next to its nearest {a} item.")
+           f"next to its nearest {ma} item.")
 compare_view.novelty_section(ctx, result, top, payloads)
 
 st.subheader("Regions where the two differ")
-st.caption(f"Clusters of {a} and {b} together; a region's share of {b} is compared with {b}'s "
+st.caption(f"Clusters of {ma} and {mb} together; a region's share of {mb} is compared with {mb}'s "
            "share overall (binomial test).")
 compare_view.regions_section(result, payloads)
 

@@ -8,6 +8,7 @@ from core import collections
 from ui import collections_view, search_view, state
 from ui.errors import show_errors
 from ui.page import nav_link, setup_page
+from ui.text import md
 
 ctx = setup_page("Collections", "🗂️")
 st.title("🗂️ Collections")
@@ -21,7 +22,7 @@ if ctx.project is None:
 with show_errors(stop=True):
     saved = collections.list_collections(ctx.store, ctx.project)
 if not saved:
-    st.info(f"Project `{ctx.project}` has no collections yet. Save one from the Search page "
+    st.info(f"Project {md(ctx.project)} has no collections yet. Save one from the Search page "
             "(**Save as collection** above the results) or from a selection on the map.")
     nav_link("pages/3_Search.py")
     st.stop()
@@ -33,11 +34,11 @@ coll = collections_view.open_collection(ctx, name) if name else None
 if coll is None or coll.items is None:
     st.stop()
 
-st.subheader(f"{coll.name} · {len(coll):,} items")
+st.subheader(f"{md(coll.name)} · {len(coll):,} items")
 made_by = collections_view.query_summary(coll.query)
-st.caption(f"Space `{coll.space}` · created {collections_view.created_text(coll.created)}"
-           + (f" · made by {made_by}" if made_by else "")
-           + (f" · {coll.description}" if coll.description else ""))
+st.caption(f"Space {md(coll.space)} · created {md(collections_view.created_text(coll.created))}"
+           + (f" · made by {md(made_by, limit=200)}" if made_by else "")
+           + (f" · {md(coll.description, limit=500)}" if coll.description else ""))
 if coll.missing:
     st.warning(f"{len(coll.missing):,} of its points are no longer in the store (their dataset "
                "was deleted or re-ingested under other keys); they are left out below.")

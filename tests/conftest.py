@@ -13,6 +13,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+# The tiny real models' session fixtures, shared by every tier (built once per test session).
+from tests.tiny_models import (  # noqa: E402, F401
+    tiny_bert_dir,
+    tiny_clip_dir,
+    tiny_resnet_dir,
+    tiny_vit_dir,
+)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,8 +4,8 @@ Each `make_tiny_*(dir)` saves a model and its processor / tokenizer with `save_p
 `dir` and returns it; the directory then loads offline with AutoModel / AutoProcessor /
 AutoTokenizer / AutoImageProcessor (or CLIPModel / CLIPProcessor). Images are 32 px so a forward
 pass costs milliseconds. Session-scoped fixtures (`tiny_clip_dir`, `tiny_vit_dir`,
-`tiny_resnet_dir`, `tiny_bert_dir`) build each model once per test session; import them into a
-test module or conftest with `from tests.tiny_models import tiny_clip_dir  # noqa: F401`.
+`tiny_resnet_dir`, `tiny_bert_dir`) build each model once per test session; tests/conftest.py
+imports them, so every test can ask for them by name.
 """
 
 from __future__ import annotations

@@ -6,16 +6,18 @@ Collections live in the store (core.collections), so they survive a dashboard re
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core import collections, export
 from core.collections import Collection
-from ui.errors import show_errors
 from ui import state
+from ui.errors import show_errors
 from ui.page import PageContext
+from ui.text import md
 from ui.widgets.detail import item_detail
 from ui.widgets.grid import image_grid
 
@@ -62,14 +64,14 @@ def save_form(ctx: PageContext, ids: Sequence[str], *, key: str,
         return None
     with show_errors():
         if not overwrite and collections.exists(ctx.store, ctx.project, name):
-            st.error(f"A collection named “{name.strip()}” already exists in project "
-                     f"`{ctx.project}`: choose another name, or tick “Replace a collection of "
+            st.error(f"A collection named “{md(name.strip())}” already exists in project "
+                     f"{md(ctx.project)}: choose another name, or tick “Replace a collection of "
                      "the same name”.", icon="⚠️")
             return None
         saved = collections.save(ctx.store, ctx.project, name, list(ids), space=ctx.space,
                                  scores=scores, refs=refs, description=note, query=query,
                                  overwrite=overwrite)
-        st.success(f"Saved {len(saved):,} items as collection “{saved.name}” (see the "
+        st.success(f"Saved {len(saved):,} items as collection “{md(saved.name)}” (see the "
                    "Collections page).", icon="✅")
         return saved
     return None
@@ -122,7 +124,7 @@ def delete_confirmation(ctx: PageContext, name: str) -> bool:
     if st.session_state.get(_CONFIRM) != name:
         return False
     with st.container(border=True):
-        st.warning(f"Delete the collection “{name}”? The points themselves stay in the store.")
+        st.warning(f"Delete the collection “{md(name)}”? The points themselves stay in the store.")
         yes, no, _ = st.columns([1, 1, 3])
         if no.button("Cancel", key="coll.delete.cancel", width="stretch"):
             st.session_state.pop(_CONFIRM, None)

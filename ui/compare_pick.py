@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.filters import Condition, Filter
+from core.filters import Condition, Filter, items_only
 from core.pipeline.compare_sides import CompareSide
-from core.types import DATASET, KIND, SPLIT
+from core.types import DATASET, SPLIT
 from ui import resources
 from ui.page import PageContext
 
 PICK_A, PICK_B = "compare.a", "compare.b"
 _CHOSEN = "es.compare_pair"  # persistent (a, b): widget keys are dropped on a page switch
 B_NAMES = ("production", "prod", "test", "validation", "val")
-_ITEMS = Filter(must_not=(Condition(KIND, equals="object"),))  # detection objects repeat splits
 
 
 def dataset_choices(ctx: PageContext) -> list[str]:
@@ -31,7 +30,7 @@ def split_values(ctx: PageContext, datasets: Sequence[str]) -> dict[str, list[st
     if not datasets:
         return {}
     frame = resources.cached_payloads(ctx.project, ctx.space, datasets, fields=(DATASET, SPLIT),
-                                      flt=_ITEMS)
+                                      flt=items_only())  # detection objects repeat splits
     if frame.empty or SPLIT not in frame.columns:
         return {}
     # Only text splits: a side's filter matches the payload value exactly, and the UI passes

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -15,6 +16,7 @@ from core.pipeline.compare import CompareResult
 from core.pipeline.compare_sides import CompareSide
 from ui import compare_pick, explore, images, resources
 from ui.page import PageContext
+from ui.text import md, plotly_text
 from ui.widgets import scatter
 from ui.widgets.grid import caption, image_grid
 from ui.widgets.hover_preview import hover_preview
@@ -25,30 +27,28 @@ log = logging.getLogger(__name__)
 COLOUR_A, COLOUR_B = "#7f9cc0", "#f28e2b"  # A muted underneath, B bright on top
 
 
-def has_persisted(ctx: PageContext, a: CompareSide, b: CompareSide) -> bool:
-    """Whether this comparison was stored before (lists document keys only, no vectors read)."""
-    from core.pipeline.compare import DOC_KIND, compare_key
-
-    assert ctx.project is not None and ctx.space is not None
-    return compare_key(ctx.space, a, b) in ctx.store.list_documents(ctx.project, DOC_KIND)
-
-
-def run(ctx: PageContext, a: CompareSide, b: CompareSide, *, force: bool = False) -> CompareResult:
-    """The comparison of B against A: computed with a progress bar the first time (or when
-    forced), then read back from the store (cached per data fingerprint). CoreError propagates."""
+def run(ctx: PageContext, a: CompareSide, b: CompareSide, *, force: bool = False,
+        refresh: bool = False) -> CompareResult:
+    """The comparison of B against A. A page view reads the persisted one (cached per store
+    revision; `.stale` when the data changed since: the page offers to update it) and computes,
+    with a progress bar, only the first time. refresh: bring a stale result up to date (reused
+    when the data of the two sides did not change); force: compute again whatever the data.
+    CoreError propagates."""
     from core.pipeline.compare import run_compare
 
     assert ctx.project is not None and ctx.space is not None
-    if not force and has_persisted(ctx, a, b):
+    if not (force or refresh):
         # Sides travel as their text form: plain strings for the cache key.
-        return resources.cached_compare(ctx.project, ctx.space, a.name, b.name)
-    with st.status(f"Comparing {b} with {a}: novelty, regions, drift…", expanded=True) as box:
+        persisted = resources.cached_compare(ctx.project, ctx.space, a.name, b.name)
+        if persisted is not None:
+            return persisted
+    with st.status(f"Comparing {md(b)} with {md(a)}: novelty, regions, drift…", expanded=True) as box:
         with ProgressBar("Comparing", container=box) as bar:
             result = run_compare(ctx.store, ctx.project, ctx.space, a, b, progress=bar,
                                  force=force)
-        box.update(label=f"Compared {len(result.novelty):,} {b} items with {a}",
+        box.update(label=f"Compared {len(result.novelty):,} {md(b)} items with {md(a)}",
                    state="complete", expanded=False)
-    resources.invalidate_data()  # a cached comparison of the same pair is stale now
+    # No cache to clear: the stored result changed the project's revision, the cache key.
     return result
 
 
@@ -65,9 +65,9 @@ def verdict(auc: float) -> str:
 
 
 def auc_sentence(auc: float, a: str, b: str) -> str:
-    """What the AUC means, in words, with the dataset names."""
-    return (f"**Domain classifier AUC {auc:.2f}** ({verdict(auc)}): shown one `{b}` item and one "
-            f"`{a}` item, a linear classifier trained on the embeddings tells which is which "
+    """What the AUC means, in words, with the dataset names (Markdown; names escaped)."""
+    return (f"**Domain classifier AUC {auc:.2f}** ({verdict(auc)}): shown one {md(b)} item and one "
+            f"{md(a)} item, a linear classifier trained on the embeddings tells which is which "
             f"{auc:.0%} of the time. 0.5 would mean the two are indistinguishable, 1.0 that "
             "they do not overlap at all.")
 
@@ -85,7 +85,7 @@ def drift_section(result: CompareResult) -> None:
                help=str(d.get("knn_meaning", "")), **quiet)
     n_b = int(result.summary.get("n_b", len(result.novelty)))
     novel = int((result.novelty["novelty"] >= 2.0).sum()) if len(result.novelty) else 0
-    right.metric(f"{b} items unlike {a}", f"{novel:,} of {n_b:,}", "novelty ≥ 2", **quiet,
+    right.metric(f"{md(b)} items unlike {md(a)}", f"{novel:,} of {n_b:,}", "novelty ≥ 2", **quiet,
                  help="Novelty 1 = as close to A as A's own items are to each other; 2 = twice "
                       "as far from A as is usual inside A.")
     st.markdown(auc_sentence(auc, a, b))
@@ -126,10 +126,9 @@ def fit_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide, method: str)
 
     assert ctx.project is not None and ctx.space is not None
     datasets, flt = compare_pick.map_scope(a, b)
-    with ProgressBar(f"Computing the {method.upper()} map of {a} + {b}") as bar:
+    with ProgressBar(f"Computing the {method.upper()} map of {md(a)} + {md(b)}") as bar:
         get_map(ctx.store, ctx.project, ctx.space, datasets, method=method, flt=flt,
                 progress=bar)
-    resources.invalidate_data()
 
 
 def joint_map(map_result: Any, payloads: pd.DataFrame, result: CompareResult,
@@ -143,8 +142,8 @@ def joint_map(map_result: Any, payloads: pd.DataFrame, result: CompareResult,
                                  uirevision="compare.map")
     for trace in built.figure.data:
         if trace.name == scatter.HIGHLIGHT:
-            trace.name = f"most novel in {b}"
-    built.figure.update_layout(dragmode="pan", legend={"title": {"text": colours.by}})
+            trace.name = plotly_text(f"most novel in {b}")
+    built.figure.update_layout(dragmode="pan", legend={"title": {"text": plotly_text(colours.by)}})
     st.plotly_chart(built.figure, key="compare.map", config=scatter.PLOTLY_CONFIG,
                     width="stretch")
     hover_preview(frame, built.trace_rows, built.revision, chart_key="compare.map")
@@ -174,11 +173,11 @@ def nearest_pair(point_id: str, result: CompareResult, payloads: pd.DataFrame) -
     """An examined item next to its nearest reference item, with their similarity."""
     row = result.novelty.loc[point_id]
     nearest = str(row["nearest_a"])
-    captions = [f"{result.name_b} · novelty {float(row['novelty']):.2f}",
-                f"nearest in {result.name_a} · similarity "
+    captions = [f"{md(result.name_b)} · novelty {float(row['novelty']):.2f}",
+                f"nearest in {md(result.name_a)} · similarity "
                 f"{float(row['nearest_similarity']):.3f}"]
     cells = st.columns([1, 1, 3])
-    for cell, pid, text in zip(cells, (point_id, nearest), captions):
+    for cell, pid, text in zip(cells, (point_id, nearest), captions, strict=False):
         item = payloads.loc[pid] if pid in payloads.index else pd.Series(dtype=object)
         uri = item.get("uri")
         data = images.thumbnail(uri, 256) if isinstance(uri, str) else None
@@ -266,11 +265,11 @@ def regions_section(result: CompareResult, payloads: pd.DataFrame, max_regions: 
         f"{b} ratio": st.column_config.NumberColumn(format="%.2f")})
     notable = result.regions[result.regions["status"] != "balanced"].head(max_regions)
     if notable.empty:
-        st.caption(f"No region has significantly more or fewer {b} items than expected.")
+        st.caption(f"No region has significantly more or fewer {md(b)} items than expected.")
     for n, (_, reg) in enumerate(notable.iterrows()):
-        label = (f"Region {int(reg['region'])} · {_status_text(str(reg['status']), a, b)} · "
-                 f"{int(reg['n_a']):,} {a} / {int(reg['n_b']):,} {b} "
-                 f"(expected {float(reg['expected_b']):.0f} {b})")
+        label = (f"Region {int(reg['region'])} · {md(_status_text(str(reg['status']), a, b))} · "
+                 f"{int(reg['n_a']):,} {md(a)} / {int(reg['n_b']):,} {md(b)} "
+                 f"(expected {float(reg['expected_b']):.0f} {md(b)})")
         with st.expander(label, expanded=n < 2):
             reps = payloads.reindex([str(i) for i in reg["representatives"]]).dropna(how="all")
             image_grid(reps, key=f"compare.region.{int(reg['region'])}", columns=6,
@@ -281,22 +280,22 @@ def labels_section(result: CompareResult) -> None:
     """Label (or prediction) shares of A and B side by side, and their total variation."""
     a, b = result.name_a, result.name_b
     if result.label_field is None or result.labels.empty:
-        st.caption(f"No labels or predictions on both {a} and {b}: nothing to compare.")
+        st.caption(f"No labels or predictions on both {md(a)} and {md(b)}: nothing to compare.")
         return
     labels = result.labels.copy()
-    labels["label"] = labels["label"].astype(str)
+    labels["label"] = labels["label"].map(plotly_text)  # category axis ticks render HTML
     what = "Labels" if result.label_field == "label" else "Predicted classes (no labels on both)"
     figure = go.Figure([
-        go.Bar(name=a, x=labels["label"], y=labels["share_a"], marker_color=COLOUR_A,
+        go.Bar(name=plotly_text(a), x=labels["label"], y=labels["share_a"], marker_color=COLOUR_A,
                customdata=labels["count_a"], hovertemplate="%{x}: %{y:.1%} (%{customdata})"),
-        go.Bar(name=b, x=labels["label"], y=labels["share_b"], marker_color=COLOUR_B,
+        go.Bar(name=plotly_text(b), x=labels["label"], y=labels["share_b"], marker_color=COLOUR_B,
                customdata=labels["count_b"], hovertemplate="%{x}: %{y:.1%} (%{customdata})")])
     figure.update_layout(barmode="group", height=340, margin={"l": 8, "r": 8, "t": 40, "b": 8},
                          yaxis={"tickformat": ".0%", "title": "share"},
-                         xaxis={"type": "category", "title": result.label_field},
+                         xaxis={"type": "category", "title": plotly_text(result.label_field)},
                          title={"text": f"{what}: share of each class", "x": 0.01})
     st.plotly_chart(figure, key="compare.labels", width="stretch")
     if result.label_tv is not None:
         st.caption(f"Total variation distance {float(result.label_tv):.2f}: the share of "
-                   f"{a}'s class mix that would have to change to match {b}'s (0 = the same "
+                   f"{md(a)}'s class mix that would have to change to match {md(b)}'s (0 = the same "
                    "mix, 1 = no class in common). Counts only items with a value.")

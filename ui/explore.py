@@ -5,15 +5,16 @@ Pure pandas / numpy (no streamlit), so the logic behind the map is tested withou
 
 from __future__ import annotations
 
-import html
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from core.types import CONFIDENCE, DATASET, KEY, LABEL, META, PREDICTION, SPLIT, TEXT, URI
+from ui.text import plotly_text
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +197,10 @@ def _categorical(column: pd.Series, reference: pd.Series, by: str, top_n: int) -
 
 
 def _text(column: pd.Series) -> pd.Series:
-    """HTML-escaped display strings ('–' for null); escaping once per distinct value."""
+    """Plotly-safe display strings ('–' for null): escaped and shortened (ui.text.plotly_text)
+    once per distinct value."""
     shown = _as_text(column).fillna("–")
-    uniques = {v: html.escape(v) for v in shown.unique()}
+    uniques = {v: plotly_text(v) for v in shown.unique()}
     return shown.map(uniques)
 
 
@@ -208,7 +210,7 @@ def hover_text(frame: pd.DataFrame, key_max: int = HOVER_KEY_MAX) -> tuple[np.nd
 
     Plain ASCII separators and no per-point markup (the bold and line break live in the trace's
     hovertemplate): a figure's JSON escapes every '<' and non-ASCII character into 6 bytes.
-    User strings are HTML-escaped (plotly renders a subset of HTML in hover labels). Fields
+    User strings are escaped and shortened (plotly renders a subset of HTML in hover labels). Fields
     constant over the frame (one dataset) are left out, and past key_max points the key too.
     """
     n = len(frame)
@@ -238,37 +240,6 @@ def selection_rows(frame: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
     """The rows of `frame` for `ids`, in the given order (ids not in the frame are skipped)."""
     present = [i for i in dict.fromkeys(ids) if i in frame.index]
     return frame.loc[present]
-
-
-def ids_in_box(frame: pd.DataFrame, x_range: Sequence[float], y_range: Sequence[float],
-               mask: np.ndarray | None = None) -> list[str]:
-    """Ids of the (visible) points inside the axis-aligned box [x0, x1] x [y0, y1]."""
-    x0, x1 = sorted(float(v) for v in x_range)
-    y0, y1 = sorted(float(v) for v in y_range)
-    inside = ((frame["x"] >= x0) & (frame["x"] <= x1) & (frame["y"] >= y0)
-              & (frame["y"] <= y1)).to_numpy()
-    if mask is not None:
-        inside &= mask
-    return frame.index[inside].tolist()
-
-
-def ids_in_lasso(frame: pd.DataFrame, xs: Sequence[float], ys: Sequence[float],
-                 mask: np.ndarray | None = None) -> list[str]:
-    """Ids of the (visible) points inside the polygon (xs, ys) (even-odd rule)."""
-    px = frame["x"].to_numpy(dtype=float)
-    py = frame["y"].to_numpy(dtype=float)
-    vx, vy = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-    inside = np.zeros(len(frame), dtype=bool)
-    # Ray casting: a point is inside when a ray to +x crosses an odd number of polygon edges.
-    for i in range(len(vx)):
-        x0, y0, x1, y1 = vx[i - 1], vy[i - 1], vx[i], vy[i]
-        crosses = (y0 > py) != (y1 > py)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_at = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
-        inside ^= crosses & (px < x_at)
-    if mask is not None:
-        inside &= mask
-    return frame.index[inside].tolist()
 
 
 def display_fields(row: Mapping[str, Any]) -> dict[str, Any]:

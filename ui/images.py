@@ -9,15 +9,21 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote_to_bytes, urlparse
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from core.config import Settings
+from core.datasets.images import open_image as open_image_file
+from core.display import shorten
+from core.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
 THUMB_FORMAT = "JPEG"
+# uris already warned about: a bad uri is logged once per process, not on every rerun / hover.
+_WARNED: set[str] = set()
+_WARNED_MAX = 10_000
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -28,43 +34,51 @@ def _settings(settings: Settings | None) -> Settings:
     return get_settings()
 
 
+def _warn_once(message: str, uri: str, *args: object) -> None:
+    if uri in _WARNED:
+        return
+    if len(_WARNED) >= _WARNED_MAX:
+        _WARNED.clear()
+    _WARNED.add(uri)
+    log.warning(message, shorten(repr(uri), 300), *args)
+
+
 def safe_path(uri: str | None, settings: Settings | None = None) -> Path | None:
     """The resolved file behind `uri` if it is an existing file under settings.allowed_roots.
 
     uri: a plain path or a file:// URI. Remote URLs, traversal out of the roots (`../`), symlinks
-    pointing outside and missing files all return None (with a warning for the refused ones).
+    pointing outside, missing files and paths the OS cannot even look up (a NUL byte, a name
+    over 255 bytes, an unencodable character) all return None, never raise: one stored bad uri
+    must not break a page for every viewer. Refused uris are logged once each.
     """
     if not uri:
         return None
+    try:
+        return _safe_path(uri, _settings(settings))
+    except (OSError, ValueError, RuntimeError) as e:  # ValueError: NUL byte, lone surrogate
+        _warn_once("cannot look up image path %s: %s", uri, f"{type(e).__name__}: {e}")
+        return None
+
+
+def _safe_path(uri: str, settings: Settings) -> Path | None:
     parsed = urlparse(uri)
     if parsed.scheme == "file":
-        raw = unquote(parsed.path)
+        raw = os.fsdecode(unquote_to_bytes(parsed.path))  # the file's own bytes (core.datasets.images.file_uri)
     elif parsed.scheme and len(parsed.scheme) > 1:  # http(s), s3...; one letter is a Windows drive
-        log.warning("not serving a remote image uri %r", uri)
+        _warn_once("not serving a remote image uri %s", uri)
         return None
     else:
         raw = uri
-    try:
-        path = Path(raw).expanduser().resolve()  # resolve() follows symlinks and folds `..`
-    except (OSError, RuntimeError) as e:
-        log.warning("cannot resolve image path %r: %s", uri, e)
-        return None
-    roots = _settings(settings).allowed_roots
-    if not any(path.is_relative_to(root) for root in roots):
-        log.warning("refusing image outside the data roots: %r", uri)
+    path = Path(raw).expanduser().resolve()  # resolve() follows symlinks and folds `..`
+    if not any(path.is_relative_to(root) for root in settings.allowed_roots):
+        _warn_once("refusing image outside the data roots: %s", uri)
         return None
     return path if path.is_file() else None
 
 
 def _decode(path: Path, settings: Settings) -> Image.Image:
-    """Open with the decompression-bomb guard (header size checked before pixels are decoded)."""
-    image: Image.Image = Image.open(path)
-    width, height = image.size
-    if width * height > settings.max_image_pixels:
-        image.close()
-        raise ValueError(f"{path}: {width}x{height} exceeds max_image_pixels")
-    image = ImageOps.exif_transpose(image)
-    return image.convert("RGB")
+    """The one image opener of core (bomb guard from the header, EXIF turn, alpha on white, RGB)."""
+    return open_image_file(path, settings.max_image_pixels)
 
 
 def open_image(uri: str | None, settings: Settings | None = None) -> Image.Image | None:
@@ -75,14 +89,16 @@ def open_image(uri: str | None, settings: Settings | None = None) -> Image.Image
         return None
     try:
         return _decode(path, settings)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        log.warning("cannot open image %s: %s", path, e)
+    except BadInputError as e:
+        log.warning("cannot open image: %s", e)
         return None
 
 
 def _thumb_file(path: Path, size: int, settings: Settings) -> Path:
     stat = path.stat()
-    digest = hashlib.sha1(f"{path}|{stat.st_mtime_ns}|{stat.st_size}|{size}".encode()).hexdigest()
+    # surrogateescape: a file name that is not UTF-8 hashes its own bytes instead of raising.
+    key = f"{path}|{stat.st_mtime_ns}|{stat.st_size}|{size}".encode("utf-8", "surrogateescape")
+    digest = hashlib.sha1(key).hexdigest()
     return settings.cache_dir / "thumbs" / digest[:2] / f"{digest}.jpg"
 
 
@@ -98,13 +114,13 @@ def thumbnail(uri: str | None, size: int = 128, settings: Settings | None = None
     path = safe_path(uri, settings)
     if path is None:
         return None
-    target = _thumb_file(path, size, settings)
-    if target.is_file():
-        return target.read_bytes()
     try:
+        target = _thumb_file(path, size, settings)
+        if target.is_file():
+            return target.read_bytes()
         image = _decode(path, settings)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        log.warning("cannot make a thumbnail of %s: %s", path, e)
+    except (BadInputError, OSError) as e:  # OSError: the file went away since safe_path
+        log.warning("cannot make a thumbnail: %s", e)
         return None
     image.thumbnail((size, size))
     buffer = io.BytesIO()

@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.config import Settings
 from ui.page import PageContext
+from ui.text import md
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", "zip"]
 MANIFEST_TYPES = ["csv", "parquet", "jsonl"]
@@ -57,7 +58,7 @@ def _image_uploader(settings: Settings, key: str, label: str) -> list[Any]:
 
 
 def _folder_input(settings: Settings, key: str, label: str) -> str:
-    roots = ", ".join(f"`{r}`" for r in settings.allowed_roots)
+    roots = ", ".join(md(str(r)) for r in settings.allowed_roots)
     return st.text_input(label, key=key, help=f"Relative to, or inside, one of: {roots}. "
                          "Set EMBEDSCOPE_DATA_ROOTS to add folders.").strip()
 
@@ -88,12 +89,24 @@ def _offline_models() -> list[str]:
     return sorted(available_offline_models())  # model id -> path of the packaged weights
 
 
+def offline_note() -> str:
+    """Which models work without internet on this install (cheap: no folder scan, no network)."""
+    from core.embedders.catalog import package_options
+
+    installed = [f"`{o.name}` ({o.modality})" for o in package_options() if o.offline]
+    packages = f"the installed packages {', '.join(installed)}" if installed else "no offline package (none installed)"
+    return (f"Without internet: {packages}, or a local model folder under the data roots "
+            "(*Local model directory*); hub models only when already in the Hugging Face cache. "
+            "`embedscope models` lists them all.")
+
+
 def model_section(settings: Settings) -> ModelChoice:
     """The "how to embed" widgets."""
     from core.embedders import PRESETS
 
     kind = st.radio("Embeddings", list(MODEL_KINDS), format_func=MODEL_KINDS.__getitem__,
                     key="ing.model_kind", horizontal=True)
+    st.caption(offline_note())
     if kind == "preset":
         label = st.selectbox("Model", list(PRESETS), key="ing.preset",
                              format_func=lambda k: f"{k} ({PRESETS[k]})")
@@ -104,7 +117,8 @@ def model_section(settings: Settings) -> ModelChoice:
             st.info("No offline model packages are installed.")
         return ModelChoice("offline", model=st.selectbox("Model", offline, key="ing.offline") or "")
     if kind == "hub":
-        st.caption("Needs internet access the first time (then the Hugging Face cache).")
+        st.caption("Needs internet access the first time (then the Hugging Face cache). A folder "
+                   "typed here must lie under the data roots, like a local model directory.")
         return ModelChoice("hub", model=st.text_input("Hub name", key="ing.hub",
                                                       placeholder="facebook/dinov2-small").strip())
     if kind == "local":

@@ -1,5 +1,5 @@
-"""Run an ingest from the Ingest page's form: the CLI's code path (core.pipeline.ingest), with a
-progress bar, and the result summary (counts, rejects) kept in session state across reruns."""
+"""Run an ingest from the Ingest page's form: the CLI's use case (core.pipeline.ingest_job, index
+build included), with a progress bar, and the result summary kept in session state across reruns."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ import streamlit as st
 
 from core.config import Settings
 from core.errors import BadInputError
+from core.pipeline.ingest_job import PHASE_INDEX, IngestOutcome, ModelSource, VectorSource
+from core.pipeline.ingest_job import run_ingest as run_ingest_job
 from core.types import Item
 from ui import resources, state, uploads
 from ui.ingest_form import ModelChoice, Source
 from ui.page import PageContext
+from ui.text import md
 from ui.widgets.progress import ProgressBar
 
 log = logging.getLogger(__name__)
@@ -40,9 +43,11 @@ def _side_file(upload: Any, settings: Settings, dataset: str) -> Path:
     return uploads.save_file(upload.name, upload.getvalue(), dest, settings)
 
 
-def collect_items(source: Source, settings: Settings, dataset: str) -> list[Item]:
-    """The items to ingest, read by core.datasets (the CLI's readers)."""
+def collect_items(source: Source, settings: Settings, dataset: str, *, own_vectors: bool = False) -> list[Item]:
+    """The items to ingest, read by core.datasets (the CLI's readers). With own_vectors a manifest
+    may hold ids, labels and metadata only (the vectors are the content), as in the CLI."""
     from core.datasets import from_image_folder, from_manifest
+    from core.datasets.manifest import require_reachable
 
     if source.kind == "upload":
         if not source.images:
@@ -55,7 +60,10 @@ def collect_items(source: Source, settings: Settings, dataset: str) -> list[Item
     root = (uploads.resolve_data_folder(source.folder, settings) if source.folder
             else _stage_images(source.images, settings, dataset) if source.images else None)
     manifest = _side_file(source.manifest, settings, dataset)
-    return from_manifest(manifest, settings, base_dir=root)
+    items = from_manifest(manifest, settings, base_dir=root, require_content=not own_vectors)
+    if not own_vectors:
+        require_reachable(items, settings, source.manifest.name)  # before any model loads
+    return items
 
 
 def _model_name(choice: ModelChoice, settings: Settings) -> str:
@@ -67,20 +75,37 @@ def _model_name(choice: ModelChoice, settings: Settings) -> str:
     return choice.model
 
 
-def _ingest_own(ctx: PageContext, project: str, dataset: str, items: list[Item],
-                choice: ModelChoice, bar: ProgressBar) -> Any:
+def _source(ctx: PageContext, dataset: str, choice: ModelChoice) -> ModelSource | VectorSource:
+    """The model (loaded once per process) or the uploaded vectors to ingest with."""
     from core.datasets import load_own_embeddings
-    from core.pipeline.ingest import ingest_vectors, own_space, rejects_folder
 
+    if choice.kind != "own":
+        return ModelSource(resources.get_model(_model_name(choice, ctx.settings)))
     if choice.vectors is None:
         raise BadInputError("Upload a vectors file (.parquet or .npy) first")
     vectors_path = _side_file(choice.vectors, ctx.settings, dataset)
     ids_path = _side_file(choice.ids, ctx.settings, dataset) if choice.ids is not None else None
     keys, vectors = load_own_embeddings(vectors_path, ids_path)
-    space = own_space(ctx.store, project, choice.space, int(vectors.shape[1]), choice.vectors.name)
     # Joined by key: vectors without an item get a bare payload, items without a vector are rejects.
-    return ingest_vectors(ctx.store, project, dataset, space, items, vectors, keys=keys,
-                          progress=bar, rejects_dir=rejects_folder(ctx.settings))
+    return VectorSource(choice.space, vectors, keys, choice.vectors.name)
+
+
+def ingest(ctx: PageContext, project: str, dataset: str, items: list[Item],
+           source: ModelSource | VectorSource, status: Any) -> IngestOutcome:
+    """The CLI's ingest use case (core.pipeline.ingest_job.run_ingest) with a progress bar and
+    the phase ("building the search index…") shown in `status` (an st.status box)."""
+    bar = ProgressBar("Embedding and storing")
+
+    def phase(label: str) -> None:
+        if label == PHASE_INDEX:
+            bar.finish()
+            status.update(label=f"{md(project)}/{md(dataset)}: {label}")
+            st.write(f"{label[:1].upper()}{label[1:]} (the space is large; this can take minutes)")
+
+    outcome = run_ingest_job(ctx.store, project, dataset, items, source, settings=ctx.settings,
+                             progress=bar, phase=phase)
+    bar.finish()
+    return outcome
 
 
 def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
@@ -89,45 +114,44 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
 
     CoreError (bad names, files, models, store) propagates for show_errors() to display.
     """
-    from core.pipeline.ingest import ingest_items
-
     from core.store import validate_name
 
     validate_name(project, "project")
     validate_name(dataset, "dataset")
-    with st.status(f"Ingesting {project}/{dataset}…", expanded=True) as status:
-        st.write("Reading the items…")
-        own = choice.kind == "own"
-        items = [] if own and source.kind == "upload" and not source.images else \
-            collect_items(source, ctx.settings, dataset)
-        st.write(f"{len(items):,} items found.")
-        bar = ProgressBar("Embedding and storing")
-        if own:
-            report = _ingest_own(ctx, project, dataset, items, choice, bar)
-        else:
-            embedder = resources.get_model(_model_name(choice, ctx.settings))
-            report = ingest_items(ctx.store, project, dataset, items, embedder,
-                                  settings=ctx.settings, progress=bar)
-        bar.finish()
-        status.update(label=f"Ingest {report.status}: {report.stored:,} stored",
+    with st.status(f"Ingesting {md(project)}/{md(dataset)}…", expanded=True) as status:
+        try:
+            st.write("Reading the items…")
+            own = choice.kind == "own"
+            items = [] if own and source.kind == "upload" and not source.images else \
+                collect_items(source, ctx.settings, dataset, own_vectors=own)
+            st.write(f"{len(items):,} items found.")
+            outcome = ingest(ctx, project, dataset, items, _source(ctx, dataset, choice), status)
+        except Exception:
+            # The error itself is shown by show_errors(); the box must not keep saying "Ingesting…".
+            status.update(label=f"Ingest of {md(project)}/{md(dataset)} failed", state="error")
+            raise
+        report = outcome.report
+        indexed = " · search index built" if outcome.index_built else ""
+        status.update(label=f"Ingest {report.status}: {report.stored:,} stored{indexed}",
                       state="error" if report.status == "failed" else "complete")
-    resources.invalidate_data()
+    # No cache to clear: every cached read is keyed on the space's revision, which this changed.
     state.set_project(project)
     state.set_space(report.space)
     state.set_datasets([dataset])
-    summary = summarize(report)
+    summary = summarize(report, index_built=outcome.index_built)
     st.session_state[state.LAST_INGEST] = summary
     return summary
 
 
-def summarize(report: Any) -> dict[str, Any]:
-    """A plain dict of an IngestReport (kept in session state across reruns)."""
+def summarize(report: Any, *, index_built: bool = False) -> dict[str, Any]:
+    """A plain dict of an IngestReport (kept in session state across reruns); index_built: the
+    ingest built the space's search index."""
     rejects = pd.DataFrame([{"key": r.item.key, "uri": r.item.uri, "reason": r.reason}
                             for r in report.rejects], columns=["key", "uri", "reason"])
     return {"project": report.project, "dataset": report.dataset, "space": report.space,
             "status": report.status,
             "total": report.total, "stored": report.stored, "skipped": report.skipped,
-            "rejects": rejects,
+            "rejects": rejects, "index_built": index_built,
             "rejects_path": str(report.rejects_path) if report.rejects_path else None}
 
 
@@ -135,8 +159,8 @@ def show_summary(summary: dict[str, Any]) -> None:
     """The result of the last ingest: counts, status, rejects table, link to Explore."""
     from ui.page import nav_link
 
-    st.subheader(f"Last ingest: {summary['project']} / {summary['dataset']} "
-                 f"({summary['space']})")
+    st.subheader(f"Last ingest: {md(summary['project'])} / {md(summary['dataset'])} "
+                 f"({md(summary['space'])})")
     cols = st.columns(4)
     cols[0].metric("Items", f"{summary['total']:,}")
     cols[1].metric("Stored", f"{summary['stored']:,}")
@@ -144,6 +168,9 @@ def show_summary(summary: dict[str, Any]) -> None:
     cols[3].metric("Rejected", f"{len(summary['rejects']):,}")
     message = {"ok": st.success, "partial": st.warning}.get(summary["status"], st.error)
     message(f"Status: {summary['status']}")
+    if summary.get("index_built"):
+        st.caption("The space is large: its search index was built, so searches use it "
+                   "(approximate, fast) instead of scanning every point.")
     if len(summary["rejects"]):
         st.markdown("**Rejected items**")
         st.dataframe(summary["rejects"], width="stretch", hide_index=True)

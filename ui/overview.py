@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-import os
 
 import pandas as pd
 import streamlit as st
 
 from core.config import Settings
+from core.pipeline.rejects import IngestReport
 from core.store.base import VectorStore
 from core.types import DatasetInfo, SpaceInfo
 from ui import resources
 from ui.widgets.progress import ProgressBar
 
 log = logging.getLogger(__name__)
-
-# "0" makes "Load demo" skip the pretrained-model spaces (fast; browser tests and CI use it).
-DEMO_PRETRAINED_ENV = "EMBEDSCOPE_DEMO_PRETRAINED"
-
-
-def demo_with_pretrained() -> bool:
-    """Whether "Load demo" also embeds with the offline pretrained models (default yes)."""
-    return os.environ.get(DEMO_PRETRAINED_ENV, "1").strip().lower() not in ("0", "false", "no")
-
 
 def datasets_table(infos: list[DatasetInfo], spaces: list[SpaceInfo]) -> pd.DataFrame:
     """One row per dataset, one column of point counts per embedding space."""
@@ -52,19 +42,16 @@ def top_labels(project: str, space: str, datasets: list[str], n: int = 12) -> pd
     return table.sort_values("total", ascending=False).head(n)
 
 
-def load_demo_with_progress(store: VectorStore, settings: Settings) -> list[object]:
+def load_demo_with_progress(store: VectorStore, settings: Settings) -> list[IngestReport]:
     """Run core.demo.load_demo with a progress bar; CoreError propagates (show_errors shows it)."""
     from core.demo import load_demo
 
-    with_pretrained = demo_with_pretrained()
+    # settings.demo_pretrained (EMBEDSCOPE_DEMO_PRETRAINED=0: skip the pretrained-model spaces).
+    with_pretrained = settings.demo_pretrained
     with st.status("Loading the demo project…", expanded=True) as status:
         bar = ProgressBar("Loading demo")
-        kwargs: dict[str, object] = {"progress": bar}
-        if "with_pretrained" in inspect.signature(load_demo).parameters:
-            kwargs["with_pretrained"] = with_pretrained
-        reports = list(load_demo(store, settings, **kwargs))
+        reports = list(load_demo(store, settings, bar, with_pretrained=with_pretrained))
         bar.finish("Demo loaded")
         status.update(label="Demo loaded", state="complete")
-    resources.invalidate_data()
     log.info("demo loaded (pretrained=%s): %d reports", with_pretrained, len(reports))
     return reports

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
-from pydantic import ValidationError
 
 from core.config import Settings
-from core.errors import CoreError, StoreLockedError
+from core.errors import CoreError, StoreLockedError, StoreOutdatedError
 from core.store.base import VectorStore
 from core.types import DatasetInfo, SpaceInfo
 from ui import resources, state
+from ui.text import md
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,11 @@ def _start_warmup(settings: Settings) -> None:
 def _connection_error(e: CoreError) -> None:
     """Show why the store cannot be used and a retry button, then end this run."""
     if isinstance(e, StoreLockedError):
-        st.warning(f"{e}", icon="🔒")
+        st.warning(md(str(e), limit=None), icon="🔒")
         st.caption("Another process (probably a CLI ingest) holds the embedded store. Retry when it "
                    "has finished, or run the dashboard against a Qdrant server.")
     else:
-        st.error(f"**The store is unavailable.** {e}", icon="⚠️")
+        st.error(f"**The store is unavailable.** {md(str(e), limit=None)}", icon="⚠️")
         st.caption("If Qdrant is still starting, wait a moment and retry. Check "
                    "EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_QDRANT_API_KEY otherwise.")
     if st.button("Retry", key="_retry_store", type="primary"):
@@ -86,16 +87,45 @@ def _connection_error(e: CoreError) -> None:
     st.stop()
 
 
+def _offer_migrate(e: StoreOutdatedError, settings: Settings) -> None:
+    """The store was written by an older layout: say so and offer the migration, then end this run."""
+    st.warning(md(str(e), limit=None), icon="⬆️")
+    st.caption("Migrating upgrades the store in place (the same step as `embedscope migrate`); "
+               "points, maps and collections are kept.")
+    if st.button("Migrate", key="_migrate_store", type="primary"):
+        from core.store import open_store
+        from core.store.migrate import migrate
+
+        try:
+            with st.spinner("Migrating the store..."):
+                store = open_store(settings, check_schema=False)
+                try:
+                    report = migrate(store)
+                finally:
+                    store.close()
+        except CoreError as err:
+            st.error(f"**The migration failed.** {md(str(err), limit=None)}", icon="⚠️")
+            st.stop()
+        log.info("%s (%d change(s))", report.summary(), len(report.changes))
+        st.toast(report.summary())
+        resources.release_store()
+        st.rerun()
+    st.stop()
+
+
 def _open() -> tuple[Settings, VectorStore, list[str]]:
     try:
         settings = resources.get_settings()
-    except ValidationError as e:
-        st.error(f"Invalid EMBEDSCOPE_* configuration: {e}", icon="⚠️")
+    except CoreError as e:  # load_settings names each bad EMBEDSCOPE_* setting
+        st.error(md(str(e), limit=None), icon=":material/warning:")
         st.stop()
     _configure_logging(settings.log_level)
     try:
         store = resources.get_store()
         projects = store.list_projects()
+    except StoreOutdatedError as e:
+        resources.release_store()
+        _offer_migrate(e, settings)
     except CoreError as e:
         # A server store may open lazily and fail on first use: forget it so retry reconnects.
         resources.release_store()
@@ -136,7 +166,7 @@ def _space_label(space: SpaceInfo) -> str:
 
 def _sidebar(store: VectorStore, projects: list[str]) -> tuple[
         str | None, list[str], SpaceInfo | None, list[DatasetInfo]]:
-    st.sidebar.caption(f"Store: {store.describe()}")
+    st.sidebar.caption(f"Store: {md(store.describe(), limit=None)}")
     if not projects:
         st.sidebar.info("The store is empty. Use **Load demo** on the home page, or ingest data "
                         "on the Ingest page.")

@@ -1,14 +1,17 @@
 """Every st.cache_* decision of the dashboard: settings, the store, models, and cached computations.
 
-Nothing else in ui/ or pages/ calls st.cache_*. Cached computations take plain hashable
-arguments plus a `fingerprint` of the data (point counts per dataset and space), so a CLI
-ingest into the same store invalidates them without anyone calling clear().
+Nothing else in ui/ or pages/ calls st.cache_*. Cached reads take plain hashable arguments plus
+the store's revision (VectorStore.revision: a token that changes on every write, payload updates
+included, from this process or the CLI): a write changes the key, so nothing ever clears a cache
+shared by every session, and a label changed from the CLI shows on the next rerun. Pages read
+persisted results here; computing them is an explicit action (Find problems, Recompute).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -61,29 +64,38 @@ def get_embedder(space_info: SpaceInfo) -> ModelEmbedder:
     from core.embedders import embedder_for_space
 
     settings = get_settings()
-    return embedder_for_space(space_info, device=settings.device, batch_size=settings.batch_size)
+    return embedder_for_space(space_info, device=settings.device, batch_size=settings.batch_size,
+                              allow_pickled=settings.allow_pickled_models)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def get_model(model: str, modality: str = "auto") -> ModelEmbedder:
-    """A model by hub name or local directory (the Ingest page's choice), loaded once per process."""
+    """A model by hub name or local directory (the Ingest page's choice), loaded once per process.
+    A name that is a folder (typed in any field) must lie under the data roots."""
     from core.embedders import load_embedder
 
     settings = get_settings()
     return load_embedder(model, modality, device=settings.device,  # type: ignore[arg-type]
-                         batch_size=settings.batch_size)
+                         batch_size=settings.batch_size, allowed_roots=settings.allowed_roots,
+                         allow_pickled=settings.allow_pickled_models)
 
 
-def data_fingerprint(project: str) -> tuple[tuple[str, str, int], ...]:
-    """(dataset, space, count) for every dataset of the project: changes whenever points are added
-    or removed, so it keys the cached computations below."""
-    infos = get_store().list_datasets(project)
-    return tuple(sorted((d.name, s, n) for d in infos for s, n in d.counts.items()))
+def space_revision(project: str, space: str) -> str:
+    """The store's revision of one space: changes on every write to its points (ingest, label
+    update, deletion) from any process, so it keys the caches of what is read from those points."""
+    return get_store().revision(project, space)
+
+
+def project_revision(project: str) -> str:
+    """The store's revision of a project: changes on every point write and every document write
+    (a map fitted, an analysis computed, by this server or the CLI), so it keys the caches of
+    results read from documents."""
+    return get_store().revision(project)
 
 
 @st.cache_data(show_spinner="Reading payloads…", max_entries=16)
 def _payloads(project: str, space: str, datasets: tuple[str, ...], fields: tuple[str, ...] | None,
-              flt: Filter | None, fingerprint: Any) -> pd.DataFrame:
+              flt: Filter | None, revision: str) -> pd.DataFrame:
     full = Filter.datasets(datasets).and_(flt)
     return get_store().payloads(project, space, full or None, list(fields) if fields else None)
 
@@ -92,12 +104,12 @@ def cached_payloads(project: str, space: str, datasets: Sequence[str],
                     fields: Sequence[str] | None = None, flt: Filter | None = None) -> pd.DataFrame:
     """Payloads of the datasets (all datasets when empty) in one space, indexed by point id."""
     return _payloads(project, space, tuple(datasets), tuple(fields) if fields else None, flt,
-                     data_fingerprint(project))
+                     space_revision(project, space))
 
 
 @st.cache_data(show_spinner="Computing the 2-D map…", max_entries=8)
 def _map(project: str, space: str, datasets: tuple[str, ...], method: str,
-         params: dict[str, Any] | None, flt: Filter | None, fingerprint: Any) -> Any:
+         params: dict[str, Any] | None, flt: Filter | None, revision: str) -> Any:
     from core.pipeline.maps import get_map
 
     return get_map(get_store(), project, space, list(datasets), method=method, params=params,
@@ -106,38 +118,33 @@ def _map(project: str, space: str, datasets: tuple[str, ...], method: str,
 
 def cached_map(project: str, space: str, datasets: Sequence[str], *, method: str = "umap",
                params: dict[str, Any] | None = None, flt: Filter | None = None) -> Any:
-    """core.pipeline.maps.get_map, cached per (arguments, data fingerprint) -> MapResult."""
-    return _map(project, space, tuple(datasets), method, params, flt, data_fingerprint(project))
+    """core.pipeline.maps.get_map, cached per (arguments, project revision) -> MapResult: a refit
+    or new points placed (both rewrite the map document) give a new key."""
+    return _map(project, space, tuple(datasets), method, params, flt, project_revision(project))
 
 
-@st.cache_data(show_spinner="Analysing the embeddings…", max_entries=8)
-def _analysis(project: str, space: str, datasets: tuple[str, ...],
-              params: dict[str, Any] | None, fingerprint: Any) -> Any:
-    from core.pipeline.analyse import run_analysis
+@st.cache_data(show_spinner="Reading the last analysis…", max_entries=8)
+def _analysis(project: str, space: str, datasets: tuple[str, ...], revision: str) -> Any:
+    from core.pipeline.analyse import load_analysis
 
-    return run_analysis(get_store(), project, space, list(datasets), params=params)
-
-
-def cached_analysis(project: str, space: str, datasets: Sequence[str],
-                    params: dict[str, Any] | None = None) -> Any:
-    """core.pipeline.analyse.run_analysis, cached per (arguments, data fingerprint) -> AnalysisResult."""
-    return _analysis(project, space, tuple(datasets), params, data_fingerprint(project))
+    return load_analysis(get_store(), project, space, list(datasets))
 
 
-@st.cache_data(show_spinner="Comparing datasets…", max_entries=8)
-def _compare(project: str, space: str, dataset_a: str, dataset_b: str,
-             kwargs: dict[str, Any], fingerprint: Any) -> Any:
-    from core.pipeline.compare import run_compare
-
-    return run_compare(get_store(), project, space, dataset_a, dataset_b, **kwargs)
-
-
-def cached_compare(project: str, space: str, dataset_a: str, dataset_b: str,
-                   **kwargs: Any) -> Any:
-    """core.pipeline.compare.run_compare, cached per (arguments, data fingerprint) -> CompareResult."""
-    return _compare(project, space, dataset_a, dataset_b, kwargs, data_fingerprint(project))
+def cached_analysis(project: str, space: str, datasets: Sequence[str]) -> Any:
+    """The persisted AnalysisResult of these datasets (core.pipeline.analyse.load_analysis), or
+    None; never computed on a page view: `.stale` says it predates the data (offer a recompute).
+    Cached per project revision, so a recompute anywhere (page, CLI) shows on the next rerun."""
+    return _analysis(project, space, tuple(datasets), project_revision(project))
 
 
-def invalidate_data() -> None:
-    """Drop every cached computation (after the dashboard itself changed payloads or points)."""
-    st.cache_data.clear()
+@st.cache_data(show_spinner="Reading the last comparison…", max_entries=8)
+def _compare(project: str, space: str, dataset_a: str, dataset_b: str, revision: str) -> Any:
+    from core.pipeline.compare import load_compare
+
+    return load_compare(get_store(), project, space, dataset_a, dataset_b)
+
+
+def cached_compare(project: str, space: str, dataset_a: str, dataset_b: str) -> Any:
+    """The persisted CompareResult of B against A (sides in their text form), or None; never
+    computed on a page view (`.stale`: out of date). Cached per project revision."""
+    return _compare(project, space, dataset_a, dataset_b, project_revision(project))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,10 +20,12 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core import search
-from core.filters import Condition, Filter
-from core.types import KIND, URI, Hit, SpaceInfo
+from core.display import shorten
+from core.filters import Filter, items_only
+from core.types import URI, Hit, SpaceInfo
 from ui import images, resources, state
 from ui.page import PageContext
+from ui.text import md
 from ui.widgets.grid import caption
 
 log = logging.getLogger(__name__)
@@ -141,13 +144,13 @@ def text_box(ctx: PageContext) -> None:
     info = ctx.space_info
     if not search.has_text_side(info):
         others = [s for s in search.text_side_spaces(ctx.store, ctx.project) if s != ctx.space]
-        hint = (f"Spaces of project `{ctx.project}` that have one: "
-                + ", ".join(f"`{o}`" for o in others) + " (choose one in the sidebar)."
+        hint = (f"Spaces of project {md(ctx.project)} that have one: "
+                + ", ".join(md(o) for o in others) + " (choose one in the sidebar)."
                 if others else
-                f"No space of project `{ctx.project}` has one: ingest the images with a CLIP "
+                f"No space of project {md(ctx.project)} has one: ingest the images with a CLIP "
                 "model (e.g. openai/clip-vit-base-patch32) to search them by description.")
         st.info(f"Text search needs a space with a text side (a CLIP or text model); the space "
-                f"`{info.name}` ({info.modality}, {info.model or 'uploaded vectors'}) has none. "
+                f"{md(info.name)} ({md(info.modality)}, {md(info.model or 'uploaded vectors')}) has none. "
                 f"{hint}", icon="ℹ️")
         return
     if TEXT_WIDGET not in st.session_state:
@@ -170,13 +173,13 @@ def image_box(ctx: PageContext) -> None:
     info = ctx.space_info
     if not can_embed_images(info):
         others = [s for s in image_spaces(ctx) if s != ctx.space]
-        where = (f"spaces made by an image model: {', '.join(others)}" if others
+        where = (f"spaces made by an image model: {', '.join(md(o) for o in others)}" if others
                  else "no space of this project was made by an image model")
-        st.caption(f"Search by uploaded image: not available in `{info.name}` "
-                   f"({info.model or 'uploaded vectors'}); {where}.")
+        st.caption(f"Search by uploaded image: not available in {md(info.name)} "
+                   f"({md(info.model or 'uploaded vectors')}); {where}.")
         return
     st.file_uploader("Search by image", type=IMAGE_TYPES, key=UPLOAD_WIDGET, on_change=_on_upload,
-                     help=f"Embedded with {info.model}, the model that made this space.")
+                     help=f"Embedded with {md(info.model)}, the model that made this space.")
 
 
 def _thumb_row(ids: Sequence[str], payloads: pd.DataFrame, key: str, columns: int = 10) -> None:
@@ -190,7 +193,7 @@ def _thumb_row(ids: Sequence[str], payloads: pd.DataFrame, key: str, columns: in
             if data is not None:
                 st.image(data, width="stretch")
             else:
-                st.caption(point_id[:8])
+                st.caption(md(point_id[:8]))
             st.button("✕", key=f"{key}.rm.{point_id}", on_click=remove_example, args=(point_id,),
                       help="Remove this example", width="stretch")
     if len(ids) > columns * 3:
@@ -228,8 +231,7 @@ def examples_box(ctx: PageContext, payloads: pd.DataFrame) -> None:
 # -- running the query --------------------------------------------------------------------------
 def search_filter(datasets: Sequence[str], flt: Filter | None) -> Filter:
     """Items (not detection objects) of the sidebar's datasets, narrowed by the filter widgets."""
-    items = Filter(must_not=(Condition(KIND, equals="object"),))
-    return Filter.datasets(datasets).and_(items).and_(flt)
+    return items_only(Filter.datasets(datasets).and_(flt))
 
 
 def _query_vector(ctx: PageContext, query: Query) -> np.ndarray:
@@ -280,7 +282,7 @@ def _card(point_id: str, row: pd.Series, key: str, fields: Sequence[str]) -> Non
         st.image(data, width="stretch")
     else:
         text = row.get("text")
-        st.text(str(text)[:160] if isinstance(text, str) and text else f"(no image) {point_id[:8]}")
+        st.text(shorten(text, 160) if isinstance(text, str) and text else f"(no image) {point_id[:8]}")
     line = caption(row, fields)
     if line:
         st.caption(line)
@@ -299,7 +301,7 @@ def result_cards(rows: pd.DataFrame, *, key: str = RESULT_KEY, columns: int = 6,
         return
     for start in range(0, len(rows), columns):
         cells = st.columns(columns)
-        for cell, (point_id, row) in zip(cells, rows.iloc[start:start + columns].iterrows()):
+        for cell, (point_id, row) in zip(cells, rows.iloc[start:start + columns].iterrows(), strict=False):
             with cell:
                 _card(str(point_id), row, key, fields)
 

@@ -73,12 +73,6 @@ def set_search_positive(ids: list[str]) -> None:
     st.session_state[SEARCH_POSITIVE] = list(dict.fromkeys(ids))
 
 
-def add_search_positive(point_id: str) -> None:
-    """Append one example id (no duplicates) and drop it from the negatives."""
-    set_search_positive([*get_search_positive(), point_id])
-    set_search_negative([i for i in get_search_negative() if i != point_id])
-
-
 def get_search_negative() -> list[str]:
     return list(_get(SEARCH_NEGATIVE, []) or [])
 

@@ -139,7 +139,7 @@ def error_clusters(
     top_confusion: the commonest "label -> prediction" among the cluster's errors.
     Only clusters with >= 2 errors and lift > 1 are kept.
     """
-    both = np.array([a is not None and b is not None for a, b in zip(labels, predictions)])
+    both = np.array([a is not None and b is not None for a, b in zip(labels, predictions, strict=True)])
     wrong = both & (labels.astype(str) != predictions.astype(str))
     rate = float(wrong.sum() / both.sum()) if both.any() else 0.0
     out = table[["cluster", "size", "predicted", "errors", "error_rate", "top_labels"]].copy()

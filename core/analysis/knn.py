@@ -7,6 +7,8 @@ from typing import Literal
 
 import numpy as np
 
+from core.linalg import l2_normalise, row_norms
+
 logger = logging.getLogger(__name__)
 
 KnnMethod = Literal["auto", "exact", "ivf"]
@@ -60,8 +62,8 @@ def knn_between(
     """Exact cosine kNN of each query row among the reference rows, in memory-bounded blocks.
 
     queries: (q, d) float32, reference: (r, d) float32, both L2-normalised.
-    exclude: (q,) int, one reference row per query to leave out (its own row in self-search). Returns (indices (q, k) int64 into reference, similarities (q, k) float32), nearest
-    first.
+    exclude: (q,) int, one reference row per query to leave out (its own row in self-search).
+    Returns (indices (q, k) int64 into reference, similarities (q, k) float32), nearest first.
     """
     q_n, r_n = queries.shape[0], reference.shape[0]
     avail = r_n - (1 if exclude is not None else 0)
@@ -88,9 +90,8 @@ def _spherical_kmeans(x: np.ndarray, n_cells: int, seed: int, iters: int = 8) ->
         assign = np.argmax(sample @ cent.T, axis=1)
         sums = np.zeros_like(cent)
         np.add.at(sums, assign, sample)
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        empty = norms[:, 0] == 0
-        cent = np.where(empty[:, None], cent, sums / np.maximum(norms, 1e-12))
+        empty = row_norms(sums) == 0  # a cell that got no sample keeps its centroid
+        cent = np.where(empty[:, None], cent, l2_normalise(sums))
     return cent.astype(np.float32)
 
 
@@ -188,5 +189,5 @@ def knn_graph(
 
 def recall_at_k(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
     """Mean fraction of the exact k neighbours found by an approximate graph (same row order)."""
-    hits = [np.intersect1d(a, e).size for a, e in zip(approx_idx, exact_idx)]
+    hits = [np.intersect1d(a, e).size for a, e in zip(approx_idx, exact_idx, strict=True)]
     return float(np.mean(hits) / exact_idx.shape[1])

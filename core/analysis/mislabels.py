@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -79,7 +79,7 @@ def probe_label_probs(
     with threadpool_limits(limits=1):
         fitted = Parallel(n_jobs=min(n_splits, os.cpu_count() or 1), prefer="threads")(
             delayed(_fold_probs)(x, codes, tr, te, n_classes) for tr, te in splits)
-    for (_, te), fold_probs in zip(splits, fitted):
+    for (_, te), fold_probs in zip(splits, fitted, strict=True):
         probs[te] = fold_probs
     return probs
 

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from core import export
-from core.cli.common import (
-    EXIT_OK, PROGRESS_MODES, error, opened_store, progress_display, usage_error,
-)
-from core.config import Settings, load_settings
-from core.errors import CoreError
+from core.cli.common import EXIT_OK, PROGRESS_MODES, opened_store, progress_display, table_lines, usage_error
+from core.config import Settings
 from core.pipeline.analyse import AnalysisResult, run_analysis
 from core.pipeline.analysis_io import export_scores
-
-log = logging.getLogger(__name__)
 
 SCORES = ("mislabel", "outlier")
 EXTRA_COLUMNS = ("outlier", "mislabel", "suggested_label", "cluster", "is_error",
@@ -45,29 +38,24 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run, _parser=p)
 
 
-def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
-    """Execute `embedscope analyse`; returns the exit code (0 ok, 1 failure, 2 usage error)."""
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Execute `embedscope analyse`; returns the exit code (0 ok, 2 usage error). CoreErrors
+    (unknown project, too few points, a bad --out suffix...) propagate to core.__main__ (exit 1)."""
     if args.top < 0:
         return usage_error("analyse", "--top must be >= 0")
     datasets = [d.strip() for d in (args.datasets or "").split(",") if d.strip()] or None
-    try:
-        if args.out is not None:
-            export.format_for(args.out)  # fail on a bad suffix before computing
-        with opened_store(settings or load_settings()) as store:
-            with progress_display(getattr(args, "progress", "auto"), "analyse") as progress:
-                result = run_analysis(store, args.project, args.space, datasets,
-                                      progress=progress, force=args.force)
-    except CoreError as e:
-        return error(str(e))
+    if args.out is not None:
+        export.format_for(args.out)  # fail on a bad suffix before computing
+    with opened_store(settings) as store:
+        with progress_display(args.progress, "analyse") as progress:
+            result = run_analysis(store, args.project, args.space, datasets,
+                                  progress=progress, force=args.force)
     sys.stdout.write(report(result, args.top))
     if args.out is not None:
         score = args.rank_by or _default_score(result)
         frame = export_scores(result.scores, score)
         frame = frame.join(result.scores[list(EXTRA_COLUMNS)], on="id")
-        try:
-            export.write(frame, args.out)
-        except CoreError as e:
-            return error(str(e))
+        export.write(frame, args.out)
         sys.stdout.write(f"{len(frame)} rows written to {args.out} (score = {score})\n")
     return EXIT_OK
 
@@ -88,22 +76,11 @@ def report(result: AnalysisResult, top: int) -> str:
     if s.get("error_rate") is not None:
         lines.append(f"model error rate: {s['error_rate']:.1%} of {s['with_prediction']} items")
     cols = ["dataset", "key", "label", "prediction"]
-    lines += _section("Top outliers", result.scores.nlargest(top, "outlier"), cols + ["outlier"])
+    lines += table_lines("Top outliers", result.scores.nlargest(top, "outlier"), cols + ["outlier"])
     if result.scores["mislabel"].notna().any():
-        lines += _section("Likely mislabels", result.scores.nlargest(top, "mislabel"),
-                          cols + ["suggested_label", "mislabel"])
+        lines += table_lines("Likely mislabels", result.scores.nlargest(top, "mislabel"),
+                             cols + ["suggested_label", "mislabel"])
     if len(result.error_clusters):
-        lines += _section("Error clusters", result.error_clusters.head(top),
-                          ["cluster", "size", "errors", "error_rate", "lift", "top_confusion"])
+        lines += table_lines("Error clusters", result.error_clusters.head(top),
+                             ["cluster", "size", "errors", "error_rate", "lift", "top_confusion"])
     return "\n".join(lines) + "\n"
-
-
-def _section(title: str, frame: pd.DataFrame, columns: list[str]) -> list[str]:
-    if frame.empty:
-        return []
-    shown = frame[[c for c in columns if c in frame.columns]].copy()
-    for c in shown.columns:
-        if pd.api.types.is_float_dtype(shown[c].dtype):
-            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    shown = shown.astype(object).where(shown.notna(), "")
-    return ["", f"{title}:", shown.to_string(index=False)]

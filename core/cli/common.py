@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+
+import pandas as pd
 
 from core.config import Settings, load_settings
+from core.display import shorten
 from core.store.base import VectorStore
+from core.types import Progress
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # a CoreError: bad input, store unreachable, model not loadable...
@@ -35,10 +41,7 @@ def add_store_options(parser: argparse.ArgumentParser, *, suppress: bool = False
                                 "EMBEDSCOPE_LOG_LEVEL or INFO)")),
     )
     for flags, kwargs in options:
-        try:
-            parser.add_argument(*flags, default=default, **kwargs)
-        except argparse.ArgumentError:
-            pass  # the command defines this option itself; its own definition wins
+        parser.add_argument(*flags, default=default, **kwargs)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -57,6 +60,28 @@ def with_data_roots(settings: Settings, *folders: Path) -> Settings:
     roots for that run; the dashboard never does this (it serves only configured roots)."""
     roots = tuple(settings.data_roots) + tuple(Path(f).expanduser().resolve() for f in folders)
     return settings.model_copy(update={"data_roots": roots})
+
+
+def table_lines(title: str, frame: pd.DataFrame, columns: Sequence[str],
+                formats: dict[str, str] | None = None) -> list[str]:
+    """["", "title:", table] for the columns of frame that exist (nothing when it is empty).
+    Floats print with 3 decimals unless `formats` gives a column its own (e.g. ".3g" for
+    p-values); missing values print as blanks; long or multi-line text is shortened for display
+    (core.display.shorten: a 100 kB label stays whole in the store, not on the terminal)."""
+    if frame.empty:
+        return []
+    shown = frame[[c for c in columns if c in frame.columns]].copy()
+    for c in shown.columns:
+        spec = (formats or {}).get(c, ".3f")
+        if pd.api.types.is_float_dtype(shown[c].dtype):
+            shown[c] = shown[c].map(lambda v, spec=spec: "" if pd.isna(v) else format(v, spec))
+        else:
+            shown[c] = shown[c].map(lambda v: "" if _missing(v) else shorten(v))
+    return ["", f"{title}:", shown.to_string(index=False)]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def error(message: str) -> int:
@@ -96,7 +121,7 @@ def confirm(question: str) -> bool | None:
 
 
 @contextmanager
-def progress_display(mode: str, label: str) -> Iterator[Callable[[int, int], None]]:
+def progress_display(mode: str, label: str) -> Iterator[Progress]:
     """A progress(done, total) callback for the terminal: "bar" (tqdm on stderr), "lines" (one
     `label: done/total` line per call, for logs and scripts), "none", or "auto" (a bar on a
     terminal, else a line at most every 5 s and at the end)."""
@@ -121,7 +146,7 @@ def progress_display(mode: str, label: str) -> Iterator[Callable[[int, int], Non
 
 
 @contextmanager
-def _bar(label: str) -> Iterator[Callable[[int, int], None]]:
+def _bar(label: str) -> Iterator[Progress]:
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 

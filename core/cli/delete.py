@@ -6,9 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, confirm, opened_store
+from core.cli.common import EXIT_FAILURE, EXIT_OK, confirm, opened_store, usage_error
 from core.config import Settings
 from core.errors import NotFoundError
+from core.pipeline import delete
 from core.store.base import VectorStore
 
 
@@ -17,8 +18,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "delete", help="delete a dataset, a space or a project",
         description="Delete a dataset (its points in every space), one embedding space (its "
-        "vectors only) or a whole project. Asks for confirmation on stdin unless --yes; with "
-        "no answer on stdin it refuses (exit 2).",
+        "vectors; other spaces stay) or a whole project, with the saved maps, analyses and "
+        "comparisons made from it and its entries in collections. Asks for confirmation on stdin "
+        "unless --yes; with no answer on stdin it refuses (exit 2).",
     )
     p.add_argument("--project", required=True)
     what = p.add_mutually_exclusive_group(required=True)
@@ -56,17 +58,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if not args.yes:
             answer = confirm(f"Delete {target}?")
             if answer is None:
-                sys.stderr.write("error: no confirmation on stdin; pass --yes to delete without asking\n")
-                return EXIT_USAGE
+                return usage_error("delete", "no confirmation on stdin; pass --yes to delete without asking")
             if not answer:
                 sys.stderr.write("not deleted\n")
                 return EXIT_FAILURE
         if args.dataset is not None:
-            removed = store.delete_dataset(args.project, args.dataset)
-            sys.stdout.write(f"deleted {target}: {removed} points removed\n")
+            report = delete.delete_dataset(store, args.project, args.dataset)
+            sys.stdout.write(f"deleted {target}: {report.points} points removed ({report.summary()})\n")
         elif args.space is not None:
-            store.delete_space(args.project, args.space)
-            sys.stdout.write(f"deleted {target}\n")
+            report = delete.delete_space(store, args.project, args.space)
+            sys.stdout.write(f"deleted {target} ({report.summary()})\n")
         else:
             store.delete_project(args.project)
             sys.stdout.write(f"deleted {target}\n")

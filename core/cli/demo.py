@@ -21,7 +21,8 @@ def register(subparsers: Any) -> None:
         "installed, EfficientNet-Lite0 image embeddings. Running it again refreshes it without duplicates.",
     )
     p.add_argument("--no-pretrained", action="store_true",
-                   help="skip the EfficientNet-Lite0 space (the slow part: minutes on 2 CPU cores)")
+                   help="skip the EfficientNet-Lite0 space (the slow part: minutes on 2 CPU cores; "
+                   "default: EMBEDSCOPE_DEMO_PRETRAINED, yes)")
     p.add_argument("--maps", action="store_true",
                    help="also compute the UMAP maps of every demo space now, so the dashboard opens them at once")
     p.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
@@ -35,7 +36,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     with opened_store(settings) as store:
         with progress_display(args.progress, "demo") as progress:
-            reports = load_demo(store, settings, progress, with_pretrained=not args.no_pretrained)
+            # None: settings.demo_pretrained decides (EMBEDSCOPE_DEMO_PRETRAINED, default yes).
+            reports = load_demo(store, settings, progress, with_pretrained=False if args.no_pretrained else None)
         for report in reports:
             sys.stdout.write(report.summary() + "\n")
         if args.maps:

@@ -8,13 +8,18 @@ from pathlib import Path
 from typing import Any, cast
 
 from core.cli.common import (
-    EXIT_BY_STATUS, EXIT_OK, PROGRESS_MODES, opened_store, progress_display, usage_error,
+    EXIT_BY_STATUS,
+    EXIT_OK,
+    PROGRESS_MODES,
+    opened_store,
+    progress_display,
+    usage_error,
     with_data_roots,
 )
 from core.config import Settings
 from core.embedders.base import Embedder
+from core.pipeline.ingest_job import ModelSource, VectorSource, run_ingest
 from core.pipeline.rejects import IngestReport
-from core.store.base import VectorStore
 from core.types import Item
 
 MAX_REJECTS_SHOWN = 20
@@ -39,7 +44,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dataset", required=True, help="dataset name, e.g. train, test, production")
     model = p.add_argument_group("embedding with a model")
     model.add_argument("--model", help="hub name or local model folder (default: EMBEDSCOPE_IMAGE_MODEL "
-                       "or EMBEDSCOPE_TEXT_MODEL by modality)")
+                       "or EMBEDSCOPE_TEXT_MODEL by modality). Without internet use efficientnet-lite0 "
+                       "(images) or sentence-transformers/all-MiniLM-L6-v2 (texts) where their offline "
+                       "packages are installed, or a local folder: `embedscope models` lists what works "
+                       "offline here")
     model.add_argument("--layer", help="which layer: pooled (default) or hidden:<i>")
     model.add_argument("--modality", choices=("auto", "image", "text"), default="auto",
                        help="what to embed (auto: text when the manifest has text but no paths)")
@@ -115,8 +123,10 @@ def _read_items(args: argparse.Namespace, settings: Settings) -> list[Item]:
         return []
     roles = {role: getattr(args, f"{role}_column") for role in ("label", "prediction", "confidence", "split")}
     explicit = {f"{role}_column": name for role, name in roles.items() if name is not None}
+    # Own vectors need no image: a manifest of ids, labels and metadata is enough with --embeddings.
     return from_manifest(args.manifest, settings, base_dir=args.base_dir, path_column=args.path_column,
-                         text_column=args.text_column, id_column=args.id_column, **explicit)
+                         text_column=args.text_column, id_column=args.id_column,
+                         require_content=args.embeddings is None, **explicit)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -132,6 +142,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         validate_name(args.space, "space")
     settings = _run_settings(args, settings)
     items = _read_items(args, settings)  # bad files fail here, before a model is loaded
+    if args.manifest is not None and args.embeddings is None and not args.labels_only:
+        from core.datasets import require_reachable
+
+        require_reachable(items, settings, args.manifest)  # paths outside the roots: before the model too
     with opened_store(settings) as store:
         if args.labels_only:
             from core.pipeline.ingest import update_payloads
@@ -139,16 +153,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             updated = update_payloads(store, args.project, args.dataset, items)
             sys.stdout.write(f"{args.project}/{args.dataset}: updated {updated} of {len(items)} items\n")
             return EXIT_OK
+        source = _own_source(args) if args.embeddings is not None else _model_source(args, settings, items)
         with progress_display(args.progress, "ingest") as progress:
-            if args.embeddings is not None:
-                report = _ingest_own(store, args, settings, items, progress)
-            else:
-                report = _ingest_with_model(store, args, settings, items, progress)
-        if report.stored and not args.no_index:
-            from core.pipeline.indexing import build_index_if_large
-
-            if build_index_if_large(store, args.project, report.space):
-                sys.stderr.write(f"built the search index of {args.project}/{report.space}\n")
+            outcome = run_ingest(store, args.project, args.dataset, items, source, settings=settings,
+                                 progress=progress, phase=_say, build_index=not args.no_index)
+        report = outcome.report
+        if outcome.index_built:
+            sys.stderr.write(f"built the search index of {args.project}/{report.space}\n")
     _print_report(report)
     return EXIT_BY_STATUS[report.status]
 
@@ -160,38 +171,46 @@ def _modality(args: argparse.Namespace, items: list[Item]) -> str:
     return "text" if texts_only else "image"
 
 
-def _ingest_with_model(store: VectorStore, args: argparse.Namespace, settings: Settings,
-                       items: list[Item], progress: Any) -> IngestReport:
+def _say(phase: str) -> None:
+    """An ingest phase on the terminal (above a progress bar, if one is drawn)."""
+    from tqdm import tqdm
+
+    tqdm.write(phase, file=sys.stderr)
+
+
+def _model_source(args: argparse.Namespace, settings: Settings, items: list[Item]) -> ModelSource:
     from core.embedders import load_embedder
-    from core.pipeline.ingest import ingest_items
 
     modality = _modality(args, items)
     model = args.model or (settings.text_model if modality == "text" else settings.image_model)
+    if not args.model:  # the default model: without internet, name what works offline instead
+        from core.embedders.catalog import require_downloadable
+
+        require_downloadable(model, modality, settings.allowed_roots, allow_pickled=settings.allow_pickled_models)
     # cast: ModelEmbedder declares modality as a Literal, the protocol as str (same values).
     embedder = cast(Embedder, load_embedder(
         model, "text" if modality == "text" else "image", device=args.device or settings.device,
-        batch_size=settings.batch_size, layer=args.layer))
-    return ingest_items(store, args.project, args.dataset, items, embedder, settings=settings,
-                        progress=progress)
+        batch_size=settings.batch_size, layer=args.layer, allow_pickled=settings.allow_pickled_models))
+    return ModelSource(embedder)
 
 
-def _ingest_own(store: VectorStore, args: argparse.Namespace, settings: Settings,
-                items: list[Item], progress: Any) -> IngestReport:
+def _own_source(args: argparse.Namespace) -> VectorSource:
     from core.datasets import load_own_embeddings
-    from core.pipeline.ingest import ingest_vectors, own_space, rejects_folder
 
     keys, vectors = load_own_embeddings(args.embeddings, args.ids, id_column=args.id_column or "id",
                                         vector_column=args.vector_column)
-    space = own_space(store, args.project, args.space or "own", int(vectors.shape[1]),
-                      str(args.embeddings))
-    return ingest_vectors(store, args.project, args.dataset, space, items, vectors, keys=keys,
-                          progress=progress, rejects_dir=rejects_folder(settings))
+    return VectorSource(args.space or "own", vectors, keys, str(args.embeddings))
+
+
+def _one_line(text: str) -> str:
+    """Keys may hold newlines and other control characters (any file name does): show them escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _print_report(report: IngestReport) -> None:
     lines = [report.summary()]
     for reject in report.rejects[:MAX_REJECTS_SHOWN]:
-        lines.append(f"  rejected {reject.key}: {reject.reason}")
+        lines.append(f"  rejected {_one_line(reject.key)}: {_one_line(reject.reason)}")
     if len(report.rejects) > MAX_REJECTS_SHOWN:
         lines.append(f"  ... and {len(report.rejects) - MAX_REJECTS_SHOWN} more")
     if report.rejects_path is not None:

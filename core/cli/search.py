@@ -13,6 +13,7 @@ import pandas as pd
 from core import collections, export, search
 from core.cli.common import EXIT_OK, opened_store, usage_error
 from core.config import Settings
+from core.display import shorten
 from core.errors import BadInputError
 from core.filters import parse_filter
 from core.ids import point_id
@@ -122,6 +123,9 @@ def format_table(frame: pd.DataFrame) -> str:
     shown = frame[[c for c in TABLE_COLUMNS if c in frame.columns]].copy()
     shown["score"] = shown["score"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
     shown = shown.astype(object).where(shown.notna(), "")
+    for column in ("label", "prediction", "dataset", "split"):
+        if column in shown.columns:
+            shown[column] = shown[column].map(shorten)  # a 100 kB label: display only
     if "key" in shown.columns:
         shown["key"] = shown["key"].map(lambda k: k if len(str(k)) <= 40 else "..." + str(k)[-37:])
     return str(shown.to_string(index=False)) + "\n"

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.datasets.tables import as_text, find_column, find_name, read_table
+from core.datasets.tables import as_text, check_utf8, find_column, find_name, read_table
 from core.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,14 @@ def _list_column_to_matrix(path: Path, column: str, array: pa.Array) -> np.ndarr
 
 
 def _from_npy(path: Path) -> np.ndarray:
+    if path.stat().st_size == 0:
+        raise BadInputError(f"{path}: the .npy file is empty (0 bytes)")
     try:
         array = np.load(path, allow_pickle=False)
+    except EOFError as e:  # the file ends inside the header
+        raise BadInputError(f"{path}: the .npy file is truncated ({e})") from e
     except ValueError as e:
-        raise BadInputError(f"{path}: not a numeric .npy array ({e})") from e
+        raise BadInputError(f"{path}: not a numeric .npy array, or a truncated one ({e})") from e
     except OSError as e:
         raise BadInputError(f"{path}: cannot read the .npy file ({e})") from e
     if not isinstance(array, np.ndarray) or array.ndim != 2:
@@ -144,7 +148,8 @@ def _read_ids(path: Path, id_column: str) -> list[str]:
     if path.suffix.lower() == ".txt":
         if not path.is_file():
             raise BadInputError(f"{path}: file not found")
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        check_utf8(path)
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
         while lines and not lines[-1].strip():
             lines.pop()
         for number, line in enumerate(lines, start=1):

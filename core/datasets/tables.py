@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 import math
@@ -13,6 +14,9 @@ import numpy as np
 import pandas as pd
 
 from core.errors import BadInputError
+from core.ids import readable_key
+
+_CHUNK = 1 << 20  # bytes read at a time when checking the encoding
 
 TABLE_SUFFIXES: dict[str, str] = {
     ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
@@ -75,14 +79,15 @@ def read_table(path: Path | str) -> Table:
         )
     if not path.is_file():
         raise BadInputError(f"{path}: file not found")
+    if fmt != "parquet":
+        check_utf8(path)
     if fmt == "jsonl":
         return _read_jsonl(path)
     try:
         if fmt == "parquet":
             frame = pd.read_parquet(path)
         else:
-            # Invalid UTF-8 becomes U+FFFD, so one bad row is rejected at ingest, not the whole file.
-            frame = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", encoding_errors="replace")
+            frame = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", encoding="utf-8-sig")
     except pd.errors.EmptyDataError as e:
         raise BadInputError(f"{path}: the file is empty") from e
     except pd.errors.ParserError as e:
@@ -92,10 +97,52 @@ def read_table(path: Path | str) -> Table:
     return Table(path, frame, fmt)
 
 
+def check_utf8(path: Path) -> None:
+    """BadInputError naming the file and the line of the first byte that is not UTF-8 (a byte-order
+    mark is fine). Guessing another encoding (latin-1 reads anything) would store garbage labels
+    silently; a clear message lets the user save the file as UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    lines_before = 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as e:
+                    raise _not_utf8(path, chunk, e, lines_before) from e
+                lines_before += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as e:  # the file ends inside a multi-byte sequence
+        raise BadInputError(f"{path}: the last line is not UTF-8 (it ends inside a character); "
+                            "save the file as UTF-8") from e
+    except OSError as e:
+        raise BadInputError(f"{path}: cannot read the file ({e.strerror or e})") from e
+
+
+def _not_utf8(path: Path, chunk: bytes, error: UnicodeDecodeError, lines_before: int) -> BadInputError:
+    """The message for the first undecodable line of `chunk` (lines decode on their own: a newline
+    byte never occurs inside a UTF-8 sequence)."""
+    for number, raw in enumerate(chunk.split(b"\n")):
+        line = raw.removeprefix(codecs.BOM_UTF8) if lines_before == number == 0 else raw
+        if number == 0 and lines_before:  # the chunk may start inside a character cut at the boundary
+            cut = next((i for i, byte in enumerate(line[:3]) if not 0x80 <= byte < 0xC0), min(3, len(line)))
+            line = line[cut:]
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if e.start >= len(line) - 3 and number == chunk.count(b"\n"):
+                continue  # a character cut by the chunk boundary, not a bad byte
+            return BadInputError(
+                f"{path}: line {lines_before + number + 1} is not UTF-8 (byte 0x{line[e.start]:02x} at "
+                f"column {e.start + 1}); save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+            )
+    return BadInputError(f"{path}: not UTF-8 near line {lines_before + 1} ({error.reason}); save the file as UTF-8")
+
+
 def _read_jsonl(path: Path) -> Table:
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
+    with path.open("r", encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -131,7 +178,8 @@ def as_text(value: Any) -> str | None:
         return value.decode("utf-8", errors="replace")
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
-    return str(value).strip() if isinstance(value, str) else str(value)
+    # readable_key: JSON "\ud800" escapes decode to lone surrogates, which no payload can hold.
+    return readable_key(value.strip() if isinstance(value, str) else str(value))
 
 
 def json_safe(value: Any) -> Any:
@@ -140,7 +188,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple, np.ndarray)):
         return [json_safe(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {readable_key(str(k)): json_safe(v) for k, v in value.items()}
     if is_missing(value) and not isinstance(value, str):
         return None
     if isinstance(value, (bool, np.bool_)):
@@ -150,7 +198,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(float(value)) else None
     if isinstance(value, str):
-        return value
+        return readable_key(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     if isinstance(value, (pd.Timestamp, dt.datetime, dt.date, dt.time)):

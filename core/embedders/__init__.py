@@ -1,6 +1,6 @@
 """Turn images and texts into vectors: Hugging Face models and offline packaged weights (torch loads lazily)."""
 
-from core.embedders.base import Embedder, PreprocessingEmbedder, ProgressFn
+from core.embedders.base import Embedder, PreprocessingEmbedder
 from core.embedders.embedder import ModelEmbedder
 from core.embedders.loader import clear_cache, embedder_for_space, load_embedder
 from core.embedders.naming import (
@@ -21,7 +21,6 @@ __all__ = [
     "Embedder",
     "ModelEmbedder",
     "PreprocessingEmbedder",
-    "ProgressFn",
     "available_offline_models",
     "clear_cache",
     "configure_threads",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -87,7 +88,7 @@ class Backend:
             model = runtime.quantize_linear(model)
         return model
 
-    def image_tensor(self, batch: np.ndarray) -> "torch.Tensor":
+    def image_tensor(self, batch: np.ndarray) -> torch.Tensor:
         """(n, 3, H, W) float32 numpy -> a tensor on the device in the model's memory format."""
         import torch
 

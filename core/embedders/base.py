@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
-from core.types import SpaceInfo
-
-# progress(done, total): called after each batch.
-ProgressFn = Callable[[int, int], None]
+from core.types import Progress, SpaceInfo
 
 
 @runtime_checkable
 class Embedder(Protocol):
-    """A loaded model. All outputs are (n, dim) float32 with unit L2 norm per row."""
+    """A loaded model. All outputs are (n, dim) float32 with unit L2 norm per row.
+
+    progress(done, total) of the embed_* methods counts inputs embedded, called after each batch."""
 
     name: str  # the space name it produces vectors for (e.g. "clip-vit-base-patch32")
     model_id: str  # hub name or local directory it was loaded from
@@ -29,12 +29,12 @@ class Embedder(Protocol):
         ...
 
     def embed_images(
-        self, images: Sequence[Image.Image], progress: ProgressFn | None = None
+        self, images: Sequence[Image.Image], progress: Progress | None = None
     ) -> np.ndarray:
         """(n, dim) float32, L2-normalised. Raises UnsupportedOperationError for text models."""
         ...
 
-    def embed_texts(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
+    def embed_texts(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """(n, dim) float32, L2-normalised. Raises UnsupportedOperationError without a text side."""
         ...
 
@@ -57,7 +57,7 @@ class PreprocessingEmbedder(Embedder, Protocol):
         ...
 
     def embed_preprocessed(
-        self, batch: np.ndarray, progress: ProgressFn | None = None
+        self, batch: np.ndarray, progress: Progress | None = None
     ) -> np.ndarray:
         """(n, 3, H, W) float32 from `preprocess` -> (n, dim) float32, L2-normalised."""
         ...

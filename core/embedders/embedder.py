@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from PIL import Image
 
 from core.embedders.backend import Backend
-from core.embedders.base import ProgressFn
-from core.embedders.runtime import l2_normalise
 from core.errors import UnsupportedOperationError
-from core.types import SpaceInfo
+from core.linalg import l2_normalise
+from core.types import Progress, SpaceInfo
 
 
 def _chunks(n: int, size: int) -> Iterator[slice]:
@@ -65,7 +65,7 @@ class ModelEmbedder:
         """n PIL images -> (n, 3, H, W) float32 model input. Pure CPU (PIL / numpy), thread-safe."""
         return self.backend.preprocess_images(images)
 
-    def embed_preprocessed(self, batch: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
+    def embed_preprocessed(self, batch: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """(n, 3, H, W) float32 from `preprocess` -> (n, dim) float32, unit rows; batched."""
         n = len(batch)
         out = np.empty((n, self.dim), dtype=np.float32)
@@ -75,7 +75,7 @@ class ModelEmbedder:
                 progress(part.stop, n)
         return out
 
-    def embed_images(self, images: Sequence[Image.Image], progress: ProgressFn | None = None) -> np.ndarray:
+    def embed_images(self, images: Sequence[Image.Image], progress: Progress | None = None) -> np.ndarray:
         """n PIL images -> (n, dim) float32, unit rows.
 
         One helper thread preprocesses the next batch while the model runs the current one.
@@ -98,7 +98,7 @@ class ModelEmbedder:
                     progress(part.stop, n)
         return out
 
-    def embed_texts(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
+    def embed_texts(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """n texts -> (n, dim) float32, unit rows. Raises UnsupportedOperationError without a text side.
 
         Texts are batched in length order so each batch pads to similar lengths.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -166,16 +167,17 @@ def pretrained(loader: Any, source: str, model_id: str, **kw: Any) -> Any:
         raise ModelLoadError(f"cannot load model {model_id!r} ({reason}); {how_to_provide(model_id)}") from e
 
 
-def load_hf(source: str, **kw: Any) -> Backend:
+def load_hf(source: str, *, safetensors_only: bool = False, **kw: Any) -> Backend:
     """Load config, model and processor / tokenizer from `source` (a local dir or hub id).
 
     The config decides the kind: CLIP-like (text + vision towers), vision backbone, or text.
+    safetensors_only: never fall back to pickled weights (pytorch_model.bin) for the model.
     """
     from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenizer
 
     model_id = kw["model_id"]
     kind = detect_kind(pretrained(AutoConfig, source, model_id))
-    model = pretrained(AutoModel, source, model_id)
+    model = pretrained(AutoModel, source, model_id, **({"use_safetensors": True} if safetensors_only else {}))
     if kind == "dual":
         processor = pretrained(AutoImageProcessor, source, model_id, backend="pil")
         return DualBackend(model, processor, pretrained(AutoTokenizer, source, model_id), **kw)

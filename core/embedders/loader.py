@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,12 +16,16 @@ from core.embedders.efficientnet import load_efficientnet
 from core.embedders.embedder import ModelEmbedder
 from core.embedders.hf import load_hf
 from core.embedders.naming import EFFICIENTNET_LITE0, packaged_dir, parse_layer, space_name_for
-from core.errors import DimensionMismatchError, ModelLoadError, UnsupportedOperationError
+from core.errors import BadInputError, DimensionMismatchError, ModelLoadError, UnsupportedOperationError
 from core.types import SpaceInfo
 
 logger = logging.getLogger(__name__)
 
 MODALITIES: tuple[str, ...] = ("image", "text", "auto")
+# Weights transformers reads without unpickling, and the pickled kinds refused by default.
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+SAFE_WEIGHTS_SUFFIXES = (".safetensors", ".safetensors.index.json")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 # (model id, layer, device, precision) -> loaded backend. Loading is serialised by one lock:
 # two dashboard sessions asking for the same model must not load it twice.
@@ -31,17 +37,16 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith(("/", "./", "../", "~", ".\\")) or "\\" in model or model.count("/") > 1
 
 
-def _resolve(model: str) -> tuple[str, str]:
-    """(model id to record, source to load from): an absolute local dir, a packaged dir, or a hub id."""
+def _resolve(model: str, allowed_roots: Sequence[Path] | None, allow_pickled: bool) -> tuple[str, str]:
+    """(model id to record, source to load from): an absolute local dir, a packaged dir, or a hub id.
+
+    Any name that is an existing folder is a local model, whichever field it was typed in: it must
+    lie under allowed_roots when they are given, and hold safetensors weights (check_local_model).
+    """
     path = Path(model).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(
-                f"{path} has no config.json, so it is not a saved Hugging Face model "
-                "(create one with model.save_pretrained(dir) and processor.save_pretrained(dir))"
-            )
-        resolved = str(path.resolve())
-        return resolved, resolved
+        resolved = check_local_model(path, allowed_roots, allow_pickled)
+        return str(resolved), str(resolved)
     if _looks_like_path(model):
         raise ModelLoadError(f"model directory {path} does not exist")
     packaged = packaged_dir(model)
@@ -49,14 +54,61 @@ def _resolve(model: str) -> tuple[str, str]:
     return model, str(packaged) if packaged is not None else model
 
 
-def _load_backend(model: str, source: str, layer: str | None, device: str, precision: str) -> Backend:
+def check_local_model(path: Path, allowed_roots: Sequence[Path] | None = None,
+                      allow_pickled: bool = False) -> Path:
+    """The resolved folder of a local model, checked: under one of allowed_roots (None: anywhere,
+    e.g. a folder the CLI user named), with a config.json, and with safetensors weights unless
+    allow_pickled (settings.allow_pickled_models): pickled weights (pytorch_model.bin, *.pt,
+    *.pkl) can run code when loaded. BadInputError outside the roots, ModelLoadError otherwise."""
+    resolved = path.resolve()
+    if allowed_roots is not None:
+        roots = [Path(r).expanduser().resolve() for r in allowed_roots]
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise BadInputError(
+                f"model folder {path} is outside the data roots "
+                f"({', '.join(str(r) for r in roots) or 'none'}); set EMBEDSCOPE_DATA_ROOTS to allow it")
+    if not (resolved / "config.json").is_file():
+        raise ModelLoadError(
+            f"{path} has no config.json, so it is not a saved Hugging Face model "
+            "(create one with model.save_pretrained(dir) and processor.save_pretrained(dir))"
+        )
+    pickles = pickled_only(resolved)
+    if pickles and not allow_pickled:
+        raise ModelLoadError(
+            f"{path} holds only pickled weights ({', '.join(pickles[:3])}), and loading a pickle can "
+            "run code: save the model as safetensors (model.save_pretrained(dir) writes "
+            "model.safetensors), or set EMBEDSCOPE_ALLOW_PICKLED_MODELS=1 if you trust this folder"
+        )
+    return resolved
+
+
+def pickled_only(folder: Path) -> list[str]:
+    """Names of the pickled weight files of a model folder that has no safetensors weights
+    (the files transformers would unpickle); [] when safetensors are there or nothing is."""
+    if any((folder / name).is_file() for name in SAFE_WEIGHTS):
+        explicit = _explicit_weights(folder)
+        return [explicit] if explicit and not explicit.endswith(SAFE_WEIGHTS_SUFFIXES) else []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
+
+
+def _explicit_weights(folder: Path) -> str | None:
+    """config.json's `transformers_weights` (a weights file name transformers loads instead)."""
+    try:
+        value = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("transformers_weights")
+    except (OSError, ValueError, AttributeError):
+        return None  # transformers reports an unreadable config itself
+    return str(value) if value else None
+
+
+def _load_backend(model: str, source: str, layer: str | None, device: str, precision: str,
+                  safetensors_only: bool) -> Backend:
     kw: dict[str, Any] = dict(
         model_id=model, name=space_name_for(model, layer), layer=layer, device=device, precision=precision
     )
     if model.lower() == EFFICIENTNET_LITE0:
         backend: Backend = load_efficientnet(**kw)
     else:
-        backend = load_hf(source, **kw)
+        backend = load_hf(source, safetensors_only=safetensors_only, **kw)
     backend.probe()
     return backend
 
@@ -79,6 +131,8 @@ def load_embedder(
     batch_size: int = 32,
     layer: str | None = None,
     precision: runtime.Precision = "fp32",
+    allowed_roots: Sequence[Path] | None = None,
+    allow_pickled: bool = False,
 ) -> ModelEmbedder:
     """An embedder for `model`: a hub id, a local save_pretrained directory, or "efficientnet-lite0".
 
@@ -91,6 +145,10 @@ def load_embedder(
     yet only ~0.88 on real all-MiniLM-L6-v2 (benchmarks/ingest.py), and vectors then depend
     slightly on the other images in the batch. Models are loaded once per (model, layer, device, precision)
     per process. Raises ModelLoadError (with instructions) when the model cannot be loaded.
+
+    A model name that is an existing folder (typed in any field) must lie under allowed_roots
+    when they are given (the dashboard passes settings.allowed_roots; BadInputError otherwise),
+    and must hold safetensors weights unless allow_pickled (settings.allow_pickled_models).
     """
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
@@ -100,14 +158,15 @@ def load_embedder(
     layer = None if parse_layer(layer) is None else layer.strip() if layer else None
     dev = runtime.resolve_device(device)
     runtime.check_precision(precision, dev)
-    model_id, source = _resolve(model)
+    model_id, source = _resolve(model, allowed_roots, allow_pickled)
+    safetensors_only = Path(source).is_dir() and not allow_pickled
     key = (model_id, layer, dev, precision)
     with _LOAD_LOCK:
         backend = _BACKENDS.get(key)
         if backend is None:
             runtime.configure_threads()
             start = time.perf_counter()
-            backend = _load_backend(model_id, source, layer, dev, precision)
+            backend = _load_backend(model_id, source, layer, dev, precision, safetensors_only)
             _BACKENDS[key] = backend
             logger.info("loaded %s from %s: %d-d on %s (%s) in %.1f s",
                         model_id, source, backend.dim, dev, precision, time.perf_counter() - start)
@@ -115,7 +174,8 @@ def load_embedder(
 
 
 def embedder_for_space(
-    space: SpaceInfo, *, device: str = "auto", batch_size: int = 32, precision: runtime.Precision = "fp32"
+    space: SpaceInfo, *, device: str = "auto", batch_size: int = 32, precision: runtime.Precision = "fp32",
+    allow_pickled: bool = False,
 ) -> ModelEmbedder:
     """Reload the model that made `space` (same model, layer and modality); checks the size.
 
@@ -127,7 +187,8 @@ def embedder_for_space(
             f"space {space.name!r} holds uploaded vectors: no model can embed new images or texts into it"
         )
     embedder = load_embedder(
-        space.model, space.modality, device=device, batch_size=batch_size, layer=space.layer, precision=precision
+        space.model, space.modality, device=device, batch_size=batch_size, layer=space.layer, precision=precision,
+        allow_pickled=allow_pickled,
     )
     if embedder.dim != space.dim:
         raise DimensionMismatchError(

@@ -19,6 +19,16 @@ PRESETS: dict[str, str] = {
 
 EFFICIENTNET_LITE0 = "efficientnet-lite0"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+# What each preset embeds ("image+text": CLIP-like, text search works in its image spaces).
+PRESET_MODALITIES: dict[str, str] = {
+    "openai/clip-vit-base-patch32": "image+text",
+    "facebook/dinov2-small": "image",
+    "google/vit-base-patch16-224-in21k": "image",
+    "microsoft/resnet-50": "image",
+    "facebook/convnext-tiny-224": "image",
+    MINILM: "text",
+    EFFICIENTNET_LITE0: "image",
+}
 
 # A layer spec is None / "pooled" (the model's pooled output) or "hidden:<index>".
 _HIDDEN = re.compile(r"^hidden:(-?\d+)$")
@@ -56,7 +66,8 @@ def how_to_provide(model: str) -> str:
     """The instructions shown whenever a hub model cannot be reached."""
     return (
         f"download it where you have internet (`huggingface-cli download {model}` or "
-        "`save_pretrained`) and pass the local directory, or set HF_HOME to a cache that has it"
+        "`save_pretrained`) and pass the local directory, or set HF_HOME to a cache that has it; "
+        "`embedscope models` lists the models that work offline here"
     )
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 MAX_HIDDEN_DIM = 10_000
 
 
-def cap_channels(features: "torch.Tensor", max_dim: int = MAX_HIDDEN_DIM) -> "torch.Tensor":
+def cap_channels(features: torch.Tensor, max_dim: int = MAX_HIDDEN_DIM) -> torch.Tensor:
     """(n, d) -> (n, min(d, max_dim)): adaptive average pooling of neighbouring channels if d > max_dim."""
     import torch.nn.functional as F
 
@@ -21,7 +21,7 @@ def cap_channels(features: "torch.Tensor", max_dim: int = MAX_HIDDEN_DIM) -> "to
     return F.adaptive_avg_pool1d(features.unsqueeze(1), max_dim).squeeze(1)
 
 
-def pool_hidden(hidden: "torch.Tensor", max_dim: int = MAX_HIDDEN_DIM) -> "torch.Tensor":
+def pool_hidden(hidden: torch.Tensor, max_dim: int = MAX_HIDDEN_DIM) -> torch.Tensor:
     """One image-backbone hidden state -> (n, d) by averaging every non-channel axis.
 
     (n, C, H, W) conv maps average over H, W; (n, tokens, hidden) transformer states average
@@ -38,13 +38,13 @@ def pool_hidden(hidden: "torch.Tensor", max_dim: int = MAX_HIDDEN_DIM) -> "torch
     return cap_channels(pooled, max_dim)
 
 
-def masked_mean(hidden: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(n, tokens, d) token states, (n, tokens) attention mask -> (n, d) mean over real tokens only."""
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     total = (hidden * weights).sum(dim=1)
     return total / weights.sum(dim=1).clamp(min=1e-9)
 
 
-def flatten_pooled(pooled: "torch.Tensor") -> "torch.Tensor":
+def flatten_pooled(pooled: torch.Tensor) -> torch.Tensor:
     """A pooler output -> (n, d): conv nets return (n, C, 1, 1), transformers (n, d)."""
     return pooled.reshape(pooled.shape[0], -1)

@@ -99,13 +99,6 @@ def has_conv(model: Any) -> bool:
     return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
 
 
-def to_numpy(features: "torch.Tensor") -> np.ndarray:
+def to_numpy(features: torch.Tensor) -> np.ndarray:
     """(n, d) tensor on any device -> (n, d) float32 numpy array."""
     return np.ascontiguousarray(features.detach().float().cpu().numpy(), dtype=np.float32)
-
-
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    """(n, d) -> (n, d) float32 with unit L2 rows (all-zero rows stay zero instead of NaN)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,15 +17,26 @@ from core.analysis import mislabels as ml
 from core.analysis.knn import knn_graph
 from core.analysis.outliers import outlier_scores
 from core.pipeline.analysis_io import (
-    ProgressFn, Selection, doc_key, doc_to_frame, fingerprint, frame_to_doc, load_payload,
-    load_selection, resolve_datasets,
+    Selection,
+    doc_key,
+    doc_to_frame,
+    fingerprint,
+    frame_to_doc,
+    load_payload,
+    load_selection,
+    resolve_datasets,
 )
+from core.pipeline.freshness import REVISION_FIELD, is_stale, stamped
 from core.store.base import VectorStore
-from core.types import CONFIDENCE, DATASET, LABEL, PREDICTION, SPLIT
+from core.store.documents import FORMAT, Upgrade, read_document
+from core.types import CONFIDENCE, DATASET, LABEL, PREDICTION, SPLIT, Progress
 
 logger = logging.getLogger(__name__)
 
 DOC_KIND = "analysis"
+# Format of the analysis document (FORMAT field); a bump needs ANALYSIS_UPGRADES[old] (None: recompute).
+ANALYSIS_FORMAT = 1
+ANALYSIS_UPGRADES: dict[int, Upgrade] = {}
 DEFAULT_PARAMS: dict[str, Any] = {
     "k": 10,  # neighbours in the shared kNN graph
     "knn_method": "auto",  # "auto" | "exact" | "ivf"
@@ -54,6 +66,8 @@ class AnalysisResult:
     error_clusters: clusters ranked by excess errors (clusters.error_clusters columns).
     summary: counts and rates (items, labelled, with_prediction, error_rate, clusters,
       duplicate_groups, leakage_items, seconds).
+    stale: the space was written since this result was computed (load_analysis sets it; see
+      core.pipeline.freshness): show it as out of date, recompute on request.
     """
 
     project: str
@@ -67,6 +81,7 @@ class AnalysisResult:
     error_clusters: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
+    stale: bool = False
 
 
 def resolve_params(params: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +94,7 @@ def resolve_params(params: dict[str, Any] | None, defaults: dict[str, Any]) -> d
 
 def run_analysis(
     store: VectorStore, project: str, space: str, datasets: Sequence[str] | None = None, *,
-    params: dict[str, Any] | None = None, progress: ProgressFn | None = None, force: bool = False,
+    params: dict[str, Any] | None = None, progress: Progress | None = None, force: bool = False,
 ) -> AnalysisResult:
     """Outliers, likely mislabels, clusters, error clusters and near-duplicates of the items of
     `datasets` (default: all) in one space, reusing the persisted result when neither the data
@@ -88,19 +103,22 @@ def run_analysis(
     started = time.perf_counter()
     names = resolve_datasets(store, project, datasets)
     full = resolve_params(params, DEFAULT_PARAMS)
+    revision = store.revision(project, space)  # before reading: a write meanwhile makes it stale
     sel = load_selection(store, project, space, names, min_points=int(full["k"]) + 2)
     _tick(progress, 1)
     fp = fingerprint(full, sel)
     key = doc_key(space, *names)
-    doc = None if force else store.get_document(project, DOC_KIND, key)
+    doc = None if force else read_document(store, project, DOC_KIND, key, ANALYSIS_FORMAT, ANALYSIS_UPGRADES)
     if doc is not None and doc.get("fingerprint") == fp:
         logger.info("analysis reused: %s/%s (%d items, fingerprint %s)", project, space,
                     len(sel.ids), fp[:12])
+        if doc.get(REVISION_FIELD) != revision:  # same data, newer revision: current again
+            store.put_document(project, DOC_KIND, key, stamped(doc, revision))
         _tick(progress, _STEPS)
         return _from_doc(doc, sel.payload, project, space, names, full, fp)
     result = compute_analysis(sel, full, progress)
     result.summary["seconds"] = round(time.perf_counter() - started, 3)
-    doc = _to_doc(result, full, fp)
+    doc = stamped(_to_doc(result, full, fp, space, names), revision)
     store.put_document(project, DOC_KIND, key, doc)
     _tick(progress, _STEPS)
     logger.info("analysis computed: %s/%s (%d items) in %.1f s", project, space, len(sel.ids),
@@ -111,17 +129,19 @@ def run_analysis(
 
 def load_analysis(store: VectorStore, project: str, space: str,
                   datasets: Sequence[str] | None = None) -> AnalysisResult | None:
-    """The last persisted analysis of this selection, without checking it is current (fast:
-    no vectors are read). None when it was never computed."""
+    """The last persisted analysis of this selection, without recomputing it (fast: no vectors
+    are read); `.stale` says whether the space was written since. None when never computed."""
     names = resolve_datasets(store, project, datasets)
-    doc = store.get_document(project, DOC_KIND, doc_key(space, *names))
+    doc = read_document(store, project, DOC_KIND, doc_key(space, *names), ANALYSIS_FORMAT, ANALYSIS_UPGRADES)
     if doc is None:
         return None
     payload = load_payload(store, project, space, names)
-    return _from_doc(doc, payload, project, space, names, doc["params"], doc["fingerprint"])
+    result = _from_doc(doc, payload, project, space, names, doc["params"], doc["fingerprint"])
+    result.stale = is_stale(doc, store, project, space)
+    return result
 
 
-def _tick(progress: ProgressFn | None, step: int) -> None:
+def _tick(progress: Progress | None, step: int) -> None:
     if progress is not None:
         progress(step, _STEPS)
 
@@ -139,7 +159,7 @@ class ComputedAnalysis:
 
 
 def compute_analysis(sel: Selection, p: dict[str, Any],
-                     progress: ProgressFn | None = None) -> ComputedAnalysis:
+                     progress: Progress | None = None) -> ComputedAnalysis:
     """Every analysis score for an in-memory selection (no store access); p: full params."""
     x, n = sel.vectors, len(sel.ids)
     clock = _Clock()
@@ -152,7 +172,7 @@ def compute_analysis(sel: Selection, p: dict[str, Any],
     clock.lap("mislabels", progress, 4)
     groups = dup.duplicate_groups(idx, sims, float(p["duplicate_threshold"]),
                                   float(p["duplicate_relative"]))
-    origin = [f"{d}\x1f{s}" for d, s in zip(sel.column(DATASET), sel.column(SPLIT))]
+    origin = [f"{d}\x1f{s}" for d, s in zip(sel.column(DATASET), sel.column(SPLIT), strict=True)]
     leakage = dup.cross_dataset_groups(groups, np.unique(origin, return_inverse=True)[1])
     clock.lap("duplicates", progress, 5)
     clusters = cl.cluster_labels(idx, sims, x, min_cluster_size=p["min_cluster_size"],
@@ -163,7 +183,7 @@ def compute_analysis(sel: Selection, p: dict[str, Any],
     ids = np.array(sel.ids, dtype=object)
     table["representatives"] = [[str(ids[i]) for i in reps] for reps in table["representatives"]]
     is_error = pd.array([None if a is None or b is None else str(a) != str(b)
-                         for a, b in zip(labels, preds)], dtype="boolean")
+                         for a, b in zip(labels, preds, strict=True)], dtype="boolean")
     computed = pd.DataFrame({
         "outlier": outlier, "mislabel": mislabel, "suggested_label": suggested,
         "cluster": clusters, "is_error": is_error, "duplicate_group": groups, "leakage": leakage,
@@ -180,7 +200,7 @@ class _Clock:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
 
-    def lap(self, name: str, progress: ProgressFn | None, step: int) -> None:
+    def lap(self, name: str, progress: Progress | None, step: int) -> None:
         now = time.perf_counter()
         self.laps[name] = round(now - self._last, 3)
         self._last = now
@@ -231,9 +251,12 @@ def _with_payload(payload: pd.DataFrame, computed: pd.DataFrame) -> pd.DataFrame
     return payload.join(computed, how="inner")
 
 
-def _to_doc(result: ComputedAnalysis, params: dict[str, Any], fp: str) -> dict[str, Any]:
+def _to_doc(result: ComputedAnalysis, params: dict[str, Any], fp: str, space: str,
+            datasets: list[str]) -> dict[str, Any]:
+    # space and datasets: what the result refers to (deleting either deletes it, core.pipeline.delete).
     computed = result.computed.astype({"is_error": object})
-    return {"fingerprint": fp, "params": params, "summary": result.summary,
+    return {FORMAT: ANALYSIS_FORMAT, "space": space, "datasets": sorted(datasets),
+            "fingerprint": fp, "params": params, "summary": result.summary,
             "computed": frame_to_doc(computed), "clusters": frame_to_doc(result.clusters),
             "duplicates": frame_to_doc(result.duplicates),
             "error_clusters": frame_to_doc(result.error_clusters)}

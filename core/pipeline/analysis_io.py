@@ -5,25 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from core import __version__, export
 from core.errors import NotEnoughDataError, NotFoundError
-from core.filters import Condition, Filter
+from core.filters import Condition, Filter, items_only
+from core.linalg import l2_normalise
 from core.store.base import VectorStore
-from core.types import CONFIDENCE, DATASET, KEY, KIND, LABEL, PREDICTION, SPLIT, URI
+from core.types import CONFIDENCE, DATASET, KEY, LABEL, PREDICTION, SPLIT, URI
 
 logger = logging.getLogger(__name__)
 
 # Bump when a change in core/analysis changes results, so persisted results are recomputed.
 ANALYSIS_CODE_VERSION = f"{__version__}/analysis-2"
 PAYLOAD_FIELDS: tuple[str, ...] = (DATASET, KEY, URI, LABEL, PREDICTION, CONFIDENCE, SPLIT)
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,7 @@ def load_selection(store: VectorStore, project: str, space: str, datasets: Seque
             f"Space {space!r} of project {project!r} has {len(ids)} item(s) in "
             f"{', '.join(datasets)}{where}; at least {min_points} are needed")
     payload = load_payload(store, project, space, datasets, flt=flt).reindex(ids)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    vectors = l2_normalise(vectors)
     return Selection(ids=list(ids), vectors=vectors, payload=payload)
 
 
@@ -91,8 +91,7 @@ def load_payload(store: VectorStore, project: str, space: str, datasets: Sequenc
 
 
 def _items(datasets: Sequence[str], flt: Filter | None) -> Filter:
-    return Filter.datasets(datasets).and_(
-        Filter(must=(Condition(KIND, equals="item"),))).and_(flt)
+    return items_only(Filter.datasets(datasets).and_(flt))
 
 
 def _describe(flt: Filter) -> str:
@@ -134,12 +133,30 @@ def frame_to_doc(frame: pd.DataFrame) -> dict[str, Any]:
     for name in frame.columns:
         series = frame[name]
         if pd.api.types.is_float_dtype(series.dtype):
-            values = np.round(series.to_numpy(dtype=float), 6)
+            values = significant(series.to_numpy(dtype=float), 6)
             columns[name] = [None if np.isnan(v) else float(v) for v in values]
         else:
             columns[name] = [None if _scalar_missing(v) else _plain(v) for v in series]
     return {"index": [_plain(v) for v in frame.index], "index_name": frame.index.name,
-            "columns": columns, "order": list(frame.columns)}
+            "columns": columns, "order": list(frame.columns),
+            "dtypes": {str(name): str(frame[name].dtype) for name in frame.columns}}
+
+
+def significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """values (float64) rounded to `digits` significant digits: 1.234567e-9 -> 1.23457e-9
+    (rounding to decimal places would turn every p-value below 5e-7 into 0). NaN, inf, 0 and
+    magnitudes beyond 1e+-290 (where the scale factor would overflow) are kept as they are."""
+    out = np.array(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # shift: how many decimal places move the `digits`-th significant digit to the units.
+        shift = digits - 1 - np.floor(np.log10(np.abs(out)))
+    up = np.isfinite(shift) & (shift >= 0) & (shift <= 290)
+    down = np.isfinite(shift) & (shift < 0) & (shift >= -290)
+    # Scale by an exact power of ten, round to an integer, divide back: the nearest double to
+    # the rounded decimal, so JSON writes it with `digits` digits.
+    out[up] = np.round(out[up] * 10.0 ** shift[up]) / 10.0 ** shift[up]
+    out[down] = np.round(out[down] / 10.0 ** -shift[down]) * 10.0 ** -shift[down]
+    return out
 
 
 def _scalar_missing(value: Any) -> bool:
@@ -153,10 +170,29 @@ def _plain(value: Any) -> Any:
 
 
 def doc_to_frame(doc: dict[str, Any]) -> pd.DataFrame:
-    """Inverse of frame_to_doc."""
-    frame = pd.DataFrame({name: doc["columns"][name] for name in doc["order"]},
-                         index=pd.Index(doc["index"], name=doc.get("index_name")))
+    """Inverse of frame_to_doc: columns come back with the dtype they were saved with (nullable
+    Int64 / boolean keep <NA> and full precision; an all-NaN float column stays float)."""
+    dtypes: dict[str, str] = doc.get("dtypes", {})  # absent in documents of older versions
+    index = pd.Index(doc["index"], name=doc.get("index_name"))
+    data = {name: _column(doc["columns"][name], dtypes.get(str(name))) for name in doc["order"]}
+    frame = pd.DataFrame(data, index=index)
     return frame[doc["order"]]
+
+
+def _column(values: list[Any], dtype: str | None) -> Any:
+    """One saved column as an array of its saved dtype (as JSON gave it when the dtype is unknown
+    or cannot hold the values: object columns of lists, categories...)."""
+    if dtype is None or dtype == "object":
+        column = np.empty(len(values), dtype=object)  # element by element: lists stay lists
+        for i, value in enumerate(values):
+            column[i] = value
+        return column
+    try:
+        if dtype.startswith(("float", "Float")):
+            return pd.array([np.nan if v is None else v for v in values], dtype=dtype)
+        return pd.array(values, dtype=dtype)
+    except (TypeError, ValueError):
+        return _column(values, None)
 
 
 def export_scores(frame: pd.DataFrame, score: str, path: Path | None = None,

@@ -18,16 +18,26 @@ from core.analysis.novelty import novelty_scores
 from core.errors import BadInputError
 from core.pipeline.analyse import resolve_params
 from core.pipeline.analysis_io import (
-    ProgressFn, Selection, doc_to_frame, fingerprint, frame_to_doc, load_selection,
+    Selection,
+    doc_to_frame,
+    fingerprint,
+    frame_to_doc,
+    load_payload,
+    load_selection,
     resolve_datasets,
 )
 from core.pipeline.compare_sides import CompareSide, as_side, compare_key, side_problem
+from core.pipeline.freshness import REVISION_FIELD, is_stale, stamped
 from core.store.base import VectorStore
-from core.types import LABEL, PREDICTION
+from core.store.documents import FORMAT, Upgrade, read_document
+from core.types import LABEL, PREDICTION, Progress
 
 logger = logging.getLogger(__name__)
 
 DOC_KIND = "compare"
+# Format of the compare document (FORMAT field); a bump needs COMPARE_UPGRADES[old] (None: recompute).
+COMPARE_FORMAT = 1
+COMPARE_UPGRADES: dict[int, Upgrade] = {}
 DEFAULT_PARAMS: dict[str, Any] = {
     "k": 10,
     "knn_method": "auto",
@@ -60,6 +70,7 @@ class CompareResult:
       only predictions exist on both sides, None when neither); label_tv: its total variation.
     dataset_a / dataset_b: the sides' dataset names; side_a / side_b: the sides (set by
       run_compare; None reads as the whole dataset); name_a / name_b: their display names.
+    stale: the space was written since this result was computed (set by load_compare).
     """
 
     project: str
@@ -78,6 +89,7 @@ class CompareResult:
     reused: bool = False
     side_a: CompareSide | None = None
     side_b: CompareSide | None = None
+    stale: bool = False
 
     @property
     def name_a(self) -> str:
@@ -91,7 +103,7 @@ class CompareResult:
 def run_compare(
     store: VectorStore, project: str, space: str, dataset_a: str | CompareSide,
     dataset_b: str | CompareSide, *, params: dict[str, Any] | None = None,
-    progress: ProgressFn | None = None, force: bool = False,
+    progress: Progress | None = None, force: bool = False,
 ) -> CompareResult:
     """Compare B (e.g. production, may be unlabeled) against A (e.g. train) in one space:
     per-item novelty of B, over/under-represented regions, an overall drift figure, label
@@ -105,6 +117,7 @@ def run_compare(
     started = time.perf_counter()
     resolve_datasets(store, project, [side_a.dataset, side_b.dataset])
     full = resolve_params(params, DEFAULT_PARAMS)
+    revision = store.revision(project, space)  # before reading: a write meanwhile makes it stale
     a = load_selection(store, project, space, [side_a.dataset], min_points=int(full["k"]) + 2,
                        flt=side_a.filter())
     b = load_selection(store, project, space, [side_b.dataset], min_points=2,
@@ -112,19 +125,37 @@ def run_compare(
     _tick(progress, 1)
     fp = _fingerprint(full, side_a, side_b, a, b)
     key = compare_key(space, side_a, side_b)
-    doc = None if force else store.get_document(project, DOC_KIND, key)
+    doc = None if force else read_document(store, project, DOC_KIND, key, COMPARE_FORMAT, COMPARE_UPGRADES)
     sides = (side_a, side_b)
     if doc is not None and doc.get("fingerprint") == fp:
         logger.info("comparison reused: %s/%s %s vs %s", project, space, side_a, side_b)
+        if doc.get(REVISION_FIELD) != revision:  # same data, newer revision: current again
+            store.put_document(project, DOC_KIND, key, stamped(doc, revision))
         _tick(progress, _STEPS)
         return _from_doc(doc, project, space, sides, full, fp, b)
     result = _compute(a, b, full, progress)
     result["summary"]["seconds"] = round(time.perf_counter() - started, 3)
-    store.put_document(project, DOC_KIND, key, _to_doc(result, full, fp))
+    store.put_document(project, DOC_KIND, key, stamped(_to_doc(result, full, fp, space, sides), revision))
     _tick(progress, _STEPS)
     logger.info("comparison computed: %s/%s %s vs %s in %.1f s", project, space, side_a,
                 side_b, result["summary"]["seconds"])
-    return _from_doc(_to_doc(result, full, fp), project, space, sides, full, fp, b, reused=False)
+    return _from_doc(_to_doc(result, full, fp, space, sides), project, space, sides, full, fp, b, reused=False)
+
+
+def load_compare(store: VectorStore, project: str, space: str, dataset_a: str | CompareSide,
+                 dataset_b: str | CompareSide) -> CompareResult | None:
+    """The last persisted comparison of B against A, without recomputing it (no vectors are
+    read); `.stale` says whether the space was written since. None when never computed."""
+    side_a, side_b = as_side(dataset_a), as_side(dataset_b)
+    key = compare_key(space, side_a, side_b)
+    doc = read_document(store, project, DOC_KIND, key, COMPARE_FORMAT, COMPARE_UPGRADES)
+    if doc is None:
+        return None
+    payload = load_payload(store, project, space, [side_b.dataset], flt=side_b.filter())
+    b = Selection(ids=list(payload.index), vectors=np.empty((0, 0), np.float32), payload=payload)
+    result = _from_doc(doc, project, space, (side_a, side_b), doc["params"], doc["fingerprint"], b)
+    result.stale = is_stale(doc, store, project, space)
+    return result
 
 
 def _fingerprint(params: dict[str, Any], side_a: CompareSide, side_b: CompareSide,
@@ -136,13 +167,13 @@ def _fingerprint(params: dict[str, Any], side_a: CompareSide, side_b: CompareSid
     return fingerprint({**params, "sides": [side_a.name, side_b.name]}, a, b)
 
 
-def _tick(progress: ProgressFn | None, step: int) -> None:
+def _tick(progress: Progress | None, step: int) -> None:
     if progress is not None:
         progress(step, _STEPS)
 
 
 def _compute(a: Selection, b: Selection, p: dict[str, Any],
-             progress: ProgressFn | None) -> dict[str, Any]:
+             progress: Progress | None) -> dict[str, Any]:
     k, seed = int(p["k"]), int(p["seed"])
     nov = novelty_scores(a.vectors, b.vectors, k, method=p["knn_method"], seed=seed)
     _tick(progress, 2)
@@ -192,8 +223,12 @@ def _label_field(a: Selection, b: Selection) -> str | None:
     return None
 
 
-def _to_doc(r: dict[str, Any], params: dict[str, Any], fp: str) -> dict[str, Any]:
-    return {"fingerprint": fp, "params": params, "summary": r["summary"], "drift": r["drift"],
+def _to_doc(r: dict[str, Any], params: dict[str, Any], fp: str, space: str,
+            sides: tuple[CompareSide, CompareSide]) -> dict[str, Any]:
+    # space and datasets: what the result refers to (deleting either deletes it, core.pipeline.delete).
+    return {FORMAT: COMPARE_FORMAT, "space": space, "datasets": sorted({s.dataset for s in sides}),
+            "sides": [s.name for s in sides],
+            "fingerprint": fp, "params": params, "summary": r["summary"], "drift": r["drift"],
             "label_field": r["label_field"], "label_tv": r["label_tv"],
             "novelty": frame_to_doc(r["novelty"]), "regions": frame_to_doc(r["regions"]),
             "labels": frame_to_doc(r["labels"])}
@@ -205,7 +240,9 @@ def _from_doc(doc: dict[str, Any], project: str, space: str,
     computed = doc_to_frame(doc["novelty"]).astype(
         {"novelty": "float32", "nearest_similarity": "float32", "duplicate_of_a": "bool",
          "region": "int64"})
-    novelty = b.payload.join(computed, how="inner").loc[computed.index]
+    joined = b.payload.join(computed, how="inner")
+    # Novelty order; items deleted since the comparison (a stale result) are left out.
+    novelty = joined.loc[computed.index[computed.index.isin(joined.index)]]
     return CompareResult(
         project, space, sides[0].dataset, sides[1].dataset, params, fp, novelty=novelty,
         regions=doc_to_frame(doc["regions"]), drift=doc["drift"],

@@ -37,7 +37,7 @@ class CompareSide:
         return None if self.split is None else Filter.where(**{SPLIT: self.split})
 
     @classmethod
-    def parse(cls, text: str) -> "CompareSide":
+    def parse(cls, text: str) -> CompareSide:
         """A side from "dataset", "dataset · split=value" or "dataset:value"."""
         for mark in (SPLIT_MARK, SHORT_MARK):
             dataset, found, split = text.partition(mark)

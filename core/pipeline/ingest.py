@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from core.config import Settings
 from core.embedders.base import Embedder, PreprocessingEmbedder
-from core.errors import BadInputError, DimensionMismatchError
-from core.ids import point_id
+from core.errors import BadInputError, CoreError, DimensionMismatchError
+from core.ids import point_id, readable_key
+from core.linalg import l2_normalise, row_norms
 from core.pipeline.prepare import Batch, Prepared, prepare_images, prepare_texts, prepared_batches
 from core.pipeline.rejects import IngestReport, Reject, write_rejects
 from core.pipeline.timer import Timer
 from core.store.base import VectorStore
-from core.types import CONFIDENCE, LABEL, META, PREDICTION, SPLIT, Item, SpaceInfo
+from core.store.names import validate_name
+from core.types import CONFIDENCE, LABEL, META, PREDICTION, SPLIT, Item, Progress, SpaceInfo
 
 log = logging.getLogger(__name__)
 
-# progress(done, total): done counts stored + skipped + rejected items so far.
-Progress = Callable[[int, int], None]
-
 _EXISTING_CHUNK = 4096  # ids per existing_ids call
 VECTOR_BATCH = 1024  # points per upsert for own vectors
+# Below this L2 norm a vector has no usable direction (core.linalg floors norms at 1e-12).
+_MIN_NORM = 1e-12
 
 
 def rejects_folder(settings: Settings) -> Path:
@@ -34,21 +36,64 @@ def rejects_folder(settings: Settings) -> Path:
     return settings.data_dir / "rejects"
 
 
-def _check_unique(items: Sequence[Item]) -> None:
+def _screen(items: Sequence[Item]) -> tuple[list[int], list[Reject]]:
+    """(positions of the items to ingest, rejects): a key seen before in the same input (the first
+    one wins) and text fields that no JSON payload can hold are rejected by name, never raised."""
     seen: set[str] = set()
-    for item in items:
-        if item.key in seen:
-            raise BadInputError(f"duplicate item key {item.key!r}: keys must be unique within a dataset")
-        seen.add(item.key)
+    kept: list[int] = []
+    rejects: list[Reject] = []
+    for position, item in enumerate(items):
+        fields = {"key": item.key, "uri": item.uri, "text": item.text, "label": item.label,
+                  "prediction": item.prediction, "split": item.split}
+        bad = [name for name, value in fields.items() if value is not None and readable_key(value) != value]
+        if bad:
+            shown = Item(readable_key(item.key), readable_key(item.uri) if item.uri else None)
+            rejects.append(Reject(shown, f"{', '.join(bad)} not valid Unicode (lone surrogates)"))
+        elif item.key in seen:
+            rejects.append(Reject(item, f"duplicate key {item.key!r}: another item of this input has "
+                                        "it (keys must be unique within a dataset)"))
+        else:
+            seen.add(item.key)
+            kept.append(position)
+    return kept, rejects
 
 
-def _pending(store: VectorStore, project: str, space: str, dataset: str, items: Sequence[Item]) -> Batch:
-    """(point id, item) of the items not stored in the space yet, in input order."""
-    ids = [point_id(project, dataset, item.key) for item in items]
-    stored: set[str] = set()
-    for start in range(0, len(ids), _EXISTING_CHUNK):
-        stored |= store.existing_ids(project, space, ids[start:start + _EXISTING_CHUNK])
-    return [(pid, item) for pid, item in zip(ids, items) if pid not in stored]
+class _Target:
+    """The space an ingest writes to, created at its first write: a run that stores nothing (every
+    item rejected, or failed before its first batch) leaves no empty space behind, and a space
+    that existed before the run is never dropped."""
+
+    def __init__(self, store: VectorStore, project: str, info: SpaceInfo) -> None:
+        self.store, self.project, self.info = store, project, info
+        self.existed = info.name in {s.name for s in store.list_spaces(project)}
+        if self.existed:
+            self.info = store.ensure_space(project, info)  # checks the size of the space that is there
+        self.created = False
+
+    def pending(self, dataset: str, items: Sequence[Item]) -> Batch:
+        """(point id, item) of the items not stored in the space yet, in input order."""
+        ids = [point_id(self.project, dataset, item.key) for item in items]
+        stored: set[str] = set()
+        for start in range(0, len(ids) if self.existed else 0, _EXISTING_CHUNK):
+            stored |= self.store.existing_ids(self.project, self.info.name, ids[start:start + _EXISTING_CHUNK])
+        return [(pid, item) for pid, item in zip(ids, items, strict=True) if pid not in stored]
+
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]) -> None:
+        if not (self.existed or self.created):
+            self.info = self.store.ensure_space(self.project, self.info)
+            self.created = True
+        self.store.upsert(self.project, self.info.name, ids, vectors, payloads)
+
+    def drop_if_empty(self) -> None:
+        """Drop the space this run created when it holds nothing (its first write failed)."""
+        if not self.created:
+            return
+        try:
+            if self.store.count(self.project, self.info.name) == 0:
+                self.store.delete_space(self.project, self.info.name)
+                log.info("dropped the empty space %s/%s this run created", self.project, self.info.name)
+        except CoreError as e:  # the store failed: the error that brought us here matters more
+            log.warning("could not drop the empty space %s/%s: %s", self.project, self.info.name, e)
 
 
 def _embed(embedder: Embedder, prepared: Prepared) -> np.ndarray:
@@ -79,35 +124,49 @@ def ingest_items(
     Resumable: items whose point id is already in the space are skipped (not embedded again),
     and every batch is upserted as soon as it is embedded, so an interrupted run keeps what it
     stored. Images are decoded and preprocessed in settings.num_workers threads ahead of the
-    model. Per-item failures (missing / corrupt / oversized / out-of-roots image, empty text)
-    never stop the run: they become report.rejects and a CSV under rejects_dir (default
-    <data_dir>/rejects). Store or model failures raise (CoreError), keeping stored batches.
+    model. Per-item failures (missing / corrupt / oversized / out-of-roots image, empty text, a
+    repeated key, an unexpected error while preparing one item) never stop the run: they become
+    report.rejects and a CSV under rejects_dir (default <data_dir>/rejects). Store or model
+    failures raise (CoreError), keeping stored batches. The space is created at the first write,
+    so a run that stores nothing leaves no new empty space. Raises BadInputError for an invalid
+    project or dataset name.
     """
     timer = Timer()
-    items = list(items)
-    _check_unique(items)
-    space = store.ensure_space(project, embedder.space_info())
-    report = IngestReport(project, dataset, space.name, total=len(items))
-    todo = _pending(store, project, space.name, dataset, items)
-    report.skipped = len(items) - len(todo)
-    _tick(progress, report)
-    size = batch_size or settings.batch_size
-    batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-    prepare = prepare_texts if embedder.modality == "text" else partial(
-        prepare_images, embedder=embedder, settings=settings)
-    with closing(prepared_batches(batches, prepare, settings.num_workers)) as stream:
+    validate_name(project, "project")
+    validate_name(dataset, "dataset")
+    given = list(items)
+    kept, rejects = _screen(given)
+    target = _Target(store, project, embedder.space_info())
+    report = IngestReport(project, dataset, target.info.name, total=len(given), rejects=rejects)
+    try:
+        todo = target.pending(dataset, [given[i] for i in kept])
+        report.skipped = len(kept) - len(todo)
+        _tick(progress, report)
+        size = batch_size or settings.batch_size
+        batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+        prepare = prepare_texts if embedder.modality == "text" else partial(
+            prepare_images, embedder=embedder, settings=settings)
+        _embed_and_store(batches, prepare, settings.num_workers, embedder, target, report, timer, progress)
+    finally:
+        target.drop_if_empty()
+    report.timings = timer.totals()
+    return _finish(report, rejects_dir or rejects_folder(settings))
+
+
+def _embed_and_store(batches: list[Batch], prepare: Callable[[Batch], Prepared], workers: int,
+                     embedder: Embedder, target: _Target, report: IngestReport, timer: Timer,
+                     progress: Progress | None) -> None:
+    """Embed each prepared batch and upsert it at once (an interrupted run keeps what it stored)."""
+    with closing(prepared_batches(batches, prepare, workers)) as stream:
         for prepared in timer.iterate("wait", stream):
             report.rejects.extend(prepared.rejects)
             if prepared.ids:
                 with timer.section("embed"):
                     vectors = _embed(embedder, prepared)
                 with timer.section("store"):
-                    store.upsert(project, space.name, prepared.ids, vectors,
-                                 [item.payload(dataset) for item in prepared.items])
+                    target.upsert(prepared.ids, vectors, [item.payload(report.dataset) for item in prepared.items])
                 report.stored += len(prepared.ids)
             _tick(progress, report)
-    report.timings = timer.totals()
-    return _finish(report, rejects_dir or rejects_folder(settings))
 
 
 def _tick(progress: Progress | None, report: IngestReport) -> None:
@@ -147,8 +206,6 @@ def own_space(store: VectorStore, project: str, name: str, dim: int, source: str
     An existing space of that name must hold own vectors of the same size: BadInputError when it
     holds a model's vectors, DimensionMismatchError (naming `source`) when the sizes differ.
     """
-    from core.store import validate_name
-
     validate_name(name, "space name")
     existing = {s.name: s for s in store.list_spaces(project)}.get(name)
     if existing is not None and existing.modality != "vector":
@@ -177,10 +234,15 @@ def ingest_vectors(
     Without keys, items[i] is the payload of vectors[i]. With keys (one per vector), items
     are joined by key (see join_vectors): vectors without an item are stored with a bare
     payload, items without a vector are rejected. Existing points are overwritten (new vectors
-    for the same ids replace the old ones). Rows with NaN / inf or all zeros are rejected.
+    for the same ids replace the old ones). Rows with NaN / inf (a non-finite norm), all zeros or
+    a norm too small to normalise are rejected by name, as are repeated keys. Vectors with huge
+    values (1e38) are normalised exactly (norms in float64, core.linalg). A run that stores
+    nothing leaves no new empty space behind.
     Raises DimensionMismatchError when the vectors' size is not space.dim.
     """
     timer = Timer()
+    validate_name(project, "project")
+    validate_name(dataset, "dataset")
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[1] != space.dim:
         raise DimensionMismatchError(
@@ -192,31 +254,45 @@ def ingest_vectors(
     elif len(items) != len(vectors):
         raise ValueError(f"{len(items)} items for {len(vectors)} vectors (pass keys= to join by id)")
     items = list(items)
-    _check_unique(items)
-    info = store.ensure_space(project, space)
-    report = IngestReport(project, dataset, info.name, total=len(items) + len(missing), rejects=missing)
-    finite = np.isfinite(vectors).all(axis=1)
-    norms = np.linalg.norm(np.where(finite[:, None], vectors, 0), axis=1)
-    for row in np.flatnonzero(~finite | (norms == 0)):
-        bad = "NaN or inf values" if not finite[row] else "all zeros"
-        report.rejects.append(Reject(items[row], f"vector has {bad}"))
-    rows = np.flatnonzero(finite & (norms > 0))
-    # The space is cosine: store unit rows ourselves, so every adapter keeps the same numbers.
-    # Rows already of unit length are kept bit for bit (dividing again would move the last bit).
-    scale = np.where(np.abs(norms - 1.0) <= 1e-6, 1.0, norms).astype(np.float32)
-    vectors = vectors.copy()
-    vectors[rows] /= scale[rows, None]
+    kept, rejects = _screen(items)
+    target = _Target(store, project, space)
+    report = IngestReport(project, dataset, target.info.name, total=len(items) + len(missing),
+                          rejects=missing + rejects)
+    rows = _usable_rows(vectors, items, kept, report)
+    # The space is cosine: store unit rows ourselves (the one normaliser), so every adapter keeps
+    # the same numbers; rows already of unit length are kept bit for bit.
+    unit = l2_normalise(vectors[rows])
     _tick(progress, report)
-    for start in range(0, len(rows), VECTOR_BATCH):
-        part = rows[start:start + VECTOR_BATCH]
-        chunk = [items[i] for i in part]
-        with timer.section("store"):
-            store.upsert(project, info.name, [point_id(project, dataset, it.key) for it in chunk],
-                         vectors[part], [it.payload(dataset) for it in chunk])
-        report.stored += len(part)
-        _tick(progress, report)
+    try:
+        for start in range(0, len(rows), VECTOR_BATCH):
+            chunk = [items[i] for i in rows[start:start + VECTOR_BATCH]]
+            with timer.section("store"):
+                target.upsert([point_id(project, dataset, it.key) for it in chunk],
+                              unit[start:start + VECTOR_BATCH], [it.payload(dataset) for it in chunk])
+            report.stored += len(chunk)
+            _tick(progress, report)
+    finally:
+        target.drop_if_empty()
     report.timings = timer.totals()
     return _finish(report, rejects_dir) if rejects_dir is not None else report
+
+
+def _usable_rows(vectors: np.ndarray, items: Sequence[Item], kept: list[int], report: IngestReport) -> np.ndarray:
+    """Positions (among `kept`) of the rows that can be normalised; the others become rejects."""
+    candidates = np.asarray(kept, dtype=np.int64)
+    chosen = vectors[candidates]
+    finite = np.isfinite(chosen).all(axis=1)
+    norms = row_norms(np.where(finite[:, None], chosen, 0))  # float64: no overflow at 1e38
+    usable = finite & (norms >= _MIN_NORM)
+    for at in np.flatnonzero(~usable):
+        item, norm = items[candidates[at]], float(norms[at])
+        if not finite[at]:
+            report.rejects.append(Reject(item, "vector has NaN or inf values (non-finite norm)"))
+        elif norm == 0:
+            report.rejects.append(Reject(item, "vector has all zeros"))
+        else:
+            report.rejects.append(Reject(item, f"vector norm {norm:.3g} is too small to normalise"))
+    return candidates[usable]
 
 
 def update_payloads(store: VectorStore, project: str, dataset: str, items: Sequence[Item]) -> int:
@@ -225,6 +301,8 @@ def update_payloads(store: VectorStore, project: str, dataset: str, items: Seque
     Only fields an item has (not None; meta when non-empty, replacing the stored meta) are
     written, in every space of the project. Returns the number of points updated.
     """
+    validate_name(project, "project")
+    validate_name(dataset, "dataset")
     ids: list[str] = []
     values: list[dict[str, Any]] = []
     for item in items:

@@ -12,16 +12,21 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from core.filters import Filter
+from core.store.documents import FORMAT, Upgrade, load_versioned
 
 MAP_KIND = "map"
-# Bump when the layout code changes results, so persisted maps are refitted.
+# The map document's format (its FORMAT field; also part of map_key). Bump it when the layout
+# code changes results and add MAP_UPGRADES[old] = lambda doc: None, so persisted maps are
+# refitted; bump it with a real upgrade step when only the document's shape changes.
 MAP_FORMAT = 1
+MAP_UPGRADES: dict[int, Upgrade] = {}
 
 
 @dataclass
@@ -39,9 +44,9 @@ class StoredMap:
     pca_components: np.ndarray | None = None
     seconds: float = 0.0
 
-    def subset(self, keep: np.ndarray) -> "StoredMap":
+    def subset(self, keep: np.ndarray) -> StoredMap:
         """The rows where keep (n,) bool is True."""
-        ids = [i for i, k in zip(self.ids, keep) if k]
+        ids = [i for i, k in zip(self.ids, keep, strict=True) if k]
         return dataclasses.replace(self, ids=ids, coords=self.coords[keep], fitted=self.fitted[keep])
 
 
@@ -74,7 +79,7 @@ def _unb64(text: str, dtype: str) -> np.ndarray:
 def to_doc(stored: StoredMap, space: str, datasets: Sequence[str], flt: Filter | None) -> dict[str, Any]:
     """The JSON document of a map."""
     doc: dict[str, Any] = {
-        "format": MAP_FORMAT,
+        FORMAT: MAP_FORMAT,
         "space": space,
         "datasets": sorted(datasets),
         "filter": filter_json(flt),
@@ -94,10 +99,13 @@ def to_doc(stored: StoredMap, space: str, datasets: Sequence[str], flt: Filter |
     return doc
 
 
-def from_doc(doc: dict[str, Any], method: str, params: dict[str, Any]) -> StoredMap | None:
-    """The map in doc, or None when it was made by another format / method / params (refit)."""
-    if doc.get("format") != MAP_FORMAT or doc.get("method") != method or doc.get("params") != params:
+def from_doc(doc: dict[str, Any], method: str, params: dict[str, Any], key: str | None = None) -> StoredMap | None:
+    """The map in doc (read through the checked loader: StoreTooNewError for a newer format), or
+    None when it is stale or was made by another method / params (refit). key: for messages."""
+    loaded = load_versioned(MAP_KIND, key or f"{doc.get('space')}:?", doc, MAP_FORMAT, MAP_UPGRADES)
+    if loaded is None or loaded.get("method") != method or loaded.get("params") != params:
         return None
+    doc = loaded
     n = int(doc["n"])
     coords = _unb64(doc["coords"], "<f4").reshape(n, 2)
     fitted = np.unpackbits(_unb64(doc["fitted"], "u1"))[:n].astype(bool)

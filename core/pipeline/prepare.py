@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Generator, Sequence
 
 import numpy as np
 from PIL import Image
 
 from core.config import Settings
-from core.datasets.images import load_image
+from core.datasets.images import load_image, shown
 from core.embedders.base import Embedder, PreprocessingEmbedder
 from core.errors import BadInputError
 from core.pipeline.rejects import Reject
 from core.types import Item
 
 log = logging.getLogger(__name__)
-
-# Errors an image processor raises on an image it cannot handle (odd sizes, modes).
-_PREPROCESS_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
 
 Batch = list[tuple[str, Item]]  # (point id, item)
 
@@ -71,6 +68,9 @@ def prepare_images(batch: Batch, embedder: Embedder, settings: Settings) -> Prep
         except BadInputError as e:
             out.rejects.append(Reject(item, str(e)))
             continue
+        except Exception as e:  # noqa: BLE001 - one odd file must never stop the whole ingest
+            out.rejects.append(unexpected(item, e))
+            continue
         out.ids.append(pid)
         out.items.append(item)
     if isinstance(embedder, PreprocessingEmbedder) and images:
@@ -79,20 +79,28 @@ def prepare_images(batch: Batch, embedder: Embedder, settings: Settings) -> Prep
     return out
 
 
+def unexpected(item: Item, error: Exception) -> Reject:
+    """The reject of an item whose preparation failed in a way no reader foresaw (named, logged)."""
+    log.warning("%s: unexpected %s while preparing it", shown(item.uri or item.key), type(error).__name__,
+                exc_info=error)
+    return Reject(item, f"{shown(item.uri or item.key)}: unexpected {type(error).__name__} ({shown(str(error))})")
+
+
 def _preprocess(out: Prepared, images: list[Image.Image], embedder: PreprocessingEmbedder) -> Prepared:
     """Preprocess the whole batch; if that fails, one by one so only the culprit is rejected."""
     try:
         out.inputs = embedder.preprocess(images)
         return out
-    except _PREPROCESS_ERRORS as e:
-        log.warning("preprocessing a batch failed (%s); retrying image by image", e)
+    except Exception as e:  # noqa: BLE001 - retried one by one below, so only the culprit is rejected
+        log.warning("preprocessing a batch failed (%s: %s); retrying image by image", type(e).__name__, e)
     kept = Prepared(rejects=out.rejects)
     arrays: list[np.ndarray] = []
-    for pid, item, image in zip(out.ids, out.items, images):
+    for pid, item, image in zip(out.ids, out.items, images, strict=True):
         try:
             arrays.append(embedder.preprocess([image]))
-        except _PREPROCESS_ERRORS as e:
-            kept.rejects.append(Reject(item, f"{item.uri}: the model cannot preprocess it ({e})"))
+        except Exception as e:  # noqa: BLE001 - the model's processor may raise anything on one image
+            kept.rejects.append(Reject(item, f"{shown(item.uri or item.key)}: the model cannot preprocess it "
+                                             f"({type(e).__name__}: {shown(str(e))})"))
             continue
         kept.ids.append(pid)
         kept.items.append(item)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from core.export import csv_row
 from core.types import Item
 
 Status = Literal["ok", "partial", "failed"]
@@ -72,7 +73,8 @@ def _safe(name: str) -> str:
 
 def write_rejects(report: IngestReport, directory: Path) -> Path | None:
     """Write report.rejects as CSV (key, uri, reason) under directory, set report.rejects_path and
-    return it; None (no file) when nothing was rejected."""
+    return it; None (no file) when nothing was rejected. Cells are quoted as CSV requires, so a key
+    with a newline or a comma reads back as one cell."""
     if not report.rejects:
         return None
     directory.mkdir(parents=True, exist_ok=True)
@@ -84,10 +86,12 @@ def write_rejects(report: IngestReport, directory: Path) -> Path | None:
     while path.exists():  # two ingests in the same second
         path = directory / f"{stem}-{counter}.csv"
         counter += 1
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    # Quoted cells keep newlines inside keys; backslashreplace: a stray lone surrogate in a reason
+    # (readers make keys valid UTF-8, see core.ids.readable_key) must not lose the whole file.
+    with path.open("w", newline="", encoding="utf-8", errors="backslashreplace") as handle:
         writer = csv.writer(handle)
         writer.writerow(["key", "uri", "reason"])
-        for reject in report.rejects:
-            writer.writerow([reject.key, reject.uri or "", reject.reason])
+        for reject in report.rejects:  # keys and uris are file names: guard formula-like cells
+            writer.writerow(csv_row([reject.key, reject.uri or "", reject.reason]))
     report.rejects_path = path
     return path

@@ -1,6 +1,6 @@
 """2-D maps of embedding vectors (UMAP, PCA, t-SNE) and placement of new points: pure numpy, no I/O."""
 
-from core.projection.base import METHODS, MIN_POINTS, Method, ProgressFn, Projection
+from core.projection.base import METHODS, MIN_POINTS, Method, Projection
 from core.projection.fit import fit_projection, quick_projection
 from core.projection.params import DEFAULT_PARAMS, normalise_params, params_hash
 from core.projection.place import place_points, project_linear, unit_rows
@@ -10,7 +10,6 @@ __all__ = [
     "METHODS",
     "MIN_POINTS",
     "Method",
-    "ProgressFn",
     "Projection",
     "fit_projection",
     "normalise_params",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -13,9 +13,6 @@ METHODS: tuple[str, ...] = ("umap", "pca", "tsne")
 # Fewer points than this cannot be laid out meaningfully (UMAP's neighbour graph, t-SNE's
 # perplexity and a 2-component PCA all degenerate).
 MIN_POINTS = 5
-
-# progress(done, total): steps of a projection done so far (fit_projection: 0, 1, 2 of 2).
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

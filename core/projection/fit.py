@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 
 from core.errors import BadInputError, NotEnoughDataError
-from core.projection.base import MIN_POINTS, ProgressFn, Projection
+from core.linalg import l2_normalise
+from core.projection.base import MIN_POINTS, Projection
 from core.projection.params import normalise_params, resolve_tsne, resolve_umap
-from core.projection.place import place_points, unit_rows
+from core.projection.place import place_points
+from core.types import Progress
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ _SMALL_TSNE = 5_000  # below this many points t-SNE runs on one thread
 _UMAP_LOCK = threading.Lock()
 
 
-def _tick(progress: ProgressFn | None, done: int) -> None:
+def _tick(progress: Progress | None, done: int) -> None:
     if progress is not None:
         progress(done, _STEPS)
 
@@ -47,7 +49,7 @@ def _checked(vectors: np.ndarray, method: str) -> np.ndarray:
     if bad.size:
         raise BadInputError(f"{bad.size} vector(s) contain NaN or inf (first at row {int(bad[0])})")
     # Unit rows: Euclidean distance then ranks neighbours exactly like cosine, the store's metric.
-    return unit_rows(x)
+    return l2_normalise(x)
 
 
 def pca_fit(x: np.ndarray, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,14 +172,14 @@ def fit_projection(
     params: dict[str, Any] | None = None,
     *,
     seed: int = 0,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> Projection:
     """Lay out vectors (n, d) float32 in 2-D. Returns a Projection with coords (n, 2) float32.
 
     method: "umap" | "pca" | "tsne"; params: overrides of DEFAULT_PARAMS[method] (unknown keys
-    raise ValueError); seed: used unless params has its own "seed". Rows are L2-normalised first
+    and values out of range raise BadInputError, see normalise_params); seed: used unless params has its own "seed". Rows are L2-normalised first
     (cosine geometry, like the store). Raises NotEnoughDataError below MIN_POINTS points and
-    BadInputError for NaN / inf vectors.
+    BadInputError for NaN / inf vectors. progress(done, total) gets 0, 1, 2 of 2 (start, fit, done).
     """
     merged = normalise_params(method, params)
     if not (params and "seed" in params):

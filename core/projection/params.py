@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from core.projection.base import METHODS
+import numpy as np
+
+from core.errors import BadInputError
+from core.projection.base import METHODS, MIN_POINTS
 
 # Defaults per method. None / "auto" values are resolved by the number of points (resolve_*).
 # Choices measured with benchmarks/explore.py (512-d, 2 cores): at 100k umap-learn's defaults
@@ -39,6 +44,9 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 _LARGE = 20_000  # above this many points the cheaper size-dependent choices kick in
 _HUGE = 50_000  # and above this many, fewer epochs again
 _UMAP_INITS = ("auto", "spectral", "pca", "random")
+UMAP_SPREAD = 1.0  # umap-learn's default spread (not exposed): min_dist must not exceed it
+TSNE_MIN_ITER = 250  # scikit-learn's TSNE refuses fewer optimisation iterations
+_MAX_SEED = 2**32 - 1  # numpy's RandomState (used by scikit-learn) takes seeds up to this
 
 
 def _check_method(method: str) -> None:
@@ -46,32 +54,85 @@ def _check_method(method: str) -> None:
         raise ValueError(f"projection method must be one of {METHODS}, got {method!r}")
 
 
+def _bad(method: str, name: str, allowed: str, value: Any) -> BadInputError:
+    return BadInputError(f"{method} parameter {name} must be {allowed}, got {value!r}")
+
+
+def _number(method: str, name: str, value: Any, allowed: str) -> float:
+    """value as a finite float; bools, strings and None are refused (True is not 1 epoch)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise _bad(method, name, allowed, value)
+    if not math.isfinite(float(value)):
+        raise _bad(method, name, allowed, value)
+    return float(value)
+
+
+def _int(method: str, name: str, value: Any, low: int, allowed: str, high: int | None = None) -> int:
+    """value as an int in [low, high]; integral floats (from JSON or a number widget) are accepted."""
+    number = _number(method, name, value, allowed)
+    if not number.is_integer() or number < low or (high is not None and number > high):
+        raise _bad(method, name, allowed, value)
+    return int(number)
+
+
+def _float(method: str, name: str, value: Any, ok: Callable[[float], bool], allowed: str) -> float:
+    number = _number(method, name, value, allowed)
+    if not ok(number):
+        raise _bad(method, name, allowed, value)
+    return number
+
+
+def _pca_dims(method: str, value: Any) -> int:
+    dims = _int(method, "pca_dims", value, 0, "0 (never reduce) or an integer >= 2")
+    if dims == 1:
+        raise _bad(method, "pca_dims", "0 (never reduce) or an integer >= 2", value)
+    return dims
+
+
+def _check_umap(p: dict[str, Any]) -> None:
+    # The ranges of umap-learn's UMAP._validate_parameters, checked before any vector is read.
+    p["n_neighbors"] = _int("umap", "n_neighbors", p["n_neighbors"], 2, "an integer >= 2")
+    p["min_dist"] = _float("umap", "min_dist", p["min_dist"], lambda v: 0.0 <= v <= UMAP_SPREAD,
+                           f"between 0 and {UMAP_SPREAD} (umap-learn's spread)")
+    if p["n_epochs"] is not None:
+        p["n_epochs"] = _int("umap", "n_epochs", p["n_epochs"], 0, "None (auto) or an integer >= 0")
+    if p["init"] not in _UMAP_INITS:
+        raise _bad("umap", "init", f"one of {_UMAP_INITS}", p["init"])
+    p["pca_dims"] = _pca_dims("umap", p["pca_dims"])
+    if not isinstance(p["deterministic"], (bool, np.bool_)):
+        raise _bad("umap", "deterministic", "true or false", p["deterministic"])
+    p["deterministic"] = bool(p["deterministic"])
+
+
+def _check_tsne(p: dict[str, Any]) -> None:
+    # perplexity must also stay below the number of points: resolve_tsne caps it once n is known.
+    p["perplexity"] = _float("tsne", "perplexity", p["perplexity"], lambda v: v > 0, "a number > 0")
+    p["pca_dims"] = _pca_dims("tsne", p["pca_dims"])
+    p["max_points"] = _int("tsne", "max_points", p["max_points"], MIN_POINTS,
+                           f"an integer >= {MIN_POINTS}")
+    p["max_iter"] = _int("tsne", "max_iter", p["max_iter"], TSNE_MIN_ITER,
+                         f"an integer >= {TSNE_MIN_ITER} (scikit-learn's minimum)")
+
+
 def normalise_params(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The method's defaults overridden by params, validated. Unknown keys raise ValueError
-    naming the allowed ones, so a typo never silently falls back to a default."""
+    """The method's defaults overridden by params, every value checked against its allowed range
+    (as umap-learn / scikit-learn would, but before any vector is read) and converted to its type.
+
+    An unknown method raises ValueError (a programmer's choice); an unknown key or a value out
+    of range raises BadInputError naming the parameter and the allowed values, so a typo never
+    silently falls back to a default.
+    """
     _check_method(method)
     merged = dict(DEFAULT_PARAMS[method])
     unknown = sorted(set(params or {}) - set(merged))
     if unknown:
-        raise ValueError(f"unknown {method} parameter(s) {unknown}; allowed: {sorted(merged)}")
+        raise BadInputError(f"unknown {method} parameter(s) {unknown}; allowed: {sorted(merged)}")
     merged.update(params or {})
-    merged["seed"] = int(merged["seed"])
+    merged["seed"] = _int(method, "seed", merged["seed"], 0, f"an integer in [0, {_MAX_SEED}]", _MAX_SEED)
     if method == "umap":
-        merged["n_neighbors"] = int(merged["n_neighbors"])
-        merged["min_dist"] = float(merged["min_dist"])
-        merged["pca_dims"] = int(merged["pca_dims"])
-        merged["deterministic"] = bool(merged["deterministic"])
-        if merged["n_epochs"] is not None:
-            merged["n_epochs"] = int(merged["n_epochs"])
-        if merged["init"] not in _UMAP_INITS:
-            raise ValueError(f"umap init must be one of {_UMAP_INITS}, got {merged['init']!r}")
-        if merged["n_neighbors"] < 2:
-            raise ValueError(f"umap n_neighbors must be >= 2, got {merged['n_neighbors']}")
+        _check_umap(merged)
     elif method == "tsne":
-        merged["perplexity"] = float(merged["perplexity"])
-        merged["pca_dims"] = int(merged["pca_dims"])
-        merged["max_points"] = int(merged["max_points"])
-        merged["max_iter"] = max(250, int(merged["max_iter"]))
+        _check_tsne(merged)
     return merged
 
 

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.linalg import l2_normalise
+
 # Similarity blocks are (chunk, n_ref) float32: keep each under ~80 MB.
 _BLOCK_ELEMENTS = 20_000_000
 # Added to cosine distances so an exact duplicate gets a large but finite weight.
 _EPS = 1e-4
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """(n, d) float32 with unit L2 norm per row (all-zero rows stay zero)."""
-    x = np.asarray(vectors, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"vectors must be a 2-D (n, d) array, got shape {x.shape}")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+# core.linalg.l2_normalise under the name core.projection has exported (kept for its callers):
+# (n, d) -> (n, d) float32 unit rows, all-zero rows stay zero.
+unit_rows = l2_normalise
 
 
 def place_points(
@@ -36,8 +34,8 @@ def place_points(
     it belongs on the map (umap-learn's own transform() starts from the same weighted average).
     Needs only arrays that are persisted anyway, so it survives umap / numba upgrades.
     """
-    new = unit_rows(new_vectors)
-    ref = unit_rows(ref_vectors)
+    new = l2_normalise(new_vectors)
+    ref = l2_normalise(ref_vectors)
     coords = np.asarray(ref_coords, dtype=np.float32)
     if new.shape[1] != ref.shape[1]:
         raise ValueError(f"new vectors are {new.shape[1]}-d but reference vectors are {ref.shape[1]}-d")
@@ -67,7 +65,7 @@ def project_linear(new_vectors: np.ndarray, mean: np.ndarray, components: np.nda
     mean: (d,), components: (2, d), as persisted in Projection.pca_mean / pca_components; rows
     are L2-normalised first, as they were for the fit.
     """
-    x = unit_rows(new_vectors)
+    x = l2_normalise(new_vectors)
     return ((x - np.asarray(mean, dtype=np.float32)) @ np.asarray(components, dtype=np.float32).T).astype(
         np.float32
     )

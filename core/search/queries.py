@@ -134,7 +134,8 @@ def by_examples(
     if not positive:
         raise BadInputError("Give at least one positive example to search for similar points")
     if set(positive) & set(negative):
-        raise BadInputError("An example cannot be both positive and negative: " + ", ".join(set(positive) & set(negative)))
+        both = ", ".join(sorted(set(positive) & set(negative)))
+        raise BadInputError(f"An example cannot be both positive and negative: {both}")
     require_ids(store, project, space, positive + negative)
     hits = store.recommend(project, space, positive, negative, limit=limit, flt=flt, exact=exact)
     return _enrich(hits)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import uuid
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from typing import cast
 import numpy as np
 from PIL import Image
 
+from core.datasets.images import open_image
 from core.embedders import embedder_for_space
 from core.embedders.base import Embedder
 from core.errors import (
@@ -19,6 +19,7 @@ from core.errors import (
     NotFoundError,
     UnsupportedOperationError,
 )
+from core.linalg import l2_normalise, row_norms
 from core.store.base import VectorStore
 from core.types import SpaceInfo
 
@@ -46,11 +47,11 @@ def text_side_spaces(store: VectorStore, project: str) -> list[str]:
 
 def unit_vector(vector: np.ndarray, what: str) -> np.ndarray:
     """(dim,) float32 with unit L2 norm; BadInputError when the vector is (close to) zero."""
-    vec = np.asarray(vector, dtype=np.float32).reshape(-1)
-    norm = float(np.linalg.norm(vec))
+    row = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+    norm = float(row_norms(row)[0])
     if not np.isfinite(norm) or norm < _MIN_NORM:
         raise BadInputError(f"The query vector of {what} is zero or not finite: nothing to search for")
-    return vec / norm
+    return l2_normalise(row)[0]
 
 
 def check_dim(space: SpaceInfo, vector: np.ndarray, what: str) -> None:
@@ -97,18 +98,8 @@ def text_query_vector(
 
 
 def _open_image(image: Image.Image | bytes, max_pixels: int) -> Image.Image:
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    try:
-        img = Image.open(io.BytesIO(image))
-        # The header gives the size before any pixel is decoded: refuse bombs up front.
-        if img.width * img.height > max_pixels:
-            raise BadInputError(
-                f"The query image is {img.width}x{img.height} pixels, above the {max_pixels} pixel limit"
-            )
-        return img.convert("RGB")
-    except (OSError, Image.DecompressionBombError, ValueError) as e:
-        raise BadInputError(f"The query image cannot be read: {e}") from e
+    # The one opener ingest uses too (EXIF turn, alpha on white): a photo embeds the same as a query.
+    return open_image(image, max_pixels, name="The query image")
 
 
 def image_query_vector(
@@ -174,7 +165,7 @@ def arithmetic_vector(
     if ids:
         require_ids(store, project, space, ids)
         found, vecs = store.vectors(project, space, ids=list(dict.fromkeys(ids)))
-        resolved.update(zip(found, vecs))
+        resolved.update(zip(found, vecs, strict=True))
     for text in dict.fromkeys(texts):
         resolved[text] = text_query_vector(store, project, space, text, embedder=embedder)
     total = np.zeros(info.dim, dtype=np.float32)

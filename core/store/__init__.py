@@ -20,16 +20,21 @@ if TYPE_CHECKING:
 __all__ = ["EdgeStore", "ServerStore", "VectorStore", "open_store", "validate_name"]
 
 
-def open_store(settings: Settings) -> VectorStore:
+def open_store(settings: Settings, *, check_schema: bool = True) -> VectorStore:
     """The store the settings point at: a Qdrant server when qdrant_url is set, else the
-    embedded store under settings.embedded_path (a folder, or ':memory:')."""
+    embedded store under settings.embedded_path (a folder, or ':memory:').
+
+    A store written by an older layout raises StoreOutdatedError, a newer one StoreTooNewError
+    (core.store.schema); check_schema=False opens it anyway, for `embedscope migrate` only.
+    """
     if settings.qdrant_url:
         from core.store.server import ServerStore
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         key = key or None  # QDRANT_API_KEY= (empty, as compose files often pass it) means none
-        return ServerStore(url=settings.qdrant_url, api_key=key, timeout=settings.qdrant_timeout_s)
-    return EdgeStore(settings.embedded_path)
+        return ServerStore(url=settings.qdrant_url, api_key=key, timeout=settings.qdrant_timeout_s,
+                           check_schema=check_schema)
+    return EdgeStore(settings.embedded_path, check_schema=check_schema)
 
 
 def __getattr__(name: str) -> Any:

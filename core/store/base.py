@@ -14,7 +14,8 @@ so a team deployment keeps it on the server.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -174,6 +175,27 @@ class VectorStore(Protocol):
 
     def delete_document(self, project: str, kind: str, key: str) -> bool:
         """Delete one document; True if it existed."""
+        ...
+
+    def document_index(self) -> list[tuple[str, str, str]]:
+        """(project, kind, key) of every document in the store, sorted (for migrations)."""
+        ...
+
+    # -- revisions and schema ------------------------------------------------------------
+    def revision(self, project: str, space: str | None = None) -> str:
+        """A cheap token that changes on every write to the space (upsert, set_payload,
+        delete_dataset, ensure_space creating it, delete_space, delete_project), from this process
+        or another one. space=None: the project's token, which also changes on every document
+        write (put_document, delete_document). Reading is a file read / one point retrieve, never
+        a scan: key caches on it on every rerun. "0" for what was never written."""
+        ...
+
+    def schema_version(self) -> int:
+        """The layout version the store was written with (core.store.schema)."""
+        ...
+
+    def write_schema_version(self, version: int) -> None:
+        """Record the layout version (the last step of a migration)."""
         ...
 
     # -- maintenance ---------------------------------------------------------------------

@@ -9,19 +9,32 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from core.errors import BadInputError, DimensionMismatchError
-from core.types import META, SpaceInfo
+from core.store.documents import FORMAT, load_versioned
+from core.types import KIND, KINDS, META, SpaceInfo
 
 UPSERT_BATCH = 256
 SCROLL_BATCH = 1024
 # Payload keys reserved by the store in the documents area.
 DOCS_PROJECT, DOCS_KIND, DOCS_KEY = "project", "kind", "key"
 SPACE_KIND = "_space"  # documents of this kind describe the spaces (SpaceInfo.to_dict())
+SPACE_FORMAT = 1  # format version of the SPACE_KIND documents
+
+
+def space_doc(info: SpaceInfo) -> dict[str, Any]:
+    """The persisted descriptor of a space (SpaceInfo.to_dict() + its format version)."""
+    return {**info.to_dict(), FORMAT: SPACE_FORMAT}
+
+
+def load_space_doc(space: str, doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A space descriptor read through the one checked loader (SpaceInfo.from_dict ignores FORMAT)."""
+    return load_versioned(SPACE_KIND, space, doc, SPACE_FORMAT)
 
 
 def uniform_match_values(values: Iterable[Any]) -> bool:
@@ -55,7 +68,20 @@ def check_points(
         raise BadInputError(f"The vector of point {ids[bad]} contains NaN or infinity")
     for pid in ids:
         check_id(pid)
+    for pid, payload in zip(ids, payloads, strict=True):
+        check_kind(pid, payload)
     return np.ascontiguousarray(arr)
+
+
+def check_kind(pid: str, payload: dict[str, Any]) -> None:
+    """`kind` is required on every point and one of core.types.KINDS: a payload without it is a
+    programmer mistake (every writer builds payloads with Item.payload / the object builder)."""
+    value = payload.get(KIND)
+    if value not in KINDS:
+        raise ValueError(
+            f"The payload of point {pid} has kind={value!r}; every point needs `kind` set to one of {KINDS} "
+            "(build payloads with core.types.Item.payload)"
+        )
 
 
 def check_id(pid: str) -> str:
@@ -168,7 +194,9 @@ def group_values(ids: Sequence[str], values: Sequence[dict[str, Any]]) -> list[t
     if len(ids) != len(values):
         raise ValueError(f"set_payload got {len(ids)} ids but {len(values)} values")
     groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    for pid, value in zip(ids, values):
+    for pid, value in zip(ids, values, strict=True):
+        if KIND in value:
+            check_kind(pid, value)
         key = json.dumps(value, sort_keys=True, default=str)
         groups.setdefault(key, (value, []))[1].append(check_id(pid))
     return list(groups.values())

@@ -6,17 +6,27 @@ JSON and cut into chunks of CHUNK_CHARS characters (a 100k-point 2-D map is a fe
 chunk one point tagged with a fresh `version`; a small "head" point names the current version.
 A put writes the new chunks first, then the head, then deletes older chunks, so a reader never
 assembles a half-written document.
+
+Every persisted document carries its kind's format version in FORMAT, and every reader goes
+through load_versioned() (the one checked loader): a newer format is refused by name, an older
+one is upgraded step by step.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from core.errors import StoreTooNewError
 from core.filters import Condition, Filter
+
+if TYPE_CHECKING:
+    from core.store.base import VectorStore
 
 CHUNK_CHARS = 1_000_000
 _NAMESPACE = uuid.UUID("0b7c8f0e-3f4a-4e44-9d7b-2f3b1d6f9a10")
@@ -24,6 +34,51 @@ _NAMESPACE = uuid.UUID("0b7c8f0e-3f4a-4e44-9d7b-2f3b1d6f9a10")
 PROJECT, KIND, KEY, VERSION, ROLE, PART, DATA = "project", "kind", "key", "version", "role", "part", "data"
 HEAD, CHUNK = "head", "chunk"  # values of ROLE (a keyword: Qdrant Edge cannot match booleans)
 KEYWORD_DOC_FIELDS = (PROJECT, KIND, KEY, VERSION, ROLE)
+FORMAT = "format"  # the field of every persisted document holding its kind's format version
+LEGACY_FORMAT = 1  # documents written before formats were recorded (schema 1) are format 1
+# upgrades[n] turns a document of format n into format n + 1; None means "stale: recompute it".
+Upgrade = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+
+def format_of(doc: dict[str, Any]) -> int:
+    """The format version a document was written in (LEGACY_FORMAT when it carries none)."""
+    value = doc.get(FORMAT, LEGACY_FORMAT)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"document format must be an int, got {value!r}")
+    return value
+
+
+def load_versioned(kind: str, key: str, doc: dict[str, Any] | None, current: int,
+                   upgrades: Mapping[int, Upgrade] | None = None) -> dict[str, Any] | None:
+    """The one checked loader of persisted documents: doc as format `current` (None stays None).
+
+    A newer format raises StoreTooNewError naming the kind, key and both versions. An older one
+    is upgraded one step at a time through upgrades; a step may return None (the document is a
+    stale result: recompute it). A missing step is a programmer mistake (ValueError).
+    """
+    if doc is None:
+        return None
+    found = format_of(doc)
+    if found > current:
+        raise StoreTooNewError(
+            f"The {kind} document {key!r} was written in format {found} by a newer embedscope; this one "
+            f"reads up to format {current}. Upgrade embedscope to read it."
+        )
+    while found < current:
+        step = (upgrades or {}).get(found)
+        if step is None:
+            raise ValueError(f"no upgrade of {kind} documents from format {found} to {found + 1}")
+        upgraded = step(dict(doc))
+        if upgraded is None:
+            return None
+        doc, found = {**upgraded, FORMAT: found + 1}, found + 1
+    return doc
+
+
+def read_document(store: VectorStore, project: str, kind: str, key: str, current: int,
+                  upgrades: Mapping[int, Upgrade] | None = None) -> dict[str, Any] | None:
+    """store.get_document through load_versioned (what every pipeline reader calls)."""
+    return load_versioned(kind, key, store.get_document(project, kind, key), current, upgrades)
 
 
 class DocBackend(Protocol):
@@ -99,6 +154,11 @@ class DocumentArea:
         existed = bool(self._backend.doc_scroll(_doc_filter(project, kind, key, **{ROLE: HEAD})))
         self._backend.doc_delete(_doc_filter(project, kind, key))
         return existed
+
+    def index(self) -> builtins.list[tuple[str, str, str]]:  # `list` is a method here
+        """(project, kind, key) of every document in the store, sorted."""
+        heads = self._backend.doc_scroll(Filter(must=(Condition(ROLE, equals=HEAD),)))
+        return sorted((str(p[PROJECT]), str(p[KIND]), str(p[KEY])) for _, p in heads)
 
     def delete_project(self, project: str) -> None:
         """Delete every document of a project."""

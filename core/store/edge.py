@@ -16,35 +16,38 @@ import logging
 import shutil
 import tempfile
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import qdrant_edge as qe
 
 from core.errors import NotFoundError, StoreUnavailableError
-from core.filters import Condition, Filter
-from core.store import common
+from core.filters import Filter, items_only
+from core.store import common, schema
 from core.store import edge_shards as es
 from core.store.documents import KEYWORD_DOC_FIELDS, DocumentArea
 from core.store.edge_filters import to_edge
 from core.store.edge_ops import EdgeOps
 from core.store.lease import StoreLease
 from core.store.names import validate_name
-from core.types import DATASET, KIND, DatasetInfo, SpaceInfo
+from core.store.revisions import FileRevisions
+from core.types import DATASET, DatasetInfo, SpaceInfo
 
 log = logging.getLogger(__name__)
-_ITEMS_ONLY = Filter(must_not=(Condition(KIND, equals="object"),))
+SCHEMA_FILE = "schema.json"  # {"schema": <version>}, written when the store folder is created
 
 
 class EdgeStore(EdgeOps):
     """VectorStore on Qdrant Edge under `path` (a folder, created if needed, or ":memory:").
 
     lock_timeout_s: how long an operation waits for another process to hand the store over
-    before raising StoreLockedError.
+    before raising StoreLockedError. check_schema=False opens a store of another layout version
+    (for core.store.migrate); otherwise StoreOutdatedError / StoreTooNewError.
     """
 
-    def __init__(self, path: str | Path, lock_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | Path, lock_timeout_s: float = 30.0, check_schema: bool = True) -> None:
         self._memory = str(path) == ":memory:"
         try:
             self._root = Path(tempfile.mkdtemp(prefix="embedscope-edge-")) if self._memory else Path(path)
@@ -58,7 +61,34 @@ class EdgeStore(EdgeOps):
         self._infos: dict[tuple[str, str], tuple[int, SpaceInfo]] = {}  # (config mtime, info)
         self._lease = StoreLease(self._root, self._close_shards, timeout_s=lock_timeout_s)
         self._docs = DocumentArea(self)
+        self._revisions = FileRevisions(self._root)
         self._closed = False
+        self._stamp_if_new()
+        if check_schema:
+            schema.check_version(self.schema_version(), str(path))
+
+    # -- schema and revisions ----------------------------------------------------------------
+    def _stamp_if_new(self) -> None:
+        """Record the current layout in a store folder that holds no data yet."""
+        if (self._root / SCHEMA_FILE).is_file():
+            return
+        if not (self._root / es.SPACES_DIR).exists() and not (self._root / es.DOCUMENTS_DIR).exists():
+            self.write_schema_version(schema.SCHEMA_VERSION)
+
+    def schema_version(self) -> int:
+        found = schema.read_stamp_file(self._root / SCHEMA_FILE)
+        return schema.LEGACY_VERSION if found is None else found  # no stamp: data from before stamps
+
+    def write_schema_version(self, version: int) -> None:
+        schema.write_stamp_file(self._root / SCHEMA_FILE, version)
+
+    def revision(self, project: str, space: str | None = None) -> str:
+        # Read without the lease (a file written atomically by the holder): free on every rerun.
+        return self._revisions.get(project, space)
+
+    def _bump(self, project: str, spaces: list[str] | tuple[str, ...] = ()) -> None:
+        """New revision tokens after a write (call inside the lease, after the write)."""
+        self._revisions.bump(project, spaces)
 
     # -- plumbing ------------------------------------------------------------------------
     def _close_shards(self) -> None:
@@ -98,7 +128,7 @@ class EdgeStore(EdgeOps):
             raise NotFoundError(f"Space {space!r} does not exist in project {project!r}") from None
         cached = self._infos.get((project, space))
         if cached is None or cached[0] != stamp:
-            doc = self._docs.get(project, common.SPACE_KIND, space)
+            doc = common.load_space_doc(space, self._docs.get(project, common.SPACE_KIND, space))
             info = SpaceInfo.from_dict(doc) if doc else SpaceInfo(space, es.shard_dim(config.parent), "vector")
             self._infos[(project, space)] = (stamp, info)
         return self._infos[(project, space)][1]
@@ -148,7 +178,8 @@ class EdgeStore(EdgeOps):
                 common.check_same_dim(project, existing, info.dim)
                 return existing
             self._shards[(project, info.name)] = es.create_space_shard(path, info.dim)
-            self._docs.put(project, common.SPACE_KIND, info.name, info.to_dict())
+            self._docs.put(project, common.SPACE_KIND, info.name, common.space_doc(info))
+            self._bump(project, [info.name])
             log.info("created space %s/%s (dim %d) in %s", project, info.name, info.dim, self._root)
             return info
 
@@ -163,6 +194,7 @@ class EdgeStore(EdgeOps):
                 raise NotFoundError(f"Space {space!r} does not exist in project {project!r}")
             shutil.rmtree(path)
             self._docs.delete(project, common.SPACE_KIND, space)
+            self._bump(project, [space])
             if not any(path.parent.iterdir()):
                 path.parent.rmdir()
 
@@ -170,7 +202,7 @@ class EdgeStore(EdgeOps):
         with self.hold("list_datasets"):
             counts: dict[str, dict[str, int]] = {}
             for space in self._space_list(project):
-                request = qe.FacetRequest(DATASET, limit=100_000, exact=True, filter=to_edge(_ITEMS_ONLY))
+                request = qe.FacetRequest(DATASET, limit=100_000, exact=True, filter=to_edge(items_only()))
                 for hit in self._shard(project, space).facet(request).hits:
                     counts.setdefault(str(hit.value), {})[space] = int(hit.count)
             return [DatasetInfo(project, name, counts[name]) for name in sorted(counts)]
@@ -185,6 +217,7 @@ class EdgeStore(EdgeOps):
                 for page in es.scroll(shard, flt, with_payload=False):
                     removed.update(str(r.id) for r in page)
                 shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+            self._bump(project, self._space_list(project))
             return len(removed)
 
     def delete_project(self, project: str) -> None:
@@ -192,15 +225,18 @@ class EdgeStore(EdgeOps):
             for key in [k for k in self._shards if k[0] == project]:
                 self._shards.pop(key).close()
                 self._infos.pop(key, None)
+            spaces = sorted(set(self._space_list(project)) | set(self._revisions.spaces(project)))
             folder = es.project_dir(self._root, project)
             if folder.is_dir():
                 shutil.rmtree(folder)
             self._docs.delete_project(project)
+            self._bump(project, spaces)
 
     # -- documents ---------------------------------------------------------------------------
     def put_document(self, project: str, kind: str, key: str, doc: dict[str, Any]) -> None:
         with self.hold("put_document"):
             self._docs.put(project, kind, key, doc)
+            self._bump(project)
 
     def get_document(self, project: str, kind: str, key: str) -> dict[str, Any] | None:
         with self.hold("get_document"):
@@ -212,7 +248,13 @@ class EdgeStore(EdgeOps):
 
     def delete_document(self, project: str, kind: str, key: str) -> bool:
         with self.hold("delete_document"):
-            return self._docs.delete(project, kind, key)
+            existed = self._docs.delete(project, kind, key)
+            self._bump(project)
+            return existed
+
+    def document_index(self) -> list[tuple[str, str, str]]:
+        with self.hold("document_index"):
+            return self._docs.index()
 
     # -- maintenance -------------------------------------------------------------------------
     @contextmanager

@@ -9,7 +9,8 @@ that one field) and sent to Edge as a HasId condition, so they still run inside 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import qdrant_edge as qe
 
@@ -34,6 +35,9 @@ def _has_bool(cond: Condition) -> bool:
 
 def condition(cond: Condition, bools: BoolResolver | None = None) -> Any:
     """One Condition as an Edge condition (a Filter for one_of over mixed types)."""
+    if cond.is_id:
+        # Point ids are UUIDs (core.ids); HasId over none of them matches no point.
+        return qe.HasIdCondition({uuid.UUID(i) for i in cond.point_ids()})
     if _has_bool(cond):
         if bools is None:
             raise UnsupportedOperationError(f"The embedded store cannot filter {cond.field!r} on true/false here")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,12 +19,27 @@ from core.store.edge_filters import to_edge
 from core.types import META, Hit, SpaceInfo
 
 
+def _equal(stored: Any, wanted: Any) -> bool:
+    """Qdrant's match semantics, which the server adapter gets from the engine: true/false match
+    only true/false, strings only strings, an int only an int, a float any number of that value."""
+    if isinstance(wanted, bool) or isinstance(stored, bool):
+        return type(stored) is type(wanted) and stored == wanted
+    if isinstance(wanted, str) or isinstance(stored, str):
+        return isinstance(stored, str) and isinstance(wanted, str) and stored == wanted
+    if isinstance(wanted, int):
+        return isinstance(stored, int) and stored == wanted
+    return isinstance(stored, (int, float)) and stored == wanted
+
+
 def _matches(payload: dict[str, Any], path: str, values: tuple[Any, ...]) -> bool:
-    """payload[path] (dotted) equals one of values, with true/false never equal to 1/0."""
+    """payload[path] (dotted) equals one of values; a list payload matches when any element does
+    (as in Qdrant), with true/false never equal to 1/0."""
     value: Any = payload
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
-    return any(type(value) is type(v) and value == v for v in values)
+    elements = value if isinstance(value, list) else [value]
+    return any(_equal(element, wanted) for element in elements for wanted in values)
+
 
 class EdgeOps:
     """Mixin: needs hold(operation), _shard(project, space), _info(...), _space_list(project)."""
@@ -38,6 +54,9 @@ class EdgeOps:
         raise NotImplementedError
 
     def _space_list(self, project: str) -> list[str]:
+        raise NotImplementedError
+
+    def _bump(self, project: str, spaces: list[str] | tuple[str, ...] = ()) -> None:
         raise NotImplementedError
 
     def _flt(self, project: str, space: str, flt: Filter | None, exclude: Sequence[str] = ()) -> qe.Filter | None:
@@ -61,8 +80,10 @@ class EdgeOps:
             for start in range(0, len(ids), common.UPSERT_BATCH):
                 stop = start + common.UPSERT_BATCH
                 points = [qe.Point(str(pid), vec.tolist(), common.clean_payload(dict(p)))
-                          for pid, vec, p in zip(ids[start:stop], arr[start:stop], payloads[start:stop])]
+                          for pid, vec, p in zip(ids[start:stop], arr[start:stop], payloads[start:stop], strict=True)]
                 shard.update(qe.UpdateOperation.upsert_points(points))
+            if len(ids):
+                self._bump(project, [space])
 
     def existing_ids(self, project: str, space: str, ids: Sequence[str]) -> set[str]:
         with self.hold("existing_ids"):
@@ -127,6 +148,8 @@ class EdgeOps:
                         if meta:
                             shard.update(qe.UpdateOperation.set_payload(targets, meta, key=META))
                 updated |= present
+            if updated:
+                self._bump(project, self._space_list(project))
         return len(updated)
 
     # -- search ------------------------------------------------------------------------------

@@ -11,56 +11,62 @@ CoreError: unreachable server -> StoreUnavailableError naming the URL (never the
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import httpx
+import pydantic
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from core.config import redact_url
 from core.errors import (
     CoreError,
     NotFoundError,
     StoreLockedError,
     StoreUnavailableError,
 )
-from core.filters import Condition, Filter
-from core.store import common
+from core.filters import Filter, items_only
+from core.store import common, schema
 from core.store.documents import KEYWORD_DOC_FIELDS, DocumentArea
 from core.store.names import collection_name, parse_collection_name, validate_name
 from core.store.server_filters import to_server
+from core.store.server_meta import ServerMeta
 from core.store.server_ops import ServerOps
-from core.types import (
-    DATASET,
-    FLOAT_FIELDS,
-    KEYWORD_FIELDS,
-    KIND,
-    DatasetInfo,
-    SpaceInfo,
-)
+from core.types import DATASET, FLOAT_FIELDS, KEYWORD_FIELDS, DatasetInfo, SpaceInfo
 
 log = logging.getLogger(__name__)
 DOCS_COLLECTION = "es__documents"
-_ITEMS_ONLY = Filter(must_not=(Condition(KIND, equals="object"),))
 
 
 class ServerStore(ServerOps):
     """VectorStore over qdrant-client: a server at `url` (+ api_key), or local mode at `path`."""
 
     def __init__(self, url: str | None = None, api_key: str | None = None, path: str | None = None,
-                 timeout: float = 10) -> None:
+                 timeout: float = 10, check_schema: bool = True) -> None:
         if (url is None) == (path is None):
             raise ValueError("ServerStore needs exactly one of url= (a Qdrant server) or path= (local mode)")
-        self._where = f"Qdrant server at {url}" if url else f"qdrant-client local mode at {path}"
+        self._where = f"Qdrant server at {redact_url(url)}" if url else f"qdrant-client local mode at {path}"
         self._local = url is None  # local mode: brute force only, payload indexes are no-ops
         self._mutex = threading.RLock()  # local mode is not thread-safe; cheap for a server
         self._infos: dict[tuple[str, str], SpaceInfo] = {}
         self._docs = DocumentArea(self)
         self._docs_ready = False
         self.client = self._connect(url, api_key, path, timeout)
+        self._meta = ServerMeta(self.client, self._docs_collection)
+        try:
+            with self._guard("schema check"):
+                self._stamp_if_new()
+                if check_schema:
+                    schema.check_version(self.schema_version(), self._where)
+        except CoreError:
+            self.client.close()
+            raise
 
     def _connect(self, url: str | None, api_key: str | None, path: str | None, timeout: float) -> QdrantClient:
         try:
@@ -100,6 +106,13 @@ class ServerStore(ServerOps):
             raise StoreUnavailableError(
                 f"The {self._where} failed {operation}: HTTP {e.status_code} {e.reason_phrase}"
             ) from e
+        except (json.JSONDecodeError, pydantic.ValidationError) as e:
+            # Something answered on that port, but not with Qdrant's API (another service, a proxy
+            # error page): say so instead of showing a parser traceback.
+            raise StoreUnavailableError(
+                f"The {self._where} did not answer like a Qdrant server during {operation} "
+                f"({type(e).__name__}). Check that EMBEDSCOPE_QDRANT_URL points at Qdrant's HTTP port (6333)."
+            ) from e
         except (ResponseHandlingException, httpx.HTTPError, ConnectionError, TimeoutError) as e:
             # The root cause ("Connection refused", a DNS failure, a timeout) tells the user what
             # to fix; qdrant-client wraps it. Never the API key: it lives in headers, not here.
@@ -108,6 +121,30 @@ class ServerStore(ServerOps):
                 f"Cannot reach the {self._where} ({operation}): {type(cause).__name__}: {cause}. "
                 "Check that the server is running and EMBEDSCOPE_QDRANT_URL points at it."
             ) from e
+
+    # -- schema and revisions ------------------------------------------------------------------
+    def _stamp_if_new(self) -> None:
+        """Record the current layout on a server (or local folder) that holds no store data yet."""
+        names = [c.name for c in self.client.get_collections().collections]
+        if not any(n == DOCS_COLLECTION or parse_collection_name(n) for n in names):
+            self._meta.write_schema(schema.SCHEMA_VERSION)
+
+    def schema_version(self) -> int:
+        with self._guard("schema_version"):
+            found = self._meta.schema()
+            return schema.LEGACY_VERSION if found is None else found
+
+    def write_schema_version(self, version: int) -> None:
+        with self._guard("write_schema_version"):
+            self._meta.write_schema(version)
+
+    def revision(self, project: str, space: str | None = None) -> str:
+        with self._guard("revision"):
+            return self._meta.revision(project, space)
+
+    def _bump(self, project: str, spaces: Sequence[str] = ()) -> None:
+        """New revision tokens after a write (inside the guard, after the write)."""
+        self._meta.bump(project, spaces)
 
     def _collection(self, project: str, space: str) -> str:
         """The collection of a space (inside a guard); NotFoundError if absent."""
@@ -120,7 +157,7 @@ class ServerStore(ServerOps):
         key = (project, space)
         if key not in self._infos:
             name = self._collection(project, space)
-            doc = self._docs.get(project, common.SPACE_KIND, space)
+            doc = common.load_space_doc(space, self._docs.get(project, common.SPACE_KIND, space))
             if doc:
                 self._infos[key] = SpaceInfo.from_dict(doc)
             else:
@@ -163,7 +200,6 @@ class ServerStore(ServerOps):
         assert server_filter is not None, "documents are always deleted by a filter"
         self.client.delete(self._docs_collection(), points_selector=qm.FilterSelector(filter=server_filter), wait=True)
 
-
     # -- projects and spaces ------------------------------------------------------------------
     def describe(self) -> str:
         return self._where
@@ -193,8 +229,9 @@ class ServerStore(ServerOps):
                 common.check_same_dim(project, existing, info.dim)
                 return existing
             self._create(name, info.dim, KEYWORD_FIELDS, FLOAT_FIELDS)
-            self._docs.put(project, common.SPACE_KIND, info.name, info.to_dict())
+            self._docs.put(project, common.SPACE_KIND, info.name, common.space_doc(info))
             self._infos[(project, info.name)] = info
+            self._bump(project, [info.name])
             log.info("created collection %s (dim %d) on the %s", name, info.dim, self._where)
             return info
 
@@ -204,13 +241,14 @@ class ServerStore(ServerOps):
             self._infos.pop((project, space), None)
             self.client.delete_collection(name)
             self._docs.delete(project, common.SPACE_KIND, space)
+            self._bump(project, [space])
 
     def list_datasets(self, project: str) -> list[DatasetInfo]:
         with self._guard("list_datasets"):
             counts: dict[str, dict[str, int]] = {}
             for space in self._spaces(project):
                 response = self.client.facet(collection_name(project, space), DATASET,
-                                             facet_filter=to_server(_ITEMS_ONLY), limit=100_000, exact=True)
+                                             facet_filter=to_server(items_only()), limit=100_000, exact=True)
                 for hit in response.hits:
                     counts.setdefault(str(hit.value), {})[space] = int(hit.count)
             return [DatasetInfo(project, name, counts[name]) for name in sorted(counts)]
@@ -224,19 +262,23 @@ class ServerStore(ServerOps):
                 name = collection_name(project, space)
                 removed.update(str(r.id) for r in self._scroll(name, flt, with_payload=False))
                 self.client.delete(name, points_selector=qm.FilterSelector(filter=flt), wait=True)
+            self._bump(project, self._spaces(project))
             return len(removed)
 
     def delete_project(self, project: str) -> None:
         with self._guard("delete_project"):
-            for space in self._spaces(project):
+            spaces = self._spaces(project)
+            for space in spaces:
                 self._infos.pop((project, space), None)
                 self.client.delete_collection(collection_name(project, space))
-            self._docs.delete_project(project)
+            self._docs.delete_project(project)  # the project's revision points too: bumped again below
+            self._bump(project, spaces)
 
     # -- documents ------------------------------------------------------------------------------
     def put_document(self, project: str, kind: str, key: str, doc: dict[str, Any]) -> None:
         with self._guard("put_document"):
             self._docs.put(project, kind, key, doc)
+            self._bump(project)
 
     def get_document(self, project: str, kind: str, key: str) -> dict[str, Any] | None:
         with self._guard("get_document"):
@@ -248,7 +290,13 @@ class ServerStore(ServerOps):
 
     def delete_document(self, project: str, kind: str, key: str) -> bool:
         with self._guard("delete_document"):
-            return self._docs.delete(project, kind, key)
+            existed = self._docs.delete(project, kind, key)
+            self._bump(project)
+            return existed
+
+    def document_index(self) -> list[tuple[str, str, str]]:
+        with self._guard("document_index"):
+            return self._docs.index()
 
     def close(self) -> None:
         with self._mutex:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from qdrant_client import models as qm
 
@@ -18,6 +19,8 @@ def _equals(key: str, value: Any) -> Any:
 
 def condition(cond: Condition) -> Any:
     """One Condition as a qdrant-client condition."""
+    if cond.is_id:
+        return qm.HasIdCondition(has_id=list(cond.point_ids()))  # an empty list matches no point
     if cond.equals is not None:
         return _equals(cond.field, cond.equals)
     if cond.one_of is not None:

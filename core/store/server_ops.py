@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ class ServerOps:
     def _spaces(self, project: str) -> list[str]:
         raise NotImplementedError
 
+    def _bump(self, project: str, spaces: Sequence[str] = ()) -> None:
+        raise NotImplementedError
+
     def _scroll(self, name: str, flt: qm.Filter | None, with_payload: Any = True,
                 with_vectors: bool = False, batch: int = common.SCROLL_BATCH) -> Iterator[qm.Record]:
         offset: Any = None
@@ -67,8 +71,10 @@ class ServerOps:
             for start in range(0, len(ids), common.UPSERT_BATCH):
                 stop = start + common.UPSERT_BATCH
                 points = [qm.PointStruct(id=str(pid), vector=vec.tolist(), payload=common.clean_payload(dict(p)))
-                          for pid, vec, p in zip(ids[start:stop], arr[start:stop], payloads[start:stop])]
+                          for pid, vec, p in zip(ids[start:stop], arr[start:stop], payloads[start:stop], strict=True)]
                 self.client.upsert(name, points, wait=True)
+            if len(ids):
+                self._bump(project, [space])
 
     def existing_ids(self, project: str, space: str, ids: Sequence[str]) -> set[str]:
         with self._guard("existing_ids"):
@@ -127,6 +133,8 @@ class ServerOps:
                     if targets:
                         self._merge(name, targets, value)
                 updated |= present
+            if updated:
+                self._bump(project, self._spaces(project))
         return len(updated)
 
     def _merge(self, name: str, targets: list[Any], value: dict[str, Any]) -> None:

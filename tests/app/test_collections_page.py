@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest

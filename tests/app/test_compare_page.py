@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import Settings
 from core.types import Item, SpaceInfo
 from tests.app.conftest import Seeded, run_page
+from ui.text import md
 
 PAGE = "pages/4_Compare.py"
 NOVEL = "compare.novel.open."
@@ -170,7 +171,7 @@ def test_one_dataset_compares_its_splits(split_store: dict[str, list[str]]) -> N
     novel = [b.key[len(NOVEL):] for b in at.button if b.key and b.key.startswith(NOVEL)]
     assert set(novel) == set(split_store["production"])  # only production items are examined
     assert set(novel[:12]) == set(split_store["production"][12:])
-    assert f"items unlike anything in {SPLIT_A}" in _texts(at)
+    assert f"items unlike anything in {md(SPLIT_A)}" in _texts(at)  # names shown as text
 
 
 def test_a_dataset_against_its_own_split_is_refused(split_store: dict[str, list[str]]) -> None:

@@ -170,10 +170,10 @@ def test_categorical_colours_cap_top_n_and_stay_stable_under_filters() -> None:
     spec = explore.colour_spec(frame, "label", top_n=5)
     assert explore.OTHER in spec.categories and explore.MISSING in spec.categories
     assert len([c for c in spec.categories if c not in (explore.OTHER, explore.MISSING)]) == 5
-    colours = dict(zip(spec.categories, spec.colours))
+    colours = dict(zip(spec.categories, spec.colours, strict=True))
     subset = frame[frame["label"].isin(spec.categories[-2:])]
     filtered = explore.colour_spec(subset, "label", reference=frame, top_n=5)
-    for category, colour in zip(filtered.categories, filtered.colours):
+    for category, colour in zip(filtered.categories, filtered.colours, strict=True):
         assert colours[category] == colour  # a filter never recolours a class
 
 
@@ -201,14 +201,6 @@ def test_selection_points_map_back_to_ids() -> None:
     expected = [frame.index[rows[-1]] for rows in built.trace_rows if rows is not None]
     assert ids == list(dict.fromkeys(expected))
     assert all(visible[frame.index.get_loc(i)] for i in ids)
-
-
-def test_box_and_lasso_geometry() -> None:
-    frame = _frame()
-    inside = explore.ids_in_box(frame, (0, 5), (0, 5))
-    assert set(inside) == set(frame.index[(frame.x >= 0) & (frame.y >= 0)])
-    square = explore.ids_in_lasso(frame, [0, 5, 5, 0], [0, 0, 5, 5])
-    assert set(square) == set(inside)
 
 
 def test_hover_text_escapes_user_strings() -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+
 import pytest
 
 from core.config import Settings
 from tests.app.conftest import SEED_DATASETS, SEED_LABELS, Seeded, run_page
+from ui.text import md
 
 
 def _texts(at) -> str:
@@ -45,8 +47,9 @@ def test_seeded_store_shows_datasets_spaces_and_labels(seeded_store: Seeded) -> 
     assert {name: int(datasets.loc[name, "pixels"]) for name in datasets.index} == {
         name: n for name, (n, _, _) in SEED_DATASETS.items()}
     assert spaces.loc[0, "space"] == "pixels" and spaces.loc[0, "dim"] == 16 * 16
-    assert set(SEED_LABELS) | {"(unlabeled)"} == set(labels.index)
-    assert labels.loc["(unlabeled)", "total"] == SEED_DATASETS["prod"][0]
+    # st.table renders Markdown: its text cells are escaped (ui.text.md), "(unlabeled)" too.
+    assert {md(v) for v in (*SEED_LABELS, "(unlabeled)")} == set(labels.index)
+    assert labels.loc[md("(unlabeled)"), "total"] == SEED_DATASETS["prod"][0]
     # The sidebar shares the choice: project, space, datasets with counts.
     assert at.sidebar.selectbox(key="_w.project").value == seeded_store.project
     assert at.sidebar.selectbox(key="_w.space").value == "pixels"
@@ -76,12 +79,24 @@ def test_unreachable_qdrant_is_a_message_not_a_traceback(app_env: Settings, page
     monkeypatch.setenv("EMBEDSCOPE_QDRANT_TIMEOUT_S", "2")
     at = run_page(page).run()
     assert not at.exception
-    assert len(at.error) == 1 and "127.0.0.1" in at.error[0].value
+    # Messages are shown as text: the Markdown source holds the escaped host.
+    assert len(at.error) == 1 and md("127.0.0.1") in at.error[0].value
     assert "Traceback" not in at.error[0].value
     # Retry tries again (Qdrant starting late) and still fails politely.
     at.button(key="_retry_store").click().run()
     assert not at.exception and len(at.error) == 1
 
+
+def test_password_in_the_qdrant_url_is_never_shown(app_env: Settings,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _closed_port()
+    monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", f"http://user:s3cret-pw@127.0.0.1:{port}")
+    monkeypatch.setenv("EMBEDSCOPE_QDRANT_TIMEOUT_S", "2")
+    at = run_page("app.py").run()
+    assert not at.exception and len(at.error) == 1
+    shown = [e.value for e in (*at.error, *at.warning, *at.caption, *at.markdown, *at.sidebar.caption)]
+    assert md(f"127.0.0.1:{port}") in at.error[0].value  # the server is still named
+    assert not [s for s in shown if "s3cret" in s or "user:" in s]
 
 
 def test_store_held_by_another_process_is_a_message_with_retry(
@@ -103,7 +118,7 @@ def test_store_held_by_another_process_is_a_message_with_retry(
     try:
         at = run_page("app.py").run()
         assert not at.exception
-        assert len(at.warning) == 1 and str(root) in at.warning[0].value
+        assert len(at.warning) == 1 and md(str(root), limit=None) in at.warning[0].value
         assert not at.error
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)

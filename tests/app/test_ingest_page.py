@@ -13,7 +13,7 @@ from PIL import Image
 
 from core.config import Settings, load_settings
 from tests.app.conftest import Seeded, _clear_caches, run_page
-from tests.tiny_models import tiny_vit_dir  # noqa: F401  (session fixture)
+from ui.text import md
 
 PAGE = "pages/1_Ingest.py"
 
@@ -136,6 +136,31 @@ def test_model_directory_outside_the_roots_is_refused(app_env: Settings, tmp_pat
     assert any("outside the data roots" in e.value for e in at.error)
 
 
+def test_hub_field_with_a_folder_outside_the_roots_is_refused(app_env: Settings,
+                                                              tiny_vit_dir: Path) -> None:  # noqa: F811
+    _images(app_env.uploads_dir / "up")
+    at = run_page(PAGE, timeout=120).run()
+    at.radio(key="ing.source").set_value("folder").run()
+    at.text_input(key="ing.folder").set_value(str(app_env.uploads_dir / "up"))
+    at.text_input(key="ing.project").set_value("pets")
+    at.radio(key="ing.model_kind").set_value("hub").run()
+    at.text_input(key="ing.hub").set_value(str(tiny_vit_dir))  # a path typed as a hub name
+    at.button(key="ing.run").click().run()
+    assert not at.exception
+    assert any("outside the data roots" in e.value for e in at.error)
+    assert _stored(app_env, "pets") == {}
+
+
+def test_page_says_which_models_work_offline(app_env: Settings) -> None:
+    from core.embedders import available_offline_models
+
+    at = run_page(PAGE).run()
+    note = next(c.value for c in at.caption if c.value.startswith("Without internet"))
+    assert "`embedscope models`" in note and "local model folder" in note
+    for name in available_offline_models():
+        assert f"`{name}`" in note
+
+
 def _zip_of(paths: list[Path], base: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
@@ -170,7 +195,7 @@ def test_unsafe_zip_is_refused_by_the_page(roots: Settings, tmp_path: Path,
     _fill(at, "pets", "bad", tiny_vit_dir).run()
     at.button(key="ing.run").click().run()
     assert not at.exception
-    assert any("escape.png" in e.value for e in at.error)
+    assert any(md("escape.png") in e.value for e in at.error)  # shown as text (ui.text.md)
     assert not list(tmp_path.rglob("escape.png"))
 
 
@@ -235,3 +260,26 @@ def test_manifest_paths_resolve_against_the_named_folder(roots: Settings, tmp_pa
     assert list(counts) == ["val"]
     assert set(payloads["label"]) == {"cat-m", "dog-m"} and set(payloads["split"]) == {"val"}
     assert set(payloads["meta.camera"]) == {f"c{i}" for i in range(len(paths))}
+
+
+def test_dashboard_ingest_builds_the_search_index_like_the_cli(roots: Settings, tmp_path: Path,
+                                                               tiny_vit_dir: Path,  # noqa: F811
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.pipeline import indexing
+    from core.store.edge import EdgeStore
+
+    monkeypatch.setattr(indexing, "INDEX_THRESHOLD", 4)  # the CLI's rule (20k), on 6 images
+    built: list[tuple[str, str]] = []
+    optimize = EdgeStore.optimize
+    monkeypatch.setattr(EdgeStore, "optimize",
+                        lambda self, project, space: built.append((project, space)) or optimize(self, project, space))
+    good = _images(tmp_path / "datasets" / "pets")
+    at = run_page(PAGE, timeout=120).run()
+    at.radio(key="ing.source").set_value("folder").run()
+    at.text_input(key="ing.folder").set_value("pets")
+    _fill(at, "pets", "train", tiny_vit_dir).run()
+    at.button(key="ing.run").click().run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Stored"] == str(len(good))
+    assert built == [("pets", at.session_state["es.space"])]
+    assert any("search index was built" in c.value for c in at.caption)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.config import Settings, load_settings
 from core.errors import BadInputError
+from core.store.names import decode, validate_name
 from ui import uploads
 
 
@@ -120,10 +123,20 @@ def test_destination_outside_uploads_is_refused(settings: Settings, tmp_path: Pa
     assert not (tmp_path / "elsewhere").exists()
 
 
-@pytest.mark.parametrize("name", ["..", "../x", "a/b", "", ".hidden", "x" * 101, "a\x00b", "-x"])
+@pytest.mark.parametrize("name", ["..", "../x", "a/b", "", "x" * 101, "a\x00b", " lead", "a\nb"])
 def test_bad_dataset_names_are_refused(name: str, settings: Settings) -> None:
     with pytest.raises(BadInputError):
         uploads.upload_dir(settings, name)
+    with pytest.raises(BadInputError):  # the one name rule of the project, not a second one
+        validate_name(name)
+
+
+@pytest.mark.parametrize("name", [".hidden", "-x", "a b", "a_b", "a.b", "café", "A B_c-d.e"])
+def test_every_valid_dataset_name_gets_its_own_plain_folder(name: str, settings: Settings) -> None:
+    folder = uploads.upload_dir(settings, name)
+    assert folder.parent == settings.uploads_dir
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", folder.name)  # no dot file, no space, no unicode
+    assert decode(folder.name) == name  # reversible: one folder per name
 
 
 @pytest.mark.parametrize("name", ["../evil.png", "..", ".bashrc", "dir/evil.png", ""])
@@ -134,8 +147,10 @@ def test_save_file_refuses_path_names(name: str, settings: Settings, tmp_path: P
     assert _outside_data(tmp_path, settings) == set()
 
 
-def test_dataset_names_with_spaces_get_a_safe_folder(settings: Settings) -> None:
-    assert uploads.upload_dir(settings, "run 2024 06") == settings.uploads_dir / "run_2024_06"
+def test_names_that_differ_only_by_space_or_underscore_do_not_share_a_folder(
+        settings: Settings) -> None:
+    folders = {uploads.upload_dir(settings, n) for n in ("a b", "a_b", "a-b", "a.b", "a  b")}
+    assert len(folders) == 5
 
 
 def test_save_file_writes_inside_the_dataset_folder(settings: Settings) -> None:
@@ -161,3 +176,80 @@ def test_symlinked_folder_escaping_the_roots_is_refused(settings: Settings, tmp_
     (tmp_path / "datasets" / "sneaky").symlink_to(tmp_path / "private")
     with pytest.raises(BadInputError, match="outside the data roots"):
         uploads.resolve_data_folder("sneaky", settings)
+
+
+def test_uploading_the_same_file_again_reuses_it(settings: Settings) -> None:
+    dest = uploads.upload_dir(settings, "ds")
+    first = uploads.save_file("cat.png", b"png-1", dest, settings)
+    again = uploads.save_file("cat.png", b"png-1", dest, settings)
+    assert again == first and sorted(p.name for p in dest.iterdir()) == ["cat.png"]
+
+
+def test_a_different_file_under_an_existing_name_is_kept_not_overwritten(settings: Settings) -> None:
+    dest = uploads.upload_dir(settings, "ds")
+    first = uploads.save_file("cat.png", b"old", dest, settings)
+    second = uploads.save_file("cat.png", b"new", dest, settings)
+    assert first.read_bytes() == b"old"  # never overwritten silently
+    assert second.name == "cat-2.png" and second.read_bytes() == b"new"
+    # Either content uploaded once more is recognised, wherever it was kept.
+    assert uploads.save_file("cat.png", b"new", dest, settings) == second
+    assert uploads.save_file("cat.png", b"newer", dest, settings).name == "cat-3.png"
+
+
+def test_zip_uploaded_again_reuses_same_files_and_keeps_changed_ones(settings: Settings) -> None:
+    dest = uploads.upload_dir(settings, "ds")
+    uploads.unpack_zip(io.BytesIO(_zip({"cats/a.png": b"a", "cats/b.png": b"b"})), dest, settings)
+    files = uploads.unpack_zip(io.BytesIO(_zip({"cats/a.png": b"a", "cats/b.png": b"B!"})), dest,
+                               settings)
+    assert sorted(p.relative_to(dest).as_posix() for p in files) == ["cats/a.png", "cats/b-2.png"]
+    assert (dest / "cats/b.png").read_bytes() == b"b" and (dest / "cats/b-2.png").read_bytes() == b"B!"
+    assert sorted(p.name for p in (dest / "cats").iterdir()) == ["a.png", "b-2.png", "b.png"]
+
+
+def test_an_upload_folder_has_a_total_quota(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data", max_upload_mb=1)
+    dest = uploads.upload_dir(settings, "ds")
+    chunk = 1_000_000  # under the 1 MiB per-upload limit; FOLDER_QUOTA_UPLOADS of them fill the folder
+    for i in range(uploads.FOLDER_QUOTA_UPLOADS):
+        uploads.unpack_zip(io.BytesIO(_zip({f"{i}.bin": os.urandom(chunk)})), dest, settings)
+    with pytest.raises(BadInputError, match="quota"):
+        uploads.save_file("more.bin", os.urandom(chunk), dest, settings)
+    with pytest.raises(BadInputError, match="quota"):
+        uploads.unpack_zip(io.BytesIO(_zip({"more.bin": os.urandom(chunk)})), dest, settings)
+    used = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    assert used <= uploads.folder_quota(settings)
+    # Another dataset's folder has its own quota.
+    uploads.save_file("x.bin", os.urandom(chunk), uploads.upload_dir(settings, "other"), settings)
+
+
+def test_the_quota_counts_real_bytes_not_the_zip_header(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data", max_upload_mb=1)
+    data = bytearray(_zip({"a.bin": os.urandom(1_500_000)}, compression=zipfile.ZIP_STORED))
+    for sig, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # declare 10 bytes
+        pos = bytes(data).find(sig)
+        data[pos + offset:pos + offset + 4] = (10).to_bytes(4, "little")
+    with pytest.raises(BadInputError, match="a.bin"):
+        uploads.unpack_zip(io.BytesIO(bytes(data)), uploads.upload_dir(settings, "ds"), settings)
+    assert _files_under(settings.uploads_dir) == set()
+
+
+def _corrupt_deflate_zip() -> bytes:
+    data = bytearray(_zip({"cats/a.png": os.urandom(50_000)}))
+    start = bytes(data).find(b"PK\x03\x04") + 30 + len("cats/a.png")
+    data[start + 100:start + 400] = b"\xff" * 300  # garble the deflate stream
+    return bytes(data)
+
+
+@pytest.mark.parametrize("make, entry", [
+    (_corrupt_deflate_zip, "cats/a.png"),
+    (lambda: _zip({"x" * 300 + ".png": b"long name"}), "x" * 300 + ".png"),
+    (lambda: _zip({"a.png": b"1", "a.png/b.png": b"2"}), "a.png/b.png"),
+])
+def test_zip_errors_name_the_entry_never_the_server_folder(make: Any, entry: str,
+                                                           settings: Settings) -> None:
+    with pytest.raises(BadInputError) as info:
+        uploads.unpack_zip(io.BytesIO(make()), uploads.upload_dir(settings, "ds"), settings)
+    message = str(info.value)
+    assert entry in message
+    assert str(settings.data_dir) not in message and ".unpack-" not in message
+    assert _files_under(settings.uploads_dir) == set()

@@ -3,15 +3,15 @@ the drift figure and the joint WebGL map."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.browser.conftest import Server, open_app, wait_idle
-from tests.tiny_models import tiny_clip_dir  # noqa: F401  (session fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -41,7 +41,7 @@ def test_table_and_error_clusters_on_planted_errors() -> None:
     table = cl.cluster_table(x, found, labels, preds)
     assert len(table) == 5
     by_blob = {int(np.bincount(truth[found == c]).argmax()): row for c, row in
-               zip(table["cluster"], table.to_dict("records"))}
+               zip(table["cluster"], table.to_dict("records"), strict=True)}
     blob4 = by_blob[4]
     assert blob4["top_labels"][:2] == ["c4", "c0"]
     assert abs(blob4["purity"] - 0.75) < 0.05

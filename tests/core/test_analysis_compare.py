@@ -170,6 +170,6 @@ def test_dataset_and_split_comparisons_persist_apart_and_are_reused(
     caplog.clear()
     again = [run_compare(store, P, S, a, b) for a, b in pairs]
     assert all(r.reused for r in again) and "comparison computed" not in caplog.text
-    for before, after in zip(first, again):
+    for before, after in zip(first, again, strict=True):
         assert after.fingerprint == before.fingerprint
         assert list(after.novelty.index) == list(before.novelty.index)

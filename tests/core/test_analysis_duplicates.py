@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from core.analysis.duplicates import (
-    cross_dataset_groups, duplicate_cutoff, duplicate_groups, group_members,
+    cross_dataset_groups,
+    duplicate_cutoff,
+    duplicate_groups,
+    group_members,
 )
 from core.analysis.knn import knn_graph
 

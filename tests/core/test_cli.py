@@ -9,8 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -24,9 +24,12 @@ from core.filters import Condition, Filter
 from core.ids import point_id
 from core.store.base import VectorStore
 from tests.core.test_datasets import (
-    make_image_folder, write_manifest, write_png_header, write_random_png, write_truncated_jpeg,
+    make_image_folder,
+    write_manifest,
+    write_png_header,
+    write_random_png,
+    write_truncated_jpeg,
 )
-from tests.tiny_models import tiny_bert_dir, tiny_clip_dir  # noqa: F401  (session fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,7 +65,7 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0 and "Exit codes" in out
     available = [c for c in COMMANDS if f"    {c} " in out or f"    {c}\n" in out]
-    assert {"ingest", "list", "delete"} <= set(available)
+    assert available == list(COMMANDS) and {"ingest", "list", "delete", "compare", "models"} <= set(available)
     for command in available:
         code, out, _ = run_cli(capsys, command, "--help")
         assert code == 0 and out.startswith(f"usage: embedscope {command}"), command
@@ -81,6 +84,46 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, _, err = run_cli(capsys, *argv)
     assert code == 2 and "error" in err
+
+
+def test_a_missing_command_module_is_an_error_not_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.__main__ as entry
+
+    monkeypatch.setattr(entry, "COMMANDS", (*entry.COMMANDS, "no_such_command"))
+    with pytest.raises(ModuleNotFoundError, match="core.cli.no_such_command"):
+        entry.build_parser()
+
+
+def test_ingest_help_says_which_models_work_offline(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "ingest", "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "Without internet use efficientnet-lite0" in text
+    assert "sentence-transformers/all-MiniLM-L6-v2" in text and "`embedscope models` lists" in text
+
+
+def test_default_model_without_internet_names_the_offline_choices(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_clip_dir: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.embedders import available_offline_models
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "pets"
+    make_image_folder(folder, {"cat": 3})
+    code, out, err = run_cli(capsys, "--log-level", "WARNING", "ingest", folder, "--project", "p", "--dataset", "d",
+                             "--progress", "none")
+    assert code == 1 and out == ""
+    assert err.startswith("error: no internet (HF_HUB_OFFLINE=1), so openai/clip-vit-base-patch32 cannot be "
+                          "downloaded: use --model ")
+    assert "`embedscope models` lists them" in err and err.count("\n") == 1
+    if "efficientnet-lite0" in available_offline_models():
+        assert "efficientnet-lite0 (installed)" in err
+    assert "all-MiniLM" not in err, "a text model is no choice for an image folder"
+    # A model folder under a data root is named too (the CLI scans the roots it was given).
+    code, _, err = run_cli(capsys, "--log-level", "WARNING", "ingest", folder, "--project", "p", "--dataset", "d",
+                           "--progress", "none", "--data-root", tiny_clip_dir.parent)
+    assert code == 1 and str(tiny_clip_dir.resolve()) in err
+    assert run_cli(capsys, "list", "--json")[0] == 0
+    assert json.loads(run_cli(capsys, "list", "--json")[1])["projects"] == [], "nothing stored, no empty space"
 
 
 def test_python_dash_m_core_runs(tmp_path: Path) -> None:
@@ -120,7 +163,7 @@ def test_folder_ingest_with_rejects_then_rerun(capsys: pytest.CaptureFixture[str
         space = _space(store, "pets")
         frame = store.payloads("pets", space, fields=["key", "label"])
         assert len(frame) == 200 and frame["key"].is_unique
-        assert dict(zip(frame["key"], frame["label"])) == {k: k.split("/")[0] for k in keys}
+        assert dict(zip(frame["key"], frame["label"], strict=True)) == {k: k.split("/")[0] for k in keys}
     finally:
         store.close()
 
@@ -189,7 +232,7 @@ def test_manifest_ingest_keeps_metadata_filterable(capsys: pytest.CaptureFixture
         assert store.count("m", space, Filter(must=(Condition("meta.exposure", gte=15),))) == 2
         assert store.count("m", space, Filter.where(split="test")) == 2
         frame = store.payloads("m", space, fields=["key", "confidence"])
-        assert dict(zip(frame["key"], frame["confidence"].round(3)))["square-2"] == 0.6
+        assert dict(zip(frame["key"], frame["confidence"].round(3), strict=True))["square-2"] == 0.6
     finally:
         store.close()
 
@@ -379,3 +422,38 @@ def test_store_option_points_at_another_store(capsys: pytest.CaptureFixture[str]
     assert json.loads(run_cli(capsys, "list", "--json")[1])["projects"] == []
     data = json.loads(run_cli(capsys, "--store", other, "list", "--json")[1])
     assert [p["name"] for p in data["projects"]] == ["elsewhere"] and str(other) in data["store"]
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:9", "http://127.0.0.1:99999", "http://user:pw-s3cret@[bad",
+                                 "localhost:6333"])
+def test_a_bad_qdrant_url_is_a_message_naming_the_setting_never_a_traceback(
+        url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", url)
+    assert main(["list"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid settings: EMBEDSCOPE_QDRANT_URL") and "Traceback" not in err
+    assert "s3cret" not in err
+
+
+def test_a_server_that_does_not_speak_qdrant_is_named_as_such(capsys: pytest.CaptureFixture[str]) -> None:
+    import http.server
+    import threading
+
+    class NotQdrant(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{not json")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotQdrant)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert main(["list", "--qdrant-url", f"http://127.0.0.1:{server.server_port}"]) == 1
+    finally:
+        server.shutdown()
+    err = capsys.readouterr().err
+    assert "did not answer like a Qdrant server" in err and "Traceback" not in err

@@ -27,12 +27,6 @@ from core.errors import (
     UnsupportedOperationError,
 )
 from core.types import SpaceInfo
-from tests.tiny_models import (  # noqa: F401  (session fixtures)
-    tiny_bert_dir,
-    tiny_clip_dir,
-    tiny_resnet_dir,
-    tiny_vit_dir,
-)
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -255,3 +249,45 @@ def test_available_offline_models_point_at_files() -> None:
 def test_missing_cuda_is_a_load_error(tiny_vit_dir: Path) -> None:
     with pytest.raises(ModelLoadError, match="cuda"):
         load_embedder(str(tiny_vit_dir), device="cuda")
+
+
+def _pickled_copy(source: Path, target: Path, *, keep_safetensors: bool = False) -> Path:
+    """A copy of a saved model whose weights are (also) a pickled pytorch_model.bin."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    shutil.copytree(source, target)
+    torch.save(load_file(str(target / "model.safetensors")), target / "pytorch_model.bin")
+    if not keep_safetensors:
+        (target / "model.safetensors").unlink()
+    return target
+
+
+def test_a_folder_typed_anywhere_must_lie_under_the_roots(tiny_vit_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    roots = [tmp_path / "datasets"]
+    roots[0].mkdir()
+    with pytest.raises(BadInputError, match="outside the data roots"):
+        load_embedder(str(tiny_vit_dir), allowed_roots=roots)
+    (roots[0] / "link").symlink_to(tiny_vit_dir, target_is_directory=True)
+    with pytest.raises(BadInputError, match="outside the data roots"):  # a symlink does not escape
+        load_embedder(str(roots[0] / "link"), allowed_roots=roots)
+    assert load_embedder(str(tiny_vit_dir), allowed_roots=[tiny_vit_dir.parent]).dim > 0
+    assert load_embedder(str(tiny_vit_dir)).dim > 0, "no roots given (the CLI's named folder): allowed"
+
+
+def test_pickled_only_model_folders_are_refused_unless_allowed(tiny_vit_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    pickled = _pickled_copy(tiny_vit_dir, tmp_path / "pickled")
+    with pytest.raises(ModelLoadError) as info:
+        load_embedder(str(pickled))
+    assert "pytorch_model.bin" in str(info.value) and "EMBEDSCOPE_ALLOW_PICKLED_MODELS" in str(info.value)
+    clear_cache()
+    allowed = load_embedder(str(pickled), allow_pickled=True, device="cpu")
+    reference = load_embedder(str(tiny_vit_dir), device="cpu")
+    images = _images(3)
+    np.testing.assert_allclose(allowed.embed_images(images), reference.embed_images(images), atol=1e-5)
+    both = _pickled_copy(tiny_vit_dir, tmp_path / "both", keep_safetensors=True)
+    assert load_embedder(str(both)).dim == reference.dim, "safetensors present: loaded from them"
+    (both / "model.safetensors").rename(both / "weights.safetensors")  # not a name transformers reads
+    with pytest.raises(ModelLoadError, match="pickled"):
+        load_embedder(str(both))

@@ -5,7 +5,7 @@ Rules (docs/internal-apis.md, ARCHITECTURE.md):
 * only core/store imports qdrant_client / qdrant_edge;
 * only core/embedders imports torch / transformers, and only inside functions (lazily);
 * pure computation (core/analysis, core/projection) imports no store, pipeline, CLI or entry point;
-* leaves (config, errors, ids, types, filters) import only other leaves;
+* leaves (config, errors, ids, types, filters, linalg) import only other leaves;
 * only the entry points (core/__main__.py, core/cli/) import core.cli.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parents[2] / "core"
-LEAVES = ("core.config", "core.errors", "core.ids", "core.types", "core.filters")
+LEAVES = ("core.config", "core.errors", "core.ids", "core.types", "core.filters", "core.linalg")
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from core.config import load_settings
 from core.ids import point_id
 from core.pipeline.indexing import build_index_if_large
-from core.types import SpaceInfo
+from core.pipeline.ingest_job import PHASE_INDEX, PHASE_STORE, VectorSource, run_ingest
 from core.store.base import VectorStore
+from core.types import ITEM_KIND, Item, SpaceInfo
 
 
 def _seed(store: VectorStore, n: int = 60, dim: int = 8) -> np.ndarray:
@@ -16,7 +19,7 @@ def _seed(store: VectorStore, n: int = 60, dim: int = 8) -> np.ndarray:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     store.ensure_space("p", SpaceInfo(name="s", dim=dim, modality="vector"))
     ids = [point_id("p", "d", str(i)) for i in range(n)]
-    store.upsert("p", "s", ids, vectors, [{"dataset": "d", "key": str(i)} for i in range(n)])
+    store.upsert("p", "s", ids, vectors, [{"dataset": "d", "key": str(i), "kind": ITEM_KIND} for i in range(n)])
     return vectors
 
 
@@ -31,3 +34,42 @@ def test_large_spaces_get_indexed_and_still_answer_exactly(store: VectorStore) -
     hits = store.query("p", "s", vectors[7], limit=5)
     assert hits[0].payload["key"] == "7"
     assert store.count("p", "s") == len(vectors)
+
+
+def _vectors_source(n: int, dim: int = 8) -> tuple[list[Item], VectorSource]:
+    rng = np.random.default_rng(1)
+    items = [Item(key=f"k{i:04d}", label=f"c{i % 3}") for i in range(n)]
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    return items, VectorSource("own", vectors, [it.key for it in items], "vectors.npy")
+
+
+def _count_optimize(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    original = store.optimize
+    monkeypatch.setattr(store, "optimize", lambda project, space: calls.append(space) or original(project, space))
+    return calls
+
+
+def test_ingest_use_case_builds_the_index_above_the_threshold(
+        store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    items, source = _vectors_source(300)
+    calls = _count_optimize(store, monkeypatch)
+    phases: list[str] = []
+    outcome = run_ingest(store, "p", "d", items, source, settings=load_settings(), phase=phases.append,
+                         index_threshold=100)
+    assert outcome.report.stored == 300 and outcome.index_built
+    assert calls == ["own"] and phases == [PHASE_STORE, PHASE_INDEX]
+    hits = store.query("p", "own", source.vectors[42], limit=1)
+    assert hits[0].payload["key"] == "k0042"  # still answers correctly once indexed
+
+
+def test_ingest_use_case_leaves_small_spaces_and_no_index_runs_alone(
+        store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    items, source = _vectors_source(300)
+    calls = _count_optimize(store, monkeypatch)
+    settings = load_settings()
+    small = run_ingest(store, "p", "d", items, source, settings=settings, index_threshold=1000)
+    skipped = run_ingest(store, "p", "e", items, source, settings=settings, build_index=False,
+                         index_threshold=100)
+    assert not small.index_built and not skipped.index_built and calls == []
+    assert store.count("p", "own") == 600

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,13 +17,17 @@ from core.embedders import load_embedder
 from core.errors import DimensionMismatchError
 from core.filters import Condition, Filter
 from core.ids import point_id
+from core.linalg import l2_normalise
 from core.pipeline.ingest import ingest_items, ingest_vectors, update_payloads
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
 from tests.core.test_datasets import (
-    make_image_folder, write_manifest, write_png_header, write_random_png, write_truncated_jpeg,
+    make_image_folder,
+    write_manifest,
+    write_png_header,
+    write_random_png,
+    write_truncated_jpeg,
 )
-from tests.tiny_models import tiny_bert_dir, tiny_clip_dir  # noqa: F401  (session fixtures)
 
 
 class CountingEmbedder:
@@ -67,7 +72,7 @@ def clip(tiny_clip_dir: Path) -> CountingEmbedder:  # noqa: F811
 
 def _labels_by_key(store: VectorStore, project: str, space: str) -> dict[str, Any]:
     frame = store.payloads(project, space, fields=["key", "label"])
-    return dict(zip(frame["key"], frame["label"]))
+    return dict(zip(frame["key"], frame["label"], strict=True))
 
 
 def test_folder_ingest_stores_labels_rejects_corrupt_files_and_skips_on_rerun(
@@ -161,7 +166,7 @@ def test_text_manifest_with_a_tiny_bert(store: VectorStore, settings: Settings, 
     assert (report.stored, report.status) == (3, "partial")
     assert {r.key: r.reason for r in report.rejects} == {"3": "empty text", "4": "text is not valid UTF-8"}
     frame = store.payloads("t", bert.name, fields=["key", "text", "label"])
-    assert dict(zip(frame["key"], frame["text"])) == {"0": "a photo of a cat", "1": "a red car",
+    assert dict(zip(frame["key"], frame["text"], strict=True)) == {"0": "a photo of a cat", "1": "a red car",
                                                       "2": "the small dog"}
     _, vectors = store.vectors("t", bert.name)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -209,11 +214,12 @@ def test_own_vectors_join_by_id_and_round_trip_exactly(store: VectorStore, tmp_p
     assert report.stored == 4 and report.status == "partial"
     assert {r.key: r.reason for r in report.rejects} == {
         "k-no-vector": "no vector with this id in the embeddings file",
-        "k4": "vector has NaN or inf values", "k5": "vector has all zeros"}
+        "k4": "vector has NaN or inf values (non-finite norm)", "k5": "vector has all zeros"}
     assert report.rejects_path is not None and report.rejects_path.is_file()
     ids = [point_id("v", "train", k) for k in keys[:4]]
     got, stored = store.vectors("v", "own", ids)
-    unit = vectors[:4] / np.linalg.norm(vectors[:4], axis=1, keepdims=True)
+    unit = l2_normalise(vectors[:4])  # the one normaliser
+    np.testing.assert_allclose(unit, vectors[:4] / np.linalg.norm(vectors[:4], axis=1, keepdims=True), atol=1e-6)
     assert got == ids
     if type(store).__name__ == "EdgeStore":
         assert np.array_equal(stored, unit)  # the embedded default keeps our unit rows bit for bit

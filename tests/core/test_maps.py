@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -115,6 +115,21 @@ def test_map_survives_reopening_the_store(store_factory: Callable[..., VectorSto
     assert grown.placed == 20 and not grown.fitted
     doc = reopened.get_document(PROJECT, MAP_KIND, reopened.list_documents(PROJECT, MAP_KIND)[0])
     assert doc is not None and doc["n"] == len(grown) and "pca_components" in doc
+
+
+def test_has_map_lists_keys_without_reading_the_map(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_clusters(store)
+    assert not has_map(store, PROJECT, SPACE, ["train"], method="pca")
+    get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    read: list[str] = []
+    original = store.get_document
+    monkeypatch.setattr(store, "get_document", lambda *a, **k: read.append(a[2]) or original(*a, **k))
+    assert has_map(store, PROJECT, SPACE, ["train"], method="pca")
+    # another method, filter or dataset selection is another map
+    assert not has_map(store, PROJECT, SPACE, ["train"], method="umap")
+    assert not has_map(store, PROJECT, SPACE, ["train"], method="pca", flt=Filter.where(label="c0"))
+    assert has_map(store, PROJECT, SPACE, None, method="pca")  # None: every dataset, here train
+    assert read == []  # the (large) map document was never decoded
 
 
 def test_filter_gives_its_own_map_and_too_few_points_fail(store: VectorStore) -> None:

@@ -12,6 +12,7 @@ from core.errors import BadInputError, NotEnoughDataError
 from core.projection import (
     MIN_POINTS,
     fit_projection,
+    normalise_params,
     params_hash,
     place_points,
     project_linear,
@@ -111,8 +112,65 @@ def test_bad_input_is_reported() -> None:
         fit_projection(x, "pca")
     with pytest.raises(ValueError, match="umap"):
         fit_projection(x, "mds")
-    with pytest.raises(ValueError, match="n_neighbors"):
+    with pytest.raises(BadInputError, match="n_neighbors"):
         fit_projection(blobs()[0], "umap", {"neighbours": 5})
+
+
+@pytest.mark.parametrize(("method", "params", "named"), [
+    ("umap", {"n_neighbors": 1}, "n_neighbors must be an integer >= 2"),
+    ("umap", {"n_neighbors": 7.5}, "n_neighbors"),
+    ("umap", {"min_dist": -0.1}, "min_dist must be between 0 and 1.0"),
+    ("umap", {"min_dist": 1.5}, "min_dist must be between 0 and 1.0"),
+    ("umap", {"min_dist": float("nan")}, "min_dist"),
+    ("umap", {"n_epochs": -5}, "n_epochs must be None (auto) or an integer >= 0"),
+    ("umap", {"n_epochs": True}, "n_epochs"),
+    ("umap", {"init": "tsne"}, "init must be one of"),
+    ("umap", {"pca_dims": 1}, "pca_dims must be 0 (never reduce) or an integer >= 2"),
+    ("umap", {"deterministic": "yes"}, "deterministic must be true or false"),
+    ("umap", {"seed": -1}, "seed must be an integer in"),
+    ("umap", {"seed": "0"}, "seed"),
+    ("pca", {"n_neighbors": 5}, "unknown pca parameter"),
+    ("tsne", {"perplexity": 0}, "perplexity must be a number > 0"),
+    ("tsne", {"max_iter": 100}, "max_iter must be an integer >= 250"),
+    ("tsne", {"max_points": 2}, f"max_points must be an integer >= {MIN_POINTS}"),
+    ("tsne", {"pca_dims": -3}, "pca_dims"),
+])
+def test_params_out_of_range_name_the_parameter_and_its_range(method: str, params: dict, named: str) -> None:
+    with pytest.raises(BadInputError) as caught:
+        normalise_params(method, params)
+    assert named in str(caught.value)
+
+
+def test_params_in_range_are_converted_to_their_types() -> None:
+    umap = normalise_params("umap", {"n_neighbors": 30.0, "min_dist": 0, "n_epochs": np.int64(0),
+                                     "deterministic": np.bool_(True), "pca_dims": 0})
+    assert umap["n_neighbors"] == 30 and isinstance(umap["n_neighbors"], int)
+    assert umap["min_dist"] == 0.0 and isinstance(umap["min_dist"], float)
+    assert umap["n_epochs"] == 0 and umap["deterministic"] is True and umap["pca_dims"] == 0
+    assert normalise_params("umap", {"min_dist": 1.0})["min_dist"] == 1.0  # = umap-learn's spread
+    assert normalise_params("tsne", {"max_iter": 250})["max_iter"] == 250
+
+
+def test_bad_params_fail_before_any_vector_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.pipeline.maps import get_map, has_map
+    from tests.core.conftest import make_store, seed_clusters
+
+    store = make_store("edge", tmp_path / "store")
+    try:
+        seed_clusters(store)
+
+        def no_vectors(*args: object, **kwargs: object) -> None:
+            raise AssertionError("vectors were read before the parameters were checked")
+
+        monkeypatch.setattr(store, "vectors", no_vectors)
+        with pytest.raises(BadInputError, match="min_dist"):
+            get_map(store, "proj", "own", None, params={"min_dist": 3.0})
+        with pytest.raises(BadInputError, match="perplexity"):
+            get_map(store, "proj", "own", None, method="tsne", params={"perplexity": -1})
+        with pytest.raises(BadInputError, match="n_epochs"):
+            has_map(store, "proj", "own", None, params={"n_epochs": -1})
+    finally:
+        store.close()
 
 
 def test_params_hash_is_deterministic_and_sensitive() -> None:

@@ -15,7 +15,6 @@ from core.filters import Filter, parse_filter
 from core.ids import point_id
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
-from tests.tiny_models import tiny_clip_dir  # noqa: F401  (session fixture)
 
 P = "proj"
 SPACE = SpaceInfo(name="own", dim=16, modality="vector")
@@ -103,7 +102,7 @@ def test_filters_never_leak_and_apply_before_the_limit(planted, case: str) -> No
     # Exactly the numpy top among matching points: nothing leaks in, and the filter ran inside
     # the query (a post-filter would return fewer than the limit).
     assert [h.id for h in hits] == _numpy_top(vectors, ids, query, mask, 15)
-    by_id = dict(zip(ids, _items(N)))
+    by_id = dict(zip(ids, _items(N), strict=True))
     assert all(predicate(*by_id[h.id]) for h in hits)
 
 
@@ -184,7 +183,7 @@ def clip_store(store: VectorStore, tiny_clip_dir: Path):  # noqa: F811
     ids = _plant(store, vectors, info)
     store.ensure_space(P, SPACE)  # a space without a text side, next to the CLIP one
     store.upsert(P, "own", ids[:5], _unit(np.random.default_rng(6).normal(size=(5, 16))),
-                 [{"dataset": "train", "key": f"k{i}"} for i in range(5)])
+                 [Item(key=f"k{i}").payload("train") for i in range(5)])
     return store, embedder, info, ids, vectors, images
 
 
@@ -236,9 +235,9 @@ def test_image_query_finds_the_same_image_first(clip_store) -> None:
     images[9].save(buf, format="PNG")
     hits = search.by_image(store, P, info.name, buf.getvalue(), limit=3)
     assert hits[0].id == ids[9]
-    with pytest.raises(BadInputError, match="cannot be read"):
+    with pytest.raises(BadInputError, match="not a readable image"):
         search.by_image(store, P, info.name, b"not an image", embedder=embedder)
-    with pytest.raises(BadInputError, match="pixel limit"):
+    with pytest.raises(BadInputError, match="over the limit of 100"):
         search.by_image(store, P, info.name, buf.getvalue(), embedder=embedder, max_pixels=100)
     with pytest.raises(UnsupportedOperationError):
         search.by_image(store, P, "own", images[0])

@@ -26,7 +26,7 @@ from core.ids import object_id, point_id
 from core.store import EdgeStore, ServerStore, open_store
 from core.store.base import VectorStore
 from core.store.names import collection_name, decode, encode, parse_collection_name
-from core.types import SpaceInfo
+from core.types import Item, SpaceInfo
 from tests.core.conftest import make_store, seed_clusters
 
 P = "proj"
@@ -56,7 +56,7 @@ def test_ensure_space_is_idempotent_and_refuses_another_dim(store: VectorStore) 
 def test_upsert_counts_and_reupsert_keeps_the_count(store: VectorStore) -> None:
     ids, vectors, _ = seed_clusters(store)
     assert store.count(P, "own") == len(ids) == 120
-    store.upsert(P, "own", ids[:50], vectors[:50], [{"dataset": "train", "label": "x"}] * 50)
+    store.upsert(P, "own", ids[:50], vectors[:50], [{"dataset": "train", "label": "x", "kind": "item"}] * 50)
     assert store.count(P, "own") == 120, "re-ingest overwrites, never duplicates"
     assert store.count(P, "own", Filter.where(label="x")) == 50
     unknown = point_id(P, "train", "never-stored")
@@ -85,7 +85,7 @@ def test_payloads_frame_is_sorted_by_id_with_meta_flattened(store: VectorStore) 
 def test_vectors_round_trip_exactly_in_order(store: VectorStore) -> None:
     ids, vectors, _ = seed_clusters(store)
     unit = _unit(vectors)
-    store.upsert(P, "own", ids, unit, [{"dataset": "train"}] * len(ids))
+    store.upsert(P, "own", ids, unit, [{"dataset": "train", "kind": "item"}] * len(ids))
     order = [ids[7], point_id(P, "x", "missing"), ids[2]]
     got_ids, got = store.vectors(P, "own", ids=order)
     assert got_ids == [ids[7], ids[2]] and got.dtype == np.float32
@@ -107,6 +107,8 @@ def test_nearest_neighbours_come_from_the_same_planted_cluster(store: VectorStor
         assert hits[0].payload["key"] == f"item-{probe:04d}"
 
 
+# Point ids of seed_clusters' items 0, 3, 4, 50, 119 (meta.flag is true for 0 and 4).
+SOME_IDS = [point_id(P, "train", f"item-{i:04d}") for i in (0, 3, 4, 50, 119)]
 FILTERS = {
     "equals": Filter.where(label="c1"),
     "one_of": Filter(must=(Condition("label", one_of=("c0", "c2")),)),
@@ -118,6 +120,10 @@ FILTERS = {
     "int": Filter.where(**{"meta.n": 7}),
     "not": parse_filter(["split!=train", "label in c0,c3"]),
     "none": Filter(must=(Condition("label", one_of=()),)),
+    "ids": Filter.ids(SOME_IDS),
+    "not_ids": Filter(must_not=Filter.ids(SOME_IDS).must),
+    "ids_and_bool": Filter.ids(SOME_IDS).and_(Filter.where(**{"meta.flag": True})),
+    "parsed_ids": parse_filter([f"id in {SOME_IDS[0]},{SOME_IDS[1].upper()}", "split=train"]),
 }
 
 
@@ -133,6 +139,10 @@ def _expected(frame: pd.DataFrame, name: str) -> set[str]:
         "int": frame["meta.n"] == 7,
         "not": (frame["split"] != "train") & frame["label"].isin(["c0", "c3"]),
         "none": frame["label"] == "never",
+        "ids": frame.index.isin(SOME_IDS),
+        "not_ids": ~frame.index.isin(SOME_IDS),
+        "ids_and_bool": frame.index.isin(SOME_IDS) & (frame["meta.flag"] == True),  # noqa: E712
+        "parsed_ids": frame.index.isin(SOME_IDS[:2]) & (frame["split"] == "train"),
     }
     return set(frame.index[masks[name]])
 
@@ -151,6 +161,36 @@ def test_filtered_queries_never_leave_the_filter(store: VectorStore) -> None:
         assert set(store.vectors(P, "own", flt=flt)[0]) == expected, name
 
 
+def test_the_id_condition_matches_nothing_for_no_ids_and_refuses_non_ids(store: VectorStore) -> None:
+    ids, vectors, _ = seed_clusters(store)
+    nothing = Filter.ids([])
+    assert store.count(P, "own", nothing) == 0 and store.payloads(P, "own", nothing).empty
+    assert store.query(P, "own", vectors[0], limit=5, flt=nothing) == []
+    assert store.count(P, "own", Filter(must_not=nothing.must)) == len(ids)
+    found, block = store.vectors(P, "own", flt=Filter.ids(ids[:3]))
+    assert found == sorted(ids[:3]) and block.shape == (3, vectors.shape[1])
+    for clause in ("id=item-0001", "id>=3", "id is missing", "id in "):
+        with pytest.raises(BadInputError, match="id"):
+            parse_filter([clause])
+    with pytest.raises(ValueError, match="UUID"):
+        Condition("id", equals="item-0001")
+
+
+def test_an_unquoted_number_in_a_parsed_filter_matches_text_labels_and_numbers(store: VectorStore) -> None:
+    """`--filter label=9` must find the demo's text label "9" (folders and CSVs give text) and a
+    numeric 9 in metadata; a quoted '9' is the text only."""
+    info = store.ensure_space(P, SpaceInfo("own", 4, "vector"))
+    rows = [("text-9", "9", 1), ("number-9", None, 9), ("other", "90", 9.5)]
+    ids = [point_id(P, "train", key) for key, _, _ in rows]
+    payloads = [Item(key, label=label, meta={"n": n}).payload("train") for key, label, n in rows]
+    store.upsert(P, info.name, ids, np.eye(4, dtype=np.float32)[:3], payloads)
+    assert set(store.payloads(P, "own", parse_filter(["label=9"])).index) == {ids[0]}
+    assert set(store.payloads(P, "own", parse_filter(["meta.n=9"])).index) == {ids[1]}
+    assert set(store.payloads(P, "own", parse_filter(["label='9'"])).index) == {ids[0]}
+    assert set(store.payloads(P, "own", parse_filter(["label in 9,90"])).index) == {ids[0], ids[2]}
+    assert set(store.payloads(P, "own", parse_filter(["label!=9"])).index) == {ids[1], ids[2]}
+
+
 def test_exact_and_approximate_rankings_match_numpy_cosine(store: VectorStore) -> None:
     ids, vectors, _ = seed_clusters(store, k=3, per=40, dim=24, seed=3)
     store.optimize(P, "own")
@@ -165,7 +205,7 @@ def test_exact_and_approximate_rankings_match_numpy_cosine(store: VectorStore) -
         np.testing.assert_allclose([h.score for h in exact], np.sort(unit @ _unit(q))[::-1][:10], atol=1e-5)
     # Points written after optimize() (unindexed segment) are found by default queries too.
     late = [point_id(P, "late", str(i)) for i in range(5)]
-    store.upsert(P, "own", late, vectors[:5] * 1.01 + 0.01, [{"dataset": "late"}] * 5)
+    store.upsert(P, "own", late, vectors[:5] * 1.01 + 0.01, [{"dataset": "late", "kind": "item"}] * 5)
     assert store.query(P, "own", vectors[0] * 1.01 + 0.01, limit=1)[0].id == late[0]
 
 
@@ -190,7 +230,7 @@ def test_set_payload_updates_every_space_and_merges_meta(store: VectorStore) -> 
     ids, vectors, _ = seed_clusters(store)
     store.ensure_space(P, SpaceInfo("half", 16, "vector"))
     store.upsert(P, "half", ids[:60], vectors[:60], store.payloads(P, "own").loc[ids[:60]].pipe(
-        lambda f: [{"dataset": "train", "meta": {"camera": c}} for c in f["meta.camera"]]))
+        lambda f: [{"dataset": "train", "kind": "item", "meta": {"camera": c}} for c in f["meta.camera"]]))
     ghost = point_id(P, "train", "ghost")
     n = store.set_payload(P, [ids[0], ids[100], ghost], [{"label": "fixed", "meta.reviewed": True}] * 3)
     assert n == 2
@@ -239,6 +279,43 @@ def test_documents_put_get_list_delete_including_a_large_one(store: VectorStore)
     assert store.delete_document(P, "map", "umap") is True
     assert store.delete_document(P, "map", "umap") is False
     assert store.list_documents(P, "map") == ["pca"] and store.list_documents("other", "map") == ["tsne"]
+
+
+def test_the_revision_changes_on_every_write_and_only_then(store: VectorStore) -> None:
+    assert store.revision(P, "own") == store.revision(P) == "0"  # never written
+    ids, vectors, _ = seed_clusters(store)
+    store.ensure_space(P, SpaceInfo("other", 16, "vector"))
+    last: dict[str, str] = {}
+
+    def moved() -> set[str]:
+        """Which tokens changed since the last call ("" is the project's)."""
+        now = {name: store.revision(P, name or None) for name in ("own", "other", "")}
+        changed = {name for name in now if last and now[name] != last[name]}
+        last.update(now)
+        return changed
+
+    moved()
+    store.count(P, "own"), store.payloads(P, "own"), store.query(P, "own", vectors[0], limit=3)
+    store.list_datasets(P), store.get_document(P, "map", "x"), store.vectors(P, "own", ids=ids[:3])
+    assert moved() == set(), "reads change nothing"
+    store.upsert(P, "own", ids[:2], vectors[:2], [{"dataset": "train", "kind": "item"}] * 2)
+    assert moved() == {"own", ""}
+    store.set_payload(P, ids[:1], [{"label": "relabelled"}])  # same counts: only the revision tells
+    assert moved() == {"own", "other", ""}
+    store.put_document(P, "map", "k", {"x": 1})
+    assert moved() == {""}, "documents move the project's token only"
+    store.delete_document(P, "map", "k")
+    assert moved() == {""}
+    store.delete_dataset(P, "train")
+    assert moved() == {"own", "other", ""}
+    old_other = store.revision(P, "other")
+    store.delete_space(P, "other")
+    assert moved() == {"other", ""}
+    store.ensure_space(P, SpaceInfo("other", 8, "vector"))  # recreated: a new token, not the old one
+    assert moved() == {"other", ""} and store.revision(P, "other") != old_other
+    store.delete_project(P)
+    assert moved() == {"own", "other", ""}
+    assert store.revision("unknown project", "x") == "0"
 
 
 @pytest.mark.parametrize("kind", ["edge", "server-local"])
@@ -310,7 +387,7 @@ _CHILD = textwrap.dedent("""
     if mode == "write":
         ids = [point_id("proj", "cli", f"k{{i}}") for i in range(7)]
         vecs = np.random.default_rng(1).standard_normal((7, 16)).astype(np.float32)
-        store.upsert("proj", "own", ids, vecs, [{{"dataset": "cli"}}] * 7)
+        store.upsert("proj", "own", ids, vecs, [{{"dataset": "cli", "kind": "item"}}] * 7)
         print("wrote", store.count("proj", "own"), flush=True)
     else:
         with store.hold("a long ingest"):
@@ -325,11 +402,13 @@ def test_a_second_process_gets_the_store_handed_over_and_sees_fresh_data(tmp_pat
     store = EdgeStore(path, lock_timeout_s=20)
     try:
         seed_clusters(store)  # this process holds the lease, idle
+        revision = store.revision(P, "own")
         script = _CHILD.format(repo=str(REPO), path=str(path))
         out = subprocess.run([sys.executable, "-c", script, "write"], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert "wrote 127" in out.stdout
         assert store.count(P, "own") == 127, "the writer's points are visible here, no stale read"
+        assert store.revision(P, "own") != revision, "another process's write moves the revision"
         assert [d.name for d in store.list_datasets(P)] == ["cli", "train"]
     finally:
         store.close()
@@ -345,6 +424,7 @@ def test_a_busy_store_raises_store_locked_naming_folder_and_pid(tmp_path: Path) 
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "holding"
         store = EdgeStore(path, lock_timeout_s=0.5)
+        assert store.revision(P, "own") != "0", "reading the revision needs no lease"
         with pytest.raises(StoreLockedError) as info:
             store.count(P, "own")
         message = str(info.value)

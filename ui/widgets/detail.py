@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core.display import shorten
 from core.filters import Filter
 from core.types import KEY, TEXT, URI, Hit
 from ui import images, state
 from ui.errors import show_errors
 from ui.explore import display_fields
 from ui.page import PageContext
+from ui.text import md
 from ui.widgets.grid import image_grid
 
 log = logging.getLogger(__name__)
 
 SEARCH_PAGE = "pages/3_Search.py"
 NEIGHBOURS = 12
+TEXT_SHOWN = 2_000  # characters of a text item shown in its detail view (the store keeps all)
 # Session key: where the current SELECTION came from ("map" when drawn on the map itself).
 SELECTION_SOURCE = "es.selection_source"
 
@@ -75,9 +79,9 @@ def _show_item(payload: Mapping[str, Any], settings: Any) -> None:
     uri = payload.get(URI)
     image = images.open_image(uri, settings) if isinstance(uri, str) and uri else None
     if image is not None:
-        st.image(image, width="stretch", caption=str(payload.get(KEY) or ""))
+        st.image(image, width="stretch", caption=md(payload.get(KEY) or ""))  # captions are Markdown
     elif payload.get(TEXT):
-        st.markdown(f"> {payload.get(TEXT)}")
+        st.text(shorten(payload.get(TEXT), TEXT_SHOWN))  # st.text: never Markdown
     else:
         st.caption("No image available (outside the data roots, or not found).")
 
@@ -101,7 +105,7 @@ def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] |
         own, hits = nearest_neighbours(ctx, point_id, k, all_datasets=all_ds)
     shown = dict(payload) if payload is not None else own
     if shown is None:
-        st.warning(f"Point {point_id} is not in the space {ctx.space!r}.")
+        st.warning(f"Point {md(point_id)} is not in the space {md(ctx.space)}.")
         return None
     left, right = st.columns([2, 3])
     with left:
@@ -123,7 +127,7 @@ def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] |
         if st.button("Close", key=f"{key}.close"):
             state.set_detail_id(None)
             st.rerun()
-    st.markdown(f"**Nearest neighbours** in the full `{ctx.space}` space (cosine similarity)")
+    st.markdown(f"**Nearest neighbours** in the full {md(ctx.space)} space (cosine similarity)")
     st.toggle("From every dataset of the project", key=f"{key}.all")
     return image_grid(hits_frame(hits), key=f"{key}.nn", columns=columns,
                       fields=("label", "prediction", "score"))

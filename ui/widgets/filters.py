@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from core.display import shorten
 from core.filters import Condition, Filter
 from core.types import CONFIDENCE, DATASET, LABEL, META, PREDICTION, SPLIT
+from ui.text import md
 
 # Facet columns offered as multiselects, in this order.
 FACETS: tuple[str, ...] = (DATASET, LABEL, PREDICTION, SPLIT)
@@ -58,18 +61,22 @@ def payload_filter_widgets(df_or_facets: pd.DataFrame | Mapping[str, Sequence[An
     for field in FACETS:
         values = facets.get(field) or []
         if len(values) > 1:
+            # Options are plain text (not Markdown) in Streamlit; shortened so one long value
+            # cannot widen the sidebar.
             chosen = box.multiselect(field.capitalize(), values, key=f"{key}.{field}",
-                                     placeholder="all")
+                                     placeholder="all", format_func=shorten)
             if chosen:
                 must.append(_one_of(field, chosen))
     if box.checkbox("Only unlabeled", key=f"{key}.unlabeled"):
         must.append(Condition(LABEL, missing=True))
     meta_fields = sorted(f for f in facets if f.startswith(f"{META}."))
     if meta_fields:
-        field = box.selectbox("Metadata field", ["(none)", *meta_fields], key=f"{key}.meta_field")
+        field = box.selectbox("Metadata field", ["(none)", *meta_fields], key=f"{key}.meta_field",
+                              format_func=shorten)
         if field != "(none)":
-            chosen = box.multiselect(f"{field[len(META) + 1:]} values", facets[field],
-                                     key=f"{key}.meta_values.{field}", placeholder="all")
+            chosen = box.multiselect(f"{md(field[len(META) + 1:])} values", facets[field],
+                                     key=f"{key}.meta_values.{field}", placeholder="all",
+                                     format_func=shorten)
             if chosen:
                 must.append(_one_of(field, chosen))
     bounds = facets.get(CONFIDENCE)

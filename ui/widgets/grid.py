@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.display import shorten
 from core.types import KEY, TEXT, URI
 from ui import images
+from ui.text import md
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FIELDS: tuple[str, ...] = ("label", "prediction", "score")
 MAX_ITEMS = 48
 TEXT_SNIPPET = 160
+KEY_HELP = 300  # characters of an item key shown in the "Open" button's tooltip
 
 
 def _fmt(value: Any) -> str | None:
@@ -28,12 +32,13 @@ def _fmt(value: Any) -> str | None:
 
 
 def caption(row: pd.Series, fields: Sequence[str]) -> str:
-    """"label: cat · prediction: dog · score: 0.912" from the fields present (nulls skipped)."""
+    """"label: cat · prediction: dog · score: 0.912" from the fields present (nulls skipped), as
+    Markdown for st.caption: names and values escaped and shortened (ui.text.md)."""
     parts = []
     for name in fields:
         value = _fmt(row.get(name)) if name in row.index else None
         if value is not None:
-            parts.append(f"{name.removeprefix('meta.')}: {value}")
+            parts.append(f"{md(name.removeprefix('meta.'))}: {md(value)}")
     return " · ".join(parts)
 
 
@@ -50,13 +55,13 @@ def _cell(point_id: str, row: pd.Series, fields: Sequence[str], key: str,
         st.image(data, width="stretch")
     else:
         text = row.get(TEXT)
-        snippet = str(text)[:TEXT_SNIPPET] if isinstance(text, str) and text else None
-        st.text(snippet or f"(no image) {row.get(KEY) or point_id[:8]}")
+        snippet = shorten(text, TEXT_SNIPPET) if isinstance(text, str) and text else None
+        st.text(snippet or f"(no image) {shorten(row.get(KEY) or point_id[:8])}")
     line = caption(row, fields)
     if line:
         st.caption(line)
     return st.button("Open", key=f"{key}.open.{point_id}", width="stretch",
-                     help=str(row.get(KEY) or point_id))
+                     help=md(row.get(KEY) or point_id, limit=KEY_HELP))
 
 
 def image_grid(rows: pd.DataFrame, *, key: str, columns: int = 6,
@@ -79,7 +84,7 @@ def image_grid(rows: pd.DataFrame, *, key: str, columns: int = 6,
     clicked: str | None = None
     for start in range(0, len(shown), columns):
         cells = st.columns(columns)
-        for cell, (point_id, row) in zip(cells, shown.iloc[start:start + columns].iterrows()):
+        for cell, (point_id, row) in zip(cells, shown.iloc[start:start + columns].iterrows(), strict=False):
             with cell:
                 if _cell(str(point_id), row, fields, key, thumb_size):
                     clicked = str(point_id)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.config import Settings
+from core.display import shorten
 from core.types import KEY, LABEL, URI
 from ui import images
 
@@ -55,7 +57,7 @@ class HoverSource:
 def _text(value: Any) -> str | None:
     if value is None or (np.isscalar(value) and pd.isna(value)):
         return None
-    text = str(value).strip()
+    text = shorten(value).strip()  # shown with textContent (never HTML), but one short line
     return text or None
 
 

@@ -15,6 +15,7 @@ import streamlit as st
 from core import export
 from ui import resources
 from ui.page import PageContext
+from ui.text import md
 from ui.widgets.grid import image_grid
 from ui.widgets.progress import ProgressBar
 
@@ -112,7 +113,7 @@ def _error_clusters_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
     if table is None or table.empty:
         st.caption("No cluster concentrates model errors (or there are no predictions).")
         return None
-    st.download_button("Download the error clusters as CSV", table.to_csv(index=False).encode(),
+    st.download_button("Download the error clusters as CSV", export.to_csv(table),
                        file_name="error_clusters.csv", mime="text/csv", key=f"{key}.csv",
                        icon="⬇️")
     for _, row in table.head(MAX_GROUPS).iterrows():
@@ -123,7 +124,7 @@ def _error_clusters_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
         head.markdown(f"**Cluster {cluster}** · {int(row['errors'])} errors of "
                       f"{int(row['predicted'])} ({float(row['error_rate']):.0%}, "
                       f"{float(row['lift']):.1f}× the average) · top confusion "
-                      f"`{row.get('top_confusion') or '–'}`")
+                      f"{md(row.get('top_confusion') or '–')}")
         if button.button("Select cluster", key=f"{key}.sel.{cluster}", width="stretch"):
             return members.index.astype(str).tolist()
         clicked = image_grid(wrong, key=f"{key}.grid.{cluster}", columns=8,
@@ -148,7 +149,7 @@ def _duplicates_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
         head, button = st.columns([4, 1], vertical_alignment="center")
         leak = " · ⚠️ leakage across datasets/splits" if row["leakage"] else ""
         head.markdown(f"**Group {int(row['group'])}** · {int(row['size'])} items · "
-                      f"{', '.join(map(str, row['datasets']))}{leak}")
+                      f"{', '.join(md(d) for d in row['datasets'])}{leak}")
         if button.button("Select group", key=f"{key}.sel.{int(row['group'])}", width="stretch"):
             return ids
         clicked = image_grid(scores.loc[ids], key=f"{key}.grid.{int(row['group'])}", columns=8,

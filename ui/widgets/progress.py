@@ -42,7 +42,7 @@ class ProgressBar:
         """Draw the final state (full bar when the total was reached)."""
         self._draw(message)
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.explore import GREY, MISSING, ColourSpec, hover_text
+from ui.text import plotly_text
 from ui.widgets.hover_preview import hover_preview
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 CONTEXT = "filtered out"
 HIGHLIGHT = "search results"
 FOCUS = "selected"
-SELECTION_MODES = ("box", "lasso", "points")
+SELECTION_MODES: tuple[Literal["box", "lasso", "points"], ...] = ("box", "lasso", "points")
 PLOTLY_CONFIG: dict[str, Any] = {
     "scrollZoom": True,
     "displaylogo": False,
@@ -67,9 +69,11 @@ HOVER_TEMPLATE = "<b>%{text}</b><br>%{hovertext}<extra>%{fullData.name}</extra>"
 
 def _trace(frame: pd.DataFrame, rows: np.ndarray, hover: Hover, name: str, *,
            size: float, **marker: Any) -> go.Scattergl:
+    """One trace; `name` is plain text (a label, a metadata value): escaped for plotly here."""
     x, y = _xy(frame, rows)
     return go.Scattergl(
-        x=x, y=y, mode="markers", name=name, text=hover[0][rows], hovertext=hover[1][rows],
+        x=x, y=y, mode="markers", name=plotly_text(name), text=hover[0][rows],
+        hovertext=hover[1][rows],
         hovertemplate=HOVER_TEMPLATE,
         marker={"size": size, "opacity": 0.85, "line": {"width": 0}, **marker},
     )
@@ -82,7 +86,7 @@ def _colour_traces(frame: pd.DataFrame, colour: ColourSpec, rows: np.ndarray, ho
     if colour.kind == "categorical":
         assert colour.codes is not None
         codes = colour.codes[rows]
-        for i, (category, col) in enumerate(zip(colour.categories, colour.colours)):
+        for i, (category, col) in enumerate(zip(colour.categories, colour.colours, strict=True)):
             members = rows[codes == i]
             if len(members) == 0:
                 continue
@@ -101,8 +105,9 @@ def _colour_traces(frame: pd.DataFrame, colour: ColourSpec, rows: np.ndarray, ho
     present = present[np.argsort(colour.values[present], kind="stable")]  # high values on top
     trace = _trace(frame, present, hover, colour.by, size=size,
                    color=colour.values[present].astype(np.float32), colorscale=colour.colorscale,
-                   showscale=True, colorbar={"title": {"text": colour.by}, "thickness": 14})
-    trace.hovertemplate = ("<b>%{text}</b><br>%{hovertext}<br>" + colour.by
+                   showscale=True,
+                   colorbar={"title": {"text": plotly_text(colour.by)}, "thickness": 14})
+    trace.hovertemplate = ("<b>%{text}</b><br>%{hovertext}<br>" + plotly_text(colour.by)
                            + ": %{marker.color:.3f}<extra></extra>")
     trace.showlegend = False
     traces.append(trace)
@@ -137,7 +142,8 @@ def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray
 
     visible: (n,) bool; hidden rows are drawn as a grey, non-selectable "filtered out" context.
     highlight: ids ringed in black (search results); focus: ids ringed in magenta (a selection
-    made elsewhere, e.g. from the Problems panel).
+    made elsewhere, e.g. from the Problems panel). title: plain text (escaped here, like every
+    trace name and the legend title).
     """
     n = len(frame)
     visible = np.ones(n, dtype=bool) if visible is None else np.asarray(visible, dtype=bool)
@@ -164,8 +170,9 @@ def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray
     figure = go.Figure(data=traces)
     figure.update_layout(
         height=height, margin={"l": 8, "r": 8, "t": 48, "b": 8}, hovermode="closest",
-        title={"text": title, "x": 0.01, "font": {"size": 16}}, uirevision=uirevision,
-        legend={"title": {"text": colour.by}, "itemsizing": "constant", "tracegroupgap": 2},
+        title={"text": plotly_text(title, limit=200), "x": 0.01, "font": {"size": 16}},
+        uirevision=uirevision, legend={"title": {"text": plotly_text(colour.by)},
+                                       "itemsizing": "constant", "tracegroupgap": 2},
         dragmode="lasso",
     )
     axis = {"showticklabels": False, "showgrid": False, "zeroline": False, "title": None}
@@ -209,7 +216,8 @@ def scatter_map(frame: pd.DataFrame, colour: ColourSpec, *, key: str,
                             selection_mode=SELECTION_MODES, config=PLOTLY_CONFIG, width="stretch")
     if thumbnails:
         hover_preview(frame, built.trace_rows, built.revision, chart_key=key)
-    points = list(((event or {}).get("selection") or {}).get("points") or [])
+    event_data: dict[str, Any] = dict(event) if event else {}
+    points = list((event_data.get("selection") or {}).get("points") or [])
     signature = hashlib.sha1(repr([(p.get("curve_number"), p.get("point_index"))
                                    for p in points]).encode()).hexdigest()
     last_key = f"{key}.last_event"

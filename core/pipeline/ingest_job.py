@@ -1,0 +1,96 @@
+"""The one ingest use case of the CLI and the dashboard: store a dataset, then index the space when large.
+
+Both entry points read their items and choose a model (or own vectors) their own way, then call
+run_ingest, so a dataset ingested from the dashboard gets the same HNSW index and documents
+compaction as one ingested with `embedscope ingest` (before, only the CLI built the index and a
+100k dataset ingested from the dashboard stayed on exact scans).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.config import Settings
+from core.embedders.base import Embedder
+from core.pipeline import indexing
+from core.pipeline.rejects import IngestReport
+from core.store.base import VectorStore
+from core.types import Item, Progress
+
+log = logging.getLogger(__name__)
+
+# Phase labels passed to `phase` (the dashboard shows them, the CLI prints them).
+PHASE_STORE = "embedding and storing the items…"
+PHASE_INDEX = "building the search index…"
+Phase = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Embed the items with a model: its space is the model's (embedder.space_info())."""
+
+    embedder: Embedder
+
+
+@dataclass(frozen=True)
+class VectorSource:
+    """The user's own vectors (n, d) for a space named `space`, joined to the items by `keys`
+    (one per vector; None: items[i] <-> vectors[i]). origin names the file in messages."""
+
+    space: str
+    vectors: np.ndarray
+    keys: Sequence[str] | None
+    origin: str
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What run_ingest did: the ingest's report, and whether it built the space's search index."""
+
+    report: IngestReport
+    index_built: bool
+
+
+def run_ingest(store: VectorStore, project: str, dataset: str, items: Sequence[Item],
+               source: ModelSource | VectorSource, *, settings: Settings,
+               progress: Progress | None = None, phase: Phase | None = None,
+               build_index: bool = True, index_threshold: int | None = None) -> IngestOutcome:
+    """Store `items` as `dataset` of `project` (embedded by a model, or own vectors), then, when
+    something was stored and build_index, build the space's HNSW index once it holds more than
+    index_threshold points (None: core.pipeline.indexing.INDEX_THRESHOLD, 20k) with
+    store.optimize, which also compacts the documents area (minutes at 100k points).
+    progress(done, total) follows the items; phase(label) announces PHASE_STORE and PHASE_INDEX.
+    CoreError from reading, embedding or the store propagates."""
+    from core.pipeline.ingest import ingest_items, ingest_vectors, own_space, rejects_folder
+
+    _announce(phase, PHASE_STORE)
+    if isinstance(source, ModelSource):
+        report = ingest_items(store, project, dataset, items, source.embedder, settings=settings,
+                              progress=progress)
+    else:
+        space = own_space(store, project, source.space, int(source.vectors.shape[1]), source.origin)
+        report = ingest_vectors(store, project, dataset, space, items, source.vectors,
+                                keys=source.keys, progress=progress,
+                                rejects_dir=rejects_folder(settings))
+    threshold = indexing.INDEX_THRESHOLD if index_threshold is None else index_threshold
+    return IngestOutcome(report, _index(store, project, report, phase, build_index, threshold))
+
+
+def _index(store: VectorStore, project: str, report: IngestReport, phase: Phase | None,
+           build_index: bool, threshold: int) -> bool:
+    if not (build_index and report.stored):
+        return False
+    if store.count(project, report.space) <= threshold:
+        return False  # an exact scan answers in a few ms: no index needed (indexing.py)
+    _announce(phase, PHASE_INDEX)
+    return indexing.build_index_if_large(store, project, report.space, threshold)
+
+
+def _announce(phase: Phase | None, label: str) -> None:
+    log.info("ingest: %s", label)
+    if phase is not None:
+        phase(label)
