@@ -17,6 +17,7 @@ import pytest
 from core import collections, export
 from core.config import load_settings, redact_url
 from core.display import DISPLAY_LIMIT, shorten
+from core.errors import BadInputError
 from core.ids import point_id
 from core.pipeline.rejects import IngestReport, Reject, write_rejects
 from core.store import open_store
@@ -144,7 +145,12 @@ def test_csv_is_written_only_through_core_export() -> None:
 ])
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
-    assert load_settings(qdrant_url=url).describe_store().endswith(shown)
+    if "://" in url and "[" not in url:
+        assert load_settings(qdrant_url=url).describe_store().endswith(shown)
+    else:  # not a usable URL: refused by the settings, still without the secret
+        with pytest.raises(BadInputError, match="EMBEDSCOPE_QDRANT_URL") as refused:
+            load_settings(qdrant_url=url)
+        assert "s3cret" not in str(refused.value)
 
 
 def test_cli_error_never_prints_the_url_password(tmp_path: Path) -> None:
