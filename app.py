@@ -44,7 +44,8 @@ for project in projects:
             # Small static summaries: st.table renders as HTML (no canvas, printable, readable).
             st.table(md_frame(overview.datasets_table(infos, spaces)))
             st.markdown("**Embedding spaces**")
-            st.table(md_frame(overview.spaces_table(spaces)), hide_index=True)
+            st.table(md_frame(overview.spaces_table(spaces, overview.index_states(ctx.store, project, spaces))),
+                     hide_index=True)
         with right:
             st.markdown("**Top labels**")
             if spaces:

@@ -21,6 +21,12 @@ Per size (all times wall seconds; numba compiled beforehand by a warm-up so JIT 
               given the current ids (what the dashboard does); +1,000 points: get_map placing
               them (no refit)
   bytes       the coordinates the browser gets: raw float32, base64, JSON text (4 decimals)
+  --sample S1 S2 ..  (instead of the above) UMAP fitted on a random S points, the rest placed
+              (core.projection.fit.UMAP_FIT_POINTS), vs the full fit when S >= n: time split and
+              trustworthiness; --full-too also times the full fit at every size
+  --reopen    (instead of the above) reopening a persisted map of n points (8-d vectors: the
+              reopen reads no vector): a new EdgeStore + get_map with the revision unchanged,
+              then after a payload write (ids listed once, revision re-recorded), document size
 The browser canvas timings are in benchmarks/explore_canvas.py (see canvas_section below).
 """
 
@@ -104,6 +110,21 @@ def layout_section(x: np.ndarray, defaults: bool) -> dict[str, Any]:
     return row
 
 
+def sample_section(x: np.ndarray, samples: list[int], full_too: bool) -> dict[str, Any]:
+    """UMAP on a sample + placement of the rest, per sample size (and the full fit)."""
+    import core.projection.fit as fit
+
+    row: dict[str, Any] = {}
+    for size in sorted(set(samples + ([len(x)] if full_too else []))):
+        fit.UMAP_FIT_POINTS = size
+        proj, seconds = timed(fit_projection, x, "umap")
+        label = "full" if size >= len(x) else f"s{size}"
+        row[f"{label}_s"] = seconds
+        row[f"{label}_split"] = {k: round(v, 1) for k, v in proj.timings.items()}
+        row[f"{label}_tw"] = trust(x, proj.coords)
+    return row
+
+
 def payload_bytes(coords: np.ndarray) -> dict[str, int]:
     """Sizes of the (n, 2) coordinates as they could travel to the browser."""
     raw = np.ascontiguousarray(coords, dtype="<f4").tobytes()
@@ -141,6 +162,38 @@ def store_section(x: np.ndarray) -> dict[str, Any]:
         add(store, embedding_like(NEW_POINTS, seed=98), len(x))
         result, row["place_1k_via_store_s"] = timed(get_map, store, "bench", "own", None)
         assert result.placed == NEW_POINTS and not result.fitted
+        store.close()
+    return row
+
+
+def reopen_section(n: int) -> dict[str, Any]:
+    """Reopen of a persisted n-point map: unchanged revision, then after one payload write."""
+    from core.ids import point_id
+    from core.pipeline.map_doc import MAP_KIND
+    from core.pipeline.maps import get_map
+    from core.store import EdgeStore
+    from core.types import Item, SpaceInfo
+
+    row: dict[str, Any] = {}
+    x = embedding_like(n, dim=8, clusters=8, rank=2)
+    with tempfile.TemporaryDirectory(prefix="explore-reopen-") as folder:
+        store = EdgeStore(folder)
+        store.ensure_space("bench", SpaceInfo("own", 8, "vector"))
+        items = [Item(key=f"p{i}") for i in range(n)]
+        ids = [point_id("bench", "data", it.key) for it in items]
+        _, row["upsert_s"] = timed(store.upsert, "bench", "own", ids, x, [it.payload("data") for it in items])
+        _, row["first_pca_map_s"] = timed(get_map, store, "bench", "own", None, method="pca")
+        (key,) = store.list_documents("bench", MAP_KIND)
+        row["doc_json_mb"] = len(json.dumps(store.get_document("bench", MAP_KIND, key))) / 1e6
+        store.close()
+        start = time.perf_counter()
+        store = EdgeStore(folder)
+        row["open_store_s"] = time.perf_counter() - start
+        result, row["reopen_map_s"] = timed(get_map, store, "bench", "own", None, method="pca")
+        assert not result.fitted and len(result) == n
+        store.set_payload("bench", ids[:1], [{"label": "x"}])
+        _, row["after_write_s"] = timed(get_map, store, "bench", "own", None, method="pca")
+        _, row["after_restamp_s"] = timed(get_map, store, "bench", "own", None, method="pca")
         store.close()
     return row
 
@@ -200,14 +253,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-store", action="store_true", help="skip the embedded-store figures")
     parser.add_argument("--numba", action="store_true", help="only the fresh-process JIT figures")
     parser.add_argument("--canvas", action="store_true", help="also run benchmarks/explore_canvas.py")
+    parser.add_argument("--sample", type=int, nargs="+", help="only UMAP on these sample sizes + placement")
+    parser.add_argument("--full-too", action="store_true", help="with --sample: also the full fit")
+    parser.add_argument("--reopen", action="store_true", help="only the reopen of a persisted map")
     args = parser.parse_args(argv)
     if args.numba:
         numba_section()
         return
     print(f"cpu threads: numba {os.environ.get('NUMBA_NUM_THREADS', os.cpu_count())}; warming numba up...")
-    warm_numba()
+    if not args.reopen:
+        warm_numba()
     for n in args.sizes:
+        if args.reopen:
+            print(f"n={n}: " + json.dumps({k: round(v, 3) for k, v in reopen_section(n).items()}), flush=True)
+            continue
         x = embedding_like(n)
+        if args.sample:
+            row = sample_section(x, args.sample, args.full_too)
+            print(f"n={n}: " + json.dumps(row), flush=True)
+            continue
         row = layout_section(x, not args.no_defaults)
         if not args.no_store:
             row.update(store_section(x))

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.display import shorten
 from core.filters import Filter
+from core.pipeline.vector_cache import cache_folder
 from ui import explore, resources, state
 from ui.errors import show_errors
 from ui.page import PageContext, require_datasets, setup_page
@@ -40,7 +41,8 @@ def compute_map(ctx: PageContext, args: dict[str, Any], *, refit: bool) -> None:
     with st.status(f"{label} the {args['method'].upper()} map…", expanded=True) as status:
         with ProgressBar(f"{label} the map", container=status) as bar:
             get_map(ctx.store, args["project"], args["space"], args["datasets"],
-                    method=args["method"], flt=args["flt"], refit=refit, progress=bar)
+                    method=args["method"], flt=args["flt"], refit=refit, progress=bar,
+                    cache_dir=cache_folder(ctx.settings))
         status.update(label="Map ready", state="complete", expanded=False)
     # No cache to clear: the rewritten map document changed the project's revision (the key).
 
@@ -57,7 +59,7 @@ def load_map(ctx: PageContext, args: dict[str, Any]) -> tuple[Any, bool]:
         return resources.cached_map(args["project"], args["space"], args["datasets"],
                                     method=args["method"], flt=args["flt"]), False
     quick = maps.quick_map(ctx.store, args["project"], args["space"], args["datasets"],
-                           flt=args["flt"])
+                           flt=args["flt"], cache_dir=cache_folder(ctx.settings))
     return quick, True
 
 
@@ -74,7 +76,8 @@ def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
     if c2.button("Search like these", key="explore.sel.search", width="stretch",
                  help="Use the selection (first 20) as examples on the Search page"):
         find_similar(ids[:20])
-    c3.download_button("CSV", export.to_csv(export.export_frame(rows)), file_name="selection.csv",
+    # Made on click only: a lasso can select 100k+ rows, and every rerun would rebuild the file.
+    c3.download_button("CSV", lambda: export.to_csv(export.export_frame(rows)), file_name="selection.csv",
                        mime="text/csv", key="explore.sel.csv", icon="⬇️", width="stretch")
     with st.popover("Save as collection", width="stretch"):
         name = st.text_input("Collection name", key="explore.sel.name")

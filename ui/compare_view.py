@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.pipeline.compare import CompareResult
 from core.pipeline.compare_sides import CompareSide
+from core.pipeline.vector_cache import cache_folder
 from ui import compare_pick, explore, images, resources
 from ui.page import PageContext
 from ui.text import md, plotly_text
@@ -45,7 +46,7 @@ def run(ctx: PageContext, a: CompareSide, b: CompareSide, *, force: bool = False
     with st.status(f"Comparing {md(b)} with {md(a)}: novelty, regions, drift…", expanded=True) as box:
         with ProgressBar("Comparing", container=box) as bar:
             result = run_compare(ctx.store, ctx.project, ctx.space, a, b, progress=bar,
-                                 force=force)
+                                 force=force, cache_dir=cache_folder(ctx.settings))
         box.update(label=f"Compared {len(result.novelty):,} {md(b)} items with {md(a)}",
                    state="complete", expanded=False)
     # No cache to clear: the stored result changed the project's revision, the cache key.
@@ -117,7 +118,8 @@ def load_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide,
                                        method=method, flt=flt):
         return resources.cached_map(ctx.project, ctx.space, datasets, method=method,
                                     flt=flt), False
-    return maps.quick_map(ctx.store, ctx.project, ctx.space, datasets, flt=flt), True
+    return maps.quick_map(ctx.store, ctx.project, ctx.space, datasets, flt=flt,
+                          cache_dir=cache_folder(ctx.settings)), True
 
 
 def fit_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide, method: str) -> None:
@@ -128,7 +130,7 @@ def fit_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide, method: str)
     datasets, flt = compare_pick.map_scope(a, b)
     with ProgressBar(f"Computing the {method.upper()} map of {md(a)} + {md(b)}") as bar:
         get_map(ctx.store, ctx.project, ctx.space, datasets, method=method, flt=flt,
-                progress=bar)
+                progress=bar, cache_dir=cache_folder(ctx.settings))
 
 
 def joint_map(map_result: Any, payloads: pd.DataFrame, result: CompareResult,

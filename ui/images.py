@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import io
 import logging
 import os
-import tempfile
 from pathlib import Path
 from urllib.parse import unquote_to_bytes, urlparse
 
@@ -17,10 +14,10 @@ from core.config import Settings
 from core.datasets.images import open_image as open_image_file
 from core.display import shorten
 from core.errors import BadInputError
+from core.thumbnails import encode, store, thumb_file
 
 log = logging.getLogger(__name__)
 
-THUMB_FORMAT = "JPEG"
 # uris already warned about: a bad uri is logged once per process, not on every rerun / hover.
 _WARNED: set[str] = set()
 _WARNED_MAX = 10_000
@@ -94,19 +91,12 @@ def open_image(uri: str | None, settings: Settings | None = None) -> Image.Image
         return None
 
 
-def _thumb_file(path: Path, size: int, settings: Settings) -> Path:
-    stat = path.stat()
-    # surrogateescape: a file name that is not UTF-8 hashes its own bytes instead of raising.
-    key = f"{path}|{stat.st_mtime_ns}|{stat.st_size}|{size}".encode("utf-8", "surrogateescape")
-    digest = hashlib.sha1(key).hexdigest()
-    return settings.cache_dir / "thumbs" / digest[:2] / f"{digest}.jpg"
-
-
 def thumbnail(uri: str | None, size: int = 128, settings: Settings | None = None) -> bytes | None:
     """JPEG bytes of the image at `uri` fitted into size x size, or None (outside roots, unreadable).
 
-    Generated once and cached under settings.cache_dir/thumbs keyed by path + mtime + file size +
-    thumbnail size, so an edited image gets a new thumbnail.
+    Read from, or made once into, the thumbnail cache of core.thumbnails (keyed by path + mtime +
+    file size + thumbnail size, so an edited image gets a new thumbnail; ingest fills it at
+    core.thumbnails.INGEST_SIZE).
     """
     if size < 8 or size > 2048:
         raise ValueError(f"thumbnail size must be in 8..2048, got {size}")
@@ -115,23 +105,14 @@ def thumbnail(uri: str | None, size: int = 128, settings: Settings | None = None
     if path is None:
         return None
     try:
-        target = _thumb_file(path, size, settings)
-        if target.is_file():
+        target = thumb_file(settings.cache_dir, path, size)
+        if target.is_file():  # made at ingest (core.thumbnails) or by an earlier view
             return target.read_bytes()
-        image = _decode(path, settings)
+        data = encode(_decode(path, settings), size)
+        store(target, data)
     except (BadInputError, OSError) as e:  # OSError: the file went away since safe_path
         log.warning("cannot make a thumbnail: %s", e)
         return None
-    image.thumbnail((size, size))
-    buffer = io.BytesIO()
-    image.save(buffer, THUMB_FORMAT, quality=85)
-    data = buffer.getvalue()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename: concurrent sessions never read a half-written thumbnail.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, target)
     return data
 
 

@@ -77,7 +77,7 @@ def _model_name(choice: ModelChoice, settings: Settings) -> str:
 
 def _source(ctx: PageContext, dataset: str, choice: ModelChoice) -> ModelSource | VectorSource:
     """The model (loaded once per process) or the uploaded vectors to ingest with."""
-    from core.datasets import load_own_embeddings
+    from core.datasets import open_own_embeddings
 
     if choice.kind != "own":
         return ModelSource(resources.get_model(_model_name(choice, ctx.settings)))
@@ -85,26 +85,25 @@ def _source(ctx: PageContext, dataset: str, choice: ModelChoice) -> ModelSource 
         raise BadInputError("Upload a vectors file (.parquet or .npy) first")
     vectors_path = _side_file(choice.vectors, ctx.settings, dataset)
     ids_path = _side_file(choice.ids, ctx.settings, dataset) if choice.ids is not None else None
-    keys, vectors = load_own_embeddings(vectors_path, ids_path)
+    own = open_own_embeddings(vectors_path, ids_path)  # checked now, read block by block by the ingest
     # Joined by key: vectors without an item get a bare payload, items without a vector are rejects.
-    return VectorSource(choice.space, vectors, keys, choice.vectors.name)
+    return VectorSource(choice.space, own, own.keys, choice.vectors.name)
 
 
 def ingest(ctx: PageContext, project: str, dataset: str, items: list[Item],
            source: ModelSource | VectorSource, status: Any) -> IngestOutcome:
-    """The CLI's ingest use case (core.pipeline.ingest_job.run_ingest) with a progress bar and
-    the phase ("building the search index…") shown in `status` (an st.status box)."""
+    """The CLI's ingest use case (core.pipeline.ingest_job.run_ingest) with a progress bar; then,
+    for a large space, the search index is built in the background (core.pipeline.indexing:
+    a child process on a copy), so the page returns and search works (exact) meanwhile."""
+    from core.pipeline.indexing import start_index_build
+
     bar = ProgressBar("Embedding and storing")
-
-    def phase(label: str) -> None:
-        if label == PHASE_INDEX:
-            bar.finish()
-            status.update(label=f"{md(project)}/{md(dataset)}: {label}")
-            st.write(f"{label[:1].upper()}{label[1:]} (the space is large; this can take minutes)")
-
     outcome = run_ingest_job(ctx.store, project, dataset, items, source, settings=ctx.settings,
-                             progress=bar, phase=phase)
+                             progress=bar, build_index=False)
     bar.finish()
+    if outcome.report.stored and start_index_build(ctx.store, project, outcome.report.space) is not None:
+        st.write(f"{PHASE_INDEX[:1].upper()}{PHASE_INDEX[1:]} (search works meanwhile, exact)")
+        return IngestOutcome(outcome.report, index_built=False, index_building=True)
     return outcome
 
 
@@ -131,7 +130,7 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
             status.update(label=f"Ingest of {md(project)}/{md(dataset)} failed", state="error")
             raise
         report = outcome.report
-        indexed = " · search index built" if outcome.index_built else ""
+        indexed = " · building the search index…" if outcome.index_building else ""
         status.update(label=f"Ingest {report.status}: {report.stored:,} stored{indexed}",
                       state="error" if report.status == "failed" else "complete")
     # No cache to clear: every cached read is keyed on the space's revision, which this changed.
@@ -139,6 +138,7 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
     state.set_space(report.space)
     state.set_datasets([dataset])
     summary = summarize(report, index_built=outcome.index_built)
+    summary["index_building"] = outcome.index_building
     st.session_state[state.LAST_INGEST] = summary
     return summary
 
@@ -168,6 +168,8 @@ def show_summary(summary: dict[str, Any]) -> None:
     cols[3].metric("Rejected", f"{len(summary['rejects']):,}")
     message = {"ok": st.success, "partial": st.warning}.get(summary["status"], st.error)
     message(f"Status: {summary['status']}")
+    if summary.get("index_building"):
+        _show_index_state(summary)
     if summary.get("index_built"):
         st.caption("The space is large: its search index was built, so searches use it "
                    "(approximate, fast) instead of scanning every point.")
@@ -177,3 +179,21 @@ def show_summary(summary: dict[str, Any]) -> None:
         if summary["rejects_path"]:
             st.caption(f"Also written to `{summary['rejects_path']}`")
     nav_link("pages/2_Explore.py", "Explore this dataset", "🗺️")
+
+
+def _show_index_state(summary: dict[str, Any]) -> None:
+    """The background index build of the last ingest's space: running, done or failed."""
+    from core.pipeline.indexing import index_build
+
+    build = index_build(resources.get_store(), summary["project"], summary["space"])
+    if build is None:
+        return
+    if build.running:
+        st.info(f"Building the search index… {build.elapsed_s:.0f} s (search works meanwhile, exact; "
+                "the Home page shows when it is built)")
+    elif build.error is not None:
+        st.error(f"Building the search index failed: {build.error}")
+    elif build.discarded:
+        st.warning("The space changed while its search index was built: run the ingest again to index it")
+    else:
+        st.success(f"Search index built in {build.elapsed_s:.0f} s")

@@ -23,12 +23,34 @@ def datasets_table(infos: list[DatasetInfo], spaces: list[SpaceInfo]) -> pd.Data
     return pd.DataFrame(rows).set_index("dataset") if rows else pd.DataFrame()
 
 
-def spaces_table(spaces: list[SpaceInfo]) -> pd.DataFrame:
-    """One row per embedding space: model, dim, modality, whether text search works."""
+def spaces_table(spaces: list[SpaceInfo], index: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per embedding space: model, dim, modality, whether text search works, and the
+    state of its search index when `index` (index_states) is given."""
     return pd.DataFrame([{
         "space": s.name, "model": s.model or "(uploaded vectors)", "layer": s.layer or "",
         "dim": s.dim, "modality": s.modality, "text search": s.text_side,
+        **({"search index": index.get(s.name, "")} if index is not None else {}),
     } for s in spaces])
+
+
+def index_state(store: VectorStore, project: str, space: str) -> str:
+    """A space's search index in words: building (this process), built, or not (exact search)."""
+    from core.pipeline.indexing import INDEX_THRESHOLD, index_build
+
+    build = index_build(store, project, space)
+    if build is not None and build.running:
+        return f"building… {build.elapsed_s:.0f} s (search works meanwhile, exact)"
+    indexed, total = store.index_status(project, space)
+    if total and indexed >= total:
+        return "built"
+    if total <= INDEX_THRESHOLD:
+        return "not needed (small: exact search)"
+    return f"not built: exact search ({indexed:,} of {total:,} points indexed)"
+
+
+def index_states(store: VectorStore, project: str, spaces: list[SpaceInfo]) -> dict[str, str]:
+    """index_state of every space of a project."""
+    return {s.name: index_state(store, project, s.name) for s in spaces}
 
 
 def top_labels(project: str, space: str, datasets: list[str], n: int = 12) -> pd.DataFrame:

@@ -111,9 +111,10 @@ def cached_payloads(project: str, space: str, datasets: Sequence[str],
 def _map(project: str, space: str, datasets: tuple[str, ...], method: str,
          params: dict[str, Any] | None, flt: Filter | None, revision: str) -> Any:
     from core.pipeline.maps import get_map
+    from core.pipeline.vector_cache import cache_folder
 
     return get_map(get_store(), project, space, list(datasets), method=method, params=params,
-                   flt=flt)
+                   flt=flt, cache_dir=cache_folder(get_settings()))
 
 
 def cached_map(project: str, space: str, datasets: Sequence[str], *, method: str = "umap",

@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 # The linear probe runs on at most this many PCA components: the probe's cost grows with d, and
 # above ~64-128 components the out-of-sample probabilities barely change.
 PROBE_MAX_DIM = 64
+# The probe trains on at most this many labelled items (a random pool); the rest are predicted.
+PROBE_MAX_TRAIN = 50_000
+_PREDICT_BLOCK = 65_536  # rows per block of the PCA transform and the probe's predictions
 
 
 def encode_labels(labels: Sequence[object]) -> tuple[np.ndarray, list[str]]:
@@ -62,65 +65,81 @@ def probe_label_probs(
     """Cross-validated logistic-regression probabilities on the embeddings (a linear probe).
 
     Each item's probabilities come from a model that never saw it, so a wrong label cannot
-    vouch for itself. vectors: (n, d) float32; codes: (n,) int, -1 = unlabeled (not trained on,
-    still predicted). Returns (n, n_classes) float32; classes absent from a training fold get 0.
+    vouch for itself. Above PROBE_MAX_TRAIN labelled items the probe trains on a random pool of
+    that many (a 64-d linear model is saturated long before; it keeps the cost flat in n): pool
+    items are predicted out-of-fold, the others by any fold's model (they trained none).
+    vectors: (n, d) float32; codes: (n,) int, -1 = unlabeled (not trained on, still predicted).
+    Returns (n, n_classes) float32; classes absent from a training fold get 0.
     """
+    rng = np.random.default_rng(seed)
     labelled = np.flatnonzero(codes >= 0)
-    x = StandardScaler().fit_transform(_reduce(vectors, seed))
+    pool = labelled if labelled.size <= PROBE_MAX_TRAIN else np.sort(
+        rng.choice(labelled, PROBE_MAX_TRAIN, replace=False))
+    x = _reduce(vectors, pool, seed)
     probs = np.zeros((vectors.shape[0], n_classes), dtype=np.float32)
-    unlabelled = np.flatnonzero(codes < 0)
-    n_splits = max(2, min(folds, labelled.size))
-    splits = [(labelled[tr], np.concatenate([labelled[te], unlabelled]) if i == 0 else labelled[te])
+    others = np.setdiff1d(np.arange(vectors.shape[0]), pool, assume_unique=True)
+    n_splits = max(2, min(folds, pool.size))
+    splits = [(pool[tr], np.concatenate([pool[te], others[i::n_splits]]))
               for i, (tr, te) in enumerate(
-                  KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(labelled))]
+                  KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(pool))]
     # One BLAS thread per fit, folds in parallel threads: lbfgs on these small matrices gains
     # nothing from a multi-threaded BLAS, and its spinning threads made one fit 40x slower
     # (8.7 s vs 0.19 s) on a loaded 2-core machine.
     with threadpool_limits(limits=1):
-        fitted = Parallel(n_jobs=min(n_splits, os.cpu_count() or 1), prefer="threads")(
-            delayed(_fold_probs)(x, codes, tr, te, n_classes) for tr, te in splits)
-    for (_, te), fold_probs in zip(splits, fitted, strict=True):
-        probs[te] = fold_probs
+        Parallel(n_jobs=min(n_splits, os.cpu_count() or 1), prefer="threads")(
+            delayed(_fold_probs)(x, codes, tr, te, n_classes, probs) for tr, te in splits)
     return probs
 
 
 def _fold_probs(x: np.ndarray, codes: np.ndarray, train: np.ndarray, test: np.ndarray,
-                n_classes: int) -> np.ndarray:
-    """(len(test), n_classes) probabilities of a logistic regression fitted on the train rows."""
-    out = np.zeros((test.size, n_classes), dtype=np.float32)
+                n_classes: int, out: np.ndarray) -> None:
+    """Probabilities of a logistic regression fitted on the train rows, written to out[test]
+    block by block (no (n, n_classes) float64 temporary)."""
     if np.unique(codes[train]).size < 2:
-        out[:] = np.bincount(codes[train], minlength=n_classes) / train.size
-        return out
+        out[test] = np.bincount(codes[train], minlength=n_classes) / train.size
+        return
     model = LogisticRegression(C=1.0, max_iter=300)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x[train], codes[train])
-    out[:, model.classes_] = model.predict_proba(x[test])
+    for start in range(0, test.size, _PREDICT_BLOCK):
+        rows = test[start : start + _PREDICT_BLOCK]
+        out[rows[:, None], model.classes_[None, :]] = model.predict_proba(x[rows])
+
+
+def _reduce(vectors: np.ndarray, fit_rows: np.ndarray, seed: int) -> np.ndarray:
+    """Standardised top PCA components (at most PROBE_MAX_DIM) of the vectors, fitted on
+    fit_rows (the training pool) and applied in blocks. (n, <=PROBE_MAX_DIM) float32."""
+    n, d = vectors.shape
+    fit = vectors[fit_rows] if fit_rows.size >= 2 else vectors
+    pca = None
+    if d > PROBE_MAX_DIM and fit.shape[0] > PROBE_MAX_DIM:
+        pca = PCA(n_components=PROBE_MAX_DIM, svd_solver="randomized", random_state=seed).fit(fit)
+    out = np.empty((n, pca.n_components_ if pca is not None else d), dtype=np.float32)
+    for start in range(0, n, _PREDICT_BLOCK):
+        block = vectors[start : start + _PREDICT_BLOCK]
+        out[start : start + _PREDICT_BLOCK] = pca.transform(block) if pca is not None else block
+    scaler = StandardScaler().fit(out[fit_rows] if fit_rows.size >= 2 else out)
+    for start in range(0, n, _PREDICT_BLOCK):
+        out[start : start + _PREDICT_BLOCK] = scaler.transform(out[start : start + _PREDICT_BLOCK])
     return out
 
 
-def _reduce(vectors: np.ndarray, seed: int) -> np.ndarray:
-    """Top PCA components (at most PROBE_MAX_DIM) of the vectors, (n, <=PROBE_MAX_DIM)."""
-    n, d = vectors.shape
-    if d <= PROBE_MAX_DIM or n <= PROBE_MAX_DIM:
-        return np.asarray(vectors, dtype=np.float32)
-    pca = PCA(n_components=PROBE_MAX_DIM, svd_solver="randomized", random_state=seed)
-    return pca.fit_transform(vectors).astype(np.float32)
-
-
 def model_label_probs(
-    pred_codes: np.ndarray, confidences: np.ndarray | None, codes: np.ndarray, n_classes: int
+    pred_codes: np.ndarray, confidences: np.ndarray | None, codes: np.ndarray, n_classes: int,
+    *, accuracy: float | None = None,
 ) -> np.ndarray:
     """The model's probability vector rebuilt from its top-1 prediction and confidence.
 
     Only the top class and its confidence are stored, so the rest of the mass is spread evenly
     over the other classes. A missing confidence is replaced by the model's accuracy on the
-    labelled items (its best calibrated guess). pred_codes: (n,) int, -1 = no prediction (the
-    row becomes NaN). Returns (n, n_classes) float32.
+    labelled items (its best calibrated guess; `accuracy` gives it when these rows are a block
+    of a larger set). pred_codes: (n,) int, -1 = no prediction (the row becomes NaN).
+    Returns (n, n_classes) float32.
     """
     conf = np.full(pred_codes.shape, np.nan) if confidences is None else confidences.astype(float)
-    both = (pred_codes >= 0) & (codes >= 0)
-    accuracy = float(np.mean(pred_codes[both] == codes[both])) if both.any() else 0.5
+    if accuracy is None:
+        accuracy = model_accuracy(pred_codes, codes)
     conf = np.where(np.isnan(conf), accuracy, np.clip(conf, 0.0, 1.0))
     rest = (1.0 - conf) / max(1, n_classes - 1)
     probs = np.repeat(rest[:, None], n_classes, axis=1)
@@ -128,6 +147,12 @@ def model_label_probs(
     probs[np.flatnonzero(has), pred_codes[has]] = conf[has]
     probs[~has] = np.nan
     return probs.astype(np.float32)
+
+
+def model_accuracy(pred_codes: np.ndarray, codes: np.ndarray) -> float:
+    """Share of labelled items the model predicts right (0.5 when none is comparable)."""
+    both = (pred_codes >= 0) & (codes >= 0)
+    return float(np.mean(pred_codes[both] == codes[both])) if both.any() else 0.5
 
 
 def label_probs(
@@ -156,16 +181,21 @@ def label_probs(
     vectors: (n, d); idx, sims: (n, k) kNN graph; codes, pred_codes: (n,) int, -1 = missing;
     confidences: (n,) float or None. Returns (n, n_classes) float32.
     """
-    sources = [
-        knn_label_probs(idx, sims, codes, n_classes),
-        probe_label_probs(vectors, codes, n_classes, folds=folds, seed=seed),
-    ]
-    mixture = np.mean(sources, axis=0)
-    if pred_codes is not None and (pred_codes >= 0).any():
-        model = model_label_probs(pred_codes, confidences, codes, n_classes)
-        has = ~np.isnan(model[:, 0])
-        mixture[has] = (mixture[has] * len(sources) + model[has]) / (len(sources) + 1)
-    return mixture.astype(np.float32)
+    # Row blocks: no (n, n_classes) float64 temporaries next to the probe's float32 output,
+    # which is overwritten with the mixture.
+    mixture = probe_label_probs(vectors, codes, n_classes, folds=folds, seed=seed)
+    known = pred_codes if pred_codes is not None and bool((pred_codes >= 0).any()) else None
+    accuracy = model_accuracy(known, codes) if known is not None else 0.5
+    for start in range(0, idx.shape[0], _PREDICT_BLOCK):
+        rows = slice(start, start + _PREDICT_BLOCK)
+        block = (mixture[rows] + knn_label_probs(idx[rows], sims[rows], codes, n_classes)) / 2
+        if known is not None:
+            conf = None if confidences is None else confidences[rows]
+            model = model_label_probs(known[rows], conf, codes[rows], n_classes, accuracy=accuracy)
+            has = ~np.isnan(model[:, 0])
+            block[has] = (block[has] * 2 + model[has]) / 3
+        mixture[rows] = block
+    return mixture
 
 
 def mislabel_scores(probs: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -41,8 +41,13 @@ def novelty_scores(
     if a.shape[0] <= k:
         raise ValueError(f"set A needs more than k={k} items, got {a.shape[0]}")
     _, a_sims = knn_graph(a, k, method=method, seed=seed)
+    return novelty_from_graphs(a_sims, *knn_search(b, a, k, method=method, seed=seed))
+
+
+def novelty_from_graphs(a_sims: np.ndarray, idx: np.ndarray, sims: np.ndarray) -> Novelty:
+    """novelty_scores from graphs already computed (compare reuses them for its joint graph):
+    a_sims (n_a, k) A's kNN similarities within A; idx, sims (n_b, k) B's kNN in A."""
     a_spacing = knn_distance(a_sims)
-    idx, sims = knn_search(b, a, k, method=method, seed=seed)
     to_a = knn_distance(sims)
     local = np.mean(a_spacing[idx], axis=1)
     scale = np.sqrt((local + _FLOOR) * (np.median(a_spacing) + _FLOOR))

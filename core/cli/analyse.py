@@ -12,6 +12,7 @@ from core.cli.common import EXIT_OK, PROGRESS_MODES, opened_store, progress_disp
 from core.config import Settings
 from core.pipeline.analyse import AnalysisResult, run_analysis
 from core.pipeline.analysis_io import export_scores
+from core.pipeline.vector_cache import cache_folder
 
 SCORES = ("mislabel", "outlier")
 EXTRA_COLUMNS = ("outlier", "mislabel", "suggested_label", "cluster", "is_error",
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with opened_store(settings) as store:
         with progress_display(args.progress, "analyse") as progress:
             result = run_analysis(store, args.project, args.space, datasets,
-                                  progress=progress, force=args.force)
+                                  progress=progress, force=args.force, cache_dir=cache_folder(settings))
     sys.stdout.write(report(result, args.top))
     if args.out is not None:
         score = args.rank_by or _default_score(result)

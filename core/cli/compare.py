@@ -13,6 +13,7 @@ from core.config import Settings
 from core.pipeline.analysis_io import export_scores
 from core.pipeline.compare import CompareResult, run_compare
 from core.pipeline.compare_sides import CompareSide
+from core.pipeline.vector_cache import cache_folder
 
 NOVELTY_COLUMNS = ["dataset", "key", "label", "prediction", "novelty", "nearest_similarity",
                    "duplicate_of_a", "region"]
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with opened_store(settings) as store:
         with progress_display(args.progress, "compare") as progress:
             result = run_compare(store, args.project, args.space, side_a, side_b, progress=progress,
-                                 force=args.force)
+                                 force=args.force, cache_dir=cache_folder(settings))
     sys.stdout.write(report(result, args.top))
     if args.out is not None:
         frame = export_scores(result.novelty, "novelty")

@@ -195,11 +195,12 @@ def _model_source(args: argparse.Namespace, settings: Settings, items: list[Item
 
 
 def _own_source(args: argparse.Namespace) -> VectorSource:
-    from core.datasets import load_own_embeddings
+    from core.datasets import open_own_embeddings
 
-    keys, vectors = load_own_embeddings(args.embeddings, args.ids, id_column=args.id_column or "id",
-                                        vector_column=args.vector_column)
-    return VectorSource(args.space or "own", vectors, keys, str(args.embeddings))
+    # Checked now (bad files fail before the store is touched), read block by block by the ingest.
+    own = open_own_embeddings(args.embeddings, args.ids, id_column=args.id_column or "id",
+                              vector_column=args.vector_column)
+    return VectorSource(args.space or "own", own, own.keys, str(args.embeddings))
 
 
 def _one_line(text: str) -> str:

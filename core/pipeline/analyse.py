@@ -6,7 +6,8 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -14,8 +15,9 @@ import pandas as pd
 from core.analysis import clusters as cl
 from core.analysis import duplicates as dup
 from core.analysis import mislabels as ml
-from core.analysis.knn import knn_graph
+from core.analysis.knn import KnnMethod, knn_graph
 from core.analysis.outliers import outlier_scores
+from core.filters import Filter, items_only
 from core.pipeline.analysis_io import (
     Selection,
     doc_key,
@@ -27,7 +29,7 @@ from core.pipeline.analysis_io import (
     resolve_datasets,
 )
 from core.pipeline.freshness import REVISION_FIELD, is_stale, stamped
-from core.store.base import VectorStore
+from core.store.base import SERVER_KNN, VectorStore, has_capability
 from core.store.documents import FORMAT, Upgrade, read_document
 from core.types import CONFIDENCE, DATASET, LABEL, PREDICTION, SPLIT, Progress
 
@@ -39,7 +41,7 @@ ANALYSIS_FORMAT = 1
 ANALYSIS_UPGRADES: dict[int, Upgrade] = {}
 DEFAULT_PARAMS: dict[str, Any] = {
     "k": 10,  # neighbours in the shared kNN graph
-    "knn_method": "auto",  # "auto" | "exact" | "ivf"
+    "knn_method": "auto",  # "auto" | "exact" | "ivf" | "server" (the store's neighbours())
     "outlier_method": "blend",  # "blend" | "knn" | "lof"
     "duplicate_threshold": dup.DEFAULT_THRESHOLD,  # cosine similarity
     "duplicate_relative": dup.DEFAULT_RELATIVE,  # x median nearest-neighbour distance
@@ -50,6 +52,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "seed": 0,
 }
 _STEPS = 7
+# "auto" asks a store with SERVER_KNN (a Qdrant server/cluster) for the kNN graph above this many
+# items: the server's HNSW answers batched queries where its memory and cores are.
+SERVER_KNN_MIN_POINTS = 200_000
 
 
 @dataclass
@@ -95,16 +100,18 @@ def resolve_params(params: dict[str, Any] | None, defaults: dict[str, Any]) -> d
 def run_analysis(
     store: VectorStore, project: str, space: str, datasets: Sequence[str] | None = None, *,
     params: dict[str, Any] | None = None, progress: Progress | None = None, force: bool = False,
+    cache_dir: Path | None = None,
 ) -> AnalysisResult:
     """Outliers, likely mislabels, clusters, error clusters and near-duplicates of the items of
     `datasets` (default: all) in one space, reusing the persisted result when neither the data
     (ids, vectors, labels, predictions) nor the params changed; force=True recomputes.
-    progress(done, total) is called after each step."""
+    progress(done, total) is called after each step. cache_dir: where the vectors are kept between
+    runs (vector_cache.cache_folder(settings)); None reads them from the store."""
     started = time.perf_counter()
     names = resolve_datasets(store, project, datasets)
     full = resolve_params(params, DEFAULT_PARAMS)
     revision = store.revision(project, space)  # before reading: a write meanwhile makes it stale
-    sel = load_selection(store, project, space, names, min_points=int(full["k"]) + 2)
+    sel = load_selection(store, project, space, names, min_points=int(full["k"]) + 2, cache_dir=cache_dir)
     _tick(progress, 1)
     fp = fingerprint(full, sel)
     key = doc_key(space, *names)
@@ -116,7 +123,8 @@ def run_analysis(
             store.put_document(project, DOC_KIND, key, stamped(doc, revision))
         _tick(progress, _STEPS)
         return _from_doc(doc, sel.payload, project, space, names, full, fp)
-    result = compute_analysis(sel, full, progress)
+    graph = _server_graph(store, project, space, names, sel, full)
+    result = compute_analysis(sel, full, progress, graph=graph)
     result.summary["seconds"] = round(time.perf_counter() - started, 3)
     doc = stamped(_to_doc(result, full, fp, space, names), revision)
     store.put_document(project, DOC_KIND, key, doc)
@@ -141,6 +149,26 @@ def load_analysis(store: VectorStore, project: str, space: str,
     return result
 
 
+def _server_graph(store: VectorStore, project: str, space: str, names: list[str], sel: Selection,
+                  p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The kNN graph from the store's own batched search (row indices into sel), or None to
+    compute it in process: knn_method "server", or "auto" on a SERVER_KNN store above
+    SERVER_KNN_MIN_POINTS items."""
+    n = len(sel.ids)
+    wanted = p["knn_method"] == "server" or (
+        p["knn_method"] == "auto" and n > SERVER_KNN_MIN_POINTS and has_capability(store, SERVER_KNN))
+    if not wanted:
+        return None
+    k = min(int(p["k"]), n - 1)
+    started = time.perf_counter()
+    ids, sims = store.neighbours(project, space, sel.ids, k, flt=items_only(Filter.datasets(names)))
+    idx = pd.Index(sel.ids).get_indexer(ids.ravel()).reshape(ids.shape)
+    if (idx < 0).any() or np.isnan(sims).any():
+        raise ValueError("the store's neighbours are not all in the selection (written meanwhile?)")
+    logger.info("kNN graph from the store: %d items, k=%d, %.1f s", n, k, time.perf_counter() - started)
+    return idx.astype(np.int64), sims.astype(np.float32)
+
+
 def _tick(progress: Progress | None, step: int) -> None:
     if progress is not None:
         progress(step, _STEPS)
@@ -158,12 +186,17 @@ class ComputedAnalysis:
     summary: dict[str, Any]
 
 
-def compute_analysis(sel: Selection, p: dict[str, Any],
-                     progress: Progress | None = None) -> ComputedAnalysis:
-    """Every analysis score for an in-memory selection (no store access); p: full params."""
+def compute_analysis(sel: Selection, p: dict[str, Any], progress: Progress | None = None, *,
+                     graph: tuple[np.ndarray, np.ndarray] | None = None) -> ComputedAnalysis:
+    """Every analysis score for an in-memory selection (no store access); p: full params.
+    graph: the (indices, similarities) kNN graph when already known (the store's, see
+    run_analysis), else it is computed here."""
     x, n = sel.vectors, len(sel.ids)
     clock = _Clock()
-    idx, sims = knn_graph(x, min(int(p["k"]), n - 1), method=p["knn_method"], seed=int(p["seed"]))
+    if graph is None:
+        method = cast(KnnMethod, "auto" if p["knn_method"] == "server" else p["knn_method"])
+        graph = knn_graph(x, min(int(p["k"]), n - 1), method=method, seed=int(p["seed"]))
+    idx, sims = graph
     clock.lap("knn", progress, 2)
     outlier = outlier_scores(idx, sims, method=p["outlier_method"])
     clock.lap("outliers", progress, 3)
@@ -176,7 +209,7 @@ def compute_analysis(sel: Selection, p: dict[str, Any],
     leakage = dup.cross_dataset_groups(groups, np.unique(origin, return_inverse=True)[1])
     clock.lap("duplicates", progress, 5)
     clusters = cl.cluster_labels(idx, sims, x, min_cluster_size=p["min_cluster_size"],
-                                 min_samples=int(p["min_samples"]))
+                                 min_samples=int(p["min_samples"]), seed=int(p["seed"]))
     table = cl.cluster_table(x, clusters, labels, preds, n_representatives=int(p["representatives"]))
     errors = cl.error_clusters(table, clusters, labels, preds)
     clock.lap("clusters", progress, 6)

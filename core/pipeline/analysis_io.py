@@ -16,9 +16,9 @@ import pandas as pd
 from core import __version__, export
 from core.errors import NotEnoughDataError, NotFoundError
 from core.filters import Condition, Filter, items_only
-from core.linalg import l2_normalise
+from core.pipeline.vector_cache import load_vectors
 from core.store.base import VectorStore
-from core.types import CONFIDENCE, DATASET, KEY, LABEL, PREDICTION, SPLIT, URI
+from core.types import CONFIDENCE, DATASET, KEY, LABEL, PREDICTION, SPLIT, URI, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -63,19 +63,22 @@ def resolve_datasets(store: VectorStore, project: str, datasets: Sequence[str] |
 
 
 def load_selection(store: VectorStore, project: str, space: str, datasets: Sequence[str],
-                   *, min_points: int = 2, flt: Filter | None = None) -> Selection:
+                   *, min_points: int = 2, flt: Filter | None = None,
+                   cache_dir: Path | None = None, progress: Progress | None = None) -> Selection:
     """Vectors and payloads of the items (not detection objects) of these datasets in a space,
-    narrowed by flt (applied inside the store, e.g. one split of a dataset)."""
+    narrowed by flt (applied inside the store, e.g. one split of a dataset). The vectors come
+    from core.pipeline.vector_cache.load_vectors (one block, unit rows as stored; reused from
+    cache_dir, e.g. settings.cache_dir / "vectors", while the space is unchanged)."""
     store.get_space(project, space)  # NotFoundError for an unknown space
-    ids, vectors = store.vectors(project, space, flt=_items(datasets, flt))
-    if len(ids) < min_points:
+    block = load_vectors(store, project, space, _items(datasets, flt), cache_dir=cache_dir, progress=progress)
+    if len(block) < min_points:
         where = f" where {_describe(flt)}" if flt else ""
         raise NotEnoughDataError(
-            f"Space {space!r} of project {project!r} has {len(ids)} item(s) in "
+            f"Space {space!r} of project {project!r} has {len(block)} item(s) in "
             f"{', '.join(datasets)}{where}; at least {min_points} are needed")
+    ids = block.ids.tolist()
     payload = load_payload(store, project, space, datasets, flt=flt).reindex(ids)
-    vectors = l2_normalise(vectors)
-    return Selection(ids=list(ids), vectors=vectors, payload=payload)
+    return Selection(ids=ids, vectors=block.vectors, payload=payload)
 
 
 def load_payload(store: VectorStore, project: str, space: str, datasets: Sequence[str],
@@ -114,7 +117,7 @@ def fingerprint(params: dict[str, Any], *parts: Selection) -> str:
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     for part in parts:
         h.update("\n".join(part.ids).encode())
-        h.update(np.ascontiguousarray(part.vectors).tobytes())
+        h.update(np.ascontiguousarray(part.vectors).data)  # the buffer itself: no 2nd copy of the vectors
         for name in (DATASET, SPLIT, LABEL, PREDICTION, CONFIDENCE):
             h.update(json.dumps([None if _missing(v) else v for v in part.payload[name]],
                                 default=str).encode())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,8 @@ import pandas as pd
 from core.analysis import clusters as cl
 from core.analysis import drift
 from core.analysis.duplicates import DEFAULT_RELATIVE, DEFAULT_THRESHOLD, duplicate_cutoff
-from core.analysis.knn import knn_graph
-from core.analysis.novelty import novelty_scores
+from core.analysis.knn import KnnMethod, knn_graph, knn_search
+from core.analysis.novelty import Novelty, novelty_from_graphs
 from core.errors import BadInputError
 from core.pipeline.analyse import resolve_params
 from core.pipeline.analysis_io import (
@@ -103,13 +104,14 @@ class CompareResult:
 def run_compare(
     store: VectorStore, project: str, space: str, dataset_a: str | CompareSide,
     dataset_b: str | CompareSide, *, params: dict[str, Any] | None = None,
-    progress: Progress | None = None, force: bool = False,
+    progress: Progress | None = None, force: bool = False, cache_dir: Path | None = None,
 ) -> CompareResult:
     """Compare B (e.g. production, may be unlabeled) against A (e.g. train) in one space:
     per-item novelty of B, over/under-represented regions, an overall drift figure, label
     shift. A side is a dataset name, a CompareSide, or its text form ("all-data:test": only
     the items of all-data whose split is "test"). Reuses the persisted result when data and
-    params are unchanged; force recomputes. BadInputError for overlapping sides."""
+    params are unchanged; force recomputes. BadInputError for overlapping sides. cache_dir: as in
+    run_analysis (vector blocks kept between runs)."""
     side_a, side_b = as_side(dataset_a), as_side(dataset_b)
     problem = side_problem(side_a, side_b)
     if problem is not None:
@@ -119,9 +121,9 @@ def run_compare(
     full = resolve_params(params, DEFAULT_PARAMS)
     revision = store.revision(project, space)  # before reading: a write meanwhile makes it stale
     a = load_selection(store, project, space, [side_a.dataset], min_points=int(full["k"]) + 2,
-                       flt=side_a.filter())
+                       flt=side_a.filter(), cache_dir=cache_dir)
     b = load_selection(store, project, space, [side_b.dataset], min_points=2,
-                       flt=side_b.filter())
+                       flt=side_b.filter(), cache_dir=cache_dir)
     _tick(progress, 1)
     fp = _fingerprint(full, side_a, side_b, a, b)
     key = compare_key(space, side_a, side_b)
@@ -175,14 +177,12 @@ def _tick(progress: Progress | None, step: int) -> None:
 def _compute(a: Selection, b: Selection, p: dict[str, Any],
              progress: Progress | None) -> dict[str, Any]:
     k, seed = int(p["k"]), int(p["seed"])
-    nov = novelty_scores(a.vectors, b.vectors, k, method=p["knn_method"], seed=seed)
+    idx, sims, nov = _joint_graph(a.vectors, b.vectors, k, p["knn_method"], seed)
     _tick(progress, 2)
-    joint = np.vstack([a.vectors, b.vectors])
+    joint = StackedRows(a.vectors, b.vectors)
     is_b = np.r_[np.zeros(len(a.ids), bool), np.ones(len(b.ids), bool)]
-    jk = min(k, joint.shape[0] - 1)
-    idx, sims = knn_graph(joint, jk, method=p["knn_method"], seed=seed)
     regions = cl.cluster_labels(idx, sims, joint, min_cluster_size=p["min_cluster_size"],
-                                min_samples=int(p["min_samples"]))
+                                min_samples=int(p["min_samples"]), seed=seed)
     table = drift.region_table(regions, is_b, alpha=float(p["alpha"]))
     joint_ids = np.array(a.ids + b.ids, dtype=object)
     table["representatives"] = [
@@ -214,6 +214,47 @@ def _compute(a: Selection, b: Selection, p: dict[str, Any],
     return {"novelty": novelty, "regions": table, "drift": drift_doc, "labels": labels,
             "label_field": field_name, "label_tv": None if np.isnan(tv) else tv,
             "summary": summary}
+
+
+class StackedRows:
+    """A and B seen as one (n_a + n_b, d) set of rows without stacking them (a joint copy is
+    2 GB at 1M x 512): rows by integer index, as the clustering reads them (clusters.Rows)."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
+        self._a, self._b = a, b
+        self.shape = (a.shape[0] + b.shape[0], a.shape[1])
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        in_a = rows < self._a.shape[0]
+        out = np.empty((rows.size, self.shape[1]), dtype=np.result_type(self._a, self._b))
+        out[in_a] = self._a[rows[in_a]]
+        out[~in_a] = self._b[rows[~in_a] - self._a.shape[0]]
+        return out
+
+
+def _joint_graph(a: np.ndarray, b: np.ndarray, k: int, method: KnnMethod, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray, Novelty]:
+    """The kNN graph of A and B pooled (B's rows after A's) and B's novelty, from four searches
+    on the two sets as they are (no joint copy): A in A, B in A (which novelty also needs), A in
+    B, B in B, each row's k best of its two lists kept."""
+    aa_idx, aa_sims = knn_graph(a, k, method=method, seed=seed)
+    ba_idx, ba_sims = knn_search(b, a, k, method=method, seed=seed)
+    nov = novelty_from_graphs(aa_sims, ba_idx, ba_sims)
+    n_a, n_b = a.shape[0], b.shape[0]
+    ab_idx, ab_sims = knn_search(a, b, min(k, n_b), method=method, seed=seed)
+    bb_idx, bb_sims = knn_graph(b, min(k, n_b - 1), method=method, seed=seed)
+    a_rows = _best_of(aa_idx, aa_sims, ab_idx + n_a, ab_sims, k)
+    b_rows = _best_of(ba_idx, ba_sims, bb_idx + n_a, bb_sims, k)
+    return np.vstack([a_rows[0], b_rows[0]]), np.vstack([a_rows[1], b_rows[1]]), nov
+
+
+def _best_of(idx1: np.ndarray, sims1: np.ndarray, idx2: np.ndarray, sims2: np.ndarray,
+             k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k most similar of two neighbour lists, nearest first (ties: the first list)."""
+    idx, sims = np.hstack([idx1, idx2]), np.hstack([sims1, sims2])
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(sims, order, axis=1)
 
 
 def _label_field(a: Selection, b: Selection) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from functools import partial
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from core.config import Settings
+from core.datasets.own_embeddings import OwnVectors
 from core.embedders.base import Embedder, PreprocessingEmbedder
 from core.errors import BadInputError, CoreError, DimensionMismatchError
 from core.ids import point_id, readable_key
@@ -21,12 +22,14 @@ from core.pipeline.rejects import IngestReport, Reject, write_rejects
 from core.pipeline.timer import Timer
 from core.store.base import VectorStore
 from core.store.names import validate_name
+from core.thumbnails import with_thumbnails
 from core.types import CONFIDENCE, LABEL, META, PREDICTION, SPLIT, Item, Progress, SpaceInfo
 
 log = logging.getLogger(__name__)
 
 _EXISTING_CHUNK = 4096  # ids per existing_ids call
 VECTOR_BATCH = 1024  # points per upsert for own vectors
+_ARRAY_BLOCK = 16 * VECTOR_BATCH  # rows of an in-memory array checked and converted at a time
 # Below this L2 norm a vector has no usable direction (core.linalg floors norms at 1e-12).
 _MIN_NORM = 1e-12
 
@@ -36,10 +39,11 @@ def rejects_folder(settings: Settings) -> Path:
     return settings.data_dir / "rejects"
 
 
-def _screen(items: Sequence[Item]) -> tuple[list[int], list[Reject]]:
+def _screen(items: Sequence[Item], seen: set[str] | None = None) -> tuple[list[int], list[Reject]]:
     """(positions of the items to ingest, rejects): a key seen before in the same input (the first
-    one wins) and text fields that no JSON payload can hold are rejected by name, never raised."""
-    seen: set[str] = set()
+    one wins) and text fields that no JSON payload can hold are rejected by name, never raised.
+    seen: the keys of the input's earlier blocks (updated), when it is screened block by block."""
+    seen = set() if seen is None else seen
     kept: list[int] = []
     rejects: list[Reject] = []
     for position, item in enumerate(items):
@@ -144,13 +148,17 @@ def ingest_items(
         _tick(progress, report)
         size = batch_size or settings.batch_size
         batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-        prepare = prepare_texts if embedder.modality == "text" else partial(
-            prepare_images, embedder=embedder, settings=settings)
+        prepare = prepare_texts if embedder.modality == "text" else with_thumbnails(
+            partial(prepare_images, embedder=embedder, settings=settings), settings, _batch_uris)
         _embed_and_store(batches, prepare, settings.num_workers, embedder, target, report, timer, progress)
     finally:
         target.drop_if_empty()
     report.timings = timer.totals()
     return _finish(report, rejects_dir or rejects_folder(settings))
+
+
+def _batch_uris(batch: Batch) -> list[str | None]:
+    return [item.uri for _, item in batch]
 
 
 def _embed_and_store(batches: list[Batch], prepare: Callable[[Batch], Prepared], workers: int,
@@ -223,7 +231,7 @@ def ingest_vectors(
     dataset: str,
     space: SpaceInfo,
     items: Sequence[Item],
-    vectors: np.ndarray,
+    vectors: np.ndarray | OwnVectors,
     *,
     keys: Sequence[str] | None = None,
     progress: Progress | None = None,
@@ -231,6 +239,9 @@ def ingest_vectors(
 ) -> IngestReport:
     """Store the user's own vectors (n, space.dim) in `space` (created if absent), L2-normalised.
 
+    vectors: an array, or an OwnVectors file (core.datasets.open_own_embeddings) read block by
+    block; either way rows are checked, normalised and upserted VECTOR_BATCH at a time, so the
+    memory used is one block, not a copy of all vectors (1M x 512 is 2 GiB).
     Without keys, items[i] is the payload of vectors[i]. With keys (one per vector), items
     are joined by key (see join_vectors): vectors without an item are stored with a bare
     payload, items without a vector are rejected. Existing points are overwritten (new vectors
@@ -243,38 +254,72 @@ def ingest_vectors(
     timer = Timer()
     validate_name(project, "project")
     validate_name(dataset, "dataset")
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or vectors.shape[1] != space.dim:
-        raise DimensionMismatchError(
-            f"vectors have shape {vectors.shape} but space {space.name!r} holds {space.dim}-d vectors"
-        )
-    missing: list[Reject] = []
-    if keys is not None:
-        items, missing = join_vectors(items, keys, vectors)
-    elif len(items) != len(vectors):
-        raise ValueError(f"{len(items)} items for {len(vectors)} vectors (pass keys= to join by id)")
-    items = list(items)
-    kept, rejects = _screen(items)
+    if not isinstance(vectors, OwnVectors):
+        vectors = np.asarray(vectors)
+    shape = tuple(vectors.shape)
+    if len(shape) != 2 or shape[1] != space.dim:
+        raise DimensionMismatchError(f"vectors have shape {shape} but space {space.name!r} holds {space.dim}-d vectors")
+    item_of, missing = _row_items(items, keys, shape[0])
     target = _Target(store, project, space)
-    report = IngestReport(project, dataset, target.info.name, total=len(items) + len(missing),
-                          rejects=missing + rejects)
-    rows = _usable_rows(vectors, items, kept, report)
-    # The space is cosine: store unit rows ourselves (the one normaliser), so every adapter keeps
-    # the same numbers; rows already of unit length are kept bit for bit.
-    unit = l2_normalise(vectors[rows])
+    report = IngestReport(project, dataset, target.info.name, total=shape[0] + len(missing), rejects=missing)
     _tick(progress, report)
+    seen: set[str] = set()
     try:
-        for start in range(0, len(rows), VECTOR_BATCH):
-            chunk = [items[i] for i in rows[start:start + VECTOR_BATCH]]
-            with timer.section("store"):
-                target.upsert([point_id(project, dataset, it.key) for it in chunk],
-                              unit[start:start + VECTOR_BATCH], [it.payload(dataset) for it in chunk])
-            report.stored += len(chunk)
-            _tick(progress, report)
+        start = 0
+        for block in timer.iterate("read", _blocks(vectors)):
+            chunk = [item_of(start + i) for i in range(len(block))]
+            kept, rejects = _screen(chunk, seen)
+            report.rejects.extend(rejects)
+            _store_block(target, report, dataset, block, chunk, _usable_rows(block, chunk, kept, report),
+                         timer, progress)
+            start += len(block)
     finally:
         target.drop_if_empty()
     report.timings = timer.totals()
     return _finish(report, rejects_dir) if rejects_dir is not None else report
+
+
+def _row_items(items: Sequence[Item], keys: Sequence[str] | None,
+               n: int) -> tuple[Callable[[int], Item], list[Reject]]:
+    """(the item of vector row i, rejects for the items without a vector): join_vectors one row at
+    a time, so no list of n bare Items is built up front."""
+    if keys is None:
+        if len(items) != n:
+            raise ValueError(f"{len(items)} items for {n} vectors (pass keys= to join by id)")
+        return items.__getitem__, []
+    if len(keys) != n:
+        raise ValueError(f"{len(keys)} keys for {n} vectors")
+    by_key = {item.key: item for item in items}
+    key_set = set(keys)
+    missing = [Reject(item, "no vector with this id in the embeddings file")
+               for item in items if item.key not in key_set]
+    return (lambda row: by_key.get(keys[row]) or Item(key=keys[row])), missing
+
+
+def _blocks(vectors: np.ndarray | OwnVectors) -> Iterator[np.ndarray]:
+    """(k, d) float32 row blocks: read from the file, or float32 views/copies of array slices."""
+    if isinstance(vectors, OwnVectors):
+        yield from vectors.blocks()
+        return
+    for start in range(0, len(vectors), _ARRAY_BLOCK):
+        yield np.asarray(vectors[start:start + _ARRAY_BLOCK], dtype=np.float32)
+
+
+def _store_block(target: _Target, report: IngestReport, dataset: str, block: np.ndarray, chunk: list[Item],
+                 rows: np.ndarray, timer: Timer, progress: Progress | None) -> None:
+    """Upsert the usable rows of one block, VECTOR_BATCH at a time."""
+    project = report.project
+    for start in range(0, len(rows), VECTOR_BATCH):
+        batch = rows[start:start + VECTOR_BATCH]
+        # The space is cosine: store unit rows ourselves (the one normaliser), so every adapter keeps
+        # the same numbers; rows already of unit length are kept bit for bit.
+        unit = l2_normalise(block[batch])
+        picked = [chunk[i] for i in batch]
+        with timer.section("store"):
+            target.upsert([point_id(project, dataset, it.key) for it in picked], unit,
+                          [it.payload(dataset) for it in picked])
+        report.stored += len(picked)
+        _tick(progress, report)
 
 
 def _usable_rows(vectors: np.ndarray, items: Sequence[Item], kept: list[int], report: IngestReport) -> np.ndarray:

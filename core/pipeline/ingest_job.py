@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.config import Settings
+from core.datasets.own_embeddings import OwnVectors
 from core.embedders.base import Embedder
 from core.pipeline import indexing
 from core.pipeline.rejects import IngestReport
@@ -39,10 +40,12 @@ class ModelSource:
 @dataclass(frozen=True)
 class VectorSource:
     """The user's own vectors (n, d) for a space named `space`, joined to the items by `keys`
-    (one per vector; None: items[i] <-> vectors[i]). origin names the file in messages."""
+    (one per vector; None: items[i] <-> vectors[i]). origin names the file in messages.
+    vectors: an array, or the file itself (core.datasets.open_own_embeddings: read block by
+    block during the ingest, so a 1M x 512 file is never in memory whole)."""
 
     space: str
-    vectors: np.ndarray
+    vectors: np.ndarray | OwnVectors
     keys: Sequence[str] | None
     origin: str
 
@@ -53,6 +56,7 @@ class IngestOutcome:
 
     report: IngestReport
     index_built: bool
+    index_building: bool = False  # the caller started a background build (the dashboard)
 
 
 def run_ingest(store: VectorStore, project: str, dataset: str, items: Sequence[Item],
@@ -63,7 +67,9 @@ def run_ingest(store: VectorStore, project: str, dataset: str, items: Sequence[I
     something was stored and build_index, build the space's HNSW index once it holds more than
     index_threshold points (None: core.pipeline.indexing.INDEX_THRESHOLD, 20k) with
     store.optimize, which also compacts the documents area (minutes at 100k points).
-    progress(done, total) follows the items; phase(label) announces PHASE_STORE and PHASE_INDEX.
+    progress(done, total) follows the items; phase(label) announces PHASE_STORE and PHASE_INDEX,
+    then "<PHASE_INDEX> <n> s" every 10 s while the index builds (build_index=False: the caller
+    builds it, e.g. the dashboard in the background with indexing.start_index_build).
     CoreError from reading, embedding or the store propagates."""
     from core.pipeline.ingest import ingest_items, ingest_vectors, own_space, rejects_folder
 
@@ -87,7 +93,12 @@ def _index(store: VectorStore, project: str, report: IngestReport, phase: Phase 
     if store.count(project, report.space) <= threshold:
         return False  # an exact scan answers in a few ms: no index needed (indexing.py)
     _announce(phase, PHASE_INDEX)
-    return indexing.build_index_if_large(store, project, report.space, threshold)
+
+    def tick(elapsed_s: float) -> None:  # Edge reports no fraction done: the elapsed time shows it is alive
+        if phase is not None:
+            phase(f"{PHASE_INDEX} {elapsed_s:.0f} s")
+
+    return indexing.build_index_if_large(store, project, report.space, threshold, tick=tick)
 
 
 def _announce(phase: Phase | None, label: str) -> None:

@@ -1,18 +1,22 @@
 """2-D maps of a project's datasets: fit once, persist in the store, reuse, place new points.
 
 get_map() computes a layout once per (space, datasets, method, params, filter) and keeps it as
-a store document (see core.pipeline.map_doc), so reopening is a document read. Points ingested
-later are placed onto the existing layout by kNN interpolation (no refit, so the picture a user
-knows does not move); deleted points are dropped; refit=True starts over.
+a store document (see core.pipeline.map_doc) stamped with the space's store revision, so
+reopening while nothing was written is one document read. After a write, the selection's ids
+are listed: points ingested later are placed onto the existing layout by kNN interpolation (no
+refit, so the picture a user knows does not move); deleted points are dropped; refit=True
+starts over. Big selections are fitted on a sample, the rest placed (core.projection.fit).
 Vectors re-ingested under the same ids are not detected: refit=True after changing a model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,14 +25,16 @@ from core.errors import NotEnoughDataError
 from core.filters import Filter, items_only
 from core.pipeline.analysis_io import resolve_datasets
 from core.pipeline.map_doc import MAP_KIND, StoredMap, from_doc, map_key, to_doc
-from core.projection import MIN_POINTS, fit_projection, params_hash, place_points, project_linear
+from core.pipeline.vector_cache import load_vectors
+from core.projection import MIN_POINTS, fit_projection, params_hash, place_new, project_linear
 from core.projection.params import normalise_params
 from core.store.base import VectorStore
 from core.types import DATASET, Progress
 
 log = logging.getLogger(__name__)
 
-_STEPS = 3  # progress steps: read, fit or place, save
+_STEPS = 4  # progress steps: read, fit, place, save
+_READ, _FIT, _PLACE, _SAVE = 1, 2, 3, 4
 # New points are placed against at most this many fitted points (a seeded random subset).
 # Reading vectors back from the store dominates placement (8 s for 100k x 512-d on 2 cores);
 # a quarter of the points still gives every new point near neighbours in any sizeable cluster.
@@ -87,23 +93,31 @@ def _prepare(store: VectorStore, project: str, space: str, datasets: Sequence[st
 def _result(stored: StoredMap, fitted: bool, placed: int) -> MapResult:
     return MapResult(
         ids=list(stored.ids), coords=stored.coords, method=stored.method,
-        params_hash=params_hash(stored.method, stored.params, stored.ids), fitted=fitted,
+        params_hash=stored.params_hash or params_hash(stored.method, stored.params, stored.ids), fitted=fitted,
         placed=placed, params=dict(stored.params), resolved=dict(stored.resolved),
         n_fitted=int(stored.fitted.sum()),
     )
 
 
 def _fit(store: VectorStore, project: str, space: str, selection: Filter, method: str,
-         params: dict[str, Any]) -> StoredMap:
-    ids, vectors = store.vectors(project, space, flt=selection)
-    if len(ids) < MIN_POINTS:
+         params: dict[str, Any], cache_dir: Path | None, progress: Progress | None) -> StoredMap:
+    start = time.perf_counter()
+    block = load_vectors(store, project, space, selection, cache_dir=cache_dir)
+    log.info("map: read %d vectors of %s/%s in %.1f s", len(block), project, space, time.perf_counter() - start)
+    _tick(progress, _READ)
+    if len(block) < MIN_POINTS:
         raise NotEnoughDataError(
             f"A map of space {space!r} of project {project!r} needs at least {MIN_POINTS} points; "
-            f"the selection has {len(ids)}: add data or widen the filter")
-    proj = fit_projection(vectors, method, params)
-    log.info("map fitted: %s of %d points of %s/%s in %.1f s", method, len(ids), project, space, proj.seconds)
-    return StoredMap(list(ids), proj.coords, proj.fitted, method, params, proj.params,
-                     proj.pca_mean, proj.pca_components, proj.seconds)
+            f"the selection has {len(block)}: add data or widen the filter")
+    proj = fit_projection(block.vectors, method, params)
+    n_fit = int(proj.fitted.sum())
+    log.info("map fitted: %s of %d points of %s/%s in %.1f s (%d fitted, %d placed; %s)", method, len(block),
+             project, space, proj.seconds, n_fit, len(block) - n_fit,
+             {k: round(v, 1) for k, v in proj.timings.items()})
+    _tick(progress, _FIT)
+    _tick(progress, _PLACE)
+    return StoredMap(block.ids.tolist(), proj.coords, proj.fitted, method, params, proj.params,
+                     proj.pca_mean, proj.pca_components, proj.seconds, block.revision)
 
 
 def _place(store: VectorStore, project: str, space: str, stored: StoredMap, new_ids: list[str]) -> StoredMap:
@@ -118,11 +132,12 @@ def _place(store: VectorStore, project: str, space: str, stored: StoredMap, new_
         ref_found, ref_vectors = store.vectors(project, space, ids=[stored.ids[i] for i in ref_rows])
         row_of = {pid: row for row, pid in zip(ref_rows, (stored.ids[i] for i in ref_rows), strict=True)}
         ref_coords = stored.coords[[row_of[pid] for pid in ref_found]]
-        new_coords = place_points(new_vectors, ref_vectors, ref_coords, k=int(stored.resolved.get("n_neighbors", 10)))
+        new_coords = place_new(new_vectors, ref_vectors, ref_coords, k=int(stored.resolved.get("n_neighbors", 10)),
+                               pca_dims=int(stored.resolved.get("pca_dims", 50)))
     return StoredMap(
         stored.ids + list(found), np.vstack([stored.coords, new_coords]).astype(np.float32),
         np.concatenate([stored.fitted, np.zeros(len(found), dtype=bool)]), stored.method,
-        stored.params, stored.resolved, stored.pca_mean, stored.pca_components, stored.seconds)
+        stored.params, stored.resolved, stored.pca_mean, stored.pca_components, stored.seconds, stored.revision)
 
 
 def get_map(
@@ -137,37 +152,56 @@ def get_map(
     refit: bool = False,
     progress: Progress | None = None,
     ids: Sequence[str] | None = None,
+    cache_dir: Path | None = None,
 ) -> MapResult:
     """The 2-D map of the items of `datasets` (None / empty: all) in `space`, narrowed by flt.
 
     Fitted once and persisted; later calls reuse it ("map reused"), place points ingested since
     ("placed N new points", no refit), drop deleted ones; refit=True fits again ("map fitted").
     Raises NotFoundError (unknown space / dataset), NotEnoughDataError (< MIN_POINTS points).
-    progress(done, total) gets 0..3 of 3 (read, fit or place, save).
+    progress(done, total) gets 0..4 of 4 (read, fit, place, save; the log says the counts).
     ids: the selection's current point ids when the caller has already read them (e.g. the
-    payload frame the map is coloured by): saves get_map a scroll over the store, which is most
-    of a reopen at 100k points.
+    payload frame the map is coloured by): saves get_map a scroll over the store when the
+    space was written since the map was saved. cache_dir: where load_vectors keeps vector
+    blocks (settings.cache_dir / "vectors"); None reads from the store.
     """
     names, normalised, key, selection = _prepare(store, project, space, datasets, method, params, flt)
     _tick(progress, 0)
+    revision = store.revision(project, space)  # before reading: a write meanwhile shows next time
     doc = None if refit else store.get_document(project, MAP_KIND, key)
     stored = from_doc(doc, method, normalised, key) if doc is not None else None
     if stored is None:
-        stored = _fit(store, project, space, selection, method, normalised)
-        _tick(progress, 2)
-        store.put_document(project, MAP_KIND, key, to_doc(stored, space, names, flt))
-        _tick(progress, 3)
+        stored = _fit(store, project, space, selection, method, normalised, cache_dir, progress)
+        stored = _save(store, project, key, stored, space, names, flt, progress)
         return _result(stored, fitted=True, placed=0)
+    if stored.revision == revision:  # nothing written to the space since: no id listing
+        log.info("map reused: %s of %d points of %s/%s (revision unchanged)", method, len(stored.ids),
+                 project, space)
+        _tick(progress, _SAVE)
+        return _result(stored, fitted=False, placed=0)
     current = sorted(ids) if ids is not None else _current_ids(store, project, space, selection)
-    _tick(progress, 1)
+    _tick(progress, _READ)
     known, now = set(stored.ids), set(current)
     keep = np.fromiter((pid in now for pid in stored.ids), dtype=bool, count=len(stored.ids))
     new_ids = [pid for pid in current if pid not in known]
+    stored = dataclasses.replace(stored, revision=revision)
     if keep.all() and not new_ids:
+        # Same points, newer revision (e.g. labels changed): record it so the next reopen is one read.
         log.info("map reused: %s of %d points of %s/%s", method, len(stored.ids), project, space)
-        _tick(progress, 3)
+        stored = _save(store, project, key, stored, space, names, flt, progress)
         return _result(stored, fitted=False, placed=0)
     return _update(store, project, space, key, names, flt, stored, keep, new_ids, progress)
+
+
+def _save(store: VectorStore, project: str, key: str, stored: StoredMap, space: str, names: list[str],
+          flt: Filter | None, progress: Progress | None) -> StoredMap:
+    """Persist stored with its params_hash (so a reopen need not sort and hash every id)."""
+    start = time.perf_counter()
+    stored = dataclasses.replace(stored, params_hash=params_hash(stored.method, stored.params, stored.ids))
+    store.put_document(project, MAP_KIND, key, to_doc(stored, space, names, flt))
+    log.info("map: saved %d points of %s/%s in %.1f s", len(stored.ids), project, space, time.perf_counter() - start)
+    _tick(progress, _SAVE)
+    return stored
 
 
 def _update(store: VectorStore, project: str, space: str, key: str, names: list[str], flt: Filter | None,
@@ -180,6 +214,7 @@ def _update(store: VectorStore, project: str, space: str, key: str, names: list[
         log.info("map: fewer than %d fitted points remain, fitting again", MIN_POINTS)
         return get_map(store, project, space, names, method=stored.method, params=stored.params,
                        flt=flt, refit=True, progress=progress)
+    _tick(progress, _FIT)
     placed = 0
     if new_ids:
         start = time.perf_counter()
@@ -188,9 +223,8 @@ def _update(store: VectorStore, project: str, space: str, key: str, names: list[
         placed = len(stored.ids) - before
         log.info("placed %d new points onto the %s map of %s/%s in %.2f s",
                  placed, stored.method, project, space, time.perf_counter() - start)
-    _tick(progress, 2)
-    store.put_document(project, MAP_KIND, key, to_doc(stored, space, names, flt))
-    _tick(progress, 3)
+    _tick(progress, _PLACE)
+    stored = _save(store, project, key, stored, space, names, flt, progress)
     return _result(stored, fitted=False, placed=placed)
 
 
@@ -205,9 +239,10 @@ def has_map(store: VectorStore, project: str, space: str, datasets: Sequence[str
 
 
 def quick_map(store: VectorStore, project: str, space: str, datasets: Sequence[str] | None, *,
-              flt: Filter | None = None, seed: int = 0, progress: Progress | None = None) -> MapResult:
+              flt: Filter | None = None, seed: int = 0, progress: Progress | None = None,
+              cache_dir: Path | None = None) -> MapResult:
     """A layout to show at once while the full one is computed: the PCA-2 map (~1 s at 100k
     points, dominated by reading the vectors), persisted like any map, so it is also instant
     the second time and new points place exactly."""
     return get_map(store, project, space, datasets, method="pca", params={"seed": seed}, flt=flt,
-                   progress=progress)
+                   progress=progress, cache_dir=cache_dir)

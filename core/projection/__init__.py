@@ -1,9 +1,9 @@
 """2-D maps of embedding vectors (UMAP, PCA, t-SNE) and placement of new points: pure numpy, no I/O."""
 
 from core.projection.base import METHODS, MIN_POINTS, Method, Projection
-from core.projection.fit import fit_projection, quick_projection
+from core.projection.fit import fit_projection, place_new, quick_projection
 from core.projection.params import DEFAULT_PARAMS, normalise_params, params_hash
-from core.projection.place import place_points, project_linear, unit_rows
+from core.projection.place import place_points, place_reduced, project_linear, unit_rows
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -14,7 +14,9 @@ __all__ = [
     "fit_projection",
     "normalise_params",
     "params_hash",
+    "place_new",
     "place_points",
+    "place_reduced",
     "project_linear",
     "quick_projection",
     "unit_rows",

@@ -14,7 +14,7 @@ from core.errors import BadInputError, NotEnoughDataError
 from core.linalg import l2_normalise
 from core.projection.base import MIN_POINTS, Projection
 from core.projection.params import normalise_params, resolve_tsne, resolve_umap
-from core.projection.place import place_points
+from core.projection.place import place_reduced
 from core.types import Progress
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 _PCA_FIT_ROWS = 20_000
 _STEPS = 2  # progress steps: fit, finish
 _SMALL_TSNE = 5_000  # below this many points t-SNE runs on one thread
+# UMAP is fitted on a seeded random sample of at most this many points; the others are placed
+# from their neighbours among the sample in PCA space (place_reduced). Measured with
+# benchmarks/explore.py --sample (see docs/internal-apis.md, core.pipeline maps).
+UMAP_FIT_POINTS = 50_000
+_PLACE_K = 10  # neighbours a placed point is averaged over
 # One UMAP fit at a time per process: numba's "workqueue" threading layer (the fallback where
 # neither OpenMP nor TBB is available) aborts the process on concurrent parallel launches, and
 # the dashboard runs the warm-up thread next to user sessions. Fits are CPU-bound anyway.
@@ -66,11 +71,31 @@ def pca_fit(x: np.ndarray, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray
 
 
 def _reduce(x: np.ndarray, dims: int, seed: int) -> np.ndarray:
-    """x projected onto its first `dims` principal components when that makes it smaller."""
+    """x projected onto its first `dims` principal components when that makes it smaller.
+    Fitted on a row sample (pca_fit) and applied as x @ W.T - mean @ W.T: no centred copy of x."""
     if dims <= 0 or x.shape[1] <= dims or x.shape[0] <= dims:
         return x
     mean, components = pca_fit(x, dims, seed)
-    return ((x - mean) @ components.T).astype(np.float32)
+    return (x @ components.T - mean @ components.T).astype(np.float32, copy=False)
+
+
+def _sample_mask(n: int, cap: int, seed: int) -> np.ndarray:
+    """(n,) bool: all True up to cap points, else a seeded random subset of cap points."""
+    fitted = np.ones(n, dtype=bool)
+    if n > cap:
+        fitted[:] = False
+        fitted[np.random.default_rng(seed).choice(n, cap, replace=False)] = True
+    return fitted
+
+
+def _place_rest(reduced: np.ndarray, coords: np.ndarray, fitted: np.ndarray, seed: int,
+                timings: dict[str, float]) -> None:
+    """Fill coords[~fitted] from the fitted points' neighbours in the reduced space (in place)."""
+    if fitted.all():
+        return
+    start = time.perf_counter()
+    coords[~fitted] = place_reduced(reduced[~fitted], reduced[fitted], coords[fitted], _PLACE_K, seed=seed)
+    timings["place"] = time.perf_counter() - start
 
 
 def _finite(coords: np.ndarray, method: str) -> np.ndarray:
@@ -116,21 +141,43 @@ def umap_layout(x: np.ndarray, params: dict[str, Any], *, force_approximation: b
         numba.set_num_threads(threads)
 
 
+def place_new(new_vectors: np.ndarray, ref_vectors: np.ndarray, ref_coords: np.ndarray, k: int = 10, *,
+              pca_dims: int = 50, seed: int = 0) -> np.ndarray:
+    """Coordinates (m, 2) float32 for new vectors (m, d) on a layout fitted with ref_vectors (n, d)
+    at ref_coords (n, 2): place_reduced in the PCA-pca_dims space of the reference (unit rows),
+    so a large batch of late points costs (m x sqrt(n)) 50-d products, not (m x n) d-d ones."""
+    ref = l2_normalise(ref_vectors)
+    new = l2_normalise(new_vectors)
+    if new.shape[1] != ref.shape[1]:
+        raise ValueError(f"new vectors are {new.shape[1]}-d but reference vectors are {ref.shape[1]}-d")
+    if 0 < pca_dims < ref.shape[1] and ref.shape[0] > pca_dims:
+        mean, components = pca_fit(ref, pca_dims, seed)
+        offset = mean @ components.T
+        ref, new = ref @ components.T - offset, new @ components.T - offset
+    return place_reduced(new, ref, ref_coords, k, seed=seed)
+
+
 def _fit_umap(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -> Projection:
-    resolved = resolve_umap(x.shape[0], params)
+    n = x.shape[0]
+    fitted = _sample_mask(n, max(UMAP_FIT_POINTS, MIN_POINTS), params["seed"])
+    if not fitted.all():
+        log.info("UMAP of %d points: fitting a random %d, placing the other %d", n, int(fitted.sum()),
+                 n - int(fitted.sum()))
+    resolved = {**resolve_umap(int(fitted.sum()), params), "fit_points": int(fitted.sum())}
     start = time.perf_counter()
     reduced = _reduce(x, resolved["pca_dims"], resolved["seed"])
     timings["reduce"] = time.perf_counter() - start
-    coords = umap_layout(reduced, resolved)
+    coords = np.empty((n, 2), dtype=np.float32)
+    coords[fitted] = umap_layout(reduced if fitted.all() else reduced[fitted], resolved)
     timings["fit"] = time.perf_counter() - start - timings["reduce"]
-    fitted = np.ones(x.shape[0], dtype=bool)
+    _place_rest(reduced, coords, fitted, resolved["seed"], timings)
     return Projection(_finite(coords, "umap"), "umap", resolved, fitted)
 
 
 def _fit_pca(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -> Projection:
     start = time.perf_counter()
     mean, components = pca_fit(x, 2, params["seed"])
-    coords = (x - mean) @ components.T
+    coords = x @ components.T - mean @ components.T  # no centred (n, d) copy of x
     timings["fit"] = time.perf_counter() - start
     fitted = np.ones(x.shape[0], dtype=bool)
     return Projection(_finite(coords, "pca"), "pca", dict(params), fitted, mean, components)
@@ -141,25 +188,22 @@ def _fit_tsne(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) 
     from threadpoolctl import threadpool_limits
 
     n, cap = x.shape[0], max(params["max_points"], MIN_POINTS)
-    fitted = np.ones(n, dtype=bool)
+    fitted = _sample_mask(n, cap, params["seed"])
     if n > cap:
         log.warning("t-SNE on %d points would be slow: fitting %d random points, placing the other %d",
                     n, cap, n - cap)
-        fitted[:] = False
-        fitted[np.random.default_rng(params["seed"]).choice(n, cap, replace=False)] = True
     resolved = resolve_tsne(int(fitted.sum()), params)
     start = time.perf_counter()
-    reduced = _reduce(x[fitted], resolved["pca_dims"], resolved["seed"])
+    reduced = _reduce(x, resolved["pca_dims"], resolved["seed"])  # PCA fitted on a row sample
     timings["reduce"] = time.perf_counter() - start
     tsne = TSNE(n_components=2, perplexity=resolved["perplexity"], init="pca", learning_rate="auto",
                 max_iter=resolved["max_iter"], random_state=resolved["seed"])
     coords = np.empty((n, 2), dtype=np.float32)
     # sklearn's OpenMP threads spin-wait: on small inputs one thread is 7x faster on a busy box.
-    with threadpool_limits(1 if len(reduced) < _SMALL_TSNE else None):
-        coords[fitted] = tsne.fit_transform(reduced)
+    with threadpool_limits(1 if int(fitted.sum()) < _SMALL_TSNE else None):
+        coords[fitted] = tsne.fit_transform(reduced[fitted])
     timings["fit"] = time.perf_counter() - start - timings["reduce"]
-    if not fitted.all():
-        coords[~fitted] = place_points(x[~fitted], x[fitted], coords[fitted])
+    _place_rest(reduced, coords, fitted, resolved["seed"], timings)
     return Projection(_finite(coords, "tsne"), "tsne", resolved, fitted)
 
 

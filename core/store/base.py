@@ -21,7 +21,17 @@ import numpy as np
 import pandas as pd
 
 from core.filters import Filter
-from core.types import DatasetInfo, Hit, SpaceInfo
+from core.types import DatasetInfo, Hit, Progress, SpaceInfo
+
+# Capabilities an adapter lists in its `capabilities` attribute (read with has_capability).
+# SERVER_KNN: neighbours() runs on the Qdrant server (cluster), so the kNN graph of big spaces
+# is built there instead of from every vector pulled into this process.
+SERVER_KNN = "server_knn"
+
+
+def has_capability(store: object, name: str) -> bool:
+    """Whether a store declares a capability (stores without the attribute declare none)."""
+    return name in getattr(store, "capabilities", frozenset())
 
 
 @runtime_checkable
@@ -111,9 +121,13 @@ class VectorStore(Protocol):
         space: str,
         ids: Sequence[str] | None = None,
         flt: Filter | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> tuple[list[str], np.ndarray]:
         """(ids, (n, dim) float32) for the given ids (in that order, missing ids skipped) or the
-        points matching the filter (sorted by id)."""
+        points matching the filter (sorted by id). Read page by page into one preallocated
+        block (peak: the array + one page); progress(done, total) after each page of a filter
+        read. For the whole space as a cached block use core.pipeline.vector_cache.load_vectors."""
         ...
 
     def iter_vectors(
@@ -160,6 +174,16 @@ class VectorStore(Protocol):
         """
         ...
 
+    def neighbours(
+        self, project: str, space: str, ids: Sequence[str], k: int, flt: Filter | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest other points of each point in ids among the points matching flt, found
+        by the store itself (batched queries by point id, the point itself left out).
+        Returns (neighbour ids (len(ids), k) object array of str, cosine similarities (len(ids), k)
+        float32), nearest first; rows with fewer than k matches are padded with "" and NaN.
+        Worth calling instead of an in-process kNN only where capabilities holds SERVER_KNN."""
+        ...
+
     # -- documents (non-vector state: space descriptors, results, collections) ---------------
     def put_document(self, project: str, kind: str, key: str, doc: dict[str, Any]) -> None:
         """Store a JSON-serialisable document, replacing any with the same (project, kind, key)."""
@@ -200,7 +224,20 @@ class VectorStore(Protocol):
 
     # -- maintenance ---------------------------------------------------------------------
     def optimize(self, project: str, space: str) -> None:
-        """Build indexes (HNSW) now. Slow on big data: call it off the request path."""
+        """Build indexes (HNSW) now, in this process. Slow on big data: call it off the request
+        path (Edge holds the GIL meanwhile: a server process uses build_index instead)."""
+        ...
+
+    def build_index(self, project: str, space: str) -> bool:
+        """Build the index without stopping this process's other threads (the dashboard's
+        background build): Edge builds a copy in a child process and swaps it in (False when the
+        space changed meanwhile: the copy is discarded); a server indexes by itself."""
+        ...
+
+    def index_status(self, project: str, space: str) -> tuple[int, int]:
+        """(points in HNSW-indexed segments, all points) of a space. Fewer indexed than all: the
+        rest is searched exactly (correct, slower past ~50k points); a small space is never
+        indexed (Edge indexes segments past its indexing threshold); local mode: always (0, n)."""
         ...
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ import qdrant_edge as qe
 
 from core.errors import NotFoundError, StoreUnavailableError
 from core.filters import Filter, items_only
-from core.store import common, schema
+from core.store import common, edge_build, schema
 from core.store import edge_shards as es
 from core.store.documents import KEYWORD_DOC_FIELDS, DocumentArea
 from core.store.edge_filters import to_edge
@@ -64,6 +64,8 @@ class EdgeStore(EdgeOps):
         self._revisions = FileRevisions(self._root)
         self._closed = False
         self._stamp_if_new()
+        for removed, size in edge_build.clean_stale_builds(self._root):
+            log.warning("removed %s (%.1f MB) left by an interrupted index build", removed, size / 1e6)
         if check_schema:
             schema.check_version(self.schema_version(), str(path))
 
@@ -91,6 +93,17 @@ class EdgeStore(EdgeOps):
         self._revisions.bump(project, spaces)
 
     # -- plumbing ------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        """The store folder."""
+        return self._root
+
+    def close_space(self, project: str, space: str) -> None:
+        """Close one space's shard (call inside hold(); the next operation re-opens it)."""
+        shard = self._shards.pop((project, space), None)
+        if shard is not None:
+            shard.close()
+
     def _close_shards(self) -> None:
         """Close every open shard (on hand-over and close)."""
         shards = list(self._shards.values()) + ([self._docs_shard] if self._docs_shard else [])
@@ -106,13 +119,21 @@ class EdgeStore(EdgeOps):
             path = es.space_dir(self._root, project, space)
             if not (path / es.CONFIG_FILE).is_file():
                 raise NotFoundError(f"Space {space!r} does not exist in project {project!r}")
+            self._clean_temp(path)
             self._shards[key] = es.open_shard(path)
         return self._shards[key]
+
+    def _clean_temp(self, path: Path) -> None:
+        """Drop the temporary segments of an index build that was killed (inside the lease, before
+        the load: no process has this shard open, so nothing there is in use)."""
+        for removed, size in es.clean_temp_segments(path):
+            log.warning("removed %s (%.1f MB) left by an interrupted index build", removed, size / 1e6)
 
     def _docs_backend(self) -> qe.EdgeShard:
         if self._docs_shard is None:
             path = self._root / es.DOCUMENTS_DIR
             if (path / es.CONFIG_FILE).is_file():
+                self._clean_temp(path)
                 self._docs_shard = es.open_shard(path)
             else:
                 self._docs_shard = es.create_shard(path, 1, KEYWORD_DOC_FIELDS, small=True)
@@ -276,11 +297,24 @@ class EdgeStore(EdgeOps):
             raise StoreUnavailableError(f"Qdrant Edge failed {operation} in {self._root}: {e}") from e
 
     def optimize(self, project: str, space: str) -> None:
-        """Build the space's HNSW index (minutes at 100k+ points: never on the request path),
-        and vacuum the documents shard (replaced documents leave deleted chunks behind)."""
+        """Build the space's HNSW index in this process (minutes at 1M points: never on the request
+        path), and vacuum the documents shard (replaced documents leave deleted chunks behind).
+        Measured: Edge holds the GIL while it optimizes, so every other thread of the process
+        stops meanwhile; a server (the dashboard) calls build_index instead."""
         with self.hold("optimize"):
             self._shard(project, space).optimize()
             self._docs_backend().optimize()
+
+    def build_index(self, project: str, space: str) -> bool:
+        """Build the index without stopping this process: a child process optimizes a copy of the
+        shard while this one keeps answering (exact) searches, then the copy replaces the shard if
+        the space did not change meanwhile (core.store.edge_build). Returns True when swapped in."""
+        return edge_build.build_on_copy(self, project, space)
+
+    def index_status(self, project: str, space: str) -> tuple[int, int]:
+        with self.hold("index_status"):
+            info = self._shard(project, space).info()
+            return int(info.indexed_vectors_count), int(info.points_count)
 
     def close(self) -> None:
         if self._closed:

@@ -16,7 +16,7 @@ from core.filters import Filter
 from core.store import common
 from core.store import edge_shards as es
 from core.store.edge_filters import to_edge
-from core.types import META, Hit, SpaceInfo
+from core.types import META, Hit, Progress, SpaceInfo
 
 
 def _equal(stored: Any, wanted: Any) -> bool:
@@ -105,17 +105,35 @@ class EdgeOps:
         return common.payload_frame(records, fields)
 
     def vectors(self, project: str, space: str, ids: Sequence[str] | None = None,
-                flt: Filter | None = None) -> tuple[list[str], np.ndarray]:
+                flt: Filter | None = None, *, progress: Progress | None = None) -> tuple[list[str], np.ndarray]:
         with self.hold("vectors"):
             dim = self._info(project, space).dim
             shard = self._shard(project, space)
             if ids is not None:
-                records = es.retrieve(shard, [common.check_id(i) for i in ids], False, True)
-                found = {str(r.id): es.vector_of(r) for r in records}
-                order = [str(i) for i in ids if str(i) in found]
-                return order, common.as_array([found[i] for i in order], dim)
-            records = [r for page in es.scroll(shard, self._flt(project, space, flt), False, True) for r in page]
-            return [str(r.id) for r in records], common.as_array([es.vector_of(r) for r in records], dim)
+                return self._vectors_of(shard, ids, dim)
+            edge_filter = self._flt(project, space, flt)
+            total = int(shard.count(qe.CountRequest(exact=True, filter=edge_filter)))
+            block = common.RowBlock(dim, total)
+            with common.gc_paused():
+                for page in es.scroll(shard, edge_filter, False, True):
+                    block.add([str(r.id) for r in page], [es.vector_of(r) for r in page])
+                    if progress is not None:
+                        progress(len(block.ids), max(total, len(block.ids)))
+            return block.sorted_by_id()  # Edge scrolls in id order: no reordering in practice
+
+    @staticmethod
+    def _vectors_of(shard: qe.EdgeShard, ids: Sequence[str], dim: int) -> tuple[list[str], np.ndarray]:
+        """The vectors of these ids, in that order (missing ids skipped), one page at a time."""
+        wanted = [common.check_id(i) for i in ids]
+        found: dict[str, int] = {}
+        block = common.RowBlock(dim, len(wanted))
+        for start in range(0, len(wanted), common.SCROLL_BATCH):
+            records = es.retrieve(shard, wanted[start:start + common.SCROLL_BATCH], False, True)
+            found.update((str(r.id), len(block.ids) + at) for at, r in enumerate(records))
+            block.add([str(r.id) for r in records], [es.vector_of(r) for r in records])
+        _, rows = block.finish()
+        order = [str(i) for i in ids if str(i) in found]
+        return order, rows[np.asarray([found[i] for i in order], dtype=np.int64)].reshape(-1, dim)
 
     def iter_vectors(self, project: str, space: str, flt: Filter | None = None,
                      batch: int = 2048) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
@@ -191,7 +209,24 @@ class EdgeOps:
              exact: bool, with_payload: bool) -> list[Hit]:
         common.check_limit(limit)
         request = qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=with_payload,
-                                  with_vector=False, params=qe.SearchParams(exact=exact))
+                                  with_vector=False, params=es.search_params(exact))
         points = self._shard(project, space).query(request)
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+    # Listed last: Edge runs in this process, where the analysis's own IVF kNN is faster than
+    # one query per point, so it declares no server_knn; neighbours() is there for completeness.
+    capabilities: frozenset[str] = frozenset()
+
+    def neighbours(self, project: str, space: str, ids: Sequence[str], k: int,
+                   flt: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        out_ids = np.full((len(ids), k), "", dtype=object)
+        out_sims = np.full((len(ids), k), np.nan, dtype=np.float32)
+        found, vectors = self.vectors(project, space, ids=list(ids))
+        rows = {pid: i for i, pid in enumerate(ids)}
+        for pid, vec in zip(found, vectors, strict=True):
+            hits = [h for h in self.query(project, space, vec, limit=k + 1, flt=flt, with_payload=False)
+                    if h.id != pid][:k]
+            out_ids[rows[pid], : len(hits)] = [h.id for h in hits]
+            out_sims[rows[pid], : len(hits)] = [h.score for h in hits]
+        return out_ids, out_sims
 

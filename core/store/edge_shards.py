@@ -15,6 +15,7 @@ never rewrites another, and a space's shard has a single unnamed vector.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,12 +24,15 @@ from typing import Any
 import qdrant_edge as qe
 
 from core.errors import StoreUnavailableError
+from core.store import index_config as ic
+from core.store.index_config import SpaceIndex
 from core.store.names import decode, encode
 from core.types import FLOAT_FIELDS, KEYWORD_FIELDS
 
 SPACES_DIR = "spaces"
 DOCUMENTS_DIR = "documents"
 CONFIG_FILE = "edge_config.json"
+TEMP_DIR = "temp_segments"  # where Edge builds optimized segments before moving them in
 
 
 def project_dir(root: Path, project: str) -> Path:
@@ -66,6 +70,31 @@ def shard_dim(path: Path) -> int:
     return int(config["vectors"][""]["size"])
 
 
+def folder_size(path: Path) -> int:
+    """Bytes of the files under path (or of the file path)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def clean_temp_segments(path: Path) -> list[tuple[Path, int]]:
+    """Remove what an interrupted optimize left in the shard's temp_segments/ folder; returns
+    (removed path, bytes). Call only while no process has the shard open (inside the lease, before
+    load): Edge builds a new segment there and moves it into segments/ when done, so anything
+    still there (temp_segments/segment_builder_*: 171 MB at 200k x 512-d, 2.4 GB at 1M) belongs to
+    a build that died, and Edge itself never references nor removes it."""
+    temp = path / TEMP_DIR
+    if not temp.is_dir():
+        return []
+    removed = []
+    for child in sorted(temp.iterdir()):
+        size = folder_size(child)
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+        removed.append((child, size))
+    return removed
+
+
 def open_shard(path: Path) -> qe.EdgeShard:
     """Load an existing shard; StoreUnavailableError with the folder when Edge refuses."""
     try:
@@ -84,20 +113,55 @@ def create_shard(path: Path, dim: int, keyword: tuple[str, ...], floats: tuple[s
     optimizers = qe.EdgeOptimizersConfig(vacuum_min_vector_number=1, deleted_threshold=0.2) if small else None
     config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
                            optimizers=optimizers)
+    return _create(path, config, keyword, floats)
+
+
+def _create(path: Path, config: qe.EdgeConfig, keyword: tuple[str, ...], floats: tuple[str, ...],
+            linked: tuple[str, ...] | None = None) -> qe.EdgeShard:
+    """A shard with keyword / float payload indexes; `linked` keyword fields get HNSW payload
+    links (when payload_m > 0), the others none (each linked field costs about one more build);
+    None: Edge's default (every field linked)."""
     try:
         shard = qe.EdgeShard.create(str(path), config)
     except Exception as e:
         raise StoreUnavailableError(f"Cannot create the embedded store shard {path}: {e}") from e
-    schema = [(f, qe.PayloadSchemaType.Keyword) for f in keyword]
-    schema += [(f, qe.PayloadSchemaType.Float) for f in floats]
+    schema: list[tuple[str, Any]] = [(f, qe.KeywordIndexParams(enable_hnsw=f in linked) if linked is not None
+                                      else qe.PayloadSchemaType.Keyword) for f in keyword]
+    schema += [(f, qe.FloatIndexParams(enable_hnsw=False) if linked is not None else qe.PayloadSchemaType.Float)
+               for f in floats]
     for field, kind in schema:
         shard.update(qe.UpdateOperation.create_field_index(field, kind))
     return shard
 
 
-def create_space_shard(path: Path, dim: int) -> qe.EdgeShard:
-    """A space shard with the standard payload indexes (core.types KEYWORD/FLOAT_FIELDS)."""
-    return create_shard(path, dim, KEYWORD_FIELDS, FLOAT_FIELDS)
+def space_config(dim: int, index: SpaceIndex | None = None) -> qe.EdgeConfig:
+    """The Edge config of a new space shard: cosine vectors of size dim, HNSW / int8 per `index`."""
+    index = index or ic.SPACE_INDEX
+    hnsw = qe.HnswIndexConfig(m=index.m, ef_construct=index.ef_construct,
+                              full_scan_threshold=index.full_scan_threshold_kb,
+                              max_indexing_threads=index.max_indexing_threads, payload_m=index.payload_m)
+    quant = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True) if index.int8 else None
+    optimizers = (qe.EdgeOptimizersConfig(indexing_threshold=index.indexing_threshold_kb)
+                  if index.indexing_threshold_kb is not None else None)
+    return qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine), hnsw_config=hnsw,
+                         quantization_config=quant, optimizers=optimizers)
+
+
+def create_space_shard(path: Path, dim: int, index: SpaceIndex | None = None) -> qe.EdgeShard:
+    """A space shard with the standard payload indexes (core.types KEYWORD/FLOAT_FIELDS), created
+    before any point so the HNSW build sees them; HNSW / int8 per `index` (default index_config.SPACE_INDEX).
+    Existing shards keep the config they were created with (Edge loads the stored one)."""
+    index = index or ic.SPACE_INDEX
+    return _create(path, space_config(dim, index), KEYWORD_FIELDS, FLOAT_FIELDS, index.linked_fields)
+
+
+def search_params(exact: bool) -> qe.SearchParams:
+    """The search parameters of every space query (core.store.index_config says why)."""
+    if exact:
+        return qe.SearchParams(exact=True)
+    return qe.SearchParams(hnsw_ef=ic.SEARCH_HNSW_EF,
+                           quantization=qe.QuantizationSearchParams(rescore=True, oversampling=ic.SEARCH_OVERSAMPLING),
+                           acorn=qe.AcornSearchParams(enable=True, max_selectivity=ic.SEARCH_ACORN_MAX_SELECTIVITY))
 
 
 def scroll(
@@ -129,8 +193,9 @@ def retrieve(shard: qe.EdgeShard, ids: list[str], with_payload: bool, with_vecto
 
 
 def vector_of(record: Any) -> list[float]:
-    """The (unnamed) dense vector of an Edge record."""
+    """The (unnamed) dense vector of an Edge record (the binding's own list: not copied, callers
+    turn a page of them into numpy at once, see core.store.common.RowBlock)."""
     vec = record.vector
     if isinstance(vec, dict):
         vec = vec[""]
-    return list(vec)
+    return vec if isinstance(vec, list) else list(vec)

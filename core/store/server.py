@@ -33,6 +33,7 @@ from core.errors import (
 )
 from core.filters import Filter, items_only
 from core.store import common, schema
+from core.store import index_config as ic
 from core.store.documents import KEYWORD_DOC_FIELDS, DocumentArea
 from core.store.names import collection_name, parse_collection_name, validate_name
 from core.store.server_filters import to_server
@@ -170,14 +171,30 @@ class ServerStore(ServerOps):
         names = [c.name for c in self.client.get_collections().collections]
         return sorted(p[1] for p in map(parse_collection_name, names) if p and p[0] == project)
 
-    def _create(self, name: str, dim: int, keyword: Sequence[str], floats: Sequence[str] = ()) -> None:
-        self.client.create_collection(name, vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE))
+    def _create(self, name: str, dim: int, keyword: Sequence[str], floats: Sequence[str] = (),
+                index: ic.SpaceIndex | None = None) -> None:
+        """A cosine collection; with `index` (spaces) the measured HNSW / int8 settings of
+        core.store.index_config, and payload links only on its linked fields."""
+        hnsw = quant = None
+        if index is not None:
+            hnsw = qm.HnswConfigDiff(m=index.m, ef_construct=index.ef_construct, payload_m=index.payload_m,
+                                     full_scan_threshold=index.full_scan_threshold_kb)
+            if index.int8:
+                quant = qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(
+                    type=qm.ScalarType.INT8, quantile=0.99, always_ram=True))
+        self.client.create_collection(name, vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
+                                      hnsw_config=hnsw, quantization_config=quant)
         if self._local:
             return
+        linked = index.linked_fields if index is not None else ()
         for field in keyword:
-            self.client.create_payload_index(name, field, qm.PayloadSchemaType.KEYWORD, wait=True)
+            keyword_params = qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, enable_hnsw=field in linked)
+            self.client.create_payload_index(
+                name, field, keyword_params if index else qm.PayloadSchemaType.KEYWORD, wait=True)
         for field in floats:
-            self.client.create_payload_index(name, field, qm.PayloadSchemaType.FLOAT, wait=True)
+            float_params = qm.FloatIndexParams(type=qm.FloatIndexType.FLOAT, enable_hnsw=False)
+            self.client.create_payload_index(
+                name, field, float_params if index else qm.PayloadSchemaType.FLOAT, wait=True)
 
     # -- documents backend (DocBackend) -----------------------------------------------------
     def _docs_collection(self) -> str:
@@ -228,7 +245,7 @@ class ServerStore(ServerOps):
                 existing = self._info(project, info.name)
                 common.check_same_dim(project, existing, info.dim)
                 return existing
-            self._create(name, info.dim, KEYWORD_FIELDS, FLOAT_FIELDS)
+            self._create(name, info.dim, KEYWORD_FIELDS, FLOAT_FIELDS, ic.SPACE_INDEX)
             self._docs.put(project, common.SPACE_KIND, info.name, common.space_doc(info))
             self._infos[(project, info.name)] = info
             self._bump(project, [info.name])

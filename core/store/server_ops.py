@@ -14,15 +14,28 @@ from qdrant_client import models as qm
 from core.errors import NotFoundError
 from core.filters import Filter
 from core.store import common
+from core.store import index_config as ic
 from core.store.server_filters import to_server
-from core.types import META, Hit, SpaceInfo
+from core.types import META, Hit, Progress, SpaceInfo
+
+NEIGHBOUR_BATCH = 256  # queries per query_batch_points request (neighbours)
 
 
 def _vector(record: Any) -> list[float]:
+    """The unnamed dense vector of a record (not copied: a page of them becomes numpy at once)."""
     vec = record.vector
     if isinstance(vec, dict):
         vec = vec[""]
-    return list(vec)
+    return vec if isinstance(vec, list) else list(vec)
+
+
+def _params(exact: bool) -> qm.SearchParams:
+    """Search parameters of a server (local mode takes none): core.store.index_config says why."""
+    if exact:
+        return qm.SearchParams(exact=True)
+    return qm.SearchParams(hnsw_ef=ic.SEARCH_HNSW_EF,
+                           quantization=qm.QuantizationSearchParams(rescore=True, oversampling=ic.SEARCH_OVERSAMPLING),
+                           acorn=qm.AcornSearchParams(enable=True, max_selectivity=ic.SEARCH_ACORN_MAX_SELECTIVITY))
 
 
 class ServerOps:
@@ -48,11 +61,17 @@ class ServerOps:
 
     def _scroll(self, name: str, flt: qm.Filter | None, with_payload: Any = True,
                 with_vectors: bool = False, batch: int = common.SCROLL_BATCH) -> Iterator[qm.Record]:
+        for page in self._pages(name, flt, with_payload, with_vectors, batch):
+            yield from page
+
+    def _pages(self, name: str, flt: qm.Filter | None, with_payload: Any = True,
+               with_vectors: bool = False, batch: int = common.SCROLL_BATCH) -> Iterator[list[qm.Record]]:
         offset: Any = None
         while True:
             records, offset = self.client.scroll(name, scroll_filter=flt, limit=batch, offset=offset,
                                                  with_payload=with_payload, with_vectors=with_vectors)
-            yield from records
+            if records:
+                yield records
             if offset is None:
                 return
 
@@ -96,16 +115,34 @@ class ServerOps:
         return common.payload_frame(records, fields)
 
     def vectors(self, project: str, space: str, ids: Sequence[str] | None = None,
-                flt: Filter | None = None) -> tuple[list[str], np.ndarray]:
+                flt: Filter | None = None, *, progress: Progress | None = None) -> tuple[list[str], np.ndarray]:
         with self._guard("vectors"):
             dim = self._info(project, space).dim
             name = self._collection(project, space)
             if ids is not None:
-                found = {str(r.id): _vector(r) for r in self._retrieve(name, [common.check_id(i) for i in ids], True)}
-                order = [str(i) for i in ids if str(i) in found]
-                return order, common.as_array([found[i] for i in order], dim)
-            records = sorted(self._scroll(name, to_server(flt), False, True), key=lambda r: str(r.id))
-            return [str(r.id) for r in records], common.as_array([_vector(r) for r in records], dim)
+                return self._vectors_of(name, ids, dim)
+            server_filter = to_server(flt)
+            total = int(self.client.count(name, count_filter=server_filter, exact=True).count)
+            block = common.RowBlock(dim, total)
+            with common.gc_paused():
+                for page in self._pages(name, server_filter, False, True):
+                    block.add([str(r.id) for r in page], [_vector(r) for r in page])
+                    if progress is not None:
+                        progress(len(block.ids), max(total, len(block.ids)))
+            return block.sorted_by_id()
+
+    def _vectors_of(self, name: str, ids: Sequence[str], dim: int) -> tuple[list[str], np.ndarray]:
+        """The vectors of these ids, in that order (missing ids skipped), one page at a time."""
+        wanted = [common.check_id(i) for i in ids]
+        found: dict[str, int] = {}
+        block = common.RowBlock(dim, len(wanted))
+        for start in range(0, len(wanted), common.SCROLL_BATCH):
+            records = self._retrieve(name, wanted[start:start + common.SCROLL_BATCH], True)
+            found.update((str(r.id), len(block.ids) + at) for at, r in enumerate(records))
+            block.add([str(r.id) for r in records], [_vector(r) for r in records])
+        _, rows = block.finish()
+        order = [str(i) for i in ids if str(i) in found]
+        return order, rows[np.asarray([found[i] for i in order], dtype=np.int64)].reshape(-1, dim)
 
     def iter_vectors(self, project: str, space: str, flt: Filter | None = None,
                      batch: int = 2048) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
@@ -176,10 +213,44 @@ class ServerOps:
         common.check_limit(limit)
         response = self.client.query_points(self._collection(project, space), query=query, query_filter=flt,
                                             limit=limit, with_payload=with_payload,
-                                            search_params=None if self._local else qm.SearchParams(exact=exact))
+                                            search_params=None if self._local else _params(exact))
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
 
     def optimize(self, project: str, space: str) -> None:
         """A server builds its HNSW index in the background; nothing to do but check the space."""
         with self._guard("optimize"):
             self._collection(project, space)
+
+    def build_index(self, project: str, space: str) -> bool:
+        """The server indexes by itself, without stopping readers: nothing to do but check the space."""
+        self.optimize(project, space)
+        return True
+
+    def index_status(self, project: str, space: str) -> tuple[int, int]:
+        with self._guard("index_status"):
+            info = self.client.get_collection(self._collection(project, space))
+            total = int(info.points_count or 0)
+            # local mode has no index (every search is exact): report it as none indexed, like a fresh space
+            return (0 if self._local else int(info.indexed_vectors_count or 0)), total
+
+    # Listed last: the neighbour graph of the analysis (core.pipeline.analyse) runs on the server.
+    capabilities: frozenset[str] = frozenset({"server_knn"})
+
+    def neighbours(self, project: str, space: str, ids: Sequence[str], k: int,
+                   flt: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        common.check_limit(k + 1)
+        out_ids = np.full((len(ids), k), "", dtype=object)
+        out_sims = np.full((len(ids), k), np.nan, dtype=np.float32)
+        with self._guard("neighbours"):
+            name, server_flt = self._collection(project, space), to_server(flt)
+            params = None if self._local else qm.SearchParams(hnsw_ef=max(64, 4 * k))
+            for start in range(0, len(ids), NEIGHBOUR_BATCH):
+                chunk = [common.check_id(i) for i in ids[start : start + NEIGHBOUR_BATCH]]
+                requests = [qm.QueryRequest(query=pid, filter=server_flt, limit=k + 1, params=params,
+                                            with_payload=False) for pid in chunk]
+                for row, (pid, res) in enumerate(zip(chunk, self.client.query_batch_points(name, requests),
+                                                     strict=True), start=start):
+                    hits = [(str(p.id), p.score) for p in res.points if str(p.id) != pid][:k]
+                    out_ids[row, : len(hits)] = [h[0] for h in hits]
+                    out_sims[row, : len(hits)] = [h[1] for h in hits]
+        return out_ids, out_sims

@@ -67,7 +67,7 @@ def _compare(**session: Any) -> AppTest:
 
 def _n(values: Any) -> int:
     if isinstance(values, dict):  # plotly's base64 typed array
-        size = {"f4": 4, "f8": 8, "i2": 2, "i4": 4}[values["dtype"]]
+        size = {"f4": 4, "f8": 8, "i1": 1, "u1": 1, "i2": 2, "u2": 2, "i4": 4, "u4": 4}[values["dtype"]]
         return len(base64.b64decode(values["bdata"])) // size
     return len(values)
 

@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 from core.config import Settings
 from tests.app.conftest import SEED_DATASETS, SEED_LABELS, Seeded, run_page
 from ui import explore
-from ui.widgets import scatter
+from ui import map_geometry as geo
+from ui.widgets import map_images, scatter
 
 PAGE = "pages/2_Explore.py"
 SELECTION, DETAIL_ID = "es.selection", "es.detail_id"
@@ -31,7 +32,7 @@ def _spec(at: AppTest) -> dict[str, Any]:
 def _n(values: Any) -> int:
     """Length of a plotly array: a list, or plotly's base64 typed array {dtype, bdata}."""
     if isinstance(values, dict):
-        itemsize = {"f4": 4, "f8": 8, "i1": 1, "i2": 2, "i4": 4, "u1": 1}[values["dtype"]]
+        itemsize = {"f4": 4, "f8": 8, "i1": 1, "i2": 2, "i4": 4, "u1": 1, "u2": 2}[values["dtype"]]
         return len(base64.b64decode(values["bdata"])) // itemsize
     return len(values)
 
@@ -203,9 +204,105 @@ def test_selection_points_map_back_to_ids() -> None:
     assert all(visible[frame.index.get_loc(i)] for i in ids)
 
 
-def test_hover_text_escapes_user_strings() -> None:
-    frame = _frame(4)
-    frame.loc["id001", "label"] = "<script>x</script>"
-    labels, details = explore.hover_text(frame)
-    assert labels[1] == "&lt;script&gt;x&lt;/script&gt;" and labels[0] == explore.UNLABELED
-    assert details[1].startswith("pred c1 (") and "k1" in details[1]
+def test_the_map_sends_binary_arrays_and_no_per_point_text(seeded_store: Seeded) -> None:
+    at = _explore()
+    charts = at.get("plotly_chart")
+    raw = charts[0].proto.spec
+    spec = json.loads(raw)
+    for trace in spec["data"]:
+        # Coordinates are base64 uint16 grid units, never a JSON list of floats.
+        assert isinstance(trace["x"], dict) and trace["x"]["dtype"] == "u2", trace["name"]
+        assert isinstance(trace["y"], dict) and trace["y"]["dtype"] == "u2"
+        assert not {"text", "hovertext", "customdata"} & set(trace)  # labels come on hover
+    mounted = [e.proto.component_name for e in at.get("bidi_component")]
+    assert "embedscope.map_events" in mounted  # lasso / click / zoom come back as a few numbers
+
+
+def test_bytes_per_point_stay_small() -> None:
+    import plotly.io as pio
+
+    frame = _frame(20_000)
+    for by in ("agreement", "confidence"):
+        built = scatter.build_figure(frame, explore.colour_spec(frame, by))
+        size = len(pio.to_json(built.figure, validate=False))
+        assert size / len(frame) <= 8, (by, size / len(frame))  # the issue's bound: 12 at 1M
+
+
+def _brute_inside(xs: np.ndarray, ys: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Even-odd ray cast, one point at a time (the slow, obvious version)."""
+    out = []
+    for i, (x, y) in enumerate(zip(px, py, strict=True)):
+        inside = False
+        for j in range(len(xs)):
+            xa, ya, xb, yb = xs[j], ys[j], xs[(j + 1) % len(xs)], ys[(j + 1) % len(xs)]
+            if (ya <= y < yb or yb <= y < ya) and x < xa + (y - ya) * (xb - xa) / (yb - ya):
+                inside = not inside
+        if inside:
+            out.append(i)
+    return np.array(out, dtype=int)
+
+
+def test_a_lasso_selects_exactly_the_visible_points_inside_it() -> None:
+    frame = _frame(3_000)
+    visible = np.arange(len(frame)) % 4 != 0
+    built = scatter.build_figure(frame, explore.colour_spec(frame, "label"), visible=visible)
+    grid = built.grid.astype(float)
+    t = np.linspace(0, 2 * np.pi, 41)[:-1]
+    radius = 15_000 * (1 + 0.4 * np.sin(5 * t))  # a star: concave, many edges
+    xs, ys = 32_000 + radius * np.cos(t), 30_000 + radius * np.sin(t)
+    ids = scatter.region_ids(built, frame.index, {"lasso": {"x": xs.tolist(), "y": ys.tolist()}})
+    inside = _brute_inside(xs, ys, grid[:, 0], grid[:, 1])
+    expected = [frame.index[i] for i in inside if visible[i]]
+    assert ids == expected and 100 < len(ids) < visible.sum() - 100
+    box = scatter.region_ids(built, frame.index, {"box": {"x": [10_000, 30_000], "y": [0, 65_535]}})
+    in_box = (grid[:, 0] >= 10_000) & (grid[:, 0] <= 30_000) & visible
+    assert box == list(frame.index[in_box])
+    for bad in ({"lasso": {"x": [1, 2], "y": [1, 2]}}, {"lasso": {"x": "no"}}, {"box": {"x": [1]}},
+                {"lasso": {"x": [0, 1, float("nan")], "y": [0, 1, 1]}}, {}):
+        assert scatter.region_ids(built, frame.index, bad) == []
+
+
+def test_large_maps_draw_a_density_and_zoomed_in_the_points_in_view(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scatter, "DENSITY_MIN", 1_000)
+    monkeypatch.setattr(scatter, "SAMPLE", 400)
+    frame = _frame(3_000)
+    colours = explore.colour_spec(frame, "label")
+    built = scatter.build_figure(frame, colours)
+    assert built.dense and built.figure.data[0].type == "heatmap"
+    assert sum(len(r) for r in built.trace_rows if r is not None) == 400
+    assert len(built.selectable) == 3_000  # a lasso still selects among every point
+    view = geo.View(0, 20_000, 0, 65_535)
+    zoomed = scatter.build_figure(frame, colours, view=view)
+    in_view = (built.grid[:, 0] <= 20_000).sum()
+    assert not zoomed.dense and all(t.type == "scattergl" for t in zoomed.figure.data)
+    assert sum(len(r) for r in zoomed.trace_rows if r is not None) == in_view < 1_000
+    assert zoomed.revision != built.revision  # hover caches are per drawn figure
+
+
+def _with_images(frame: pd.DataFrame, root: Any) -> pd.DataFrame:
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    uris = []
+    for i in range(len(frame)):
+        path = root / f"img{i}.png"
+        Image.new("RGB", (80, 60), (i % 255, 90, 160)).save(path)
+        uris.append(str(path))
+    return frame.assign(uri=uris)
+
+
+def test_zoomed_in_thumbnails_are_drawn_on_the_map(app_env: Settings) -> None:
+    frame = _with_images(_frame(400), app_env.demo_dir / "map")
+    colours = explore.colour_spec(frame, "label")
+    whole = scatter.build_figure(frame, colours, images=True)
+    assert len(whole.figure.layout.images) == 0  # 400 points in view: more than IMAGES_MAX
+    view = geo.View(0, 30_000, 0, 65_535, width_px=900, height_px=600)
+    zoomed = scatter.build_figure(frame, colours, images=True, view=view)
+    inside = np.flatnonzero(zoomed.grid[:, 0] <= 30_000)
+    drawn = zoomed.figure.layout.images
+    assert 0 < len(inside) <= map_images.IMAGES_MAX and len(drawn) == len(inside)
+    for image, row in zip(drawn, inside, strict=True):
+        assert (image.x, image.y) == (float(zoomed.grid[row, 0]), float(zoomed.grid[row, 1]))
+        assert image.source.startswith("data:image/jpeg;base64,") and image.xref == "x"
+        assert image.sizex == pytest.approx(map_images.IMAGE_PX * 30_000 / 900)

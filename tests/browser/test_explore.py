@@ -1,8 +1,11 @@
-"""Explore in a real browser: the WebGL map is drawn, hover shows a thumbnail, a box selection
-shows the image grid."""
+"""Explore in a real browser: the WebGL map is drawn, hover shows a thumbnail, a box or lasso
+selection (computed on the server from the region) shows the image grid, zooming in draws
+thumbnails on the map."""
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import pytest
@@ -88,10 +91,13 @@ def test_hover_shows_the_thumbnail(demo_server: Server, page: Any) -> None:
     page.wait_for_function(
         "() => document.querySelector('[data-testid=\"embedscope-hover-preview\"] img')"
         ".naturalWidth > 0")  # a decodable image, not a broken icon
-    # It is the hovered item (its key is in plotly's label) and it sits next to the cursor.
-    item_key = (tip.inner_text().split(" · ")[-1]).strip()
-    label = page.locator(".hoverlayer .hovertext").first.text_content() or ""  # an SVG node
-    assert item_key and item_key in label, (item_key, label)
+    # It is the hovered item: plotly's own label is its colour group (the label), which the
+    # server's caption starts with; the figure itself carries no per-point text.
+    caption = tip.inner_text().strip()
+    label = (page.locator(".hoverlayer .hovertext").first.text_content() or "").strip()  # SVG node
+    parts = caption.split(" · ")
+    assert parts[0] == label or (label == "(none)" and parts[0].startswith("pred ")), (caption, label)
+    assert len(parts) >= 2 and parts[-1], caption  # ... · dataset · key
     box = tip.bounding_box()
     assert box is not None
     assert abs(box["x"] + box["width"] / 2 - point["x"]) < box["width"] + 40
@@ -104,3 +110,63 @@ def test_hover_shows_the_thumbnail(demo_server: Server, page: Any) -> None:
     # Leaving the map hides it again.
     page.mouse.move(5, 5)
     tip.wait_for(state="hidden")
+
+
+_RECORD_SELECTION = """(sel) => {
+  const gd = document.querySelector(sel + ' .js-plotly-plot');
+  window.__selected = null;
+  gd.on('plotly_selected', (ev) => { if (ev) window.__selected = ev.points.length; });
+}"""
+
+
+def test_lasso_selects_on_the_server(demo_server: Server, page: Any) -> None:
+    chart = _open_explore(page, demo_server)
+    page.evaluate(_RECORD_SELECTION, CHART)
+    chart.hover()
+    chart.locator('.modebar-btn[data-title="Lasso Select"]').click()
+    area = chart.locator(".nsewdrag").first.bounding_box()
+    assert area is not None
+    cx, cy = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
+    rx, ry = area["width"] * 0.3, area["height"] * 0.3
+    page.mouse.move(cx + rx, cy)
+    page.mouse.down()
+    for i in range(1, 41):  # a closed loop around the middle of the map
+        angle = i / 40 * 6.2832
+        page.mouse.move(cx + rx * math.cos(angle), cy + ry * math.sin(angle))
+    page.mouse.up()
+    started = time.perf_counter()
+    page.wait_for_function("() => window.__selected !== null")
+    drawn = page.evaluate("() => window.__selected")
+    heading = page.get_by_text("Selection ·").first
+    heading.wait_for()
+    page.locator('[data-testid="stImage"]').first.wait_for()
+    print(f"lasso -> selection grid: {time.perf_counter() - started:.2f} s for {drawn} points")
+    wait_idle(page)
+    # The server's point-in-polygon picks exactly the points plotly highlighted in the browser.
+    assert drawn > 3
+    assert page.get_by_text(f"Selection · {drawn:,}").first.is_visible()
+    page.screenshot(path="/tmp/explore_lasso.png", full_page=True)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 item 5, open: in Chromium a scroll-zoom does not reach the server's "
+                   "view handler yet (map_events.js onRelayout round trip), so no thumbnails are drawn; the "
+                   "figure side is tested in tests/app/test_explore_page.py")
+def test_zooming_in_draws_thumbnails_on_the_map(demo_server: Server, page: Any) -> None:
+    chart = _open_explore(page, demo_server)
+    assert chart.locator(".layer-above .imagelayer image").count() == 0  # too many points
+    point = page.evaluate(_POINT_XY, CHART)
+    page.mouse.move(point["x"], point["y"])
+    images = chart.locator(".layer-above .imagelayer image")
+    for _ in range(12):  # scroll-zoom around a point until few enough points are in view
+        page.mouse.wheel(0, -400)
+        try:
+            images.first.wait_for(timeout=3_000)
+            break
+        except Exception:  # noqa: BLE001 - not yet: zoom in further
+            continue
+    images.first.wait_for()
+    wait_idle(page)
+    href = images.first.get_attribute("href") or ""
+    assert href.startswith("data:image/jpeg;base64,"), href[:40]
+    assert 1 <= images.count() <= 300
+    page.screenshot(path="/tmp/explore_zoom_images.png")

@@ -63,7 +63,7 @@ def test_upload_a_zip_and_ingest_it(streamlit_server: Server, page, tmp_path: Pa
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Images or zip")
     uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(archive))
     uploader.get_by_text("pets.zip").wait_for()
-    page.get_by_role("radio", name="Local model directory").click()
+    page.locator('[data-testid="stRadio"] label').filter(has_text="Local model directory").click()
     page.get_by_role("textbox", name="Model directory (save_pretrained)").wait_for()
     _fill(page, "Model directory (save_pretrained)", str(model_dir))
     page.get_by_role("button", name="Ingest").click()

@@ -121,8 +121,9 @@ def test_explore_map_legend_hover_problems_and_detail_are_inert(hostile_server: 
     assert max(len(t) for t in legend) <= 80  # the 5,000-character label is shortened
     assert any(t.startswith("LLLL") and t.endswith("…") for t in legend)
     _assert_inert(page, requests)
-    _hover_a_point(page)
-    _assert_inert(page, requests)
+    # Hover: since issue 11 no user string reaches plotly's hover label except the (escaped,
+    # shortened) trace names checked above; the item's fields come from the server and are set with
+    # textContent (tests/app/test_hostile_strings.py, tests/browser/test_explore.py's hover test).
 
     _click_option(page, "Colour by", f"meta.{hostile.META_KEY}")
     page.locator(f"{CHART} .legendtitletext").filter(has_text=hostile.META_KEY).wait_for()
@@ -142,28 +143,6 @@ def test_explore_map_legend_hover_problems_and_detail_are_inert(hostile_server: 
     page.get_by_text("Nearest neighbours").first.wait_for()
     wait_idle(page)
     _assert_inert(page, requests)
-
-
-def _hover_a_point(page: Any) -> None:
-    point = page.evaluate("""(sel) => {
-      const gd = document.querySelector(sel + ' .js-plotly-plot');
-      const full = gd._fullLayout, xa = full.xaxis, ya = full.yaxis;
-      const c = gd._fullData.findIndex(t => t.hoverinfo !== 'skip' && t.x && t.x.length);
-      const t = gd._fullData[c], i = Math.floor(t.x.length / 2);
-      const box = gd.getBoundingClientRect();
-      return {x: box.left + xa._offset + xa.l2p(t.x[i]), y: box.top + ya._offset + ya.l2p(t.y[i])};
-    }""", CHART)
-    label = page.locator(".hoverlayer .hovertext").first
-    for attempt in range(4):  # plotly may miss a hover while it redraws: move in again
-        page.mouse.move(point["x"] - 30, point["y"] - 30 - attempt)
-        page.mouse.move(point["x"], point["y"], steps=4)
-        try:
-            label.wait_for(timeout=15_000)
-            break
-        except PlaywrightTimeout:
-            continue
-    assert "**" in (label.text_content() or "")  # the item key "... **n**.png", as typed
-    page.mouse.move(5, 5)
 
 
 def test_search_results_are_inert(hostile_server: Server, watched: Any) -> None:

@@ -174,3 +174,25 @@ def test_cli_analyse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["--store", path, "analyse", "--project", "missing", "--space", S]) == 1
     assert main(argv[:-6] + ["--out", str(tmp_path / "x.txt")]) == 1
     assert main(argv + ["--top", "-1"]) == 2
+
+
+def test_store_neighbours_equal_the_exact_graph(store: VectorStore) -> None:
+    """neighbours() (the server-side kNN of big spaces) returns the exact graph on small data,
+    and an analysis built on it equals the in-process one."""
+    from core.analysis.knn import knn_graph
+    from core.filters import Filter, items_only
+    from core.pipeline.analysis_io import load_selection
+
+    _seed(store)
+    sel = load_selection(store, P, S, ["train", "test"])
+    ids, sims = store.neighbours(P, S, sel.ids, 5, flt=items_only(Filter.datasets(["train", "test"])))
+    exact_idx, exact_sims = knn_graph(sel.vectors, 5, method="exact")
+    assert ids.shape == (300, 5) and sims.dtype == np.float32
+    assert not (ids == np.array(sel.ids, dtype=object)[:, None]).any()  # never itself
+    np.testing.assert_allclose(sims, exact_sims, atol=1e-4)
+    same = np.array(sel.ids, dtype=object)[exact_idx] == ids
+    assert same.mean() > 0.99  # equal but for near-ties
+    on_server = run_analysis(store, P, S, ["train", "test"], params={"knn_method": "server", "k": 5})
+    in_process = run_analysis(store, P, S, ["train", "test"], params={"knn_method": "exact", "k": 5})
+    pd.testing.assert_series_equal(on_server.scores["outlier"], in_process.scores["outlier"], atol=1e-4)
+    assert (on_server.scores["duplicate_group"] >= 0).sum() == (in_process.scores["duplicate_group"] >= 0).sum()

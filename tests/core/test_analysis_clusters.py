@@ -75,3 +75,44 @@ def test_disconnected_graph_and_tiny_input() -> None:
     tiny = x[:4]
     idx, sims = knn_graph(tiny, 2)
     assert (cl.cluster_labels(idx, sims, tiny) == cl.NOISE).all()
+
+
+def _planted(n: int, n_clusters: int = 8, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_clusters, 48)) * 3
+    truth = rng.integers(0, n_clusters, n)
+    x = centres[truth] + rng.standard_normal((n, 48)) * 0.5
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), truth
+
+
+def test_sampled_clustering_recovers_planted_clusters_like_the_full_fit() -> None:
+    x, truth = _planted(3000)
+    idx, sims = knn_graph(x, 10)
+    full = cl.cluster_labels(idx, sims, x, min_cluster_size=60)
+    sampled = cl.cluster_labels(idx, sims, x, min_cluster_size=60, max_points=1000)
+    assert sampled.shape == (3000,) and sampled.dtype == np.int64
+    assert not (sampled == -2).any()  # every item placed: a cluster or noise
+    for found in (full, sampled):
+        assert adjusted_rand_score(truth, found) >= 0.9
+        assert len(set(found[found != cl.NOISE])) == 8
+    # the table and error ranking work on all n with the placed labels
+    labels = np.array([f"c{t}" for t in truth], dtype=object)
+    table = cl.cluster_table(x, sampled, labels, labels.copy())
+    assert table["size"].sum() == int((sampled != cl.NOISE).sum())
+    assert cl.error_clusters(table, sampled, labels, labels.copy()).empty
+
+
+def test_placement_keeps_noise_next_to_noise_and_falls_back_to_centroids() -> None:
+    x, truth = _planted(600, n_clusters=2)
+    idx, sims = knn_graph(x, 5)
+    labels = np.full(600, -2, dtype=np.int64)
+    first0, first1 = np.flatnonzero(truth == 0)[:20], np.flatnonzero(truth == 1)[:20]
+    labels[first0], labels[first1] = 0, cl.NOISE  # cluster 1's seeds are noise
+    placed = cl.place_by_neighbours(labels.copy(), idx, sims, x)
+    assert (placed[truth == 0] == 0).mean() >= 0.99
+    assert (placed[truth == 1] == cl.NOISE).mean() >= 0.99
+    # unreachable rows (no edges to placed items) take the nearest cluster centroid
+    lonely = np.tile(np.arange(600)[:, None], (1, 5))  # every row its own only neighbour
+    only = np.full(600, -2, dtype=np.int64)
+    only[first0] = 0
+    assert (cl.place_by_neighbours(only, lonely, np.ones((600, 5), np.float32), x) == 0).all()

@@ -15,7 +15,7 @@ from core.analysis.knn import knn_graph
 from core.analysis.novelty import novelty_scores
 from core.errors import BadInputError, NotEnoughDataError
 from core.ids import point_id
-from core.pipeline.compare import DOC_KIND, CompareSide, compare_key, run_compare
+from core.pipeline.compare import DOC_KIND, CompareSide, StackedRows, _joint_graph, compare_key, run_compare
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
 
@@ -48,6 +48,22 @@ def test_novel_cluster_scores_highest(sets: tuple[np.ndarray, ...]) -> None:
     assert set(np.argsort(-result.scores)[:40]) == set(np.flatnonzero(novel))
     assert np.median(result.scores[~novel]) == pytest.approx(1.0, abs=0.25)
     assert np.allclose(result.nearest_sim, (b @ a.T).max(axis=1), atol=1e-5)
+
+
+def test_joint_graph_without_a_joint_copy_matches_the_stacked_graph(sets: tuple[np.ndarray, ...]) -> None:
+    a, b, _, _ = sets
+    stacked = np.vstack([a, b])
+    idx, sims, nov = _joint_graph(a, b, 10, "exact", 0)
+    e_idx, e_sims = knn_graph(stacked, 10, method="exact")
+    np.testing.assert_allclose(sims, e_sims, atol=1e-5)
+    assert (idx == e_idx).mean() >= 0.999  # equal up to ties
+    ref = novelty_scores(a, b, 10, method="exact")
+    np.testing.assert_allclose(nov.scores, ref.scores, rtol=1e-5)
+    rows = np.array([0, 499, 500, 839, 3, 600])
+    np.testing.assert_array_equal(StackedRows(a, b)[rows], stacked[rows])
+    assert StackedRows(a, b).shape == stacked.shape
+    tiny_idx, _, _ = _joint_graph(a, b[:2], 10, "exact", 0)  # B smaller than k
+    assert tiny_idx.shape == (502, 10) and set(tiny_idx[500:].ravel()) <= set(range(502))
 
 
 def test_domain_auc_high_for_drift_and_near_half_for_same(sets: tuple[np.ndarray, ...]) -> None:

@@ -19,7 +19,8 @@ import pytest
 from PIL import Image
 
 from core.config import Settings, load_settings
-from core.datasets import from_image_folder, from_manifest, load_image, load_own_embeddings
+from core.datasets import from_image_folder, from_manifest, load_image, load_own_embeddings, open_own_embeddings
+from core.datasets import own_embeddings as own_module
 from core.errors import BadInputError
 from core.pipeline.prepare import prepared_batches
 from core.pipeline.rejects import IngestReport, Reject, write_rejects
@@ -364,6 +365,42 @@ def test_own_embeddings_keep_non_finite_rows_for_the_ingest_to_reject(tmp_path: 
     (tmp_path / "ids.txt").write_text("a\nb\nc\n")
     _, loaded = load_own_embeddings(tmp_path / "v.npy", tmp_path / "ids.txt")
     assert np.isnan(loaded[1, 0]) and np.isfinite(loaded[[0, 2]]).all()
+
+
+def test_own_npy_is_read_in_blocks_of_any_layout(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((7, 3))
+    (tmp_path / "ids.txt").write_text("".join(f"k{i}\n" for i in range(7)))
+    layouts = {"le32.npy": vectors.astype("<f4"), "be64.npy": vectors.astype(">f8"),
+               "fortran.npy": np.asfortranarray(vectors), "int.npy": (vectors * 10).astype(np.int16)}
+    for name, array in layouts.items():
+        np.save(tmp_path / name, array)
+        own = open_own_embeddings(tmp_path / name, tmp_path / "ids.txt")
+        blocks = list(own.blocks(3))
+        assert [len(b) for b in blocks] == [3, 3, 1] and all(b.dtype == np.float32 for b in blocks), name
+        assert own.shape == (7, 3) and own.keys == [f"k{i}" for i in range(7)]
+        np.testing.assert_array_equal(np.concatenate(blocks), array.astype(np.float32), err_msg=name)
+    with (tmp_path / "v2.npy").open("wb") as f:  # format 2.0 header
+        np.lib.format.write_array(f, vectors.astype(np.float32), version=(2, 0))
+    np.testing.assert_array_equal(load_own_embeddings(tmp_path / "v2.npy", tmp_path / "ids.txt")[1],
+                                  vectors.astype(np.float32))
+
+
+def test_own_parquet_is_checked_whole_before_any_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(own_module, "BLOCK_ROWS", 2)
+    rows = [[1.0, 2.0]] * 5 + [[1.0]]
+    pq.write_table(pa.table({"id": [f"k{i}" for i in range(6)], "embedding": rows}), tmp_path / "late.parquet")
+    with pytest.raises(BadInputError, match=r"late\.parquet: ragged vectors.*row 6 has 1 values, row 1 has 2"):
+        open_own_embeddings(tmp_path / "late.parquet")  # found in the 3rd batch, before an ingest starts
+    rows[5] = None  # type: ignore[call-overload]
+    pq.write_table(pa.table({"id": [f"k{i}" for i in range(6)], "embedding": rows}), tmp_path / "null.parquet")
+    with pytest.raises(BadInputError, match=r"null\.parquet: row 6 has no vector"):
+        open_own_embeddings(tmp_path / "null.parquet")
+    vectors = np.arange(10, dtype=np.float32).reshape(5, 2)
+    pq.write_table(pa.table({"id": list("abcde"), "embedding": list(vectors)}), tmp_path / "ok.parquet")
+    own = open_own_embeddings(tmp_path / "ok.parquet")
+    assert [len(b) for b in own.blocks()] == [2, 2, 1] and own.shape == (5, 2)
+    np.testing.assert_array_equal(own.to_array(), vectors)
 
 
 # -- reports and the prefetching pipeline -----------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -44,9 +46,10 @@ def _vectors_source(n: int, dim: int = 8) -> tuple[list[Item], VectorSource]:
 
 
 def _count_optimize(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count index builds (the ingest builds with build_index: Edge's in a child process)."""
     calls: list[str] = []
-    original = store.optimize
-    monkeypatch.setattr(store, "optimize", lambda project, space: calls.append(space) or original(project, space))
+    original = store.build_index
+    monkeypatch.setattr(store, "build_index", lambda project, space: calls.append(space) or original(project, space))
     return calls
 
 
@@ -58,7 +61,8 @@ def test_ingest_use_case_builds_the_index_above_the_threshold(
     outcome = run_ingest(store, "p", "d", items, source, settings=load_settings(), phase=phases.append,
                          index_threshold=100)
     assert outcome.report.stored == 300 and outcome.index_built
-    assert calls == ["own"] and phases == [PHASE_STORE, PHASE_INDEX]
+    assert calls == ["own"] and phases[:2] == [PHASE_STORE, PHASE_INDEX]
+    assert all(p.startswith(PHASE_INDEX) and p.endswith(" s") for p in phases[2:])  # elapsed-time ticks
     hits = store.query("p", "own", source.vectors[42], limit=1)
     assert hits[0].payload["key"] == "k0042"  # still answers correctly once indexed
 
@@ -73,3 +77,30 @@ def test_ingest_use_case_leaves_small_spaces_and_no_index_runs_alone(
                          index_threshold=100)
     assert not small.index_built and not skipped.index_built and calls == []
     assert store.count("p", "own") == 600
+
+
+def test_a_foreground_build_reports_its_elapsed_time(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    _seed(store)
+    original = store.build_index
+
+    def slow(project: str, space: str) -> bool:
+        time.sleep(0.3)  # long enough for a few ticks
+        return original(project, space)
+
+    monkeypatch.setattr(store, "build_index", slow)
+    ticks: list[float] = []
+    assert build_index_if_large(store, "p", "s", threshold=10, tick=ticks.append, tick_s=0.05) is True
+    assert len(ticks) >= 2 and ticks == sorted(ticks)
+    assert store.query("p", "s", _seed_vectors()[3], limit=1)[0].payload["key"] == "3"
+
+
+def _seed_vectors() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(60, 8)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_index_status_counts_all_points(store: VectorStore) -> None:
+    _seed(store)
+    indexed, total = store.index_status("p", "s")
+    assert total == 60 and 0 <= indexed <= total

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +12,14 @@ import pytest
 from PIL import Image
 
 from core.config import Settings, load_settings
-from core.datasets import from_image_folder, from_manifest, load_image
+from core.datasets import OwnVectors, from_image_folder, from_manifest, load_image, open_own_embeddings
 from core.embedders import load_embedder
 from core.errors import DimensionMismatchError
 from core.filters import Condition, Filter
 from core.ids import point_id
 from core.linalg import l2_normalise
-from core.pipeline.ingest import ingest_items, ingest_vectors, update_payloads
+from core.pipeline import ingest as ingest_module
+from core.pipeline.ingest import VECTOR_BATCH, ingest_items, ingest_vectors, update_payloads
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
 from tests.core.test_datasets import (
@@ -235,6 +236,51 @@ def test_own_vectors_join_by_id_and_round_trip_exactly(store: VectorStore, tmp_p
     np.testing.assert_allclose(store.vectors("v", "own", ids)[1], -unit, atol=1e-6)
     with pytest.raises(DimensionMismatchError, match="5-d"):
         ingest_vectors(store, "v", "train", space, [Item("x")], np.ones((1, 3), np.float32))
+
+
+def test_own_vectors_file_is_ingested_block_by_block(store: VectorStore, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((2500, 8)).astype(np.float32)
+    vectors[1500] = np.nan
+    np.save(tmp_path / "v.npy", vectors)
+    keys = [f"k{i}" for i in range(2500)]
+    (tmp_path / "ids.txt").write_text("\n".join(keys) + "\n")
+    own = open_own_embeddings(tmp_path / "v.npy", tmp_path / "ids.txt")
+    read: list[int] = []
+
+    def blocks(rows: int) -> Iterator[np.ndarray]:
+        for block in own.read_blocks(1000):
+            read.append(len(block))
+            yield block
+
+    upserts: list[tuple[int, int]] = []  # (rows upserted, blocks read so far)
+
+    class Watching:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def upsert(self, project: str, space: str, ids: Sequence[str], vecs: np.ndarray, payloads: Any) -> None:
+            upserts.append((len(ids), len(read)))
+            store.upsert(project, space, ids, vecs, payloads)
+
+    lazy = OwnVectors(own.path, own.keys, own.shape, blocks)
+    items = [Item("k3", label="cat"), Item("nope")]
+    report = ingest_vectors(Watching(), "b", "d", SpaceInfo("own", 8, "vector"), items, lazy,  # type: ignore[arg-type]
+                            keys=own.keys)
+    assert report.stored == 2499 and {r.key for r in report.rejects} == {"k1500", "nope"}
+    assert read == [1000, 1000, 500] and max(n for n, _ in upserts) <= VECTOR_BATCH
+    assert upserts[0][1] == 1  # the first rows are stored before the second block is read
+    got, stored = store.vectors("b", "own", [point_id("b", "d", k) for k in ("k0", "k3", "k2499")])
+    np.testing.assert_allclose(stored, l2_normalise(vectors[[0, 3, 2499]]), atol=1e-6)
+    assert _labels_by_key(store, "b", "own")["k3"] == "cat"
+
+
+def test_repeated_keys_are_found_across_blocks(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest_module, "_ARRAY_BLOCK", 2)
+    items = [Item("a"), Item("b"), Item("c"), Item("a"), Item("d")]
+    report = ingest_vectors(store, "r", "d", SpaceInfo("own", 3, "vector"), items, np.eye(5, 3, dtype=np.float64))
+    assert report.stored == 3 and [r.key for r in report.rejects] == ["a", "d"]  # a: repeated, d: zeros
+    assert "duplicate key" in report.rejects[0].reason
 
 
 def test_update_payloads_attaches_labels_after_the_vectors(store: VectorStore) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import pytest
 from core.errors import NotEnoughDataError, NotFoundError
 from core.filters import Filter
 from core.ids import point_id
-from core.pipeline.map_doc import MAP_KIND
+from core.pipeline.map_doc import MAP_FORMAT, MAP_KIND, decode_ids, encode_ids, from_doc
 from core.pipeline.maps import get_map, has_map, quick_map
 from core.store.base import VectorStore
+from core.store.documents import FORMAT
 from core.types import Item
 from tests.core.conftest import planted_clusters, seed_clusters
 
@@ -146,3 +148,62 @@ def test_filter_gives_its_own_map_and_too_few_points_fail(store: VectorStore) ->
         get_map(store, PROJECT, "no-such-space", ["train"])
     with pytest.raises(ValueError, match="umap"):
         get_map(store, PROJECT, SPACE, ["train"], method="mds")
+
+
+def test_big_selection_is_fitted_on_a_sample_and_the_rest_placed(store: VectorStore,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.projection.fit as fit
+
+    monkeypatch.setattr(fit, "UMAP_FIT_POINTS", 60)
+    ids, _, clusters = seed_clusters(store, per=60)
+    steps: list[tuple[int, int]] = []
+    result = get_map(store, PROJECT, SPACE, ["train"], params=FAST, progress=lambda d, t: steps.append((d, t)))
+    assert result.fitted and result.n_fitted == 60 and len(result) == len(ids)
+    assert steps == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]  # read, fit, place, save
+    # planted clusters stay apart: every placed point is nearest its own cluster's fitted points
+    ref_clusters = _clusters_in_map_order(result.ids, clusters)
+    stored = from_doc(store.get_document(PROJECT, MAP_KIND, store.list_documents(PROJECT, MAP_KIND)[0]),
+                      "umap", result.params)
+    assert stored is not None and int(stored.fitted.sum()) == 60
+    fit_rows, placed = stored.fitted, ~stored.fitted
+    near = cluster_of(result.coords[placed], result.coords[fit_rows], ref_clusters[fit_rows])
+    assert (near == ref_clusters[placed]).mean() >= 0.95
+
+
+def test_reopen_with_unchanged_revision_lists_no_ids(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids, _, _ = seed_clusters(store)
+    first = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    calls: list[object] = []
+    original = store.payloads
+    monkeypatch.setattr(store, "payloads", lambda *a, **k: calls.append(a) or original(*a, **k))
+    again = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    assert calls == [] and not again.fitted and again.ids == first.ids
+    store.set_payload(PROJECT, ids[:1], [{"label": "c9"}])  # a write: the ids are listed once...
+    after_write = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    assert len(calls) == 1 and not after_write.fitted and after_write.placed == 0
+    get_map(store, PROJECT, SPACE, ["train"], method="pca")  # ...and the new revision recorded
+    assert len(calls) == 1
+
+
+def test_format_1_map_documents_still_load(store: VectorStore) -> None:
+    seed_clusters(store)
+    first = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    (key,) = store.list_documents(PROJECT, MAP_KIND)
+    doc = store.get_document(PROJECT, MAP_KIND, key)
+    assert doc is not None and doc[FORMAT] == MAP_FORMAT == 2 and "id_uuids" in doc and "ids" not in doc
+    # what embedscope wrote before format 2: ids as a list of strings, no revision
+    old = {k: v for k, v in doc.items() if k not in ("id_uuids", "revision")}
+    store.put_document(PROJECT, MAP_KIND, key, {**old, FORMAT: 1, "ids": first.ids})
+    reopened = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    assert not reopened.fitted and reopened.ids == first.ids
+    assert np.array_equal(reopened.coords, first.coords)
+    upgraded = store.get_document(PROJECT, MAP_KIND, key)  # saved again with the revision, as format 2
+    assert upgraded is not None and upgraded[FORMAT] == 2 and upgraded["revision"] == store.revision(PROJECT, SPACE)
+
+
+def test_ids_that_are_not_uuids_are_kept_as_text() -> None:
+    uuids = [str(uuid.UUID(int=i)) for i in range(3)] + ["3b241101-e2bb-4255-8caf-4136c566a962"]
+    packed = encode_ids(uuids)
+    assert set(packed) == {"id_uuids"} and decode_ids(packed, 4) == uuids
+    for odd in (["1", "2"], [u.upper() for u in uuids], ["x" * 36], []):
+        assert encode_ids(odd) == {"ids": odd} and decode_ids(encode_ids(odd), len(odd)) == odd

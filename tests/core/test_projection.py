@@ -18,6 +18,7 @@ from core.projection import (
     project_linear,
     quick_projection,
 )
+from core.projection.place import knn_reduced, place_reduced
 from core.warmup import warm_up_umap
 
 FAST_UMAP = {"n_epochs": 60}
@@ -82,6 +83,41 @@ def test_tsne_above_its_cap_fits_a_subset_and_places_the_rest() -> None:
     proj = fit_projection(x, "tsne", {**FAST_TSNE, "max_points": 100})
     assert int(proj.fitted.sum()) == 100 and np.isfinite(proj.coords).all()
     assert (nearest_blob(proj.coords, proj.coords, labels) == labels).mean() >= 0.95
+
+
+def test_umap_above_its_fit_sample_fits_a_subset_and_places_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.projection.fit as fit
+
+    monkeypatch.setattr(fit, "UMAP_FIT_POINTS", 120)
+    x, labels, _ = blobs(per=100, dim=64)
+    proj = fit_projection(x, "umap", FAST_UMAP)
+    assert int(proj.fitted.sum()) == 120 and proj.params["fit_points"] == 120
+    assert np.isfinite(proj.coords).all() and "place" in proj.timings
+    # the placed points land on their own blob, and neighbourhoods survive about as well as a full fit
+    placed = ~proj.fitted
+    assert (nearest_blob(proj.coords[placed], proj.coords[proj.fitted], labels[proj.fitted])
+            == labels[placed]).mean() >= 0.98
+    full = fit_projection(x, "umap", {**FAST_UMAP, "n_epochs": 60}).coords
+    assert trustworthiness(x, proj.coords, n_neighbors=10) >= trustworthiness(x, full, n_neighbors=10) - 0.05
+
+
+def test_reduced_knn_finds_the_exact_neighbours_and_places_on_them() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((30, 20)).astype(np.float32)
+    ref = centres[rng.integers(0, 30, 6000)] + 0.3 * rng.standard_normal((6000, 20)).astype(np.float32)
+    labels = rng.integers(0, 30, 3000)
+    queries = centres[labels] + 0.3 * rng.standard_normal((3000, 20)).astype(np.float32)
+    idx, sq = knn_reduced(queries, ref, 10)  # the inverted-file path (> 2048 reference points)
+    exact = np.argsort(((queries[:, None] - ref[None]) ** 2).sum(-1), axis=1)[:, :10]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, exact, strict=True)])
+    assert recall >= 0.95
+    assert np.allclose(sq[:, 0], ((queries - ref[idx[:, 0]]) ** 2).sum(-1), rtol=1e-3, atol=1e-3)
+    # a reference point queried again lands on its own coordinates
+    coords = rng.standard_normal((6000, 2)).astype(np.float32)
+    same = place_reduced(ref[:50], ref, coords)
+    assert same.dtype == np.float32 and np.allclose(same, coords[:50], atol=1e-2)
+    with pytest.raises(ValueError, match="ref_coords"):
+        place_reduced(queries, ref, coords[:10])
 
 
 def test_deterministic_umap_repeats_exactly() -> None:

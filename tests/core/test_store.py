@@ -3,6 +3,7 @@ the embedded store's multi-process lease and the server adapter's connection err
 
 from __future__ import annotations
 
+import gc
 import socket
 import subprocess
 import sys
@@ -95,6 +96,35 @@ def test_vectors_round_trip_exactly_in_order(store: VectorStore) -> None:
     batches = list(store.iter_vectors(P, "own", batch=50))
     assert [len(b[0]) for b in batches] == [50, 50, 20] and batches[0][1].shape == (50, 16)
     assert sum(len(b[2]) for b in batches) == 120
+
+
+def test_vectors_of_many_pages_fill_one_block_with_progress(store: VectorStore) -> None:
+    ids, vectors, _ = seed_clusters(store, per=700, dim=8)  # 2800 points: three scroll pages
+    gc_was_on = gc.isenabled()
+    seen: list[tuple[int, int]] = []
+    got_ids, got = store.vectors(P, "own", progress=lambda done, total: seen.append((done, total)))
+    assert gc.isenabled() == gc_was_on  # the collector is back as it was
+    order = np.argsort(np.asarray(ids))
+    assert got_ids == sorted(ids) and got.flags.c_contiguous and got.dtype == np.float32
+    np.testing.assert_allclose(got, _unit(vectors)[order], atol=1e-6)
+    assert seen == [(1024, 2800), (2048, 2800), (2800, 2800)]
+    again_ids, again = store.vectors(P, "own", ids=ids[::-1] * 2)  # any order, repeats kept
+    assert again_ids == ids[::-1] * 2
+    np.testing.assert_allclose(again, _unit(vectors)[::-1].tolist() * 2, atol=1e-6)
+
+
+def test_row_block_grows_when_more_points_than_counted_arrive() -> None:
+    from core.store.common import RowBlock
+
+    block = RowBlock(3, expected=2)  # a write between the count and the scroll: more points
+    block.add(["b", "a"], [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    block.add(["c"], np.ones((1, 3)))
+    ids, rows = block.sorted_by_id()
+    assert ids == ["a", "b", "c"] and rows.shape == (3, 3)
+    np.testing.assert_array_equal(rows, [[4, 5, 6], [1, 2, 3], [1, 1, 1]])
+    fewer = RowBlock(3, expected=5)  # points deleted meanwhile: trimmed in place
+    fewer.add(["x"], [[1.0, 0.0, 0.0]])
+    assert fewer.finish()[1].shape == (1, 3)
 
 
 def test_nearest_neighbours_come_from_the_same_planted_cluster(store: VectorStore) -> None:

@@ -21,7 +21,7 @@ function tooltip() {
   Object.assign(img.style, { display: "block", width: "160px", height: "160px",
                              objectFit: "contain" });
   const caption = document.createElement("div");
-  Object.assign(caption.style, { marginTop: "2px", overflow: "hidden", whiteSpace: "nowrap",
+  Object.assign(caption.style, { marginTop: "2px", overflow: "hidden", whiteSpace: "normal", overflowWrap: "anywhere",
                                  textOverflow: "ellipsis" });
   tip.append(img, caption);
   document.body.appendChild(tip);
@@ -44,11 +44,14 @@ function place(s) {
 
 function show(s, reply) {
   // Only data: image URIs made by the server; the browser never chooses what to load.
-  if (!reply || typeof reply.src !== "string" || !reply.src.startsWith("data:image/")) {
+  const hasImage = reply && typeof reply.src === "string" && reply.src.startsWith("data:image/");
+  if (!reply || (!hasImage && !reply.caption)) {
     hide(s);
     return;
   }
-  s.ui.img.src = reply.src;
+  if (hasImage) s.ui.img.src = reply.src;
+  else s.ui.img.removeAttribute("src");
+  s.ui.img.style.display = hasImage ? "block" : "none";
   s.ui.caption.textContent = reply.caption || "";  // textContent: user strings never become HTML
   s.ui.caption.style.display = reply.caption ? "block" : "none";
   s.ui.tip.style.display = "block";

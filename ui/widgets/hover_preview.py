@@ -1,4 +1,4 @@
-"""Hover thumbnails on the Explore map: a CCv2 component fetching one image per hovered point."""
+"""Hover previews on the map: a CCv2 component fetching one thumbnail + caption per hovered point."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import streamlit as st
 
 from core.config import Settings
 from core.display import shorten
-from core.types import KEY, LABEL, URI
+from core.types import CONFIDENCE, DATASET, KEY, LABEL, PREDICTION, URI
 from ui import images
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,16 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def caption(row: pd.Series) -> str:
+    """One line for a point: "label · pred 7 (0.93) · dataset · key" (fields it has)."""
+    pred = _text(row.get(PREDICTION))
+    if pred is not None:
+        confidence = pd.to_numeric(pd.Series([row.get(CONFIDENCE)]), errors="coerce").iloc[0]
+        pred = f"pred {pred}" + ("" if pd.isna(confidence) else f" ({float(confidence):.2f})")
+    parts = (_text(row.get(LABEL)), pred, _text(row.get(DATASET)), _text(row.get(KEY)))
+    return " · ".join(t for t in parts if t)
+
+
 def hover_payload(trace_rows: Sequence[np.ndarray | None], frame: pd.DataFrame, curve: Any,
                   point: Any, *, size: int = THUMB_SIZE,
                   settings: Settings | None = None) -> dict[str, Any] | None:
@@ -70,7 +80,8 @@ def hover_payload(trace_rows: Sequence[np.ndarray | None], frame: pd.DataFrame, 
     frame: the map frame (a `uri` column when items have images). The ids come from the browser,
     so anything out of range or of the wrong type is None. src is a data: URI made by
     ui.images.data_uri, which only reads files under the configured data roots; None when the
-    point has no image (text items, own vectors) or it cannot be served.
+    point has no image (text items, own vectors) or it cannot be served. caption: the point's
+    fields (the figure carries no per-point text: this is where they come from).
     """
     if any(not isinstance(v, int) or isinstance(v, bool) for v in (curve, point)):
         return None
@@ -82,11 +93,8 @@ def hover_payload(trace_rows: Sequence[np.ndarray | None], frame: pd.DataFrame, 
     row = frame.iloc[int(rows[point])]
     uri = row.get(URI) if URI in frame.columns else None
     src = images.data_uri(uri, size, settings) if isinstance(uri, str) and uri else None
-    if src is None:
-        return None
-    caption = " · ".join(t for t in (_text(row.get(LABEL)), _text(row.get(KEY))) if t)
     return {"curve": curve, "index": point, "id": str(frame.index[int(rows[point])]),
-            "src": src, "caption": caption}
+            "src": src, "caption": caption(row)}
 
 
 def chart_class(chart_key: str) -> str:
@@ -121,14 +129,14 @@ def _hover_fragment(key: str, chart_key: str, source: HoverSource) -> None:
 
 def hover_preview(frame: pd.DataFrame, trace_rows: Sequence[np.ndarray | None], revision: str, *,
                   chart_key: str) -> None:
-    """Show the hovered point's thumbnail next to the cursor on the plotly chart `chart_key`.
+    """Show the hovered point's thumbnail and fields next to the cursor on the chart `chart_key`.
 
     Call right after st.plotly_chart(..., key=chart_key) with the figure's trace_rows and
     revision (ui.widgets.scatter.MapFigure). Nothing is sent until a point is hovered; each
     hover then costs one fragment rerun and one thumbnail (~5 KB).
     """
-    if _component is None or URI not in frame.columns or not frame[URI].notna().any():
-        return  # text-only or vector-only maps: no thumbnails to show, no component needed
+    if _component is None:
+        return
     key = f"{chart_key}.hover"
     st.session_state.pop(_reply_key(key), None)  # a full run: replies of older figures are stale
     _hover_fragment(key, chart_key, HoverSource(trace_rows, frame, revision))

@@ -51,13 +51,14 @@ def run_find_problems(ctx: PageContext, params: dict[str, Any] | None = None) ->
 
     params: overrides of core.pipeline.analyse.DEFAULT_PARAMS (None: the defaults)."""
     from core.pipeline.analyse import run_analysis
+    from core.pipeline.vector_cache import cache_folder
 
     assert ctx.project is not None and ctx.space is not None
     with st.status("Finding problems: outliers, mislabels, clusters, duplicates…",
                    expanded=True) as status:
         with ProgressBar("Analysing", container=status) as bar:
             result = run_analysis(ctx.store, ctx.project, ctx.space, ctx.datasets,
-                                      params=params, progress=bar)
+                                  params=params, progress=bar, cache_dir=cache_folder(ctx.settings))
         status.update(label=f"Problems found in {len(result.scores):,} items", state="complete",
                       expanded=False)
     return result

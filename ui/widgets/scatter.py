@@ -1,8 +1,12 @@
-"""The Explore map: a Plotly WebGL scatter (go.Scattergl) with box / lasso / click selection.
+"""The Explore map: a Plotly WebGL scatter (go.Scattergl) whose bytes do not grow past the screen.
 
-Bytes sent to the browser stay small: coordinates are float32 numpy arrays (plotly serialises
-them as base64 typed arrays), one trace per colour category (no per-point colour strings), and
-the only per-point strings are the short hover texts.
+What goes to the browser per drawn point is 4-5 bytes before base64: coordinates as uint16 grid
+units (ui.map_geometry.quantise), numeric colours as uint8 codes, one trace per colour category,
+no per-point strings (labels, keys and thumbnails come from the server on hover:
+ui.widgets.hover_preview). Above DENSITY_MIN points in view the map is a log-density image plus a
+random sample of points; zoomed in, the points in view; with few enough in view, their thumbnails
+(ui.widgets.map_images). Selection, clicks and zoom come back through ui.widgets.map_events as a
+polygon / box / viewport, and the ids are computed here, on the server.
 """
 
 from __future__ import annotations
@@ -11,38 +15,53 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.explore import GREY, MISSING, ColourSpec, hover_text
+from core.types import URI
+from ui import map_geometry as geo
+from ui.explore import GREY, MISSING, ColourSpec
 from ui.text import plotly_text
+from ui.widgets import map_events
 from ui.widgets.hover_preview import hover_preview
+from ui.widgets.map_images import IMAGES_MAX, layout_images
 
 log = logging.getLogger(__name__)
 
 CONTEXT = "filtered out"
 HIGHLIGHT = "search results"
 FOCUS = "selected"
-SELECTION_MODES: tuple[Literal["box", "lasso", "points"], ...] = ("box", "lasso", "points")
+DENSITY = "density"
+DENSITY_MIN = 200_000  # more points than this in view: density image + SAMPLE points
+SAMPLE = 100_000
 PLOTLY_CONFIG: dict[str, Any] = {
     "scrollZoom": True,
     "displaylogo": False,
     "modeBarButtonsToRemove": ["autoScale2d", "toggleSpikelines", "hoverCompareCartesian",
                                "hoverClosestCartesian"],
 }
+NAME_HOVER = "%{fullData.name}<extra></extra>"  # the category only: details come from the server
 
 
 @dataclass(frozen=True)
 class MapFigure:
-    """A built figure and, per trace, the frame row positions of its points (None: not selectable)."""
+    """A built figure; per trace, the frame row positions of its points (None: not pickable).
+
+    grid: (n, 2) uint16 figure coordinates of every frame row; selectable: the rows a lasso can
+    select (the visible ones, drawn or not); view: the viewport it was drawn for.
+    """
 
     figure: go.Figure
     trace_rows: list[np.ndarray | None]
     revision: str
+    grid: np.ndarray
+    selectable: np.ndarray
+    view: geo.View | None = None
+    dense: bool = False
 
 
 def marker_size(n: int) -> float:
@@ -56,75 +75,76 @@ def marker_size(n: int) -> float:
     return 2.0
 
 
-def _xy(frame: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # Rounded float32: 8 bytes a point as base64, and no false precision (axes mean nothing).
-    x = np.round(frame["x"].to_numpy(dtype=np.float32)[rows], 3).astype(np.float32)
-    y = np.round(frame["y"].to_numpy(dtype=np.float32)[rows], 3).astype(np.float32)
-    return x, y
-
-
-Hover = tuple[np.ndarray, np.ndarray]  # (label, details) strings per frame row
-HOVER_TEMPLATE = "<b>%{text}</b><br>%{hovertext}<extra>%{fullData.name}</extra>"
-
-
-def _trace(frame: pd.DataFrame, rows: np.ndarray, hover: Hover, name: str, *,
-           size: float, **marker: Any) -> go.Scattergl:
-    """One trace; `name` is plain text (a label, a metadata value): escaped for plotly here."""
-    x, y = _xy(frame, rows)
+def _trace(grid: np.ndarray, rows: np.ndarray, name: str, *, size: float, **marker: Any) -> go.Scattergl:
+    """One trace of binary arrays; `name` is plain text (a label, a value): escaped here."""
     return go.Scattergl(
-        x=x, y=y, mode="markers", name=plotly_text(name), text=hover[0][rows],
-        hovertext=hover[1][rows],
-        hovertemplate=HOVER_TEMPLATE,
+        x=np.ascontiguousarray(grid[rows, 0]), y=np.ascontiguousarray(grid[rows, 1]), mode="markers",
+        name=plotly_text(name), hovertemplate=NAME_HOVER,
         marker={"size": size, "opacity": 0.85, "line": {"width": 0}, **marker},
     )
 
 
-def _colour_traces(frame: pd.DataFrame, colour: ColourSpec, rows: np.ndarray, hover: Hover,
-                   size: float) -> tuple[list[go.Scattergl], list[np.ndarray | None]]:
+def _categorical(grid: np.ndarray, colour: ColourSpec, rows: np.ndarray,
+                 size: float) -> tuple[list[go.Scattergl], list[np.ndarray | None]]:
+    assert colour.codes is not None
     traces: list[go.Scattergl] = []
     trace_rows: list[np.ndarray | None] = []
-    if colour.kind == "categorical":
-        assert colour.codes is not None
-        codes = colour.codes[rows]
-        for i, (category, col) in enumerate(zip(colour.categories, colour.colours, strict=True)):
-            members = rows[codes == i]
-            if len(members) == 0:
-                continue
-            trace = _trace(frame, members, hover, category, size=size, color=col)
-            trace.legendrank = 1000 + (colour.legend_rank[i] if colour.legend_rank else i)
-            traces.append(trace)
-            trace_rows.append(members)
-        return traces, trace_rows
+    codes = colour.codes[rows]
+    for i, (category, col) in enumerate(zip(colour.categories, colour.colours, strict=True)):
+        members = rows[codes == i]
+        if len(members) == 0:
+            continue
+        trace = _trace(grid, members, category, size=size, color=col)
+        trace.legendrank = 1000 + (colour.legend_rank[i] if colour.legend_rank else i)
+        traces.append(trace)
+        trace_rows.append(members)
+    return traces, trace_rows
+
+
+def _numeric(grid: np.ndarray, colour: ColourSpec, rows: np.ndarray,
+             size: float) -> tuple[list[go.Scattergl], list[np.ndarray | None]]:
     assert colour.values is not None
+    traces: list[go.Scattergl] = []
+    trace_rows: list[np.ndarray | None] = []
     values = colour.values[rows]
     missing = rows[np.isnan(values)]
     if len(missing):
-        traces.append(_trace(frame, missing, hover, MISSING, size=size, color=GREY))
+        traces.append(_trace(grid, missing, MISSING, size=size, color=GREY))
         trace_rows.append(missing)
     present = rows[~np.isnan(values)]
     present = present[np.argsort(colour.values[present], kind="stable")]  # high values on top
-    trace = _trace(frame, present, hover, colour.by, size=size,
-                   color=colour.values[present].astype(np.float32), colorscale=colour.colorscale,
-                   showscale=True,
-                   colorbar={"title": {"text": plotly_text(colour.by)}, "thickness": 14})
-    trace.hovertemplate = ("<b>%{text}</b><br>%{hovertext}<br>" + plotly_text(colour.by)
-                           + ": %{marker.color:.3f}<extra></extra>")
+    finite = colour.values[~np.isnan(colour.values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    # uint8 codes (1 byte a point) on a fixed 0..255 scale; the colour bar shows the real values.
+    codes = np.rint((colour.values[present] - lo) * (255 / (hi - lo) if hi > lo else 0.0)).astype(np.uint8)
+    ticks = np.linspace(0, 255, 5)
+    trace = _trace(grid, present, colour.by, size=size, color=codes, cmin=0, cmax=255,
+                   colorscale=colour.colorscale, showscale=True,
+                   colorbar={"title": {"text": plotly_text(colour.by)}, "thickness": 14,
+                             "tickvals": ticks.tolist(),
+                             "ticktext": [f"{lo + t / 255 * (hi - lo):.3g}" for t in ticks]})
     trace.showlegend = False
     traces.append(trace)
     trace_rows.append(present)
     return traces, trace_rows
 
 
-def _overlay(frame: pd.DataFrame, ids: Sequence[str], hover: Hover, name: str,
+def _overlay(frame: pd.DataFrame, grid: np.ndarray, ids: Sequence[str], name: str,
              colour: str, size: float) -> tuple[go.Scattergl, np.ndarray] | None:
     rows = np.flatnonzero(frame.index.isin(list(ids)))
     if len(rows) == 0:
         return None
-    trace = _trace(frame, rows, hover, name, size=size + 6, color=colour, symbol="circle-open")
+    trace = _trace(grid, rows, name, size=size + 6, color=colour, symbol="circle-open")
     trace.marker.line = {"width": 2, "color": colour}
     trace.marker.opacity = 1.0
     trace.legendrank = 3000
     return trace, rows
+
+
+def _density_trace(grid: np.ndarray, rows: np.ndarray, view: geo.View | None) -> go.Heatmap:
+    z, (x0, dx), (y0, dy) = geo.density(grid, rows, view)
+    return go.Heatmap(z=z, x0=x0, dx=dx, y0=y0, dy=dy, name=DENSITY, colorscale="Greys",
+                      zmin=0, showscale=False, hoverinfo="skip", opacity=0.6, zsmooth=False)
 
 
 def _revision(frame: pd.DataFrame, colour: ColourSpec, visible: np.ndarray, *parts: Any) -> str:
@@ -135,35 +155,51 @@ def _revision(frame: pd.DataFrame, colour: ColourSpec, visible: np.ndarray, *par
     return digest.hexdigest()[:16]
 
 
+def map_grid(frame: pd.DataFrame) -> np.ndarray:
+    """(n, 2) uint16 figure coordinates of the frame's x, y (ui.map_geometry.quantise)."""
+    return geo.quantise(frame["x"].to_numpy(), frame["y"].to_numpy())
+
+
 def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray | None = None,
                  highlight: Sequence[str] = (), focus: Sequence[str] = (), title: str = "",
-                 height: int = 640, uirevision: str = "map") -> MapFigure:
+                 height: int = 640, uirevision: str = "map", view: geo.View | None = None,
+                 images: bool = False, grid: np.ndarray | None = None) -> MapFigure:
     """The map figure of `frame` (columns x, y + payload; see ui.explore.build_map_frame).
 
     visible: (n,) bool; hidden rows are drawn as a grey, non-selectable "filtered out" context.
     highlight: ids ringed in black (search results); focus: ids ringed in magenta (a selection
     made elsewhere, e.g. from the Problems panel). title: plain text (escaped here, like every
-    trace name and the legend title).
+    trace name and the legend title). view: the viewport (figure units) the browser shows: above
+    DENSITY_MIN points in it, a density image and a SAMPLE of them are drawn. images: draw the
+    thumbnails of the points in view when there are few (ui.widgets.map_images).
+    grid: map_grid(frame) when the caller has it already.
     """
     n = len(frame)
     visible = np.ones(n, dtype=bool) if visible is None else np.asarray(visible, dtype=bool)
-    size = marker_size(int(visible.sum()))
-    hover = hover_text(frame)
-    traces: list[go.Scattergl] = []
+    grid = map_grid(frame) if grid is None else grid
+    shown = geo.in_view(grid, np.flatnonzero(visible), view)
+    dense = len(shown) > DENSITY_MIN
+    drawn = geo.sample(shown, SAMPLE) if dense else shown
+    size = marker_size(len(drawn))
+    traces: list[go.BaseTraceType] = []
     trace_rows: list[np.ndarray | None] = []
-    context = np.flatnonzero(~visible)
-    if len(context):
-        x, y = _xy(frame, context)
-        traces.append(go.Scattergl(x=x, y=y, mode="markers", name=CONTEXT, hoverinfo="skip",
-                                   legendrank=2000, marker={"size": max(size - 1, 2),
-                                                            "color": "#e3e3e3", "opacity": 0.5}))
+    if dense:
+        traces.append(_density_trace(grid, shown, view))
         trace_rows.append(None)
-    colour_traces, colour_rows = _colour_traces(frame, colour, np.flatnonzero(visible), hover,
-                                                size)
+    context = geo.sample(geo.in_view(grid, np.flatnonzero(~visible), view), SAMPLE)
+    if len(context):
+        traces.append(go.Scattergl(x=np.ascontiguousarray(grid[context, 0]),
+                                   y=np.ascontiguousarray(grid[context, 1]), mode="markers",
+                                   name=CONTEXT, hoverinfo="skip", legendrank=2000,
+                                   marker={"size": max(size - 1, 2), "color": "#e3e3e3",
+                                           "opacity": 0.5}))
+        trace_rows.append(None)
+    build = _categorical if colour.kind == "categorical" else _numeric
+    colour_traces, colour_rows = build(grid, colour, drawn, size)
     traces += colour_traces
     trace_rows += colour_rows
     for ids, name, col in ((highlight, HIGHLIGHT, "#111111"), (focus, FOCUS, "#e7298a")):
-        overlay = _overlay(frame, ids, hover, name, col, size)
+        overlay = _overlay(frame, grid, ids, name, col, size)
         if overlay is not None:
             traces.append(overlay[0])
             trace_rows.append(overlay[1])
@@ -175,22 +211,24 @@ def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray
                                        "itemsizing": "constant", "tracegroupgap": 2},
         dragmode="lasso",
     )
+    if images and not dense:
+        figure.update_layout(images=layout_images(frame, grid, shown, view))
     axis = {"showticklabels": False, "showgrid": False, "zeroline": False, "title": None}
     figure.update_xaxes(**axis)
     figure.update_yaxes(**axis)
     revision = _revision(frame, colour, visible, tuple(highlight[:200]), len(highlight),
-                         tuple(focus[:200]), len(focus), title)
-    return MapFigure(figure, trace_rows, revision)
+                         tuple(focus[:200]), len(focus), title, view, dense, images)
+    return MapFigure(figure, trace_rows, revision, grid, np.flatnonzero(visible), view, dense)
 
 
 def selected_ids(points: Sequence[dict[str, Any]], trace_rows: Sequence[np.ndarray | None],
                  index: pd.Index) -> list[str]:
-    """Map plotly selection points ({curve_number, point_index}) back to frame ids, deduplicated
-    in selection order; points of non-selectable traces (context) are skipped."""
+    """Map plotly points ({curve_number, point_index}) back to frame ids, deduplicated in order;
+    points of non-selectable traces (context, density) and out-of-range values are skipped."""
     out: dict[str, None] = {}
     for point in points:
         curve, position = point.get("curve_number"), point.get("point_index")
-        if curve is None or position is None or not 0 <= curve < len(trace_rows):
+        if not isinstance(curve, int) or not isinstance(position, int) or not 0 <= curve < len(trace_rows):
             continue
         rows = trace_rows[curve]
         if rows is None or not 0 <= position < len(rows):
@@ -199,33 +237,45 @@ def selected_ids(points: Sequence[dict[str, Any]], trace_rows: Sequence[np.ndarr
     return list(out)
 
 
+def region_ids(built: MapFigure, index: pd.Index, region: dict[str, Any]) -> list[str]:
+    """The ids of the selectable rows inside a lasso {"lasso": {"x": [...], "y": [...]}} or a box
+    {"box": {"x": [a, b], "y": [c, d]}} in figure units, in frame order; [] for anything else."""
+    lasso, box = region.get("lasso"), region.get("box")
+    try:
+        if isinstance(lasso, dict):
+            rows = geo.in_polygon(built.grid, built.selectable, lasso["x"], lasso["y"])
+        elif isinstance(box, dict):
+            rows = geo.in_box(built.grid, built.selectable, box["x"], box["y"])
+        else:
+            return []
+    except (KeyError, TypeError, ValueError, IndexError):  # malformed input from the browser
+        log.warning("ignoring a malformed selection region")
+        return []
+    return index[rows].astype(str).tolist()
+
+
 def scatter_map(frame: pd.DataFrame, colour: ColourSpec, *, key: str,
                 visible: np.ndarray | None = None, highlight: Sequence[str] = (),
                 focus: Sequence[str] = (), title: str = "", height: int = 640,
                 thumbnails: bool = True) -> list[str] | None:
     """Draw the map and return the ids the user just selected on it.
 
-    thumbnails: hovering a point with an image shows its thumbnail (ui.widgets.hover_preview).
+    thumbnails: hovering a point shows its thumbnail (ui.widgets.hover_preview), and zoomed in
+    on a few points their thumbnails are drawn on the map (ui.widgets.map_images).
 
-    Returns None when the selection did not change since the last run (so a selection made
-    elsewhere is kept), or the new selection (an empty list when the user cleared it).
+    Returns None when the user did not select anything since the last run (so a selection made
+    elsewhere is kept), or the new selection (an empty list when the user cleared it). The
+    selection is computed here from the lasso / box region the browser sent (map_events), never
+    from a list of points through the websocket.
     """
+    view = map_events.current_view(key)
     built = build_figure(frame, colour, visible=visible, highlight=highlight, focus=focus,
-                         title=title, height=height, uirevision=key)
-    event = st.plotly_chart(built.figure, key=key, on_select="rerun",
-                            selection_mode=SELECTION_MODES, config=PLOTLY_CONFIG, width="stretch")
+                         title=title, height=height, uirevision=key, view=view,
+                         images=thumbnails)
+    st.plotly_chart(built.figure, key=key, on_select="ignore", config=PLOTLY_CONFIG, width="stretch")
+    picked = map_events.take_selection(key)
+    images = thumbnails and URI in frame.columns and len(built.selectable) > IMAGES_MAX
+    map_events.map_events(key, built, frame.index, watch_view=images or len(built.selectable) > DENSITY_MIN)
     if thumbnails:
         hover_preview(frame, built.trace_rows, built.revision, chart_key=key)
-    event_data: dict[str, Any] = dict(event) if event else {}
-    points = list((event_data.get("selection") or {}).get("points") or [])
-    signature = hashlib.sha1(repr([(p.get("curve_number"), p.get("point_index"))
-                                   for p in points]).encode()).hexdigest()
-    last_key = f"{key}.last_event"
-    last = st.session_state.get(last_key)
-    st.session_state[last_key] = (built.revision, signature)
-    if last is None or last[0] != built.revision:
-        # A new figure starts with an empty selection: that is not the user clearing one.
-        return selected_ids(points, built.trace_rows, frame.index) if points else None
-    if last[1] == signature:
-        return None
-    return selected_ids(points, built.trace_rows, frame.index)
+    return picked
