@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from core.config import Settings, load_settings
 from core.ids import point_id
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
@@ -86,3 +88,20 @@ def seed_clusters(store: VectorStore, project: str = "proj", space: str = "own",
     ids = [point_id(project, dataset, it.key) for it in items]
     store.upsert(project, space, ids, vectors, [it.payload(dataset) for it in items])
     return ids, vectors, clusters
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings whose only data root is tmp_path/data (the ingest tests write their images there)."""
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("EMBEDSCOPE_DATA_ROOTS", str(tmp_path / "data"))
+    return load_settings()
+
+
+@pytest.fixture
+def clip(tiny_clip_dir: Path) -> Any:
+    """The tiny CLIP model, wrapped to count what it embeds (tests.core.test_ingest.CountingEmbedder)."""
+    from core.embedders import load_embedder
+    from tests.core.test_ingest import CountingEmbedder
+
+    return CountingEmbedder(load_embedder(str(tiny_clip_dir), "image", batch_size=8))

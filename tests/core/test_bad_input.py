@@ -21,7 +21,6 @@ from core.config import Settings, load_settings
 from core.datasets import from_image_folder, from_manifest, load_image, load_own_embeddings, open_image
 from core.datasets.images import file_uri, local_path
 from core.datasets.tables import read_table
-from core.embedders import load_embedder
 from core.errors import BadInputError, StoreUnavailableError
 from core.ids import point_id, readable_key
 from core.pipeline.ingest import ingest_items, ingest_vectors
@@ -41,18 +40,6 @@ REPO = Path(__file__).resolve().parents[2]
 ODD = os.fsdecode(b"caf\xe9.png")  # a name that is not UTF-8: os.walk gives it with a lone surrogate
 # Names any Linux file system takes: a newline, 255 bytes, ':' and '/'-like unicode.
 STRANGE = ["new\nline.png", "a" * 251 + ".png", "a:b.png", "x\u2215y.png", "x\uff0fy.png", "100%.png"]
-
-
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    (tmp_path / "data").mkdir()
-    monkeypatch.setenv("EMBEDSCOPE_DATA_ROOTS", str(tmp_path / "data"))
-    return load_settings()
-
-
-@pytest.fixture
-def clip(tiny_clip_dir: Path) -> CountingEmbedder:  # noqa: F811
-    return CountingEmbedder(load_embedder(str(tiny_clip_dir), "image", batch_size=8))
 
 
 def _save(folder: Path, name: str, index: int = 0) -> Path:

@@ -59,18 +59,6 @@ class CountingEmbedder:
         return self.inner.embed_texts(texts)  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    (tmp_path / "data").mkdir()
-    monkeypatch.setenv("EMBEDSCOPE_DATA_ROOTS", str(tmp_path / "data"))
-    return load_settings()
-
-
-@pytest.fixture
-def clip(tiny_clip_dir: Path) -> CountingEmbedder:  # noqa: F811
-    return CountingEmbedder(load_embedder(str(tiny_clip_dir), "image", batch_size=8))
-
-
 def _labels_by_key(store: VectorStore, project: str, space: str) -> dict[str, Any]:
     frame = store.payloads(project, space, fields=["key", "label"])
     return dict(zip(frame["key"], frame["label"], strict=True))

@@ -13,7 +13,7 @@ from core.datasets import from_image_folder
 from core.pipeline.ingest import ingest_items
 from core.store.base import VectorStore
 from tests.core.test_datasets import make_image_folder
-from tests.core.test_ingest import CountingEmbedder, clip, settings  # noqa: F401
+from tests.core.test_ingest import CountingEmbedder
 from ui import images
 
 
