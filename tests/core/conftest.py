@@ -105,3 +105,12 @@ def clip(tiny_clip_dir: Path) -> Any:
     from tests.core.test_ingest import CountingEmbedder
 
     return CountingEmbedder(load_embedder(str(tiny_clip_dir), "image", batch_size=8))
+
+
+def same_typed(a: Any, b: Any) -> bool:
+    """Equal, and of the same JSON type at every level (True is not 1, 1 is not 1.0)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_typed(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_typed(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b

@@ -25,7 +25,7 @@ from hypothesis.extra import numpy as hnp
 from core.filters import Condition, Filter
 from core.store import documents
 from core.store.base import VectorStore
-from tests.core.conftest import STORE_KINDS, make_store
+from tests.core.conftest import STORE_KINDS, make_store, same_typed
 
 P, KIND = "props", "proptest"
 CHUNK = 50
@@ -108,15 +108,6 @@ def _chunk_count(store: VectorStore, key: str) -> int:
         return len(store.doc_scroll(flt))  # type: ignore[attr-defined]
 
 
-def _same_typed(a: Any, b: Any) -> bool:
-    """Equal, and of the same JSON type at every level (True is not 1, 1 is not 1.0)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_typed(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_typed(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and a == b
-
-
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=keys, first=boundary_docs(), second=boundary_docs())
 def test_documents_round_trip_at_chunk_boundaries_and_replace_cleanly(
@@ -126,7 +117,7 @@ def test_documents_round_trip_at_chunk_boundaries_and_replace_cleanly(
         for doc in (first, second):  # the second put replaces the first
             store.put_document(P, KIND, key, doc)
             got = store.get_document(P, KIND, key)
-            assert got is not None and _same_typed(got, _plain(doc)), (kind, len(_text(doc)))
+            assert got is not None and same_typed(got, _plain(doc)), (kind, len(_text(doc)))
             assert key in store.list_documents(P, KIND), kind
             assert _chunk_count(store, key) == math.ceil(len(_text(doc)) / CHUNK), (kind, "stale chunks left")
         assert store.delete_document(P, KIND, key) is True

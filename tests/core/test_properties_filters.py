@@ -29,7 +29,7 @@ from core.filters import ID_FIELD, Condition, Filter
 from core.ids import point_id
 from core.store.base import VectorStore
 from core.types import ITEM_KIND, SpaceInfo
-from tests.core.conftest import STORE_KINDS, make_store
+from tests.core.conftest import STORE_KINDS, make_store, same_typed
 
 P, SPACE, DATASET = "props", "s", "d"
 _ABSENT = object()  # a field the payload does not have
@@ -182,15 +182,6 @@ def _cleaned(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def _same_typed(a: Any, b: Any) -> bool:
-    """Equal, and of the same JSON type at every level (True is not 1, 1 is not 1.0)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_typed(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_typed(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and a == b
-
-
 ROW = {"dataset": DATASET, "kind": ITEM_KIND, "label": "a", "split": None, "confidence": None}
 
 
@@ -203,7 +194,7 @@ def _check(stores: dict[str, VectorStore], rows: list[dict[str, Any]], flts: lis
         stored = _stored_payloads(store)
         assert set(stored) == set(ids), kind
         for i, (pid, row) in enumerate(by_id.items()):
-            assert _same_typed(stored[pid], {**_cleaned(row), "key": f"row-{i}"}), (kind, row, stored[pid])
+            assert same_typed(stored[pid], {**_cleaned(row), "key": f"row-{i}"}), (kind, row, stored[pid])
         for flt in [Filter(), *flts]:
             expected = {pid for pid, row in by_id.items() if oracle_matches(pid, row, flt)}
             got = set(store.payloads(P, SPACE, flt).index)
