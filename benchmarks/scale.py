@@ -8,7 +8,11 @@ of the points, c01 ~2 %, c02 ~10 % (filters that follow the clusters); split aud
 ~2 %, val ~10 %, drawn at random (filters uncorrelated with the vectors: the hard case for HNSW).
 
 Every step runs in its OWN process, so its peak RSS (os.wait4's ru_maxrss of that child) is its
-own; each prints one JSON line with its figures and the load average at its start and end:
+own. RSS counts the store's memory-mapped segment pages, which the kernel reclaims under pressure,
+so the peak anonymous memory of the step's process tree is sampled too ("anon"), and --memory-cap GB
+runs every step in a memory cgroup capped at GB (page cache included; where cgroups are writable):
+a step that completes there fits in GB. Each step prints one JSON line with its figures and the
+load average at its start and end:
 
   ingest   the real CLI: python -m core ingest --manifest labels.csv --embeddings vecs.npy
            --ids ids.txt --space own --project scale --dataset ds --store DIR --no-index
@@ -336,6 +340,43 @@ def _vm_hwm_gb(pid: int) -> float | None:
     return None
 
 
+def _tree_rss_gb(pid: int) -> tuple[float, float]:
+    """(anonymous, file-backed) resident GB of pid and its descendants: the file-backed part is
+    the store's memory-mapped segment pages, which the kernel reclaims under pressure."""
+    anon = file = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
+            anon += int(fields.get("RssAnon", "0 kB").split()[0])
+            file += int(fields.get("RssFile", "0 kB").split()[0])
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return anon / 2**20, file / 2**20
+
+
+def memory_cgroup(cap_gb: float) -> Path | None:
+    """A new memory cgroup under this process's own, capped at cap_gb (page cache included, so
+    mapped store pages are reclaimed instead of counted), or None where cgroups cannot be written."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        v1 = "memory" in controllers.split(",")
+        if not (v1 or controllers == ""):
+            continue
+        base = Path("/sys/fs/cgroup/memory" if v1 else "/sys/fs/cgroup") / path.lstrip("/")
+        group = base / f"embedscope-scale-{os.getpid()}"
+        try:
+            group.mkdir(exist_ok=True)
+            (group / ("memory.limit_in_bytes" if v1 else "memory.max")).write_text(str(int(cap_gb * 2**30)))
+            return group
+        except OSError as e:
+            print(f"no memory cgroup ({e}): steps run uncapped", file=sys.stderr)
+            return None
+    return None
+
+
 def _start_server(work: Path, deadline: float) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     cmd = [sys.executable, "-m", "ui.serve", "--server.headless", "true", "--server.port", str(port),
@@ -483,12 +524,15 @@ def run_step(step: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     with open(out_path, "wb") as out:
         proc = subprocess.Popen(step_command(step, work, args), cwd=ROOT, env=child_env(work),
                                 stdout=out, stderr=subprocess.PIPE)
+    if args.cgroup is not None:  # before it allocates anything; its descendants inherit the group
+        (args.cgroup / "cgroup.procs").write_text(str(proc.pid))
     tail: deque[str] = deque(maxlen=5)  # the child's last log lines, for the error of a failed step
     echo = threading.Thread(target=_echo, args=(proc, tail), daemon=True)
     echo.start()
     deadline = time.monotonic() + args.step_timeout
-    status, usage = 0, None
+    status, usage, peak_anon = 0, None, 0.0
     while True:
+        peak_anon = max(peak_anon, _tree_rss_gb(proc.pid)[0])
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
@@ -501,6 +545,7 @@ def run_step(step: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     echo.join(timeout=5)
     record: dict[str, Any] = {"step": step, "process_wall_s": time.perf_counter() - start,
                               "peak_rss_gb": usage.ru_maxrss / 2**20 if usage else None,
+                              "peak_anon_gb": peak_anon, "memory_cap_gb": args.memory_cap,
                               "exit": proc.returncode, "load_start": load_start, "load_end": os.getloadavg()}
     lines = out_path.read_text(errors="replace").strip().splitlines()
     figures = next((json.loads(line) for line in reversed(lines) if line.startswith("{")), None)
@@ -532,7 +577,11 @@ def _cell(record: dict[str, Any] | None, key: str = "wall_s", fmt: str = "{:.1f}
     value = record.get(key)
     rss = record.get("peak_rss_gb")
     text = fmt.format(value) if isinstance(value, int | float) else str(value)
-    return text + (f" / {rss:.2f} GB" if rss is not None and key == "wall_s" else "")
+    if rss is None or key != "wall_s":
+        return text
+    anon, cap = record.get("peak_anon_gb"), record.get("memory_cap_gb")
+    return (text + f" / {rss:.2f} GB" + (f" (anon {anon:.2f})" if anon else "")
+            + (f" [cap {cap:g} GB]" if cap else ""))
 
 
 def table(results: dict[int, dict[str, dict[str, Any]]]) -> str:
@@ -590,6 +639,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--step-timeout", type=float, default=3600.0, help="seconds before a step is killed")
     parser.add_argument("--browser-timeout", type=float, default=300.0)
+    parser.add_argument("--memory-cap", type=float, metavar="GB",
+                        help="run each step in a memory cgroup capped at GB (page cache included), where writable")
     parser.add_argument("--child", choices=sorted(CHILD_STEPS), help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",
@@ -601,6 +652,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child_main(args)
         return
+    args.cgroup = memory_cgroup(args.memory_cap) if args.memory_cap else None
     # an existing --out file is extended: steps run one at a time add up to one table
     results = load_results([args.out]) if args.out and args.out.exists() else {}
     for n in args.sizes:
@@ -618,6 +670,8 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             if not args.keep:
                 shutil.rmtree(work, ignore_errors=True)
+    if args.cgroup is not None:
+        args.cgroup.rmdir()
     print(table(results))
 
 

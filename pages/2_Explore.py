@@ -21,7 +21,7 @@ from ui.widgets.grid import image_grid
 from ui.widgets.out_of_date import out_of_date_notice
 from ui.widgets.problems import current_analysis, problems_panel, run_find_problems
 from ui.widgets.progress import ProgressBar
-from ui.widgets.scatter import scatter_map
+from ui.widgets.scatter import empty_map, preview_map, scatter_map
 
 METHODS = {"UMAP": "umap", "PCA": "pca", "t-SNE": "tsne"}
 QUICK_NOTE = "Quick layout"
@@ -47,20 +47,36 @@ def compute_map(ctx: PageContext, args: dict[str, Any], *, refit: bool) -> None:
     # No cache to clear: the rewritten map document changed the project's revision (the key).
 
 
-def load_map(ctx: PageContext, args: dict[str, Any]) -> tuple[Any, bool]:
-    """(MapResult, is_quick): the persisted map (cached), or a quick first layout when the full
-    one has never been computed for these arguments (the page computes it after drawing)."""
+def map_source(ctx: PageContext, args: dict[str, Any]) -> tuple[str, dict[str, Any] | None, bool]:
+    """(method, params, is_quick) of the map to draw: the persisted one, or a quick first layout
+    (PCA, persisted too) when the full one has never been computed for these arguments (the page
+    computes it after drawing)."""
     from core.pipeline import maps
 
     if args["method"] == "pca" or maps.has_map(ctx.store, args["project"], args["space"],
                                                 args["datasets"], method=args["method"],
                                                 flt=args["flt"]):
         # PCA is as fast as the quick layout (it is the quick layout): no two-step display.
-        return resources.cached_map(args["project"], args["space"], args["datasets"],
-                                    method=args["method"], flt=args["flt"]), False
-    quick = maps.quick_map(ctx.store, args["project"], args["space"], args["datasets"],
-                           flt=args["flt"], cache_dir=cache_folder(ctx.settings))
-    return quick, True
+        return args["method"], None, False
+    return "pca", {"seed": 0}, True  # core.pipeline.maps.quick_map's arguments
+
+
+def draw_preview(ctx: PageContext, slot: Any, method: str, method_label: str) -> None:
+    """The persisted map's shape at once, in one colour, before the payloads and the analysis
+    are read and joined (at 1M points: seconds from the disk cache, ~20 s from the store the
+    first time); the map document alone takes a moment. Nothing when there is no map of all
+    points yet (the quick layout path draws one)."""
+    from core.pipeline import maps
+
+    assert ctx.project is not None and ctx.space is not None
+    if not maps.has_map(ctx.store, ctx.project, ctx.space, ctx.datasets, method=method):
+        return
+    with slot.container():
+        empty_map(title=f"Reading the {method_label} map…")
+    result = resources.cached_map(ctx.project, ctx.space, ctx.datasets, method=method)
+    with slot.container():
+        preview_map(result.coords, title=f"{method_label} of {ctx.space} · {', '.join(ctx.datasets)} "
+                                         "· reading labels…")
 
 
 def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
@@ -95,31 +111,43 @@ st.title("🗺️ Explore")
 require_datasets(ctx, "Nothing to explore yet: load the demo on the home page or ingest a dataset.")
 assert ctx.project is not None and ctx.space is not None
 
-with show_errors(stop=True):
-    payloads = resources.cached_payloads(ctx.project, ctx.space, ctx.datasets)
-if payloads.empty:
-    st.info(f"The datasets {', '.join(md(d) for d in ctx.datasets)} have no points in the space "
-            f"{md(ctx.space)}.")
-    st.stop()
-
-st.sidebar.subheader("Filter the map")
-flt = payload_filter_widgets(payloads, key="explore.flt", container=st.sidebar)
-fit_filtered = bool(flt) and st.sidebar.checkbox(
-    "Fit the map on the filtered points only", key="explore.fit_filtered",
-    help="Off: the filtered points keep their place in the map of all points (fast, stable).")
-
 top = st.columns([1.2, 1.6, 1, 1.1, 1.6], vertical_alignment="bottom")
 method_label = top[0].selectbox("Projection", list(METHODS), key="explore.method")
+colour_slot = top[1].empty()
 refit = top[2].button("Refit", key="explore.refit", width="stretch",
                       help="Fit the projection again on every point (points ingested since the "
                            "last fit are placed into the existing map until you do).")
 find = top[3].button("Find problems", key="explore.find", type="primary", width="stretch",
                      icon="🩺")
+map_col, side = st.columns([3, 2], gap="medium")
+with map_col:
+    map_slot = st.empty()
+    st.caption("Lasso or box-select a region (toolbar) to see its images; click a point to open "
+               "it; scroll to zoom; double-click to reset the view.")
+    fit_slot = st.empty()
+
+with show_errors(stop=True):
+    if not refit and not resources.map_ready(ctx.project, ctx.space, ctx.datasets):
+        draw_preview(ctx, map_slot, METHODS[method_label], method_label)
+    payloads = resources.map_payloads(ctx.project, ctx.space, ctx.datasets)
+if payloads.empty:
+    map_slot.empty()
+    st.info(f"The datasets {', '.join(md(d) for d in ctx.datasets)} have no points in the space "
+            f"{md(ctx.space)}.")
+    st.stop()
+
+st.sidebar.subheader("Filter the map")
+flt = payload_filter_widgets(resources.payload_facets(ctx.project, ctx.space, ctx.datasets),
+                             key="explore.flt", container=st.sidebar)
+fit_filtered = bool(flt) and st.sidebar.checkbox(
+    "Fit the map on the filtered points only", key="explore.fit_filtered",
+    help="Off: the filtered points keep their place in the map of all points (fast, stable).")
+
 args = map_args(ctx, METHODS[method_label], flt if fit_filtered else None)
 with show_errors(stop=True):
     if refit:
         compute_map(ctx, args, refit=True)
-    map_result, quick = load_map(ctx, args)
+    method, params, quick = map_source(ctx, args)
     if find:
         run_find_problems(ctx)
     analysis = current_analysis(ctx)  # the persisted one: never recomputed on a page view
@@ -127,43 +155,35 @@ with show_errors(stop=True):
             "the problem scores (and the map colours from them)", key="explore.recompute"):
         run_find_problems(ctx)
         st.rerun()
+    data = resources.cached_map_data(ctx.project, ctx.space, ctx.datasets, method=method, params=params,
+                                     flt=args["flt"], scores=analysis is not None)
+    visible = (resources.visible_rows(data, ctx.project, ctx.space, ctx.datasets, flt) if flt
+               else np.ones(len(data.frame), dtype=bool))
+frame = data.frame
 
-frame = explore.build_map_frame(map_result.ids, map_result.coords, payloads,
-                                analysis.scores if analysis is not None else None)
-visible = np.ones(len(frame), dtype=bool)
-if flt:
-    with show_errors(stop=True):
-        kept = resources.cached_payloads(ctx.project, ctx.space, ctx.datasets,
-                                         fields=("dataset",), flt=flt)
-    visible = frame.index.isin(kept.index)
-
-options = explore.colour_options(frame)
+options = data.options
 # Label first (the classes); agreement, scores and metadata are one pick away in the menu.
 default = "label" if "label" in options else explore.AGREEMENT
-colour_by = top[1].selectbox("Colour by", options, key="explore.colour", format_func=shorten,
-                             index=options.index(default) if default in options else 0)
-placed = len(map_result.ids) - map_result.n_fitted if not quick else 0
+colour_by = colour_slot.selectbox("Colour by", options, key="explore.colour", format_func=shorten,
+                                  index=options.index(default) if default in options else 0)
+placed = data.placed if not quick else 0
 top[4].caption(f"**{int(visible.sum()):,}** of {len(frame):,} points"
                + (f" · {placed:,} placed since the last fit (Refit to include them)"
                   if placed > 0 else ""))
 
 selection = state.get_selection()
 external = st.session_state.get(SELECTION_SOURCE) == "external"
-map_col, side = st.columns([3, 2], gap="medium")
-with map_col:
+with map_slot.container():  # replaces the preview, if one was drawn
     title = (f"{QUICK_NOTE} (PCA) — computing {method_label}…" if quick else
              f"{method_label} of {ctx.space}") + f" · {', '.join(ctx.datasets)}"
-    new = scatter_map(frame, explore.colour_spec(frame, colour_by), key="explore.map",
+    new = scatter_map(frame, resources.map_colour(data, colour_by), key="explore.map",
                       visible=visible, highlight=state.get_highlight_ids(),
-                      focus=selection if external else (), title=title)
+                      focus=selection if external else (), title=title, grid=data.grid, token=data.token)
     if new is not None:
         state.set_selection(new)
         st.session_state[SELECTION_SOURCE] = "map"
         state.set_detail_id(new[0] if len(new) == 1 else None)
         selection = new
-    st.caption("Lasso or box-select a region (toolbar) to see its images; click a point to open "
-               "it; scroll to zoom; double-click to reset the view.")
-    fit_slot = st.empty()
 
 with side:
     detail_id = state.get_detail_id()

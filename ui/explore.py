@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.types import CONFIDENCE, DATASET, KEY, LABEL, META, PREDICTION, SPLIT, TEXT, URI
+from ui import map_geometry as geo
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +83,46 @@ def build_map_frame(ids: Sequence[str], coords: np.ndarray, payloads: pd.DataFra
     return frame
 
 
+@dataclass(frozen=True)
+class MapData:
+    """What the Explore map draws, built once per store revision (ui.resources caches it and
+    shares it between reruns and sessions: never mutate it).
+
+    frame: build_map_frame's rows; grid: (n, 2) uint16 figure coordinates of those rows
+    (ui.map_geometry.quantise); options: colour_options(frame); placed: points placed onto the
+    layout since its fit; token: names this build (any input change gives another token), so
+    what is derived from it (colours, the figure) can be memoised by it.
+    """
+
+    frame: pd.DataFrame
+    grid: np.ndarray
+    options: list[str]
+    placed: int
+    token: str
+
+
+def map_data(ids: Sequence[str], coords: np.ndarray, payloads: pd.DataFrame, scores: pd.DataFrame | None,
+             *, n_fitted: int, token: str) -> MapData:
+    """The map frame of (ids, coords) joined to payloads (+ scores), with its grid and colour options."""
+    frame = build_map_frame(ids, coords, payloads, scores)
+    grid = geo.quantise(frame["x"].to_numpy(), frame["y"].to_numpy())
+    return MapData(frame, grid, colour_options(frame), max(len(ids) - n_fitted, 0), token)
+
+
 def agreement(frame: pd.DataFrame) -> pd.Series:
-    """Per row: AGREE, DISAGREE, UNLABELED (no label) or NO_PREDICTION (label but no prediction)."""
-    label = frame[LABEL] if LABEL in frame.columns else pd.Series(None, index=frame.index)
-    pred = frame[PREDICTION] if PREDICTION in frame.columns else pd.Series(None, index=frame.index)
-    out = np.where(label.isna(), UNLABELED,
-                   np.where(pred.isna(), NO_PREDICTION,
-                            np.where(label.astype(str) == pred.astype(str), AGREE, DISAGREE)))
-    return pd.Series(out, index=frame.index, name=AGREEMENT)
+    """Per row: AGREE, DISAGREE, UNLABELED (no label) or NO_PREDICTION (label but no prediction),
+    as a categorical (codes, not a string per row: 1M rows of text cost ~1 s to build)."""
+    n = len(frame)
+    label = frame[LABEL] if LABEL in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+    pred = frame[PREDICTION] if PREDICTION in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+    no_label, no_pred = label.isna().to_numpy(), pred.isna().to_numpy()
+    both = ~no_label & ~no_pred
+    same = np.zeros(n, dtype=bool)
+    if both.any():
+        same[both] = (label[both].astype(str).to_numpy() == pred[both].astype(str).to_numpy())
+    codes = np.where(no_label, 0, np.where(no_pred, 1, np.where(same, 2, 3))).astype(np.int8)
+    values = pd.Categorical.from_codes(codes, categories=[UNLABELED, NO_PREDICTION, AGREE, DISAGREE])
+    return pd.Series(values, index=frame.index, name=AGREEMENT)
 
 
 def colour_options(frame: pd.DataFrame) -> list[str]:
@@ -147,15 +180,29 @@ def colour_spec(frame: pd.DataFrame, by: str, reference: pd.DataFrame | None = N
     return _categorical(frame[by], ref[by], by, top_n)
 
 
-def _as_text(column: pd.Series) -> pd.Series:
-    """Values as display strings (integers without '.0'), nulls kept as None."""
-    def fmt(value: Any) -> Any:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return None
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            return str(int(value))
-        return str(value)
-    return column.astype(object).map(fmt)
+def _fmt(value: Any) -> str | None:
+    """A value as display text (integers without '.0'); None for nulls."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _text_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(codes (n,) int64, texts): row i shows texts[codes[i]], -1 = null. Each distinct value is
+    formatted once (a 1M-row column has a few hundred), values that display alike (1, 1.0, "1")
+    share a code; texts are in order of first appearance."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    shown = pd.Series([_fmt(v) for v in uniques], dtype=object)
+    merged, texts = pd.factorize(shown, use_na_sentinel=True)
+    return np.append(merged, -1)[codes], [str(t) for t in texts]
+
+
+def _counts(codes: np.ndarray, texts: list[str]) -> pd.Series:
+    """Rows per text, most frequent first (ties in order of first appearance); nulls left out."""
+    counts = pd.Series(np.bincount(codes[codes >= 0], minlength=len(texts)), index=texts)
+    return counts[counts > 0].sort_values(ascending=False, kind="stable")
 
 
 def _natural_key(text: str) -> tuple[int, float, str]:
@@ -166,8 +213,9 @@ def _natural_key(text: str) -> tuple[int, float, str]:
 
 
 def _categorical(column: pd.Series, reference: pd.Series, by: str, top_n: int) -> ColourSpec:
-    text = _as_text(column)
-    ref_counts = _as_text(reference).value_counts(dropna=True)
+    # Vectorised over codes (no Python call per row): colour_spec runs on every colour pick.
+    codes, texts = _text_codes(column)
+    ref_counts = _counts(codes, texts) if reference is column else _counts(*_text_codes(reference))
     if by == AGREEMENT:
         kept = [c for c in AGREEMENT_COLOURS if c in set(ref_counts.index)]
         colours = {c: AGREEMENT_COLOURS[c] for c in kept}
@@ -176,21 +224,21 @@ def _categorical(column: pd.Series, reference: pd.Series, by: str, top_n: int) -
         named = sorted(kept, key=_natural_key)  # colours by name order: stable under filters
         palette = PALETTE_10 if len(named) <= len(PALETTE_10) else PALETTE_20
         colours = {c: palette[i % len(palette)] for i, c in enumerate(named)}
+    present = np.bincount(codes + 1, minlength=len(texts) + 1) > 0  # [0]: a null occurs; [i + 1]: texts[i]
+    kept_set = set(kept)
     extra = []
-    if (~text.isin(kept) & text.notna()).any():
+    if any(present[i + 1] and t not in kept_set for i, t in enumerate(texts)):
         extra.append(OTHER)
-    if text.isna().any():
+    if present[0]:
         extra.append(MISSING)
     order = [*extra[::-1], *kept]  # grey background first, then categories
     lookup = {c: i for i, c in enumerate(order)}
-    codes = text.map(lookup).fillna(lookup.get(OTHER, -1))
-    if MISSING in lookup:
-        codes[text.isna()] = lookup[MISSING]
-    codes = codes.to_numpy(dtype=np.int16)
+    other = lookup.get(OTHER, -1)
+    to_order = np.array([lookup.get(t, other) for t in texts] + [lookup.get(MISSING, -1)], dtype=np.int16)
     legend = sorted(kept, key=_natural_key) if by != AGREEMENT else kept
     rank = [legend.index(c) if c in legend else len(legend) + 1 for c in order]
-    return ColourSpec(by, "categorical", categories=order,
-                      colours=[colours.get(c, GREY) for c in order], codes=codes, legend_rank=rank)
+    return ColourSpec(by, "categorical", categories=order, colours=[colours.get(c, GREY) for c in order],
+                      codes=to_order[codes], legend_rank=rank)
 
 
 def selection_rows(frame: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
@@ -198,9 +246,10 @@ def selection_rows(frame: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
 
     Vectorised (one index lookup for all ids): a lasso over 1M points selects hundreds of thousands.
     """
-    wanted = pd.Index(ids).drop_duplicates()
-    positions = frame.index.get_indexer(wanted)
-    return frame.iloc[positions[positions >= 0]]
+    positions = frame.index.get_indexer(pd.Index(list(ids), dtype=object))
+    positions = positions[positions >= 0]
+    _, first = np.unique(positions, return_index=True)  # duplicates dropped on ints, not on strings
+    return frame.iloc[positions[np.sort(first)]]
 
 
 def display_fields(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,10 +9,14 @@ persisted results here; computing them is an explicit action (Find problems, Rec
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -23,6 +27,7 @@ from core.types import SpaceInfo
 
 if TYPE_CHECKING:
     from core.embedders import ModelEmbedder
+    from ui.explore import ColourSpec, MapData
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +98,20 @@ def project_revision(project: str) -> str:
     return get_store().revision(project)
 
 
+def _payload_dir() -> Path:
+    from core.pipeline.payload_cache import cache_folder
+
+    return cache_folder(get_settings())
+
+
 @st.cache_data(show_spinner="Reading payloads…", max_entries=16)
 def _payloads(project: str, space: str, datasets: tuple[str, ...], fields: tuple[str, ...] | None,
               flt: Filter | None, revision: str) -> pd.DataFrame:
     full = Filter.datasets(datasets).and_(flt)
+    if flt is None:  # the same few selections on every page: kept on disk per revision too
+        from core.pipeline.payload_cache import load_payloads
+
+        return load_payloads(get_store(), project, space, full or None, fields, _payload_dir())
     return get_store().payloads(project, space, full or None, list(fields) if fields else None)
 
 
@@ -107,9 +122,49 @@ def cached_payloads(project: str, space: str, datasets: Sequence[str],
                      space_revision(project, space))
 
 
-@st.cache_data(show_spinner="Computing the 2-D map…", max_entries=8)
+# (project, space, datasets, project revision) of every MapData this process has built: map_ready.
+_built: set[tuple[str, str, tuple[str, ...], str]] = set()
+_built_lock = threading.Lock()
+
+
+@st.cache_resource(show_spinner="Reading the payloads of every point…", max_entries=2)
+def _map_payloads(project: str, space: str, datasets: tuple[str, ...], revision: str) -> pd.DataFrame:
+    from core.pipeline.payload_cache import load_payloads
+
+    return load_payloads(get_store(), project, space, Filter.datasets(datasets) or None, None, _payload_dir())
+
+
+def map_payloads(project: str, space: str, datasets: Sequence[str]) -> pd.DataFrame:
+    """Every payload field of the datasets' points, indexed by point id: read once per space
+    revision (core.pipeline.payload_cache: Parquet on disk, so a new server process reads a file,
+    not the store), then shared by every rerun and session without a copy: never mutate it."""
+    return _map_payloads(project, space, tuple(datasets), space_revision(project, space))
+
+
+def map_ready(project: str, space: str, datasets: Sequence[str]) -> bool:
+    """Whether this process has built the map data of these datasets at the project's current
+    revision (so another build, e.g. for a filter, reuses payloads and analysis in memory). False
+    on a first view and after every write: the page then draws the map's shape first."""
+    with _built_lock:
+        return (project, space, tuple(datasets), project_revision(project)) in _built
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _facets(project: str, space: str, datasets: tuple[str, ...], revision: str) -> dict[str, list[Any]]:
+    from ui.widgets.filters import facets_from_frame
+
+    return facets_from_frame(_map_payloads(project, space, datasets, revision))
+
+
+def payload_facets(project: str, space: str, datasets: Sequence[str]) -> dict[str, list[Any]]:
+    """The filterable values of map_payloads (ui.widgets.filters.facets_from_frame), per revision."""
+    return _facets(project, space, tuple(datasets), space_revision(project, space))
+
+
+@st.cache_resource(show_spinner="Computing the 2-D map…", max_entries=4)
 def _map(project: str, space: str, datasets: tuple[str, ...], method: str,
          params: dict[str, Any] | None, flt: Filter | None, revision: str) -> Any:
+    # A resource, not data: a 1M-point MapResult (ids + coords) is not copied on every rerun.
     from core.pipeline.maps import get_map
     from core.pipeline.vector_cache import cache_folder
 
@@ -120,8 +175,59 @@ def _map(project: str, space: str, datasets: tuple[str, ...], method: str,
 def cached_map(project: str, space: str, datasets: Sequence[str], *, method: str = "umap",
                params: dict[str, Any] | None = None, flt: Filter | None = None) -> Any:
     """core.pipeline.maps.get_map, cached per (arguments, project revision) -> MapResult: a refit
-    or new points placed (both rewrite the map document) give a new key."""
+    or new points placed (both rewrite the map document) give a new key. Shared: never mutate it."""
     return _map(project, space, tuple(datasets), method, params, flt, project_revision(project))
+
+
+@st.cache_resource(show_spinner="Preparing the map…", max_entries=2)
+def _map_data(project: str, space: str, datasets: tuple[str, ...], method: str, params: dict[str, Any] | None,
+              flt: Filter | None, scores: bool, revision: str) -> MapData:
+    from ui.explore import map_data
+
+    result = _map(project, space, datasets, method, params, flt, revision)
+    payloads = map_payloads(project, space, datasets)
+    analysis = cached_analysis(project, space, datasets) if scores else None
+    token = hashlib.sha1(repr((project, space, datasets, method, params, flt, scores, revision)).encode()).hexdigest()
+    data = map_data(result.ids, result.coords, payloads, analysis.scores if analysis is not None else None,
+                    n_fitted=result.n_fitted, token=token[:16])
+    with _built_lock:
+        if len(_built) > 1_000:  # one entry per revision seen: forget old ones now and then
+            _built.clear()
+        _built.add((project, space, datasets, revision))
+    return data
+
+
+def cached_map_data(project: str, space: str, datasets: Sequence[str], *, method: str,
+                    params: dict[str, Any] | None = None, flt: Filter | None = None,
+                    scores: bool = False) -> MapData:
+    """The Explore map's data (ui.explore.MapData): cached_map joined to map_payloads (and the
+    persisted analysis's scores when `scores`), built once per project revision and shared
+    without a copy (never mutate it): a rerun after a lasso rebuilds nothing."""
+    return _map_data(project, space, tuple(datasets), method, params, flt, scores, project_revision(project))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _colour(token: str, by: str, _data: MapData) -> ColourSpec:
+    from ui.explore import colour_spec
+
+    return colour_spec(_data.frame, by)
+
+
+def map_colour(data: MapData, by: str) -> ColourSpec:
+    """ui.explore.colour_spec of the map's frame by `by`, once per map data (its token)."""
+    return _colour(data.token, by, data)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _visible(token: str, project: str, space: str, datasets: tuple[str, ...], flt: Filter,
+             _data: MapData) -> np.ndarray:
+    kept = cached_payloads(project, space, datasets, fields=("dataset",), flt=flt)
+    return np.asarray(_data.frame.index.isin(kept.index), dtype=bool)
+
+
+def visible_rows(data: MapData, project: str, space: str, datasets: Sequence[str], flt: Filter) -> np.ndarray:
+    """(n,) bool over data.frame's rows: the points `flt` keeps (the store evaluates the filter)."""
+    return _visible(data.token, project, space, tuple(datasets), flt, data)
 
 
 @st.cache_data(show_spinner="Reading the last analysis…", max_entries=8)

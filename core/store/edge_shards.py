@@ -138,7 +138,7 @@ def space_config(dim: int, index: SpaceIndex | None = None) -> qe.EdgeConfig:
     """The Edge config of a new space shard: cosine vectors of size dim, HNSW / int8 per `index`."""
     index = index or ic.SPACE_INDEX
     hnsw = qe.HnswIndexConfig(m=index.m, ef_construct=index.ef_construct,
-                              full_scan_threshold=index.full_scan_threshold_kb,
+                              full_scan_threshold=index.full_scan_kb(dim),
                               max_indexing_threads=index.max_indexing_threads, payload_m=index.payload_m)
     quant = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True) if index.int8 else None
     optimizers = (qe.EdgeOptimizersConfig(indexing_threshold=index.indexing_threshold_kb)

@@ -178,7 +178,7 @@ class ServerStore(ServerOps):
         hnsw = quant = None
         if index is not None:
             hnsw = qm.HnswConfigDiff(m=index.m, ef_construct=index.ef_construct, payload_m=index.payload_m,
-                                     full_scan_threshold=index.full_scan_threshold_kb)
+                                     full_scan_threshold=index.full_scan_kb(dim))
             if index.int8:
                 quant = qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(
                     type=qm.ScalarType.INT8, quantile=0.99, always_ram=True))

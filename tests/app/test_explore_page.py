@@ -306,3 +306,65 @@ def test_zoomed_in_thumbnails_are_drawn_on_the_map(app_env: Settings) -> None:
         assert (image.x, image.y) == (float(zoomed.grid[row, 0]), float(zoomed.grid[row, 1]))
         assert image.source.startswith("data:image/jpeg;base64,") and image.xref == "x"
         assert image.sizex == pytest.approx(map_images.IMAGE_PX * 30_000 / 900)
+
+
+# -- what a rerun costs at scale ---------------------------------------------------------------
+
+def test_a_rerun_after_a_selection_rebuilds_neither_the_frame_nor_the_figure(
+        seeded_store: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: dict[str, int] = {"map_data": 0, "figure": 0, "colour": 0}
+
+    def counted(name: str, real: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(explore, "map_data", counted("map_data", explore.map_data))
+    monkeypatch.setattr(explore, "colour_spec", counted("colour", explore.colour_spec))
+    monkeypatch.setattr(scatter, "build_figure", counted("figure", scatter.build_figure))
+    at = _explore()  # fits and saves the PCA map: a document write, so the next run builds once more
+    at.run()
+    before = dict(calls)
+    at.session_state[SELECTION] = seeded_store.ids["train"][:4]  # what a lasso leaves behind
+    at.run()
+    assert not at.exception, at.exception
+    assert any(s.value == "Selection · 4" for s in at.subheader)
+    assert calls == before  # frame, colours and figure reused, not rebuilt
+    at.selectbox(key="explore.colour").set_value("agreement").run()
+    assert calls == {**before, "colour": before["colour"] + 1, "figure": before["figure"] + 1}
+    at.sidebar.multiselect(key="explore.flt.label").set_value(["cat"]).run()
+    assert not at.exception, at.exception
+    assert calls["map_data"] == before["map_data"] and calls["figure"] == before["figure"] + 2  # another mask
+
+
+def test_after_a_write_the_map_shape_is_drawn_before_the_payloads_are_read(
+        seeded_store: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.pipeline import payload_cache
+    from ui import resources
+
+    at = _explore().run()  # the PCA map is persisted, the payloads are on disk
+    root = payload_cache.cache_folder(seeded_store.settings)
+    assert len(list(root.glob("*/*.parquet"))) >= 1
+    events: list[str] = []
+    real_preview, real_load = scatter.preview_map, payload_cache.load_payloads
+
+    def preview(coords: np.ndarray, **kwargs: Any) -> None:
+        events.append(f"preview {len(coords)}")
+        real_preview(coords, **kwargs)
+
+    def load(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        events.append("payloads")
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(scatter, "preview_map", preview)
+    monkeypatch.setattr(payload_cache, "load_payloads", load)
+    at.run()
+    assert events == []  # nothing changed: nothing read, nothing previewed
+    relabelled = seeded_store.ids["train"][0]
+    resources.get_store().set_payload(seeded_store.project, [relabelled], [{"label": "lynx"}])
+    at.run()
+    assert not at.exception, at.exception
+    assert events[:2] == [f"preview {seeded_store.total}", "payloads"]
+    assert "lynx" in _points(_spec(at))  # the final map replaced the preview, with the new label
+    assert len(_spec(at)["data"]) > 1

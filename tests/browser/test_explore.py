@@ -1,6 +1,6 @@
 """Explore in a real browser: the WebGL map is drawn, hover shows a thumbnail, a box or lasso
-selection (computed on the server from the region) shows the image grid, zooming in draws
-thumbnails on the map."""
+selection (computed on the server from the region) shows the image grid, zooming in (wheel or box)
+draws thumbnails on the map, and a double-click or Reset axes goes back to the whole map."""
 
 from __future__ import annotations
 
@@ -148,25 +148,72 @@ def test_lasso_selects_on_the_server(demo_server: Server, page: Any) -> None:
     page.screenshot(path="/tmp/explore_lasso.png", full_page=True)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 5, open: in Chromium a scroll-zoom does not reach the server's "
-                   "view handler yet (map_events.js onRelayout round trip), so no thumbnails are drawn; the "
-                   "figure side is tested in tests/app/test_explore_page.py")
+_MAP_STATE = """(sel) => {
+  const gd = document.querySelector(sel + ' .js-plotly-plot');
+  const full = gd && gd._fullLayout;
+  if (!full || !full.xaxis) return null;  // a rerun may remount the chart
+  return {points: gd._fullData.reduce((n, t) => n + (t.hoverinfo !== 'skip' && t.x ? t.x.length : 0), 0),
+          images: gd.querySelectorAll('.layer-above .imagelayer image').length,
+          x: full.xaxis.range.slice(), dragmode: full.dragmode};
+}"""
+IMAGES = ".layer-above .imagelayer image"
+
+
+def _map_state(page: Any, condition: str) -> dict[str, Any]:
+    """Wait until the map's state (_MAP_STATE, as `s`) meets the JS `condition` and the run ended."""
+    page.wait_for_function(f"(sel) => {{ const s = ({_MAP_STATE})(sel); return s !== null && ({condition}); }}", arg=CHART)
+    wait_idle(page)
+    state: dict[str, Any] = page.evaluate(_MAP_STATE, CHART)
+    return state
+
+
+def _zoomed_in(page: Any, chart: Any, whole: dict[str, Any]) -> dict[str, Any]:
+    """Wait for the server's redraw of the view the browser reported: the few points in it, each
+    with its thumbnail (every demo item has an image), the zoom kept (the view is in the figure)."""
+    state = _map_state(page, "s.points <= 300 && s.images === s.points && s.points > 0")
+    href = chart.locator(IMAGES).first.get_attribute("href") or ""
+    assert href.startswith("data:image/jpeg;base64,"), href[:40]
+    assert state["x"][1] - state["x"][0] < (whole["x"][1] - whole["x"][0]) / 2, (whole, state)
+    return state
+
+
+def _whole_map(page: Any) -> dict[str, Any]:
+    """The whole map: every point, and a mosaic of at most 40 representative thumbnails."""
+    state = _map_state(page, "s.points > 300")
+    assert 1 <= state["images"] <= 40, state
+    return state
+
+
 def test_zooming_in_draws_thumbnails_on_the_map(demo_server: Server, page: Any) -> None:
     chart = _open_explore(page, demo_server)
-    assert chart.locator(".layer-above .imagelayer image").count() == 0  # too many points
+    whole = _whole_map(page)
+    page.screenshot(path="/tmp/explore_mosaic.png")
     point = page.evaluate(_POINT_XY, CHART)
     page.mouse.move(point["x"], point["y"])
-    images = chart.locator(".layer-above .imagelayer image")
-    for _ in range(12):  # scroll-zoom around a point until few enough points are in view
-        page.mouse.wheel(0, -400)
-        try:
-            images.first.wait_for(timeout=3_000)
-            break
-        except Exception:  # noqa: BLE001 - not yet: zoom in further
-            continue
-    images.first.wait_for()
-    wait_idle(page)
-    href = images.first.get_attribute("href") or ""
-    assert href.startswith("data:image/jpeg;base64,"), href[:40]
-    assert 1 <= images.count() <= 300
+    for _ in range(25):  # scroll-zoom around a point (plotly zooms ~10 % a wheel event)
+        page.mouse.wheel(0, -100)
+    zoomed = _zoomed_in(page, chart, whole)
+    assert zoomed["dragmode"] == "lasso"
     page.screenshot(path="/tmp/explore_zoom_images.png")
+    # A double-click (in lasso mode too) goes back to the whole map.
+    page.mouse.dblclick(point["x"] + 3, point["y"] + 3)
+    assert _whole_map(page)["points"] == whole["points"]
+
+
+def test_box_zoom_draws_thumbnails_and_keeps_the_zoom_tool(demo_server: Server, page: Any) -> None:
+    chart = _open_explore(page, demo_server)
+    whole = _whole_map(page)
+    chart.hover()
+    chart.locator('.modebar-btn[data-title="Zoom"]').click()
+    point = page.evaluate(_POINT_XY, CHART)
+    page.mouse.move(point["x"] - 40, point["y"] - 40)
+    page.mouse.down()
+    page.mouse.move(point["x"], point["y"], steps=3)
+    page.mouse.move(point["x"] + 40, point["y"] + 40, steps=3)
+    page.mouse.up()
+    _zoomed_in(page, chart, whole)
+    _map_state(page, "s.dragmode === 'zoom'")  # the redraw gave the user's tool back, not lasso
+    # Reset axes returns to the whole map, not to the zoomed view the server drew.
+    chart.hover()
+    chart.locator('.modebar-btn[data-title="Reset axes"]').click()
+    assert _whole_map(page)["points"] == whole["points"]

@@ -1,13 +1,13 @@
 """Filtered search keeps recall@10 >= 0.98 from 0.1 % to 100 % selectivity, with the index built.
 
 Edge runs with the production HNSW / int8 / search settings (core.store.index_config) and its
-two size thresholds scaled down to this 6k x 32-d data, so that, as at 1M
-x 512-d, the rare filters (0.1 %, 2 %) take the exact payload-index path and the broad ones (10 %,
-100 %) the HNSW graph (ACORN, hnsw_ef). qdrant-client's local mode is always exact: it runs for
-congruence. Also: a background index build lets this process search meanwhile (Edge's optimize
-holds the GIL, so it runs in a child process on a copy), a write during the build wins over the
-copy, and a build killed midway leaves nothing behind once the store opens.
-"""
+two size thresholds scaled down to this 6k x 32-d data, so that, as at 1M x 512-d, filters under
+15 % of the points (0.1 %, 2 %, and 10 % on a field that follows the clusters, the case where the
+graph fails queries from other clusters) take the exact payload-index path, and the broad ones
+(30 % on a field without payload links: ACORN; 100 %) the HNSW graph. qdrant-client's local mode is
+always exact: it runs for congruence. Also: a background index build lets this process search
+meanwhile (Edge's optimize holds the GIL, so it runs in a child process on a copy), a write during
+the build wins over the copy, and a build killed midway leaves nothing behind once the store opens."""
 
 from __future__ import annotations
 
@@ -40,32 +40,35 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(autouse=True)
 def _scaled_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
     """Production index settings with the size thresholds scaled to 6k x 32-d (128 B per vector):
-    full scan below 40 KB (~320 vectors) per segment, every segment past 100 KB indexed."""
-    scaled = dataclasses.replace(ic.SPACE_INDEX, full_scan_threshold_kb=40, indexing_threshold_kb=100)
+    full scan below 900 points (15 %) per segment, every segment past 100 KB indexed."""
+    scaled = dataclasses.replace(ic.SPACE_INDEX, full_scan_points=900, indexing_threshold_kb=100)
     monkeypatch.setattr(ic, "SPACE_INDEX", scaled)
 
 
-def _payloads(rng: np.random.Generator) -> tuple[list[dict[str, str]], dict[str, np.ndarray]]:
-    """label: 50 values (2 % each), prediction: 10 values (10 %), split "rare" on 6 points (0.1 %)."""
-    label, pred = rng.integers(0, 50, N), rng.integers(0, 10, N)
-    rare = np.zeros(N, bool)
-    rare[rng.choice(N, 6, replace=False)] = True
+def _payloads(rng: np.random.Generator, cluster: np.ndarray) -> tuple[list[dict[str, str]], dict[str, np.ndarray]]:
+    """label: 50 random values (2 % each); prediction: the cluster's group of 3 (10 % each, so a
+    filter on it excludes the other clusters: queries from those are the graph's hard case); split:
+    "rare" on 6 points (0.1 %), "val" on ~30 % at random (a field without payload links)."""
+    label, group = rng.integers(0, 50, N), cluster // 3
+    split = np.where(rng.random(N) < 0.3, "val", "train")
+    split[rng.choice(N, 6, replace=False)] = "rare"
     payloads = [{"dataset": "d", "key": str(i), "kind": ITEM_KIND, "label": f"c{label[i]}",
-                 "prediction": f"c{pred[i]}", "split": "rare" if rare[i] else "train"} for i in range(N)]
-    masks = {"0.1%": rare, "2%": label == 3, "10%": pred == 3, "100%": np.ones(N, bool)}
+                 "prediction": f"g{group[i]}", "split": str(split[i])} for i in range(N)]
+    masks = {"0.1%": split == "rare", "2%": label == 3, "10%": group == 3, "30%": split == "val",
+             "100%": np.ones(N, bool)}
     return payloads, masks
 
 
 FILTERS = {"0.1%": Filter.where(split="rare"), "2%": Filter.where(label="c3"),
-           "10%": Filter.where(prediction="c3"), "100%": Filter.datasets(["d"])}
+           "10%": Filter.where(prediction="g3"), "30%": Filter.where(split="val"), "100%": Filter.datasets(["d"])}
 
 
 def _seed(store: VectorStore) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
     rng = np.random.default_rng(7)
-    vectors, _ = planted_clusters(k=30, per=N // 30, dim=DIM, seed=3, spread=0.35)
+    vectors, cluster = planted_clusters(k=30, per=N // 30, dim=DIM, seed=3, spread=0.35)
     perm = rng.permutation(N)  # clusters spread over the id order (and so over the segments)
-    vectors = vectors[perm]
-    payloads, masks = _payloads(rng)
+    vectors, cluster = vectors[perm], np.asarray(cluster)[perm]
+    payloads, masks = _payloads(rng, cluster)
     ids = [point_id(P, "d", str(i)) for i in range(N)]
     store.ensure_space(P, SpaceInfo(S, DIM, "vector"))
     store.upsert(P, S, ids, vectors, payloads)
@@ -97,6 +100,21 @@ def test_filtered_recall_per_selectivity_with_the_index_built(store: VectorStore
         assert indexed == 0  # local mode: exact by design
     recall = _recall(store, ids, vectors, masks[selectivity], FILTERS[selectivity])
     assert recall >= 0.98, f"recall@10 {recall:.3f} at {selectivity} selectivity"
+
+
+def test_filters_under_the_full_scan_size_skip_the_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 10 % filter that follows the clusters is answered by the exact path: with the graph
+    starved (hnsw_ef 10) it keeps recall 1.0, where the graph path drops to ~0.87 (measured with
+    full_scan_points 300: this test fails when the threshold stops covering 10 %)."""
+    monkeypatch.setattr(ic, "SEARCH_HNSW_EF", 10)
+    store = make_store("edge", tmp_path / "s")
+    try:
+        ids, vectors, masks = _seed(store)
+        store.optimize(P, S)
+        assert store.index_status(P, S) == (N, N)
+        assert _recall(store, ids, vectors, masks["10%"], FILTERS["10%"]) == 1.0
+    finally:
+        store.close()
 
 
 def _held_child(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
@@ -169,7 +187,7 @@ CHILD = """
 import dataclasses, sys, numpy as np
 sys.path.insert(0, {repo!r})
 from core.store import EdgeStore, index_config as ic
-ic.SPACE_INDEX = dataclasses.replace(ic.SPACE_INDEX, indexing_threshold_kb=100)  # index these 10 MB
+ic.SPACE_INDEX = dataclasses.replace(ic.SPACE_INDEX, indexing_threshold_kb=100, full_scan_points=1000)
 from core.types import SpaceInfo
 store = EdgeStore({path!r})
 rng = np.random.default_rng(0)

@@ -225,3 +225,25 @@ def test_warm_up_runs_once_per_process(tmp_path: Path) -> None:
     first = warm_up_umap(tmp_path / "numba")  # NUMBA_CACHE_DIR is set by conftest: kept as is
     assert first >= 0.0
     assert warm_up_umap() == 0.0
+
+
+def test_unit_vectors_are_laid_out_without_a_normalised_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vectors from the store are unit rows already (a memory-mapped cache block at 1M x 512 is
+    2 GB): the layout uses them as they are, and gets exactly what normalising would give."""
+    import core.projection.fit as fit_module
+    from core.linalg import l2_normalise
+
+    x, _, _ = blobs(per=60)
+    unit = l2_normalise(x)
+    path = tmp_path / "block.npy"
+    np.save(path, unit)
+    mapped = np.load(path, mmap_mode="c")
+    monkeypatch.setattr(fit_module, "_CHECK_ROWS", 7)  # several blocks, one of them partial
+    checked = fit_module._checked(mapped, "pca")
+    assert np.shares_memory(checked, mapped), "unit rows are not copied"
+    raw = fit_module._checked(x, "pca")  # not unit: normalised (a copy) exactly like l2_normalise
+    assert not np.shares_memory(raw, x) and np.array_equal(raw, unit)
+    assert np.array_equal(fit_projection(mapped, "pca").coords, fit_projection(x, "pca").coords)
+    x[200, 1] = np.inf
+    with pytest.raises(BadInputError, match=r"^1 vector\(s\) contain NaN or inf \(first at row 200\)"):
+        fit_module._checked(x, "pca")

@@ -3,6 +3,11 @@
 // numbers go to the server; the server computes the selected ids. State lives on window per key.
 
 const REGISTRY = (window.__embedscopeMapEvents = window.__embedscopeMapEvents || {});
+// The user's tool (zoom, pan, lasso...) per chart: a page rerun may remount this component.
+const DRAGMODES = (window.__embedscopeDragmodes = window.__embedscopeDragmodes || {});
+// The instance now mounted per chart: a zoom debounced in one that a rerun unmounted is sent by this one.
+const LIVE = (window.__embedscopeMapLive = window.__embedscopeMapLive || {});
+const DOUBLE_CLICK_MS = 350;  // a click is sent once no second one follows (a double-click resets the zoom)
 const MAX_VERTICES = 600;
 const SVG = {
   select: "M2 2h12v12H2z",
@@ -18,7 +23,7 @@ function thin(xs, ys) {
 }
 
 function send(s, name, payload) {
-  s.seq += 1;
+  s.seq = window.__embedscopeMapSeq = (window.__embedscopeMapSeq || 0) + 1;  // unique across remounts
   s.setTrigger(name, { ...payload, rev: s.rev, seq: s.seq });
 }
 
@@ -34,11 +39,14 @@ function onSelected(s, ev) {
 }
 
 function onRelayout(s, ev) {
-  if (!s.watchView || !ev) return;
+  if (!ev) return;
+  if (typeof ev.dragmode === "string") DRAGMODES[s.chart] = ev.dragmode;  // kept across redraws
+  if (!s.watchView) return;
   const keys = Object.keys(ev);
   if (!keys.some((k) => k.startsWith("xaxis.") || k.startsWith("yaxis."))) return;  // dragmode...
   clearTimeout(s.viewTimer);
   s.viewTimer = setTimeout(() => {
+    s = LIVE[s.chart] || s;
     const full = s.gd && s.gd._fullLayout;
     if (!full) return;
     const auto = ev["xaxis.autorange"] === true && ev["yaxis.autorange"] === true;
@@ -59,6 +67,19 @@ function setDragmode(s, val) {
   try { pan.dispatchEvent(new MouseEvent("click", { bubbles: true })); } finally { pan.setAttribute("data-val", "pan"); }
 }
 
+function resetZoom(s) {
+  // Back to the whole map. The server draws a zoomed figure with its view as explicit axis ranges, so
+  // plotly's own "reset" would return to that view: the Reset axes button is made an autorange one.
+  const reset = s.gd && s.gd.querySelector('.modebar-btn[data-attr="zoom"][data-val="auto"]');
+  if (reset) reset.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+}
+
+function restoreDragmode(s) {
+  // Every new figure from the server comes with the default tool (lasso): give the user's back.
+  const full = s.gd && s.gd._fullLayout, wanted = DRAGMODES[s.chart];
+  if (wanted && full && full.dragmode !== wanted) setDragmode(s, wanted);
+}
+
 function button(s, title, val, path) {
   const a = document.createElement("a");
   a.className = "modebar-btn embedscope-select";
@@ -72,6 +93,8 @@ function button(s, title, val, path) {
 
 function addButtons(s) {
   // Streamlit removes Box / Lasso Select when its own selection is off; put ours back.
+  const reset = s.gd.querySelector('.modebar-btn[data-attr="zoom"][data-val="reset"]');
+  if (reset) reset.setAttribute("data-val", "auto");
   const pan = s.gd.querySelector('.modebar-btn[data-attr="dragmode"][data-val="pan"]');
   if (!pan || s.gd.querySelector(".embedscope-select")) return;
   const group = document.createElement("div");
@@ -91,8 +114,11 @@ function attach(s) {
     host.on("plotly_deselect", s.deselectFn);
     host.on("plotly_click", s.clickFn);
     host.on("plotly_relayout", s.relayoutFn);
+    host.on("plotly_doubleclick", s.resetFn);
+    host.on("plotly_afterplot", s.afterplotFn);
   }
   addButtons(s);
+  restoreDragmode(s);
 }
 
 function detach(s) {
@@ -101,15 +127,30 @@ function detach(s) {
   s.gd.removeListener("plotly_deselect", s.deselectFn);
   s.gd.removeListener("plotly_click", s.clickFn);
   s.gd.removeListener("plotly_relayout", s.relayoutFn);
+  s.gd.removeListener("plotly_doubleclick", s.resetFn);
+  s.gd.removeListener("plotly_afterplot", s.afterplotFn);
 }
 
 function create(key) {
   const s = { seq: 0, gd: null, viewTimer: 0 };
   s.selectedFn = (ev) => onSelected(s, ev);
-  s.deselectFn = () => send(s, "select", { clear: true });
+  s.deselectFn = () => {  // a double-click in select / lasso mode: clear the selection and the zoom
+    clearTimeout(s.clickTimer);
+    const zoomed = s.serverView !== null;
+    s.serverView = null;  // one rerun for both: the autorange below then sends nothing more
+    send(s, "select", zoomed ? { clear: true, view: { auto: true } } : { clear: true });
+    resetZoom(s);
+  };
+  s.resetFn = () => resetZoom(s);  // a double-click in zoom / pan mode
+  s.afterplotFn = () => setTimeout(() => { addButtons(s); restoreDragmode(s); }, 0);  // not inside a draw
   s.clickFn = (ev) => {
-    const p = ev && ev.points && ev.points[0];
-    if (p) send(s, "click", { curve: p.curveNumber, index: p.pointIndex ?? p.pointNumber });
+    const p = ev && ev.points && ev.points[0], now = performance.now();
+    clearTimeout(s.clickTimer);
+    if (now - (s.clickAt || -1e9) < DOUBLE_CLICK_MS) { s.clickAt = 0; return; }  // the second of a double
+    s.clickAt = now;
+    if (!p) return;
+    const click = { curve: p.curveNumber, index: p.pointIndex ?? p.pointNumber };
+    s.clickTimer = setTimeout(() => send(s, "click", click), DOUBLE_CLICK_MS);
   };
   s.relayoutFn = (ev) => onRelayout(s, ev);
   s.poll = setInterval(() => attach(s), 300);
@@ -125,14 +166,16 @@ export default function ({ parentElement, data, setTriggerValue, key }) {
   s.watchView = !!data.watch_view;
   s.serverView = data.view || null;
   s.debounce = data.debounce || 250;
+  LIVE[s.chart] = s;
   const host = parentElement.host || parentElement;
   const box = host.closest && host.closest('[data-testid="stElementContainer"]');
   if (box) box.style.display = "none";  // nothing to draw: take no room
   attach(s);
   return () => {
-    clearInterval(s.poll);
-    clearTimeout(s.viewTimer);
+    clearInterval(s.poll);  // a pending zoom (viewTimer) is still sent, by the chart's live instance
+    clearTimeout(s.clickTimer);
     detach(s);
     delete REGISTRY[key];
+    if (LIVE[s.chart] === s) delete LIVE[s.chart];
   };
 }

@@ -84,6 +84,8 @@ def _on_select(key: str, built: MapFigure, index: pd.Index) -> None:
     region = (st.session_state.get(_events_key(key)) or {}).get("select")
     if not isinstance(region, dict):
         return
+    if "view" in region:  # a double-click clears the selection and the zoom in one event
+        st.session_state[_view_key(key)] = parse_view(region["view"])
     ids = [] if region.get("clear") else region_ids(built, index, region)
     st.session_state[_picked_key(key)] = ids
 

@@ -36,8 +36,14 @@ CONTEXT = "filtered out"
 HIGHLIGHT = "search results"
 FOCUS = "selected"
 DENSITY = "density"
+LOADING = "loading labels…"
+PREVIEW_COLOUR = "#5b7fa6"
 DENSITY_MIN = 200_000  # more points than this in view: density image + SAMPLE points
 SAMPLE = 100_000
+# Over the density image the sample keeps at most DENSE_PER_CELL points per cell of a DENSE_BINS²
+# grid over the view: a random sample would paint over the image's dark cores, where it matters.
+DENSE_BINS, DENSE_PER_CELL = 128, 2
+DENSITY_SCALE = [[0.0, "#d6d6d6"], [0.5, "#7a7a7a"], [1.0, "#111111"]]  # log count: light grey .. near black
 PLOTLY_CONFIG: dict[str, Any] = {
     "scrollZoom": True,
     "displaylogo": False,
@@ -143,8 +149,23 @@ def _overlay(frame: pd.DataFrame, grid: np.ndarray, ids: Sequence[str], name: st
 
 def _density_trace(grid: np.ndarray, rows: np.ndarray, view: geo.View | None) -> go.Heatmap:
     z, (x0, dx), (y0, dy) = geo.density(grid, rows, view)
-    return go.Heatmap(z=z, x0=x0, dx=dx, y0=y0, dy=dy, name=DENSITY, colorscale="Greys",
-                      zmin=0, showscale=False, hoverinfo="skip", opacity=0.6, zsmooth=False)
+    return go.Heatmap(z=z, x0=x0, dx=dx, y0=y0, dy=dy, name=DENSITY, colorscale=DENSITY_SCALE,
+                      zmin=0, showscale=False, hoverinfo="skip", opacity=1.0, zsmooth=False)
+
+
+def _thinned(grid: np.ndarray, rows: np.ndarray, view: geo.View | None) -> np.ndarray:
+    """The points drawn over the density image: sparse regions (outliers) in full, dense ones at most
+    DENSE_PER_CELL a cell, then at most SAMPLE of them; random within a cell, stable across reruns."""
+    x0, x1, y0, y1 = (0.0, float(geo.GRID), 0.0, float(geo.GRID)) if view is None else \
+        (view.x0, view.x1, view.y0, view.y1)
+    cx = ((grid[rows, 0] - x0) * (DENSE_BINS / max(x1 - x0, 1.0))).astype(np.int64).clip(0, DENSE_BINS - 1)
+    cy = ((grid[rows, 1] - y0) * (DENSE_BINS / max(y1 - y0, 1.0))).astype(np.int64).clip(0, DENSE_BINS - 1)
+    cell = (cy * DENSE_BINS + cx).astype(np.uint16)
+    shuffled = np.random.default_rng(0).permutation(len(rows))
+    order = shuffled[np.argsort(cell[shuffled], kind="stable")]  # by cell, random within (radix: O(n))
+    starts = np.flatnonzero(np.r_[True, np.diff(cell[order].astype(np.int32)) != 0])
+    rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    return geo.sample(rows[np.sort(order[rank < DENSE_PER_CELL])], SAMPLE)
 
 
 def _revision(frame: pd.DataFrame, colour: ColourSpec, visible: np.ndarray, *parts: Any) -> str:
@@ -163,7 +184,7 @@ def map_grid(frame: pd.DataFrame) -> np.ndarray:
 def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray | None = None,
                  highlight: Sequence[str] = (), focus: Sequence[str] = (), title: str = "",
                  height: int = 640, uirevision: str = "map", view: geo.View | None = None,
-                 images: bool = False, grid: np.ndarray | None = None) -> MapFigure:
+                 images: bool = False, mosaic: bool = False, grid: np.ndarray | None = None) -> MapFigure:
     """The map figure of `frame` (columns x, y + payload; see ui.explore.build_map_frame).
 
     visible: (n,) bool; hidden rows are drawn as a grey, non-selectable "filtered out" context.
@@ -171,7 +192,8 @@ def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray
     made elsewhere, e.g. from the Problems panel). title: plain text (escaped here, like every
     trace name and the legend title). view: the viewport (figure units) the browser shows: above
     DENSITY_MIN points in it, a density image and a SAMPLE of them are drawn. images: draw the
-    thumbnails of the points in view when there are few (ui.widgets.map_images).
+    thumbnails of the points in view when there are few (ui.widgets.map_images); with mosaic too,
+    a mosaic of representative thumbnails when there are many.
     grid: map_grid(frame) when the caller has it already.
     """
     n = len(frame)
@@ -179,8 +201,8 @@ def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray
     grid = map_grid(frame) if grid is None else grid
     shown = geo.in_view(grid, np.flatnonzero(visible), view)
     dense = len(shown) > DENSITY_MIN
-    drawn = geo.sample(shown, SAMPLE) if dense else shown
-    size = marker_size(len(drawn))
+    drawn = _thinned(grid, shown, view) if dense else shown
+    size = 2.0 if dense else marker_size(len(drawn))
     traces: list[go.BaseTraceType] = []
     trace_rows: list[np.ndarray | None] = []
     if dense:
@@ -211,13 +233,16 @@ def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray
                                        "itemsizing": "constant", "tracegroupgap": 2},
         dragmode="lasso",
     )
-    if images and not dense:
-        figure.update_layout(images=layout_images(frame, grid, shown, view))
+    if images and (mosaic or not dense):
+        figure.update_layout(images=layout_images(frame, grid, shown, view, mosaic=mosaic))
     axis = {"showticklabels": False, "showgrid": False, "zeroline": False, "title": None}
     figure.update_xaxes(**axis)
     figure.update_yaxes(**axis)
+    if view is not None:  # a new figure remounts the chart: show the view the user zoomed to, not autorange
+        figure.update_xaxes(range=[view.x0, view.x1])
+        figure.update_yaxes(range=[view.y0, view.y1])
     revision = _revision(frame, colour, visible, tuple(highlight[:200]), len(highlight),
-                         tuple(focus[:200]), len(focus), title, view, dense, images)
+                         tuple(focus[:200]), len(focus), title, view, dense, images, mosaic)
     return MapFigure(figure, trace_rows, revision, grid, np.flatnonzero(visible), view, dense)
 
 
@@ -254,14 +279,63 @@ def region_ids(built: MapFigure, index: pd.Index, region: dict[str, Any]) -> lis
     return index[rows].astype(str).tolist()
 
 
+def empty_map(*, title: str, height: int = 640) -> None:
+    """An empty plot while the map is read: the browser starts loading plotly.js (seconds on a
+    busy machine) while the server reads the map, instead of after it."""
+    figure = go.Figure()
+    figure.update_layout(height=height, margin={"l": 8, "r": 8, "t": 48, "b": 8},
+                         title={"text": plotly_text(title, limit=200), "x": 0.01, "font": {"size": 16}})
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    st.plotly_chart(figure, on_select="ignore", config=PLOTLY_CONFIG, width="stretch")
+
+
+def preview_map(coords: np.ndarray, *, title: str, height: int = 640) -> None:
+    """The map's shape in one colour, drawn before its payloads are read (no key, no events):
+    the page replaces it with scatter_map in the same run once they are."""
+    coords = np.asarray(coords, dtype=np.float32).reshape(-1, 2)
+    frame = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1]})
+    colour = ColourSpec(LOADING, "categorical", categories=[LOADING], colours=[PREVIEW_COLOUR],
+                        codes=np.zeros(len(frame), dtype=np.int16))
+    built = build_figure(frame, colour, title=title, height=height)
+    st.plotly_chart(built.figure, on_select="ignore", config=PLOTLY_CONFIG, width="stretch")
+
+
+def _mask_digest(mask: np.ndarray | None) -> str | None:
+    return None if mask is None else hashlib.sha1(np.packbits(np.asarray(mask, dtype=bool)).tobytes()).hexdigest()
+
+
+def _memo_figure(key: str, token: str | None, frame: pd.DataFrame, colour: ColourSpec,
+                 **kwargs: Any) -> MapFigure:
+    """build_figure, reused while nothing it depends on changed (a rerun after a lasso or a click
+    draws the same figure: at 1M points building it costs ~1 s). token names frame + grid (e.g.
+    ui.explore.MapData.token); None: always built."""
+    if token is None:
+        return build_figure(frame, colour, **kwargs)
+    signature = (token, colour.by, colour.kind, _mask_digest(kwargs.get("visible")),
+                 hashlib.sha1(repr([v for k, v in sorted(kwargs.items()) if k not in ("visible", "grid")])
+                              .encode()).hexdigest())
+    memo = st.session_state.get(f"{key}.figure")
+    if isinstance(memo, tuple) and memo[0] == signature:
+        return memo[1]  # type: ignore[no-any-return]
+    built = build_figure(frame, colour, **kwargs)
+    st.session_state[f"{key}.figure"] = (signature, built)
+    return built
+
+
 def scatter_map(frame: pd.DataFrame, colour: ColourSpec, *, key: str,
                 visible: np.ndarray | None = None, highlight: Sequence[str] = (),
                 focus: Sequence[str] = (), title: str = "", height: int = 640,
-                thumbnails: bool = True) -> list[str] | None:
+                thumbnails: bool = True, grid: np.ndarray | None = None,
+                token: str | None = None) -> list[str] | None:
     """Draw the map and return the ids the user just selected on it.
 
     thumbnails: hovering a point shows its thumbnail (ui.widgets.hover_preview), and zoomed in
-    on a few points their thumbnails are drawn on the map (ui.widgets.map_images).
+    on a few points their thumbnails are drawn on the map, zoomed out a mosaic of representative
+    ones (ui.widgets.map_images).
+    grid: map_grid(frame) when the caller has it; token: a name for (frame, grid, colour.by)
+    that changes when any of them does (ui.explore.MapData.token): the figure is then reused
+    across reruns while nothing it depends on changed.
 
     Returns None when the user did not select anything since the last run (so a selection made
     elsewhere is kept), or the new selection (an empty list when the user cleared it). The
@@ -269,9 +343,9 @@ def scatter_map(frame: pd.DataFrame, colour: ColourSpec, *, key: str,
     from a list of points through the websocket.
     """
     view = map_events.current_view(key)
-    built = build_figure(frame, colour, visible=visible, highlight=highlight, focus=focus,
-                         title=title, height=height, uirevision=key, view=view,
-                         images=thumbnails)
+    built = _memo_figure(key, token, frame, colour, visible=visible, highlight=tuple(highlight),
+                         focus=tuple(focus), title=title, height=height, uirevision=key, view=view,
+                         images=thumbnails, mosaic=thumbnails, grid=grid)
     st.plotly_chart(built.figure, key=key, on_select="ignore", config=PLOTLY_CONFIG, width="stretch")
     picked = map_events.take_selection(key)
     images = thumbnails and URI in frame.columns and len(built.selectable) > IMAGES_MAX
