@@ -45,11 +45,13 @@ class SpaceIndex:
 # * The graph: with no payload subgraphs (values under full_scan_points get none) ef_construct 64
 #   gave recall 0.94 unfiltered at 1M (hnsw_ef 1024). At 300k: ef_construct 64 -> 0.960 / 0.986 at
 #   hnsw_ef 512 / 1024, ef_construct 128 -> 0.990 / 0.994 for 1.4x the build CPU (96 vs 69 s);
-#   filters of 88 % alike. Oversampling the int8 candidates 2 -> 4 changed nothing.
+#   filters of 88 % alike. At 1M (ef_construct 128, benchmarks/scale.py's 100 queries): recall
+#   0.966 / 0.973 / 0.988 at hnsw_ef 1024 / 2048 / 4096, p95 6.9 / 5.0 / 7.0 ms (another benchmark
+#   step running meanwhile): hnsw_ef 4096. Oversampling the int8 candidates 2 -> 8 changed nothing.
 #   ACORN (2-hop search) rescues unlinked fields at 10-50 % (0.02 -> 0.97) for ~5x the cost; below
 #   15 % at 1M the exact path answers first, so it matters from 15 % to 50 %.
 SPACE_INDEX = SpaceIndex(m=16, ef_construct=128, full_scan_points=150_000, payload_m=16, int8=True,
                          linked_fields=(LABEL, PREDICTION))
-SEARCH_HNSW_EF = 1024
+SEARCH_HNSW_EF = 4096
 SEARCH_OVERSAMPLING = 2.0
 SEARCH_ACORN_MAX_SELECTIVITY = 0.5
