@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
 from PIL import Image
@@ -41,6 +42,17 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setting
     _clear_caches()
     yield load_settings()
     _clear_caches()
+
+
+def with_images(frame: pd.DataFrame, root: Path, size: tuple[int, int] = (80, 60)) -> pd.DataFrame:
+    """frame with a `uri` column: one small PNG per row (colours vary by row) written under root."""
+    root.mkdir(parents=True, exist_ok=True)
+    uris = []
+    for i in range(len(frame)):
+        path = root / f"img{i}.png"
+        Image.new("RGB", size, (i % 255, 90, 160)).save(path)
+        uris.append(str(path))
+    return frame.assign(uri=uris)
 
 
 def run_page(path: str | Path, timeout: float = 60) -> AppTest:

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
-from tests.app.conftest import SEED_DATASETS, SEED_LABELS, Seeded, run_page
+from tests.app.conftest import SEED_DATASETS, SEED_LABELS, Seeded, run_page, with_images
 from ui import explore
 from ui import map_geometry as geo
 from ui.widgets import map_images, scatter
@@ -280,20 +280,8 @@ def test_large_maps_draw_a_density_and_zoomed_in_the_points_in_view(
     assert zoomed.revision != built.revision  # hover caches are per drawn figure
 
 
-def _with_images(frame: pd.DataFrame, root: Any) -> pd.DataFrame:
-    from PIL import Image
-
-    root.mkdir(parents=True, exist_ok=True)
-    uris = []
-    for i in range(len(frame)):
-        path = root / f"img{i}.png"
-        Image.new("RGB", (80, 60), (i % 255, 90, 160)).save(path)
-        uris.append(str(path))
-    return frame.assign(uri=uris)
-
-
 def test_zoomed_in_thumbnails_are_drawn_on_the_map(app_env: Settings) -> None:
-    frame = _with_images(_frame(400), app_env.demo_dir / "map")
+    frame = with_images(_frame(400), app_env.demo_dir / "map")
     colours = explore.colour_spec(frame, "label")
     whole = scatter.build_figure(frame, colours, images=True)
     assert len(whole.figure.layout.images) == 0  # 400 points in view: more than IMAGES_MAX

@@ -3,15 +3,14 @@ the view kept as axis ranges, a readable density view, and the zoom events (ui.w
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from core.config import Settings
+from tests.app.conftest import with_images
 from ui import explore
 from ui import map_geometry as geo
 from ui.widgets import map_events, map_images, scatter
@@ -27,16 +26,6 @@ def _clusters(centres: list[tuple[float, float]], per: int, spread: float = 0.02
     labels = [f"c{i // per}" for i in range(len(xy) - 2)] + ["corner", "corner"]
     payloads = pd.DataFrame({"label": labels}, index=pd.Index(ids, name="id"))
     return explore.build_map_frame(ids, xy, payloads)
-
-
-def _with_images(frame: pd.DataFrame, root: Path) -> pd.DataFrame:
-    root.mkdir(parents=True, exist_ok=True)
-    uris = []
-    for i in range(len(frame)):
-        path = root / f"img{i}.png"
-        Image.new("RGB", (40, 30), (i % 255, 90, 160)).save(path)
-        uris.append(str(path))
-    return frame.assign(uri=uris)
 
 
 def test_the_mosaic_takes_the_point_nearest_each_cells_centre_of_mass() -> None:
@@ -74,7 +63,7 @@ def test_the_mosaic_is_capped_at_the_busiest_cells() -> None:
 
 
 def test_zoomed_out_the_map_draws_a_mosaic_zoomed_in_every_thumbnail(app_env: Settings) -> None:
-    frame = _with_images(_clusters([(0.2, 0.3), (0.7, 0.6)], per=250), app_env.demo_dir / "mosaic")
+    frame = with_images(_clusters([(0.2, 0.3), (0.7, 0.6)], per=250), app_env.demo_dir / "mosaic", (40, 30))
     colours = explore.colour_spec(frame, "label")
     plain = scatter.build_figure(frame, colours, images=True)
     assert len(plain.figure.layout.images) == 0  # more than IMAGES_MAX in view, no mosaic asked
