@@ -8,8 +8,9 @@ of the points, c01 ~2 %, c02 ~10 % (filters that follow the clusters); split aud
 ~2 %, val ~10 %, drawn at random (filters uncorrelated with the vectors: the hard case for HNSW).
 
 Every step runs in its OWN process, so its peak RSS (os.wait4's ru_maxrss of that child) is its
-own. RSS counts the store's memory-mapped segment pages, which the kernel reclaims under pressure,
-so the peak anonymous memory of the step's process tree is sampled too ("anon"), and --memory-cap GB
+own. RSS counts the store's memory-mapped segment pages (reclaimable under pressure), some twice
+(Edge maps its index build's vector file twice), so the step's process tree is also sampled for its
+peak proportional set size ("PSS": each page once) and anonymous memory ("anon"), and --memory-cap GB
 runs every step in a memory cgroup capped at GB (page cache included; where cgroups are writable):
 a step that completes there fits in GB. Each step prints one JSON line with its figures and the
 load average at its start and end:
@@ -340,21 +341,23 @@ def _vm_hwm_gb(pid: int) -> float | None:
     return None
 
 
-def _tree_rss_gb(pid: int) -> tuple[float, float]:
-    """(anonymous, file-backed) resident GB of pid and its descendants: the file-backed part is
-    the store's memory-mapped segment pages, which the kernel reclaims under pressure."""
-    anon = file = 0
+def _tree_memory_gb(pid: int) -> tuple[float, float]:
+    """(anonymous, proportional) resident GB of pid and its descendants. Proportional (PSS) counts a
+    page once however many times it is mapped; RSS does not: Edge's index build maps its new vector
+    file twice (measured at 300k: 586 MB of matrix.dat counted 1,172 MB in RSS)."""
+    anon = pss = 0
     todo = [pid]
     while todo:
         p = todo.pop()
         try:
             fields = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
             anon += int(fields.get("RssAnon", "0 kB").split()[0])
-            file += int(fields.get("RssFile", "0 kB").split()[0])
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+            pss += next((int(line.split()[1]) for line in rollup if line.startswith("Pss:")), 0)
             todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
         except (OSError, ValueError):
             continue
-    return anon / 2**20, file / 2**20
+    return anon / 2**20, pss / 2**20
 
 
 def memory_cgroup(cap_gb: float) -> Path | None:
@@ -388,8 +391,7 @@ def _reset_peak(group: Path) -> None:
 
 def _cgroup_peak_gb(group: Path | None) -> float | None:
     """Peak memory charged to the group since the last reset (anonymous + page cache), in GB: at
-    most the cap. Measured: the 1M index step's RSS peaked at 11.1 GB in an 8 GB group, so RSS
-    counts mapped file pages this memory never held at once (reclaimed and faulted in again)."""
+    most the cap (the 1M index step's RSS peaked at 11.1 GB in an 8 GB group: see _tree_memory_gb)."""
     for name in ("memory.max_usage_in_bytes", "memory.peak"):
         try:
             return int((group / name).read_text()) / 2**30 if group is not None else None
@@ -552,9 +554,10 @@ def run_step(step: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     echo = threading.Thread(target=_echo, args=(proc, tail), daemon=True)
     echo.start()
     deadline = time.monotonic() + args.step_timeout
-    status, usage, peak_anon = 0, None, 0.0
+    status, usage, peak_anon, peak_pss = 0, None, 0.0, 0.0
     while True:
-        peak_anon = max(peak_anon, _tree_rss_gb(proc.pid)[0])
+        anon, pss = _tree_memory_gb(proc.pid)
+        peak_anon, peak_pss = max(peak_anon, anon), max(peak_pss, pss)
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
@@ -567,7 +570,7 @@ def run_step(step: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     echo.join(timeout=5)
     record: dict[str, Any] = {"step": step, "process_wall_s": time.perf_counter() - start,
                               "peak_rss_gb": usage.ru_maxrss / 2**20 if usage else None,
-                              "peak_anon_gb": peak_anon, "memory_cap_gb": args.memory_cap,
+                              "peak_anon_gb": peak_anon, "peak_pss_gb": peak_pss, "memory_cap_gb": args.memory_cap,
                               "cgroup_peak_gb": _cgroup_peak_gb(args.cgroup),
                               "exit": proc.returncode, "load_start": load_start, "load_end": os.getloadavg()}
     lines = out_path.read_text(errors="replace").strip().splitlines()
@@ -603,7 +606,8 @@ def _cell(record: dict[str, Any] | None, key: str = "wall_s", fmt: str = "{:.1f}
     if rss is None or key != "wall_s":
         return text
     anon, cap, charged = record.get("peak_anon_gb"), record.get("memory_cap_gb"), record.get("cgroup_peak_gb")
-    return (text + f" / {rss:.2f} GB" + (f" (anon {anon:.2f})" if anon else "")
+    pss = record.get("peak_pss_gb")
+    return (text + f" / {rss:.2f} GB" + (f" (PSS {pss:.2f}, anon {anon:.2f})" if pss and anon else "")
             + (f" [cap {cap:g} GB, charged {charged:.2f}]" if cap and charged else f" [cap {cap:g} GB]" if cap else ""))
 
 
