@@ -24,7 +24,7 @@ load average at its start and end:
   reopen   a new process opening the store and calling get_map again (the persisted map)
   analyse  core.pipeline.analyse.run_analysis(store, "scale", "own", ["ds"])
   browser  `python -m ui.serve` on the store, Explore opened in Debian Chromium via Playwright:
-           app shell, first picture (a canvas drawn), final map, largest websocket frame, lasso ->
+           app shell, first picture (the density picture or a chart drawn), final map, largest websocket frame, lasso ->
            "Selection · N" shown; time-bounded (--browser-timeout), records what it measured.
 
 A failing step records its error and the run goes on. Run from the repository root:
@@ -421,7 +421,10 @@ def _start_server(work: Path, deadline: float) -> tuple[subprocess.Popen[bytes],
 
 
 CHART = '[data-testid="stPlotlyChart"]'
-PICTURE = f"{CHART} canvas, {CHART} .main-svg image"  # scattergl canvas, or a density image
+# the first picture: the server-drawn density picture (ui/widgets/map_preview.py), a scattergl canvas
+# or a density image of the chart; the final map: the chart
+PICTURE = f".st-key-map-preview img, {CHART} canvas, {CHART} .main-svg image"
+MAP = f"{CHART} canvas, {CHART} .main-svg image"
 
 
 def _idle(page: Any, timeout_ms: float) -> None:
@@ -479,7 +482,7 @@ def step_browser(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                 out["first_picture_s"] = time.perf_counter() - t0
                 page.get_by_text("Quick layout").wait_for(state="detached", timeout=left())
                 _idle(page, left())
-                page.locator(PICTURE).first.wait_for(timeout=left())
+                page.locator(MAP).first.wait_for(timeout=left())
                 out["final_map_s"] = time.perf_counter() - t0
                 out["lasso_to_selection_s"], out["selection_text"] = _lasso(page, left())
                 page.screenshot(path=str(work / "browser.png"))

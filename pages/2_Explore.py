@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -18,13 +19,15 @@ from ui.text import md
 from ui.widgets.detail import SELECTION_SOURCE, find_similar, item_detail, select_on_map
 from ui.widgets.filters import payload_filter_widgets
 from ui.widgets.grid import image_grid
+from ui.widgets.map_preview import preview_picture
 from ui.widgets.out_of_date import out_of_date_notice
 from ui.widgets.problems import current_analysis, problems_panel, run_find_problems
 from ui.widgets.progress import ProgressBar
-from ui.widgets.scatter import empty_map, preview_map, scatter_map
+from ui.widgets.scatter import scatter_map
 
 METHODS = {"UMAP": "umap", "PCA": "pca", "t-SNE": "tsne"}
 QUICK_NOTE = "Quick layout"
+PREVIEW_SEND_S = 0.3
 
 
 def map_args(ctx: PageContext, method: str, fit_filter: Filter | None) -> dict[str, Any]:
@@ -71,19 +74,40 @@ def draw_preview(ctx: PageContext, slot: Any, method: str, method_label: str) ->
     assert ctx.project is not None and ctx.space is not None
     if not maps.has_map(ctx.store, ctx.project, ctx.space, ctx.datasets, method=method):
         return
-    with slot.container():
-        empty_map(title=f"Reading the {method_label} map…")
     result = resources.cached_map(ctx.project, ctx.space, ctx.datasets, method=method)
     with slot.container():
-        preview_map(result.coords, title=f"{method_label} of {ctx.space} · {', '.join(ctx.datasets)} "
-                                         "· reading labels…")
+        preview_picture(result.coords, title=f"{method_label} of {ctx.space} · {', '.join(ctx.datasets)} "
+                                             "· reading labels…")
+    # Let the server's event loop send it before this run holds the GIL reading the payloads (a
+    # cold read of 1M payloads kept the picture in the queue for ~4 s, measured in Chromium).
+    time.sleep(PREVIEW_SEND_S)
+
+
+SELECTION_POSITIONS = "explore.selection.positions"  # (map token, ids, their positions in the map frame)
+
+
+def selection_rows(frame: pd.DataFrame, ids: list[str], token: str) -> pd.DataFrame:
+    """The selection's rows of the map frame. The positions are kept for the next reruns (a lasso
+    over 1M points selects ~350k ids: looking them up in the frame's index costs ~0.5 s a rerun;
+    comparing the same list again costs milliseconds), and a selection just made on the map
+    brings its own (explore.PickedIds)."""
+    memo = st.session_state.get(SELECTION_POSITIONS)
+    if (isinstance(memo, tuple) and memo[0] == token and not isinstance(ids, explore.PickedIds)
+            and len(memo[1]) == len(ids) and memo[1] == ids):
+        positions = memo[2]
+    else:
+        positions = explore.selection_positions(frame, ids)
+        st.session_state[SELECTION_POSITIONS] = (token, list(ids), positions)
+    return frame.iloc[positions]
 
 
 def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
     """Buttons acting on the selection: clear, use as search examples, save, download."""
     from core import export
 
-    ids = rows.index.astype(str).tolist()
+    def ids() -> list[str]:  # on click only: 350k ids from a lasso at 1M points
+        return rows.index.astype(str).tolist()
+
     c1, c2, c3 = st.columns(3)
     if c1.button("Clear", key="explore.sel.clear", width="stretch"):
         state.set_selection([])
@@ -91,7 +115,7 @@ def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
         st.rerun()
     if c2.button("Search like these", key="explore.sel.search", width="stretch",
                  help="Use the selection (first 20) as examples on the Search page"):
-        find_similar(ids[:20])
+        find_similar(ids()[:20])
     # Made on click only: a lasso can select 100k+ rows, and every rerun would rebuild the file.
     c3.download_button("CSV", lambda: export.to_csv(export.export_frame(rows)), file_name="selection.csv",
                        mime="text/csv", key="explore.sel.csv", icon="⬇️", width="stretch")
@@ -100,10 +124,11 @@ def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
         if st.button("Save", key="explore.sel.save", disabled=not name):
             from core import collections
 
+            chosen = ids()
             with show_errors():
                 assert ctx.project is not None and ctx.space is not None
-                collections.save(ctx.store, ctx.project, name, ids, space=ctx.space)
-                st.success(f"Saved {len(ids):,} items as “{md(name)}”.")
+                collections.save(ctx.store, ctx.project, name, chosen, space=ctx.space)
+                st.success(f"Saved {len(chosen):,} items as “{md(name)}”.")
 
 
 ctx = setup_page("Explore", "🗺️")
@@ -194,7 +219,7 @@ with side:
             if opened is not None:
                 state.set_detail_id(opened)
                 st.rerun()
-    rows = explore.selection_rows(frame, selection)
+    rows = selection_rows(frame, selection, data.token)
     st.subheader(f"Selection · {len(rows):,}" if len(rows) else "Selection")
     if rows.empty:
         st.caption("Select points on the map (lasso or box) to see their images here.")
@@ -213,7 +238,7 @@ with st.expander("🩺 Problems: outliers, likely mislabels, error clusters, dup
         st.caption("Press **Find problems** to score every point: outliers, likely mislabels, "
                    "clusters of model errors, near-duplicates.")
     else:
-        picked = problems_panel(analysis, frame, key="explore.problems")
+        picked = problems_panel(resources.analysis_on_map(data, analysis, ctx.project), key="explore.problems")
         if picked is not None:
             select_on_map(picked)
             state.set_detail_id(picked[0] if len(picked) == 1 else None)

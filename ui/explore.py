@@ -241,15 +241,35 @@ def _categorical(column: pd.Series, reference: pd.Series, by: str, top_n: int) -
                       codes=to_order[codes], legend_rank=rank)
 
 
-def selection_rows(frame: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
-    """The rows of `frame` for `ids`, in the given order (ids not in the frame are skipped).
+class PickedIds(list[str]):
+    """Ids picked on the map (a list of str), with where they are: `rows`, their positions in the
+    map frame whose index is `frame_index` (that very object). The page then takes the selection's rows
+    by position instead of looking the ids up (350k ids in a 1M index: ~0.5 s per rerun)."""
 
-    Vectorised (one index lookup for all ids): a lasso over 1M points selects hundreds of thousands.
-    """
+    rows: np.ndarray
+    frame_index: pd.Index | None
+
+    def __init__(self, ids: Sequence[str] = (), rows: np.ndarray | None = None, index: pd.Index | None = None) -> None:
+        super().__init__(ids)
+        self.rows = np.asarray(rows if rows is not None else np.zeros(0, np.int64), dtype=np.int64)
+        self.frame_index = index
+
+
+def selection_positions(frame: pd.DataFrame, ids: Sequence[str]) -> np.ndarray:
+    """Positions in `frame` of `ids`, in the given order (ids not in the frame skipped, duplicates
+    once). Vectorised (one index lookup for all ids): a lasso over 1M points selects hundreds of
+    thousands. Ids picked on this frame's map (PickedIds of frame.index) need no lookup."""
+    if isinstance(ids, PickedIds) and ids.frame_index is frame.index and len(ids.rows) == len(ids):
+        return ids.rows
     positions = frame.index.get_indexer(pd.Index(list(ids), dtype=object))
     positions = positions[positions >= 0]
     _, first = np.unique(positions, return_index=True)  # duplicates dropped on ints, not on strings
-    return frame.iloc[positions[np.sort(first)]]
+    return positions[np.sort(first)]
+
+
+def selection_rows(frame: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
+    """The rows of `frame` for `ids`, in the given order (ids not in the frame are skipped)."""
+    return frame.iloc[selection_positions(frame, ids)]
 
 
 def display_fields(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -136,14 +136,16 @@ def run_analysis(
 
 
 def load_analysis(store: VectorStore, project: str, space: str,
-                  datasets: Sequence[str] | None = None) -> AnalysisResult | None:
+                  datasets: Sequence[str] | None = None, *, cache_dir: Path | None = None) -> AnalysisResult | None:
     """The last persisted analysis of this selection, without recomputing it (fast: no vectors
-    are read); `.stale` says whether the space was written since. None when never computed."""
+    are read); `.stale` says whether the space was written since. None when never computed.
+    cache_dir: where the payloads it joins are kept per space revision (core.pipeline.payload_cache:
+    at 1M points a Parquet read instead of a scroll through the store)."""
     names = resolve_datasets(store, project, datasets)
     doc = read_document(store, project, DOC_KIND, doc_key(space, *names), ANALYSIS_FORMAT, ANALYSIS_UPGRADES)
     if doc is None:
         return None
-    payload = load_payload(store, project, space, names)
+    payload = load_payload(store, project, space, names, cache_dir=cache_dir)
     result = _from_doc(doc, payload, project, space, names, doc["params"], doc["fingerprint"])
     result.stale = is_stale(doc, store, project, space)
     return result

@@ -82,11 +82,12 @@ def load_selection(store: VectorStore, project: str, space: str, datasets: Seque
 
 
 def load_payload(store: VectorStore, project: str, space: str, datasets: Sequence[str],
-                 *, flt: Filter | None = None) -> pd.DataFrame:
+                 *, flt: Filter | None = None, cache_dir: Path | None = None) -> pd.DataFrame:
     """Only the payloads (PAYLOAD_FIELDS, indexed by id) of the items of these datasets,
-    narrowed by flt."""
-    payload = store.payloads(project, space, flt=_items(datasets, flt),
-                             fields=list(PAYLOAD_FIELDS))
+    narrowed by flt. cache_dir: kept there per space revision (core.pipeline.payload_cache)."""
+    from core.pipeline.payload_cache import load_payloads
+
+    payload = load_payloads(store, project, space, _items(datasets, flt), list(PAYLOAD_FIELDS), cache_dir)
     for name in PAYLOAD_FIELDS:
         if name not in payload.columns:
             payload[name] = None

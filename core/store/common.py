@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import pairwise
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -161,12 +162,126 @@ def payload_frame(
 
     With fields, exactly those columns in that order (absent values are None).
     """
+    records = sorted(records, key=lambda r: r[0])  # columns in order of first appearance in id order
+    columns = PayloadColumns()
+    columns.add([r[0] for r in records], [r[1] for r in records])
+    return columns.frame(fields)
+
+
+def _slow_payload_frame(
+    records: list[tuple[str, dict[str, Any]]], fields: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """payload_frame row by row (one flattened dict per point): PayloadColumns' reference and
+    its fallback for payloads it does not take apart by column (a top-level "meta.x" key)."""
     records = sorted(records, key=lambda r: r[0])
     frame = pd.DataFrame([flatten(p) for _, p in records], index=pd.Index([r[0] for r in records], name="id"))
     if fields is not None:
         frame = frame.reindex(columns=list(fields))
     frame.index.name = "id"
     return frame
+
+
+_MISSING = float("nan")  # a field a point lacks (what pandas fills from a list of dicts)
+
+
+def uuid_texts(ids: Sequence[Any]) -> list[str]:
+    """str() of each id, for a page of uuid.UUID made in one vectorised pass (1M: ~0.25 s instead of
+    ~0.75 s); ids of any other type through str()."""
+    if not all(type(i) is uuid.UUID for i in ids):
+        return [str(i) for i in ids]
+    n = len(ids)
+    hexed = np.frombuffer(b"".join([i.bytes for i in ids]).hex().encode("ascii"), dtype="S1").reshape(n, 32)
+    out = np.empty((n, 36), dtype="S1")
+    out[:, [8, 13, 18, 23]] = b"-"
+    for (a, b), at in zip(((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)), (0, 9, 14, 19, 24), strict=True):
+        out[:, at:at + b - a] = hexed[:, a:b]
+    return list(out.view("S36").ravel().astype("U36").tolist())
+
+
+class PayloadColumns:
+    """The payloads of a scroll gathered page by page into one list per column: the same frame
+    as payload_frame's one-dict-per-point build (columns in order of first appearance, meta
+    flattened to meta.<name>, NaN where a point lacks a field, sorted by id), without a
+    flattened dict per point or pandas' row-to-column transposition. Pages out of id order get
+    their rows sorted, their columns in order of appearance in the pages. Edge store.payloads
+    of 200k points (9 fields, 1 core): 5.1 s -> 2.6 s with the collector paused meanwhile; what
+    remains is mostly the binding's scroll and its objects (a uuid.UUID and a dict per point)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self._cols: dict[str, list[Any]] = {}  # in order of first appearance
+        self._top: set[str] = set()  # top-level keys seen (meta excluded)
+        self._meta: set[str] = set()  # meta keys seen
+        self._rows: list[tuple[str, dict[str, Any]]] | None = None  # fallback: the records themselves
+
+    def add(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
+        """Append one page: point ids and their payload dicts (not kept: read into the columns)."""
+        if self._rows is not None:
+            self._rows.extend(zip(ids, payloads, strict=True))
+            return
+        done = len(self.ids)
+        top = set().union(*payloads)
+        metas = [p.get(META) for p in payloads] if META in top else []
+        top.discard(META)
+        meta_keys: set[str] = set().union(*(m for m in metas if isinstance(m, dict) and m))
+        if any(k.startswith(META + ".") for k in top):  # would collide with a flattened meta column
+            self._rows = [(i, self._row(at)) for at, i in enumerate(self.ids)]
+            self._cols.clear()
+            self.ids = []
+            self._rows.extend(zip(ids, payloads, strict=True))
+            return
+        if not top <= self._top or not meta_keys <= self._meta:
+            self._new_columns(payloads, done)
+        self.ids.extend(ids)
+        width = len(top) + (META in payloads[0] if payloads else 0)
+        if payloads and not meta_keys and set(map(len, payloads)) == {width}:
+            # every point has every top-level key (the usual case): one C-level pass per page
+            keys = [k for k in self._cols if k in top]
+            columns: Iterable[Sequence[Any]] = (
+                zip(*map(itemgetter(*keys), payloads), strict=True) if len(keys) > 1
+                else [[p[keys[0]] for p in payloads]] if keys else [])
+            for key, column in zip(keys, columns, strict=True):
+                self._cols[key].extend(column)
+            for key, values in self._cols.items():
+                if key not in top:
+                    values.extend([_MISSING] * len(payloads))
+            return
+        for key, values in self._cols.items():
+            if key.startswith(META + "."):
+                name = key[len(META) + 1:]
+                values.extend([m.get(name, _MISSING) if isinstance(m, dict) else _MISSING for m in metas]
+                              if name in meta_keys else [_MISSING] * len(payloads))
+            else:
+                values.extend([p.get(key, _MISSING) for p in payloads] if key in top else [_MISSING] * len(payloads))
+
+    def _new_columns(self, payloads: Sequence[dict[str, Any]], done: int) -> None:
+        """Open the columns this page brings, in the order a row-by-row build would meet them."""
+        for payload in payloads:
+            for key in flatten(payload):
+                if key not in self._cols:
+                    self._cols[key] = [_MISSING] * done
+                    if key.startswith(META + "."):
+                        self._meta.add(key[len(META) + 1:])
+                    else:
+                        self._top.add(key)
+
+    def _row(self, at: int) -> dict[str, Any]:
+        """Row `at` rebuilt as a flattened payload (only for the fallback switch)."""
+        return {k: v[at] for k, v in self._cols.items() if not (isinstance(v[at], float) and math.isnan(v[at]))}
+
+    def frame(self, fields: Sequence[str] | None = None) -> pd.DataFrame:
+        """The DataFrame indexed by "id", sorted by id; with fields, exactly those columns in that order."""
+        if self._rows is not None:
+            return _slow_payload_frame(self._rows, fields)
+        keys = list(self._cols) if fields is None else [f for f in dict.fromkeys(fields) if f in self._cols]
+        # from lists (not object arrays): pandas infers each column's dtype as from a list of dicts
+        frame = pd.DataFrame({k: self._cols[k] for k in keys}, index=pd.Index(self.ids, name="id"))
+        if not frame.index.is_monotonic_increasing:  # Edge and Qdrant scroll in id order: rare
+            frame = frame.take(np.argsort(frame.index.to_numpy(), kind="stable"))
+        if fields is not None:
+            frame = frame.reindex(columns=list(fields))
+        frame.index.name = "id"
+        return frame
 
 
 def payload_selector_fields(fields: Sequence[str] | None) -> list[str] | None:

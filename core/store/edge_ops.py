@@ -131,10 +131,11 @@ class EdgeOps:
                  fields: Sequence[str] | None = None) -> pd.DataFrame:
         keys = common.payload_selector_fields(fields)
         selector: Any = qe.PayloadSelector.Include(keys) if keys is not None else True
-        with self.hold("payloads"):
-            pages = es.scroll(self._shard(project, space), self._flt(project, space, flt), with_payload=selector)
-            records = [(str(r.id), dict(r.payload or {})) for page in pages for r in page]
-        return common.payload_frame(records, fields)
+        columns = common.PayloadColumns()
+        with self.hold("payloads"), common.gc_paused():  # ~10 objects per point: no cycles to find
+            for page in es.scroll(self._shard(project, space), self._flt(project, space, flt), with_payload=selector):
+                columns.add(common.uuid_texts([r.id for r in page]), [r.payload or {} for r in page])
+        return columns.frame(fields)
 
     def vectors(self, project: str, space: str, ids: Sequence[str] | None = None,
                 flt: Filter | None = None, *, progress: Progress | None = None) -> tuple[list[str], np.ndarray]:

@@ -111,8 +111,10 @@ class ServerOps:
         selector: Any = qm.PayloadSelectorInclude(include=keys) if keys is not None else True
         with self._guard("payloads"):
             name = self._collection(project, space)
-            records = [(str(r.id), dict(r.payload or {})) for r in self._scroll(name, to_server(flt), selector)]
-        return common.payload_frame(records, fields)
+            columns = common.PayloadColumns()
+            for page in self._pages(name, to_server(flt), selector):
+                columns.add([str(r.id) for r in page], [r.payload or {} for r in page])
+        return columns.frame(fields)
 
     def vectors(self, project: str, space: str, ids: Sequence[str] | None = None,
                 flt: Filter | None = None, *, progress: Progress | None = None) -> tuple[list[str], np.ndarray]:

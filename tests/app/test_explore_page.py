@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from typing import Any
 
@@ -262,6 +263,34 @@ def test_a_lasso_selects_exactly_the_visible_points_inside_it() -> None:
         assert scatter.region_ids(built, frame.index, bad) == []
 
 
+def test_ids_picked_on_the_map_bring_their_rows_and_a_lookup_gives_the_same() -> None:
+    """A lasso's ids carry their positions in the map frame (no 350k-id lookup in a 1M index on
+    the next rerun); the rows are those a lookup of the ids finds, and ids picked on another
+    frame (or plain lists: a selection from search, duplicates, unknown ids) are looked up."""
+    frame = _frame(3_000)
+    built = scatter.build_figure(frame, explore.colour_spec(frame, "label"))
+    ids = scatter.region_ids(built, frame.index, {"box": {"x": [10_000, 30_000], "y": [0, 65_535]}})
+    assert isinstance(ids, explore.PickedIds) and ids.frame_index is frame.index and len(ids) > 100
+    looked_up = explore.selection_positions(frame, list(ids))
+    assert np.array_equal(explore.selection_positions(frame, ids), looked_up)
+    assert np.array_equal(ids.rows, looked_up)
+    pd.testing.assert_frame_equal(explore.selection_rows(frame, ids), frame.loc[list(ids)])
+    other = frame.copy()
+    other.index = pd.Index(list(reversed(frame.index)), name=frame.index.name)  # same ids elsewhere
+    assert list(explore.selection_rows(other, ids).index) == list(ids)  # looked up, not taken by position
+    plain = [ids[3], "no-such-id", ids[1], ids[3]]
+    assert list(explore.selection_rows(frame, plain).index) == [ids[3], ids[1]]
+
+
+def test_in_index_matches_pandas_isin() -> None:
+    from ui.resources import in_index
+
+    within = pd.Index([f"id{i:05d}" for i in range(0, 5_000, 3)], name="id")
+    index = pd.Index([f"id{i:05d}" for i in range(4_000, 0, -7)] + ["x"], name="id")
+    assert np.array_equal(in_index(index, within), index.isin(within))
+    assert in_index(index[:0], within).shape == (0,) and not in_index(index, within[:0]).any()
+
+
 def test_large_maps_draw_a_density_and_zoomed_in_the_points_in_view(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scatter, "DENSITY_MIN", 1_000)
@@ -319,6 +348,13 @@ def test_a_rerun_after_a_selection_rebuilds_neither_the_frame_nor_the_figure(
     assert not at.exception, at.exception
     assert any(s.value == "Selection · 4" for s in at.subheader)
     assert calls == before  # frame, colours and figure reused, not rebuilt
+    kept = at.session_state["explore.selection.positions"]  # the selection's rows, for the next reruns
+    assert kept[1] == seeded_store.ids["train"][:4] and len(kept[2]) == 4
+    at.session_state[SELECTION] = seeded_store.ids["train"][2:3]
+    at.run()
+    assert any(s.value == "Selection · 1" for s in at.subheader)
+    at.session_state[SELECTION] = seeded_store.ids["train"][:4]
+    at.run()
     at.selectbox(key="explore.colour").set_value("agreement").run()
     assert calls == {**before, "colour": before["colour"] + 1, "figure": before["figure"] + 1}
     at.sidebar.multiselect(key="explore.flt.label").set_value(["cat"]).run()
@@ -330,12 +366,13 @@ def test_after_a_write_the_map_shape_is_drawn_before_the_payloads_are_read(
         seeded_store: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
     from core.pipeline import payload_cache
     from ui import resources
+    from ui.widgets import map_preview
 
     at = _explore().run()  # the PCA map is persisted, the payloads are on disk
     root = payload_cache.cache_folder(seeded_store.settings)
     assert len(list(root.glob("*/*.parquet"))) >= 1
     events: list[str] = []
-    real_preview, real_load = scatter.preview_map, payload_cache.load_payloads
+    real_preview, real_load = map_preview.preview_picture, payload_cache.load_payloads
 
     def preview(coords: np.ndarray, **kwargs: Any) -> None:
         events.append(f"preview {len(coords)}")
@@ -345,7 +382,7 @@ def test_after_a_write_the_map_shape_is_drawn_before_the_payloads_are_read(
         events.append("payloads")
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(scatter, "preview_map", preview)
+    monkeypatch.setattr(map_preview, "preview_picture", preview)
     monkeypatch.setattr(payload_cache, "load_payloads", load)
     at.run()
     assert events == []  # nothing changed: nothing read, nothing previewed
@@ -354,5 +391,20 @@ def test_after_a_write_the_map_shape_is_drawn_before_the_payloads_are_read(
     at.run()
     assert not at.exception, at.exception
     assert events[:2] == [f"preview {seeded_store.total}", "payloads"]
+    assert not at.get("imgs")  # the final map replaced the density picture
     assert "lynx" in _points(_spec(at))  # the final map replaced the preview, with the new label
     assert len(_spec(at)["data"]) > 1
+
+
+def test_the_density_picture_shows_where_the_points_are() -> None:
+    from PIL import Image
+
+    from ui.widgets.map_preview import density_png
+
+    rng = np.random.default_rng(0)
+    dense = rng.normal((0.8, 0.8), 0.01, (5000, 2))  # top right of the map (y points up)
+    lone = np.array([[0.0, 0.0], [np.nan, 1.0]])  # bottom left; a NaN row is skipped
+    picture = np.asarray(Image.open(io.BytesIO(density_png(np.vstack([dense, lone]), width=100, height=50))))
+    assert picture.shape == (50, 100)
+    assert picture[49, 0] < 255  # the lone point, bottom left
+    assert picture[:25, 50:].min() < 60 and picture[:20, :40].min() == 255  # dense top right; empty top left

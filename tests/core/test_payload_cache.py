@@ -93,3 +93,19 @@ def test_a_torn_file_is_read_from_the_store_again(store: VectorStore, tmp_path: 
     path.write_bytes(b"not parquet")
     frame = load_payloads(store, P, "own", cache_dir=tmp_path)
     assert len(frame) == 120 and np.isclose(frame["confidence"].max(), 119 / 120)
+
+
+def test_a_persisted_analysis_joins_its_payloads_from_the_cache(store: VectorStore, tmp_path: Path) -> None:
+    """load_analysis(cache_dir=...): the payloads it joins are read from the store once per space
+    revision (a Parquet file afterwards), and the result is the one read without a cache."""
+    from core.pipeline.analyse import load_analysis, run_analysis
+
+    seed_clusters(store, P)
+    run_analysis(store, P, "own")
+    counting = Counting(store)
+    first = load_analysis(counting, P, "own", cache_dir=tmp_path)  # type: ignore[arg-type]
+    again = load_analysis(counting, P, "own", cache_dir=tmp_path)  # type: ignore[arg-type]
+    plain = load_analysis(store, P, "own")
+    assert counting.reads == 1 and first is not None and again is not None and plain is not None
+    pd.testing.assert_frame_equal(again.scores, plain.scores)
+    pd.testing.assert_frame_equal(first.scores, plain.scores)

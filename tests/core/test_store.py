@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -482,3 +483,70 @@ def test_two_instances_in_one_process_share_by_hand_over(tmp_path: Path) -> None
     finally:
         a.close()
         b.close()
+
+
+def _row_by_row(records: list[tuple[str, dict]], fields: list[str] | None = None) -> pd.DataFrame:
+    """The frame payload_frame built before it went by column: one flattened dict per point."""
+    from core.store.common import flatten
+
+    records = sorted(records, key=lambda r: r[0])
+    frame = pd.DataFrame([flatten(p) for _, p in records], index=pd.Index([r[0] for r in records], name="id"))
+    if fields is not None:
+        frame = frame.reindex(columns=fields)
+    frame.index.name = "id"
+    return frame
+
+
+@pytest.mark.parametrize("fields", [None, ["label", "meta.n", "absent", "n"], ["meta.late"]])
+def test_payload_columns_build_the_row_by_row_frame(fields: list[str] | None) -> None:
+    """PayloadColumns (pages -> one list per column) gives exactly the frame of a row-by-row build:
+    dtypes inferred per column (ints, floats with gaps, bools, lists, None), columns in order of first
+    appearance, keys and meta keys first met on later pages, NaN where a point lacks a field, id order."""
+    from core.store.common import PayloadColumns, payload_frame
+
+    rng = np.random.default_rng(3)
+    records: list[tuple[str, dict]] = []
+    for i in rng.permutation(300):
+        payload: dict = {"label": f"c{i % 4}", "n": int(i), "score": None if i % 7 == 0 else float(i) / 3,
+                         "flag": bool(i % 2), "tags": [int(i)] if i % 5 == 0 else None}
+        if i > 200:
+            payload["late"] = "x"
+        payload["meta"] = {"n": int(i), **({"late": i} if i % 50 == 0 else {})} if i % 3 else None
+        records.append((f"{i:04d}-id", payload))
+    want = _row_by_row(records, fields)
+    pd.testing.assert_frame_equal(payload_frame(records, fields), want)
+    for pages, check_like in ((sorted(records), False), (records, True)):  # in id order (as scrolled), or not
+        columns = PayloadColumns()
+        for start in range(0, len(pages), 64):
+            columns.add([r[0] for r in pages[start:start + 64]], [r[1] for r in pages[start:start + 64]])
+        pd.testing.assert_frame_equal(columns.frame(fields), want, check_like=check_like)
+    pd.testing.assert_frame_equal(PayloadColumns().frame(fields), _row_by_row([], fields))
+    # a top-level key spelled like a flattened meta column: the row-by-row rules (meta wins)
+    odd = [*records[:10], ("zz", {"meta.n": "top", "label": "q"}), ("zy", {"meta.n": "top", "meta": {"n": 1}})]
+    pd.testing.assert_frame_equal(payload_frame(odd, fields), _row_by_row(odd, fields))
+
+
+def test_payload_columns_on_pages_of_uniform_payloads_and_uuid_texts() -> None:
+    """Pages whose points all carry the same keys take a one-pass path: the frame is still the
+    row-by-row one when pages differ (a meta key, a missing key, empty payloads, one key only)."""
+    import uuid
+
+    from core.store.common import PayloadColumns, uuid_texts
+
+    def page(start: int, stop: int, make: Callable[[int], dict]) -> list[tuple[str, dict]]:
+        return [(f"{i:04d}", make(i)) for i in range(start, stop)]
+
+    records = (page(0, 64, lambda i: {"a": i, "b": None, "meta": {}})
+               + page(64, 128, lambda i: {"a": i, "meta": {"x": i}})
+               + page(128, 192, lambda i: {"b": "s", "meta": {}})
+               + page(192, 256, lambda i: {})
+               + page(256, 320, lambda i: {"c": 1.5})
+               + page(320, 384, lambda i: {"a": i, "b": "t", "c": 2.0, "meta": None}))
+    for fields in (None, ["meta.x", "a", "c"]):
+        columns = PayloadColumns()
+        for start in range(0, len(records), 64):
+            columns.add([r[0] for r in records[start:start + 64]], [r[1] for r in records[start:start + 64]])
+        pd.testing.assert_frame_equal(columns.frame(fields), _row_by_row(records, fields))
+    ids = [uuid.uuid4() for _ in range(50)]
+    assert uuid_texts(ids) == [str(i) for i in ids] and uuid_texts([]) == []
+    assert uuid_texts([3, ids[0]]) == ["3", str(ids[0])]

@@ -24,7 +24,7 @@ import streamlit as st
 
 from core.types import URI
 from ui import map_geometry as geo
-from ui.explore import GREY, MISSING, ColourSpec
+from ui.explore import GREY, MISSING, ColourSpec, PickedIds
 from ui.text import plotly_text
 from ui.widgets import map_events
 from ui.widgets.hover_preview import hover_preview
@@ -36,8 +36,6 @@ CONTEXT = "filtered out"
 HIGHLIGHT = "search results"
 FOCUS = "selected"
 DENSITY = "density"
-LOADING = "loading labels…"
-PREVIEW_COLOUR = "#5b7fa6"
 DENSITY_MIN = 200_000  # more points than this in view: density image + SAMPLE points
 SAMPLE = 100_000
 # Over the density image the sample keeps at most DENSE_PER_CELL points per cell of a DENSE_BINS²
@@ -264,7 +262,8 @@ def selected_ids(points: Sequence[dict[str, Any]], trace_rows: Sequence[np.ndarr
 
 def region_ids(built: MapFigure, index: pd.Index, region: dict[str, Any]) -> list[str]:
     """The ids of the selectable rows inside a lasso {"lasso": {"x": [...], "y": [...]}} or a box
-    {"box": {"x": [a, b], "y": [c, d]}} in figure units, in frame order; [] for anything else."""
+    {"box": {"x": [a, b], "y": [c, d]}} in figure units, in frame order; [] for anything else.
+    A PickedIds: the rows' positions in `index` come along (no id lookup on the next rerun)."""
     lasso, box = region.get("lasso"), region.get("box")
     try:
         if isinstance(lasso, dict):
@@ -276,29 +275,8 @@ def region_ids(built: MapFigure, index: pd.Index, region: dict[str, Any]) -> lis
     except (KeyError, TypeError, ValueError, IndexError):  # malformed input from the browser
         log.warning("ignoring a malformed selection region")
         return []
-    return index[rows].astype(str).tolist()
-
-
-def empty_map(*, title: str, height: int = 640) -> None:
-    """An empty plot while the map is read: the browser starts loading plotly.js (seconds on a
-    busy machine) while the server reads the map, instead of after it."""
-    figure = go.Figure()
-    figure.update_layout(height=height, margin={"l": 8, "r": 8, "t": 48, "b": 8},
-                         title={"text": plotly_text(title, limit=200), "x": 0.01, "font": {"size": 16}})
-    figure.update_xaxes(visible=False)
-    figure.update_yaxes(visible=False)
-    st.plotly_chart(figure, on_select="ignore", config=PLOTLY_CONFIG, width="stretch")
-
-
-def preview_map(coords: np.ndarray, *, title: str, height: int = 640) -> None:
-    """The map's shape in one colour, drawn before its payloads are read (no key, no events):
-    the page replaces it with scatter_map in the same run once they are."""
-    coords = np.asarray(coords, dtype=np.float32).reshape(-1, 2)
-    frame = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1]})
-    colour = ColourSpec(LOADING, "categorical", categories=[LOADING], colours=[PREVIEW_COLOUR],
-                        codes=np.zeros(len(frame), dtype=np.int16))
-    built = build_figure(frame, colour, title=title, height=height)
-    st.plotly_chart(built.figure, on_select="ignore", config=PLOTLY_CONFIG, width="stretch")
+    rows = np.asarray(rows, dtype=np.int64)
+    return PickedIds(index[rows].astype(str).tolist(), rows, index)
 
 
 def _mask_digest(mask: np.ndarray | None) -> str | None:
