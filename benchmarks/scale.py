@@ -330,15 +330,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _status(pid: int) -> dict[str, str]:
+    """/proc/<pid>/status as {field: value} (OSError when the process is gone)."""
+    return dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+
+
 def _vm_hwm_gb(pid: int) -> float | None:
     """Peak resident memory of a live process (VmHWM), in GB."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**20
-    except OSError:
+        return int(_status(pid)["VmHWM"].split()[0]) / 2**20
+    except (OSError, KeyError, ValueError):
         return None
-    return None
 
 
 def _tree_memory_gb(pid: int) -> tuple[float, float]:
@@ -350,8 +352,7 @@ def _tree_memory_gb(pid: int) -> tuple[float, float]:
     while todo:
         p = todo.pop()
         try:
-            fields = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
-            anon += int(fields.get("RssAnon", "0 kB").split()[0])
+            anon += int(_status(p).get("RssAnon", "0 kB").split()[0])
             rollup = Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
             pss += next((int(line.split()[1]) for line in rollup if line.startswith("Pss:")), 0)
             todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]

@@ -222,7 +222,7 @@ def map_colour(data: MapData, by: str) -> ColourSpec:
 def _visible(token: str, project: str, space: str, datasets: tuple[str, ...], flt: Filter,
              _data: MapData) -> np.ndarray:
     kept = cached_payloads(project, space, datasets, fields=("dataset",), flt=flt)
-    return np.asarray(_data.frame.index.isin(kept.index), dtype=bool)
+    return in_index(_data.frame.index, kept.index)
 
 
 def visible_rows(data: MapData, project: str, space: str, datasets: Sequence[str], flt: Filter) -> np.ndarray:

@@ -162,17 +162,14 @@ def _duplicates_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
     return None
 
 
-def problems_panel(analysis: Any, frame: pd.DataFrame | None = None, *, key: str = "problems",
-                   top: int = TOP) -> list[str] | None:
+def problems_panel(analysis: Any, *, key: str = "problems", top: int = TOP) -> list[str] | None:
     """Render the analysis as tabs of image grids with scores and CSV downloads.
 
-    analysis: a core.pipeline.analyse.AnalysisResult. frame: the map frame; when given, only
-    points on the map are listed. Returns the ids the user chose to select (one clicked image,
+    analysis: a core.pipeline.analyse.AnalysisResult (Explore passes ui.resources.analysis_on_map's:
+    only the points on the map). Returns the ids the user chose to select (one clicked image,
     a whole cluster / group, or the top of a list), or None.
     """
     scores = analysis.scores
-    if frame is not None:
-        scores = scores[scores.index.isin(frame.index)]
     _summary(analysis)
     picked: list[str] | None = None
     tabs = st.tabs(list(TABS))
