@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -63,6 +64,7 @@ class EdgeStore(EdgeOps):
             weakref.finalize(self, shutil.rmtree, str(self._root), True)
         self._shards: dict[tuple[str, str], qe.EdgeShard] = {}
         self._written: dict[tuple[str, str], int] = {}
+        self._load_seconds: dict[tuple[str, str], float] = {}  # the last load of each space's shard
         self._docs_shard: qe.EdgeShard | None = None
         self._infos: dict[tuple[str, str], tuple[int, SpaceInfo]] = {}  # (config mtime, info)
         self._lease = StoreLease(self._root, self._close_shards, timeout_s=lock_timeout_s)
@@ -136,7 +138,9 @@ class EdgeStore(EdgeOps):
             if not (path / es.CONFIG_FILE).is_file():
                 raise NotFoundError(f"Space {space!r} does not exist in project {project!r}")
             self._clean_temp(path)
+            started = time.perf_counter()
             self._shards[key] = es.open_shard(path)
+            self._load_seconds[key] = time.perf_counter() - started
         return self._shards[key]
 
     def _clean_temp(self, path: Path) -> None:

@@ -105,17 +105,19 @@ def test_writes_to_a_cold_space_close_its_shard_every_so_many_points(tmp_path: P
 
     plain, plain_open = edge_shards.space_config, edge_shards.open_shard
 
-    def cold(dim: int, index: object = None) -> qe.EdgeConfig:
+    def cached(dim: int, index: object = None) -> qe.EdgeConfig:  # as spaces were created before cold
         config = plain(dim)
-        return qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=qe.Memory.Cold),
+        return qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
+                                                         memory=qe.Memory.Cached),
                              hnsw_config=config.hnsw_config, quantization_config=config.quantization_config)
 
     monkeypatch.setattr(edge_ops, "RELEASE_EVERY", 50)
     store = EdgeStore(tmp_path / "s", lock_timeout_s=10.0)
     try:
-        _add(store, "cached", "a", 60)  # the default config loads vectors into memory: stays open
+        monkeypatch.setattr(edge_shards, "space_config", cached)
+        _add(store, "cached", "a", 60)  # a cached config loads vectors into memory: stays open
         assert (P, "cached") in store._shards
-        monkeypatch.setattr(edge_shards, "space_config", cold)
+        monkeypatch.setattr(edge_shards, "space_config", plain)  # new spaces: cold
         _add(store, "cold", "a", 30)
         assert (P, "cold") in store._shards, "fewer points than RELEASE_EVERY: still open"
         _add(store, "cold", "b", 30)
@@ -134,5 +136,11 @@ def test_writes_to_a_cold_space_close_its_shard_every_so_many_points(tmp_path: P
         ids, vectors = store.vectors(P, "cold")
         assert ids == expected_ids and np.array_equal(vectors, expected)
         assert len(loads) == 3, "loaded at the start and after 32 and 64 points"
+        # a shard that is slow to load (an indexed 1M one: ~4 s) is not reloaded during a scroll
+        loads.clear()
+        monkeypatch.setattr(edge_ops, "RELOAD_MAX_S", -1.0)
+        ids, vectors = store.vectors(P, "cold")
+        assert ids == expected_ids and np.array_equal(vectors, expected)
+        assert loads == [], "no reload: the shard stays open for the whole scroll"
     finally:
         store.close()
