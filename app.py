@@ -18,7 +18,7 @@ projects = ctx.store.list_projects()
 if not projects:
     st.info("The store is empty. Load the offline demo (a small labeled image dataset with "
             "train / test / production splits) or ingest your own data.")
-    if st.button("Load demo", type="primary", icon="🚀", key="load_demo"):
+    if st.button("Load demo", type="primary", icon=":material/rocket_launch:", key="load_demo"):
         with show_errors(stop=True):
             overview.load_demo_with_progress(ctx.store, ctx.settings)
         st.rerun()
@@ -32,6 +32,9 @@ if not projects:
 
 st.markdown(f"**Store:** {md(ctx.store.describe(), limit=None)} · **projects:** "
             f"{', '.join(md(p) for p in projects)}")
+# Just loaded: the demo's pretrained space filling in the background, and the way to its map.
+if "demo" in projects and overview.demo_job_status(ctx.store):
+    nav_link("pages/2_Explore.py", "Open the demo's map on Explore", ":material/map:")
 
 for project in projects:
     spaces = ctx.store.list_spaces(project)

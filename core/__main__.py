@@ -13,7 +13,7 @@ from core.logging_setup import configure_logging
 
 # Command modules in core/cli/, in help order. Each exposes register(subparsers).
 COMMANDS: tuple[str, ...] = ("ingest", "list", "delete", "search", "collections", "analyse", "compare",
-                             "models", "demo", "migrate")
+                             "evaluate", "models", "demo", "migrate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,12 +8,15 @@ planted drift (all 9s only in production), label noise and model errors. Spaces:
   * "efficientnet-lite0": pretrained image embeddings, where the offline weights package is
     installed and with_pretrained is True.
 Idempotent: point ids are deterministic, so a second run overwrites instead of duplicating.
+load_demo does it all in the caller's thread (the CLI); core.demo_job.load_demo_quick stores
+the two cheap spaces and the first map, and leaves the pretrained space to a background job.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -82,7 +85,7 @@ def _shifted(progress: Progress | None, offset: int, total: int) -> Progress | N
     return lambda done, _total: progress(offset + done, total)
 
 
-def _pretrained_available() -> bool:
+def pretrained_available() -> bool:
     from core.embedders import EFFICIENTNET_LITE0, available_offline_models
 
     return EFFICIENTNET_LITE0 in available_offline_models()
@@ -107,10 +110,30 @@ def load_demo(
     start = time.perf_counter()
     if with_pretrained is None:
         with_pretrained = settings.demo_pretrained
-    data = build_demo_data(seed)
-    items = demo_items(data, write_images(data.images, image_folder(settings)))
-    pretrained = with_pretrained and _pretrained_available()
+    data, items = prepare_demo(settings, seed)
+    pretrained = with_pretrained and pretrained_available()
     total = len(items) * (3 if pretrained else 2)
+    reports = ingest_own_spaces(store, data, items, progress, total)
+    if pretrained:
+        reports.extend(ingest_pretrained(store, settings, data, items, _shifted(progress, 2 * len(items), total)))
+    elif with_pretrained:
+        log.info("demo: EfficientNet-Lite0 weights not installed; skipping the pretrained image space")
+    log.info("demo project loaded: %d items, %d spaces in %.1f s",
+             len(items), len({r.space for r in reports}), time.perf_counter() - start)
+    return reports
+
+
+def prepare_demo(settings: Settings, seed: int = 0) -> tuple[DemoData, list[Item]]:
+    """The demo's data (core.demo_model) and one Item per digit, its PNG written under demo_dir."""
+    data = build_demo_data(seed)
+    return data, demo_items(data, write_images(data.images, image_folder(settings)))
+
+
+def ingest_own_spaces(store: VectorStore, data: DemoData, items: list[Item], progress: Progress | None = None,
+                      total: int | None = None) -> list[IngestReport]:
+    """Store the "demo-mlp" and "pixels" spaces (3 datasets each): six IngestReports.
+    progress(done, total): points stored, of total (default: both spaces' points)."""
+    total = 2 * len(items) if total is None else total
     reports: list[IngestReport] = []
     for space, vectors in ((MLP_SPACE, data.embedding), (PIXELS_SPACE, data.pixels)):
         for split in SPLITS:
@@ -118,12 +141,6 @@ def load_demo(
             reports.append(ingest_vectors(
                 store, DEMO_PROJECT, split, space, [items[r] for r in rows], vectors[rows],
                 progress=_shifted(progress, len(reports) // 3 * len(items) + _before(data, split), total)))
-    if pretrained:
-        reports.extend(_ingest_pretrained(store, settings, data, items, progress, total))
-    elif with_pretrained:
-        log.info("demo: EfficientNet-Lite0 weights not installed; skipping the pretrained image space")
-    log.info("demo project loaded: %d items, %d spaces in %.1f s",
-             len(items), len({r.space for r in reports}), time.perf_counter() - start)
     return reports
 
 
@@ -132,18 +149,26 @@ def _before(data: DemoData, split: str) -> int:
     return int(sum((data.split == s).sum() for s in SPLITS[: SPLITS.index(split)]))
 
 
-def _ingest_pretrained(store: VectorStore, settings: Settings, data: DemoData, items: list[Item],
-                       progress: Progress | None, total: int) -> list[IngestReport]:
-    """The "efficientnet-lite0" space, embedded from the PNG files (skips what is stored)."""
+def pretrained_embedder(settings: Settings) -> Embedder:
+    """The EfficientNet-Lite0 image embedder of the "efficientnet-lite0" space (offline weights)."""
     from core.embedders import EFFICIENTNET_LITE0, load_embedder
 
     # ModelEmbedder narrows `modality` to a Literal, which the Embedder protocol declares as str.
-    embedder = cast(Embedder, load_embedder(EFFICIENTNET_LITE0, "image", device=settings.device,
-                                            batch_size=settings.batch_size))
+    return cast(Embedder, load_embedder(EFFICIENTNET_LITE0, "image", device=settings.device,
+                                        batch_size=settings.batch_size))
+
+
+def ingest_pretrained(store: VectorStore, settings: Settings, data: DemoData, items: list[Item],
+                      progress: Progress | None = None,
+                      embedder: Callable[[], Embedder] | None = None) -> list[IngestReport]:
+    """The pretrained image space, embedded from the PNG files (skips what is stored): one
+    IngestReport per dataset. progress(done, len(items)); embedder: what makes the model
+    (default pretrained_embedder; tests pass a tiny one)."""
+    model = (embedder or (lambda: pretrained_embedder(settings)))()
     reports = []
     for split in SPLITS:
         rows = np.flatnonzero(data.split == split)
         reports.append(ingest_items(
-            store, DEMO_PROJECT, split, [items[r] for r in rows], embedder, settings=settings,
-            progress=_shifted(progress, 2 * len(items) + _before(data, split), total)))
+            store, DEMO_PROJECT, split, [items[r] for r in rows], model, settings=settings,
+            progress=_shifted(progress, _before(data, split), len(items))))
     return reports

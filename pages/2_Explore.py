@@ -42,10 +42,11 @@ def compute_map(ctx: PageContext, args: dict[str, Any], *, refit: bool) -> None:
 
     label = "Refitting" if refit else "Computing"
     with st.status(f"{label} the {args['method'].upper()} map…", expanded=True) as status:
-        with ProgressBar(f"{label} the map", container=status) as bar:
+        with ProgressBar(f"{label} the map", container=status) as bar, \
+                ProgressBar("Fitting the layout (%)", container=status) as fit_bar:
             get_map(ctx.store, args["project"], args["space"], args["datasets"],
                     method=args["method"], flt=args["flt"], refit=refit, progress=bar,
-                    cache_dir=cache_folder(ctx.settings))
+                    cache_dir=cache_folder(ctx.settings), fit_progress=fit_bar)
         status.update(label="Map ready", state="complete", expanded=False)
     # No cache to clear: the rewritten map document changed the project's revision (the key).
 

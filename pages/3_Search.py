@@ -10,7 +10,6 @@ from ui import collections_view, resources, search_view
 from ui.errors import show_errors
 from ui.page import require_datasets, setup_page
 from ui.text import md
-from ui.widgets.detail import hits_frame
 from ui.widgets.filters import payload_filter_widgets
 
 ctx = setup_page("Search", "🔎")
@@ -70,9 +69,9 @@ st.caption(f"{md(query.describe(), limit=200)} · space {md(ctx.space)} · "
            + ", ".join(md(d) for d in ctx.datasets)
            + (" · filtered" if flt else "") + (" · exact" if exact else " · approximate")
            + f" · {elapsed:.0f} ms")
-if query.mode == "examples":
-    st.caption("Example searches are ranked by Qdrant's recommendation score (higher = closer to "
-               "the nearest positive example than to any negative one), not a cosine similarity.")
+st.caption(search_view.score_note(query))
+with show_errors():
+    search_view.match_note(ctx, query, hits, every.index)
 
 actions = st.columns([1, 1, 1.4], vertical_alignment="bottom")
 if actions[0].button("Show on map", key="search.show_map", icon="🗺️", width="stretch",
@@ -86,9 +85,9 @@ with actions[2].popover("Save as collection", icon="💾", width="stretch", disa
                                refs=[(h.payload.get(DATASET), h.payload.get(KEY)) for h in hits],
                                query=query.to_doc(full_filter, exact))
 
-rows = hits_frame(hits)
-search_view.result_cards(rows)
+rows = search_view.result_rows(hits)
+search_view.result_cards(rows, fields=search_view.card_fields(query))
 with st.expander("Results as a table"):
-    shown = [c for c in ("score", "dataset", "key", "label", "prediction", "confidence", "split")
-             if c in rows.columns]
+    shown = [c for c in ("score", search_view.NEAREST_POSITIVE, search_view.NEAREST_NEGATIVE, "dataset",
+                         "key", "label", "prediction", "confidence", "split") if c in rows.columns]
     st.dataframe(rows[shown] if len(rows) else rows, width="stretch")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
 from core.config import Settings
-from core.pipeline.rejects import IngestReport
 from core.store.base import VectorStore
 from core.types import DatasetInfo, SpaceInfo
 from ui import resources
-from ui.widgets.progress import ProgressBar
+from ui.text import md
+from ui.widgets.progress import ProgressBar, eta_text
+
+if TYPE_CHECKING:
+    from core.demo_job import DemoJob, DemoStart
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +68,63 @@ def top_labels(project: str, space: str, datasets: list[str], n: int = 12) -> pd
     return table.sort_values("total", ascending=False).head(n)
 
 
-def load_demo_with_progress(store: VectorStore, settings: Settings) -> list[IngestReport]:
-    """Run core.demo.load_demo with a progress bar; CoreError propagates (show_errors shows it)."""
-    from core.demo import load_demo
+def load_demo_with_progress(store: VectorStore, settings: Settings) -> DemoStart:
+    """Load the demo the fast way (core.demo_job.load_demo_quick) with a progress bar for its
+    points and one for its first map (both with an ETA); the pretrained space continues in the
+    background (demo_job_status shows it). CoreError propagates (show_errors shows it)."""
+    from core.demo_job import load_demo_quick
 
-    # settings.demo_pretrained (EMBEDSCOPE_DEMO_PRETRAINED=0: skip the pretrained-model spaces).
-    with_pretrained = settings.demo_pretrained
+    # settings.demo_pretrained (EMBEDSCOPE_DEMO_PRETRAINED=0: skip the pretrained-model space).
     with st.status("Loading the demo project…", expanded=True) as status:
-        bar = ProgressBar("Loading demo")
-        reports = list(load_demo(store, settings, bar, with_pretrained=with_pretrained))
-        bar.finish("Demo loaded")
+        bar = ProgressBar("Storing the own-model and pixel spaces", container=status)
+        map_bar = ProgressBar("Computing the first UMAP map (%)", container=status)
+        started = load_demo_quick(store, settings, bar, map_progress=map_bar,
+                                  with_pretrained=settings.demo_pretrained)
+        bar.finish("Spaces stored")
+        map_bar.finish(f"First map ready in {started.map_seconds:.0f} s")
         status.update(label="Demo loaded", state="complete")
-    log.info("demo loaded (pretrained=%s): %d reports", with_pretrained, len(reports))
-    return reports
+    log.info("demo loaded: %d reports, background job: %s", len(started.reports), started.job is not None)
+    return started
+
+
+def job_text(job: DemoJob) -> str:
+    """One line on the background space: images done, ETA or phase."""
+    eta = job.eta_s()
+    where = eta_text(eta) if eta is not None else job.phase
+    return (f"Computing the EfficientNet-Lite0 space in the background: {job.done:,} / {job.total:,} "
+            f"images · {where}")
+
+
+@st.fragment(run_every=2.0)
+def _job_progress(store: VectorStore) -> None:
+    """Redrawn every 2 s while the job runs; one rerun of the whole page when it has finished
+    (the new space then shows in the tables and the sidebar)."""
+    from core.demo_job import demo_job
+
+    job = demo_job(store)
+    if job is None:
+        return
+    if not job.running:
+        st.rerun(scope="app")
+    st.progress(min(1.0, job.done / job.total) if job.total else 0.0, text=job_text(job))
+    st.caption("Every page works meanwhile (the map, search and problems use the other spaces); "
+               "the new space appears in the sidebar when it is done.")
+
+
+def demo_job_status(store: VectorStore) -> bool:
+    """The demo's background space on the home page: live progress with an ETA while it runs,
+    then a one-line result (or the error). False when this process started none."""
+    from core.demo_job import demo_job
+
+    job = demo_job(store)
+    if job is None:
+        return False
+    if job.running:
+        _job_progress(store)
+    elif job.error is not None:
+        st.error(f"The EfficientNet-Lite0 space could not be computed: {md(str(job.error), limit=300)}",
+                 icon=":material/error:")
+    else:
+        st.success(f"The EfficientNet-Lite0 space is ready: {job.done:,} images in {job.elapsed_s:.0f} s.",
+                   icon=":material/check_circle:")
+    return True

@@ -203,6 +203,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/3_Search.py", "Search", "🔎"),
     ("pages/4_Compare.py", "Compare", "⚖️"),
     ("pages/5_Collections.py", "Collections", "🗂️"),
+    ("pages/6_Evaluate.py", "Evaluate", ":material/leaderboard:"),
 )
 
 

@@ -122,6 +122,21 @@ def cached_payloads(project: str, space: str, datasets: Sequence[str],
                      space_revision(project, space))
 
 
+@st.cache_resource(show_spinner="Measuring how close neighbours are in this space…", max_entries=8)
+def _search_calibration(project: str, space: str, revision: str, _ids: Sequence[str]) -> Any:
+    from core.filters import items_only
+    from core.search.calibration import calibrate
+
+    return calibrate(get_store(), project, space, _ids, flt=items_only(),
+                     cache_dir=get_settings().cache_dir / "search-calibration")
+
+
+def search_calibration(project: str, space: str, ids: Sequence[str]) -> Any:
+    """core.search.calibrate over the space's items (sample drawn from ids) -> Calibration, once
+    per space revision: in memory here and on disk under cache_dir/search-calibration."""
+    return _search_calibration(project, space, space_revision(project, space), ids)
+
+
 # (project, space, datasets, project revision) of every MapData this process has built: map_ready.
 _built: set[tuple[str, str, tuple[str, ...], str]] = set()
 _built_lock = threading.Lock()

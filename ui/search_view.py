@@ -26,6 +26,7 @@ from core.types import URI, Hit, SpaceInfo
 from ui import images, resources, state
 from ui.page import PageContext
 from ui.text import md
+from ui.widgets.detail import hits_frame
 from ui.widgets.grid import caption
 
 log = logging.getLogger(__name__)
@@ -259,10 +260,11 @@ def run_query(ctx: PageContext, query: Query, flt: Filter, *, limit: int,
     """(hits best first, milliseconds the Qdrant query took) of the query, filtered inside
     Qdrant. CoreError propagates."""
     assert ctx.project is not None and ctx.space is not None
+    hits: list[Hit]
     if query.mode == "examples":
         started = time.perf_counter()
-        hits = search.by_examples(ctx.store, ctx.project, ctx.space, query.positive,
-                                  query.negative, flt=flt or None, limit=limit, exact=exact)
+        hits = [*search.by_examples(ctx.store, ctx.project, ctx.space, query.positive,
+                                   query.negative, flt=flt or None, limit=limit, exact=exact)]
     else:
         vector = _query_vector(ctx, query)  # embedding (and a first model load) not timed
         started = time.perf_counter()
@@ -272,6 +274,86 @@ def run_query(ctx: PageContext, query: Query, flt: Filter, *, limit: int,
     log.info("search %s in %s/%s: %d hits in %.0f ms", query.mode, ctx.project, ctx.space,
              len(hits), elapsed)
     return hits, elapsed
+
+
+# -- what the scores mean ---------------------------------------------------------------------------
+NEAREST_POSITIVE = "nearest positive"  # column: cosine to the closest positive example
+NEAREST_NEGATIVE = "nearest negative"  # column: cosine to the closest negative example
+
+
+def several_examples(query: Query) -> bool:
+    """True when Qdrant's recommend query ranks (several positives, or negatives)."""
+    return query.mode == "examples" and (len(query.positive) > 1 or bool(query.negative))
+
+
+def score_note(query: Query) -> str:
+    """One line saying what the score of this query's hits means."""
+    if not several_examples(query):
+        what = {"text": "query text", "image": "query image"}.get(query.mode, "example")
+        return (f"Score: cosine similarity to the {what}, 1.00 = same direction (an identical copy), "
+                "0 = unrelated.")
+    unlike = (" An item closer to an unlike example than to every positive one gets minus its cosine "
+              "to that example and ranks last." if query.negative else "")
+    return ("Score: cosine similarity to the nearest positive example (1.00 = identical to one), "
+            f"the order of Qdrant's recommend query.{unlike} "
+            f"*{NEAREST_POSITIVE}*: cosine to the closest positive example.")
+
+
+def cross_modal(query: Query, space: SpaceInfo) -> bool:
+    """A text query in an image space (CLIP): its cosines are on another scale than image-image."""
+    return query.mode == "text" and space.modality != "text"
+
+
+def match_message(best: float, calibration: search.Calibration) -> tuple[bool, str] | None:
+    """(no close match?, the line to show) for the best hit's cosine, or None without a usable
+    calibration (a tiny space has no typical neighbour)."""
+    if not calibration.usable:
+        return None
+    share = calibration.share_closer(best)
+    if calibration.no_close_match(best):
+        return True, (f"No close match: the best hit ({best:.2f}) is less similar than "
+                      f"{int(share * 100)} % of items are to their nearest neighbour in this space.")
+    return False, (f"Best hit {best:.2f}: at least as similar as {int((1 - share) * 100)} % of items are "
+                   f"to their nearest neighbour here (median {calibration.quantile(0.5):.2f}).")
+
+
+def match_note(ctx: PageContext, query: Query, hits: Sequence[Hit], ids: Sequence[str]) -> None:
+    """Says whether the best hit is close for this space (calibrated on its nearest-neighbour
+    cosines, sampled from ids), with a warning when it is not. CoreError propagates."""
+    assert ctx.project is not None and ctx.space is not None and ctx.space_info is not None
+    best = search.best_cosine(hits)
+    if best is None:
+        return
+    if cross_modal(query, ctx.space_info):
+        st.caption("Text-to-image cosines run far lower than image-to-image ones (a good CLIP match "
+                   "is often 0.25–0.35), so they are not compared with this space's neighbours.")
+        return
+    verdict = match_message(best, resources.search_calibration(ctx.project, ctx.space, ids))
+    if verdict is None:
+        return
+    far, line = verdict
+    if far:
+        st.warning(line, icon=":material/search_off:")
+    else:
+        st.caption(line)
+
+
+def result_rows(hits: Sequence[Hit]) -> pd.DataFrame:
+    """hits_frame of the hits, plus the nearest positive / negative cosines of example hits."""
+    rows = hits_frame(list(hits))
+    if not len(rows) or not isinstance(hits[0], search.ExampleHit):
+        return rows
+    example_hits = [h for h in hits if isinstance(h, search.ExampleHit)]
+    rows[NEAREST_POSITIVE] = [h.nearest_positive for h in example_hits]
+    if example_hits[0].nearest_negative is not None:
+        rows[NEAREST_NEGATIVE] = [h.nearest_negative for h in example_hits]
+    return rows
+
+
+def card_fields(query: Query) -> tuple[str, ...]:
+    """The caption fields of the result cards: the nearest-positive cosine too when several
+    examples rank."""
+    return (CARD_FIELDS[0], NEAREST_POSITIVE, *CARD_FIELDS[1:]) if several_examples(query) else CARD_FIELDS
 
 
 # -- result cards ----------------------------------------------------------------------------------

@@ -1,41 +1,37 @@
-"""HDBSCAN clusters on the shared kNN graph, with per-cluster label and error statistics."""
+"""Clusters of the shared kNN graph (graph communities, or HDBSCAN), sampled for large n; per-cluster stats."""
 
 from __future__ import annotations
 
 import logging
 import warnings
-from typing import Protocol
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
-from scipy.stats import binom
 from sklearn.cluster import HDBSCAN
 
+from core.analysis.cluster_errors import error_clusters
+from core.analysis.cluster_place import NOISE, UNSET, Rows, place_by_neighbours
+from core.analysis.communities import cohesion, knn_affinity, louvain, merge_loose
 from core.analysis.knn import knn_graph
-from core.linalg import l2_normalise
 
 logger = logging.getLogger(__name__)
 
-NOISE = -1
+__all__ = ["NOISE", "Rows", "cluster_labels", "cluster_table", "error_clusters", "place_by_neighbours",
+           "representatives"]
+ClusterMethod = Literal["graph", "hdbscan"]
+CLUSTER_METHODS: tuple[str, ...] = ("graph", "hdbscan")
+# A community keeps at least this share of its members' nearest neighbours inside, else it is merged
+# into its neighbours: real groups keep most, while the pieces modularity carves out of a
+# structureless cloud keep far fewer (so isotropic noise merges into one group: no clusters).
+MIN_COHESION = 0.6
 _MIN_DISTANCE = np.float32(1e-6)  # explicit zeros would be read as missing edges
-# Above this many points HDBSCAN runs on a seeded sample of this size and the rest is placed by
-# its neighbours: HDBSCAN's tree grows super-linearly (5.5 s at 100k, minutes and GBs at 1M).
+# Above this many points the clustering runs on a seeded sample of this size and the rest is placed
+# by its neighbours: HDBSCAN's tree grows super-linearly (5.5 s at 100k, minutes and GBs at 1M), and
+# the sample keeps the graph method's time and memory bounded too.
 CLUSTER_SAMPLE_MAX = 100_000
-_UNSET = -2  # not yet placed (propagation)
-_PLACE_ROUNDS = 12
-_BLOCK_ROWS = 65_536  # rows per block of the centroid fallback
-
-
-class Rows(Protocol):
-    """What the clustering reads of the vectors: shape and rows by integer index (a numpy array,
-    or two sets seen as one without a stacked copy, as compare does)."""
-
-    @property
-    def shape(self) -> tuple[int, ...]: ...
-
-    def __getitem__(self, rows: np.ndarray, /) -> np.ndarray: ...
 
 
 def default_min_cluster_size(n: int) -> int:
@@ -52,32 +48,67 @@ def cluster_labels(
     min_samples: int | None = None,
     max_points: int = CLUSTER_SAMPLE_MAX,
     seed: int = 0,
+    method: ClusterMethod = "graph",
 ) -> np.ndarray:
-    """HDBSCAN cluster id per item (-1 = noise), from the kNN graph instead of all pairs.
+    """Cluster id per item (-1 = noise), from the kNN graph instead of all pairs.
 
-    HDBSCAN only needs each point's core distance (distance to its min_samples-th neighbour)
-    and the minimum spanning tree of mutual-reachability distances; both live on short edges,
-    which the kNN graph holds. So scikit-learn's HDBSCAN runs on the sparse kNN distance graph
-    (metric="precomputed"): seconds at 100k points instead of a full O(n^2) pass. Components
-    the kNN graph leaves disconnected are joined by the true distances between their
-    representatives. Above max_points items, HDBSCAN clusters a seeded sample of max_points
-    (its own kNN graph, min_cluster_size scaled by the sampling rate) and every other item takes
-    the cluster of its nearest placed neighbours (place_by_neighbours). idx, sims: (n, k) kNN
-    graph; vectors: (n, d) L2-normalised. Returns (n,) int64.
+    method "graph" (default): communities of the kNN graph (core.analysis.communities: Louvain on
+    locally scaled similarities), those keeping fewer than MIN_COHESION of their members' neighbours
+    inside merged into their neighbours, then those under min_cluster_size are noise (graph_clusters).
+    It finds the classes of high-dimensional spaces where density-based clustering sees only noise,
+    and stays near-linear.
+    method "hdbscan": HDBSCAN on the sparse kNN distance graph (core distances and the
+    mutual-reachability MST live on short edges; min_samples is its only user). Above max_points
+    items either method clusters a seeded sample of max_points (its own kNN graph,
+    min_cluster_size scaled by the sampling rate) and every other item takes the cluster of its
+    nearest placed neighbours (place_by_neighbours). idx, sims: (n, k) kNN graph; vectors: (n, d)
+    L2-normalised. Returns (n,) int64, clusters numbered largest first (graph).
     """
+    if method not in CLUSTER_METHODS:
+        raise ValueError(f"method must be one of {CLUSTER_METHODS}, got {method!r}")
     n, k = idx.shape
     min_cluster_size = min_cluster_size or default_min_cluster_size(n)
     min_samples = min(k, min_samples or 5)
     if n <= max_points:
-        return _hdbscan(idx, sims, vectors, min_cluster_size, min_samples)
+        return _cluster(idx, sims, vectors, min_cluster_size, min_samples, method, seed)
     sample = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
     sx = vectors[sample]
     s_idx, s_sims = knn_graph(sx, k, seed=seed)
     scaled = max(min_samples + 1, int(round(min_cluster_size * max_points / n)))
-    labels = np.full(n, _UNSET, dtype=np.int64)
-    labels[sample] = _hdbscan(s_idx, s_sims, sx, scaled, min_samples)
-    logger.info("clusters: HDBSCAN on a sample of %d of %d items, the rest placed", max_points, n)
+    labels = np.full(n, UNSET, dtype=np.int64)
+    labels[sample] = _cluster(s_idx, s_sims, sx, scaled, min_samples, method, seed)
+    logger.info("clusters (%s) on a sample of %d of %d items, the rest placed", method, max_points, n)
     return place_by_neighbours(labels, idx, sims, vectors)
+
+
+def _cluster(idx: np.ndarray, sims: np.ndarray, vectors: Rows, min_cluster_size: int, min_samples: int,
+             method: ClusterMethod, seed: int) -> np.ndarray:
+    if method == "hdbscan":
+        return _hdbscan(idx, sims, vectors, min_cluster_size, min_samples)
+    return graph_clusters(idx, sims, min_cluster_size, seed=seed)
+
+
+def graph_clusters(idx: np.ndarray, sims: np.ndarray, min_cluster_size: int, *, seed: int = 0,
+                   min_cohesion: float = MIN_COHESION) -> np.ndarray:
+    """Louvain communities of the kNN graph, loose ones merged into their neighbours
+    (communities.merge_loose); communities under min_cluster_size are noise, and so is everything
+    when fewer than two clusters are left (one group is no structure). Returns (n,) int64, clusters
+    numbered 0.. largest first."""
+    n = idx.shape[0]
+    if n < min_cluster_size:
+        return np.full(n, NOISE, dtype=np.int64)
+    found = louvain(knn_affinity(idx, sims), seed=seed)
+    comm = merge_loose(idx, found, min_cohesion)
+    sizes = np.bincount(comm)
+    keep = sizes >= min_cluster_size
+    logger.info("clusters: %d communities, %d after merging loose ones, %d of >= %d items (cohesion: %s)",
+                int(found.max()) + 1, int((sizes > 0).sum()), int(keep.sum()), min_cluster_size,
+                np.round(cohesion(idx, comm)[keep][:8], 2).tolist())
+    if keep.sum() < 2:
+        return np.full(n, NOISE, dtype=np.int64)
+    renumber = np.full(sizes.size, NOISE, dtype=np.int64)
+    renumber[keep] = np.arange(int(keep.sum()))  # communities come largest first already
+    return renumber[comm]
 
 
 def _hdbscan(idx: np.ndarray, sims: np.ndarray, vectors: Rows, min_cluster_size: int,
@@ -95,60 +126,6 @@ def _hdbscan(idx: np.ndarray, sims: np.ndarray, vectors: Rows, min_cluster_size:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return model.fit_predict(dist).astype(np.int64)
-
-
-def place_by_neighbours(labels: np.ndarray, idx: np.ndarray, sims: np.ndarray,
-                        vectors: Rows) -> np.ndarray:
-    """Fill the unplaced entries (-2) of labels from the kNN graph: each takes the label (a
-    cluster, or noise) with the most similarity among its placed neighbours, in rounds, so
-    items next to placed items are placed first and their neighbours next. Items no round
-    reaches take the nearest cluster centroid by cosine. labels: (n,) int64, modified and returned.
-    """
-    for _ in range(_PLACE_ROUNDS):
-        todo = np.flatnonzero(labels == _UNSET)
-        if todo.size == 0:
-            return labels
-        rows, votes = _vote(labels[idx[todo]], sims[todo])
-        if rows.size == 0:
-            break
-        labels[todo[rows]] = votes  # placed together: a round reads only earlier rounds
-    todo = np.flatnonzero(labels == _UNSET)
-    if todo.size:
-        labels[todo] = _nearest_centroid(labels, vectors, todo)
-    return labels
-
-
-def _vote(nb: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of neighbour labels nb (u, k) with weights w, the label of most summed weight
-    among placed neighbours (ties: the smaller label). Returns (rows with a vote, their labels)."""
-    row, col = np.nonzero(nb != _UNSET)
-    if row.size == 0:
-        return row, row
-    keys, inverse = np.unique(np.stack([row, nb[row, col]], axis=1), axis=0, return_inverse=True)
-    score = np.bincount(inverse.ravel(), weights=np.maximum(w[row, col], 0) + 1e-6)
-    best = np.lexsort((keys[:, 1], -score, keys[:, 0]))
-    first = np.r_[True, keys[best[1:], 0] != keys[best[:-1], 0]]
-    return keys[best[first], 0], keys[best[first], 1]
-
-
-def _nearest_centroid(labels: np.ndarray, vectors: Rows, rows: np.ndarray) -> np.ndarray:
-    """Cluster of the nearest normalised cluster mean for each of rows (noise when none)."""
-    placed = np.flatnonzero(labels >= 0)
-    if placed.size == 0:
-        return np.full(rows.size, NOISE, dtype=np.int64)
-    names = np.unique(labels[placed])
-    cent = np.zeros((names.size, vectors.shape[1]), dtype=np.float64)
-    for start in range(0, placed.size, _BLOCK_ROWS):
-        chunk = placed[start:start + _BLOCK_ROWS]
-        # one-hot (clusters x rows) times the rows: the sums per cluster in one product
-        onehot = csr_matrix((np.ones(chunk.size), (np.searchsorted(names, labels[chunk]), np.arange(chunk.size))),
-                            shape=(names.size, chunk.size))
-        cent += onehot @ vectors[chunk].astype(np.float64)
-    cent = l2_normalise(cent)
-    out = np.empty(rows.size, dtype=np.int64)
-    for start in range(0, rows.size, _BLOCK_ROWS):
-        out[start:start + _BLOCK_ROWS] = names[np.argmax(vectors[rows[start:start + _BLOCK_ROWS]] @ cent.T, axis=1)]
-    return out
 
 
 def _connect_components(dist: csr_matrix, vectors: Rows) -> csr_matrix:
@@ -219,37 +196,3 @@ def cluster_table(
     columns = ["cluster", "size", "labelled", "top_labels", "top_label_counts", "purity",
                "predicted", "errors", "error_rate", "representatives"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def error_clusters(
-    table: pd.DataFrame, clusters: np.ndarray, labels: np.ndarray, predictions: np.ndarray
-) -> pd.DataFrame:
-    """Clusters where model errors concentrate, most excess errors first.
-
-    excess_errors = errors - predicted * global_error_rate: how many more errors the cluster
-    holds than its share, so a big cluster at 3x the global rate outranks a tiny pure one.
-    lift = error_rate / global rate; p_value: binomial chance of >= errors at the global rate;
-    top_confusion: the commonest "label -> prediction" among the cluster's errors.
-    Only clusters with >= 2 errors and lift > 1 are kept.
-    """
-    both = np.array([a is not None and b is not None for a, b in zip(labels, predictions, strict=True)])
-    wrong = both & (labels.astype(str) != predictions.astype(str))
-    rate = float(wrong.sum() / both.sum()) if both.any() else 0.0
-    out = table[["cluster", "size", "predicted", "errors", "error_rate", "top_labels"]].copy()
-    out["lift"] = out["error_rate"] / rate if rate > 0 else np.nan
-    out["excess_errors"] = out["errors"] - out["predicted"] * rate
-    out["p_value"] = binom.sf(out["errors"] - 1, out["predicted"], rate) if rate > 0 else np.nan
-    out["top_confusion"] = [_top_confusion(clusters == c, wrong, labels, predictions)
-                            for c in out["cluster"]]
-    out = out[(out["errors"] >= 2) & (out["lift"] > 1)]
-    return out.sort_values(["excess_errors", "cluster"], ascending=[False, True]).reset_index(
-        drop=True)
-
-
-def _top_confusion(in_cluster: np.ndarray, wrong: np.ndarray, labels: np.ndarray,
-                   predictions: np.ndarray) -> str:
-    sel = np.flatnonzero(in_cluster & wrong)
-    if sel.size == 0:
-        return ""
-    pairs = pd.Series([f"{labels[i]} -> {predictions[i]}" for i in sel]).value_counts()
-    return f"{pairs.index[0]} ({int(pairs.iloc[0])})"

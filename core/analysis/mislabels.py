@@ -1,29 +1,30 @@
-"""Likely-mislabel scores: how little out-of-sample evidence supports each item's given label."""
+"""Likely-mislabel scores: how little out-of-sample evidence supports each item's given label.
+
+The evidence (core.analysis.mislabel_signals) is mixed with weights fitted on the data itself;
+likely_mislabels turns the scores into a list with a confident-learning cut-off.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
-import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+
+from core.analysis import mislabel_mixture as mixture
+from core.analysis import mislabel_signals as sig
+from core.analysis.mislabel_mixture import NOISE, fit_weights  # noqa: F401 - public names
+from core.analysis.mislabel_signals import (  # noqa: F401 - the public names callers use
+    PROBE_MAX_DIM,
+    PROBE_MAX_TRAIN,
+    knn_label_probs,
+    model_accuracy,
+    model_label_probs,
+    probe_label_probs,
+)
 
 logger = logging.getLogger(__name__)
-
-# The linear probe runs on at most this many PCA components: the probe's cost grows with d, and
-# above ~64-128 components the out-of-sample probabilities barely change.
-PROBE_MAX_DIM = 64
-# The probe trains on at most this many labelled items (a random pool); the rest are predicted.
-PROBE_MAX_TRAIN = 50_000
-_PREDICT_BLOCK = 65_536  # rows per block of the PCA transform and the probe's predictions
 
 
 def encode_labels(labels: Sequence[object]) -> tuple[np.ndarray, list[str]]:
@@ -38,121 +39,23 @@ def _present(value: object) -> bool:
     return value is not None and not (isinstance(value, float) and np.isnan(value))
 
 
-def knn_label_probs(
-    idx: np.ndarray, sims: np.ndarray, codes: np.ndarray, n_classes: int, *, prior_weight: float = 1.0
-) -> np.ndarray:
-    """Similarity-weighted label distribution of each item's neighbours (out-of-sample: the kNN
-    graph excludes the item itself), shrunk toward the class prior by prior_weight pseudo-votes.
-
-    idx, sims: (n, k) kNN graph; codes: (n,) int, -1 = unlabeled (such neighbours do not vote).
-    Returns (n, n_classes) float32, rows summing to 1.
-    """
-    n, k = idx.shape
-    neighbour_codes = codes[idx]
-    weights = np.clip(sims, 0.0, None) * (neighbour_codes >= 0)
-    votes = np.zeros((n, n_classes), dtype=np.float64)
-    rows = np.repeat(np.arange(n), k)
-    valid = neighbour_codes.ravel() >= 0
-    np.add.at(votes, (rows[valid], neighbour_codes.ravel()[valid]), weights.ravel()[valid])
-    prior = np.bincount(codes[codes >= 0], minlength=n_classes) / max(1, int((codes >= 0).sum()))
-    probs = (votes + prior_weight * prior) / (votes.sum(axis=1, keepdims=True) + prior_weight)
-    return probs.astype(np.float32)
+# kNN label agreement is measured at these neighbourhood sizes (the graph's first k columns, nearest
+# first) and at the graph's own k: a small k sees fine structure, a large k averages out noise.
+KNN_KS = (5, 10, 20, 50)
+# The mixture weights are fitted on at most this many labelled items (a seeded sample): a handful of
+# weights is pinned down long before, and it keeps the fit's cost flat in n.
+WEIGHT_SAMPLE = 20_000
 
 
-def probe_label_probs(
-    vectors: np.ndarray, codes: np.ndarray, n_classes: int, *, folds: int = 5, seed: int = 0
-) -> np.ndarray:
-    """Cross-validated logistic-regression probabilities on the embeddings (a linear probe).
+@dataclass(frozen=True)
+class LabelProbs:
+    """probs: (n, C) float32 mixture of the signals (rows sum to 1); weights: the mixture weight of
+    each signal ("probe", "knn5", "knn10", ..., "model") and of the NOISE component, summing to 1;
+    signals: each signal's (n, C) probabilities when asked for (keep_signals), else empty."""
 
-    Each item's probabilities come from a model that never saw it, so a wrong label cannot
-    vouch for itself. Above PROBE_MAX_TRAIN labelled items the probe trains on a random pool of
-    that many (a 64-d linear model is saturated long before; it keeps the cost flat in n): pool
-    items are predicted out-of-fold, the others by any fold's model (they trained none).
-    vectors: (n, d) float32; codes: (n,) int, -1 = unlabeled (not trained on, still predicted).
-    Returns (n, n_classes) float32; classes absent from a training fold get 0.
-    """
-    rng = np.random.default_rng(seed)
-    labelled = np.flatnonzero(codes >= 0)
-    pool = labelled if labelled.size <= PROBE_MAX_TRAIN else np.sort(
-        rng.choice(labelled, PROBE_MAX_TRAIN, replace=False))
-    x = _reduce(vectors, pool, seed)
-    probs = np.zeros((vectors.shape[0], n_classes), dtype=np.float32)
-    others = np.setdiff1d(np.arange(vectors.shape[0]), pool, assume_unique=True)
-    n_splits = max(2, min(folds, pool.size))
-    splits = [(pool[tr], np.concatenate([pool[te], others[i::n_splits]]))
-              for i, (tr, te) in enumerate(
-                  KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(pool))]
-    # One BLAS thread per fit, folds in parallel threads: lbfgs on these small matrices gains
-    # nothing from a multi-threaded BLAS, and its spinning threads made one fit 40x slower
-    # (8.7 s vs 0.19 s) on a loaded 2-core machine.
-    with threadpool_limits(limits=1):
-        Parallel(n_jobs=min(n_splits, os.cpu_count() or 1), prefer="threads")(
-            delayed(_fold_probs)(x, codes, tr, te, n_classes, probs) for tr, te in splits)
-    return probs
-
-
-def _fold_probs(x: np.ndarray, codes: np.ndarray, train: np.ndarray, test: np.ndarray,
-                n_classes: int, out: np.ndarray) -> None:
-    """Probabilities of a logistic regression fitted on the train rows, written to out[test]
-    block by block (no (n, n_classes) float64 temporary)."""
-    if np.unique(codes[train]).size < 2:
-        out[test] = np.bincount(codes[train], minlength=n_classes) / train.size
-        return
-    model = LogisticRegression(C=1.0, max_iter=300)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(x[train], codes[train])
-    for start in range(0, test.size, _PREDICT_BLOCK):
-        rows = test[start : start + _PREDICT_BLOCK]
-        out[rows[:, None], model.classes_[None, :]] = model.predict_proba(x[rows])
-
-
-def _reduce(vectors: np.ndarray, fit_rows: np.ndarray, seed: int) -> np.ndarray:
-    """Standardised top PCA components (at most PROBE_MAX_DIM) of the vectors, fitted on
-    fit_rows (the training pool) and applied in blocks. (n, <=PROBE_MAX_DIM) float32."""
-    n, d = vectors.shape
-    fit = vectors[fit_rows] if fit_rows.size >= 2 else vectors
-    pca = None
-    if d > PROBE_MAX_DIM and fit.shape[0] > PROBE_MAX_DIM:
-        pca = PCA(n_components=PROBE_MAX_DIM, svd_solver="randomized", random_state=seed).fit(fit)
-    out = np.empty((n, pca.n_components_ if pca is not None else d), dtype=np.float32)
-    for start in range(0, n, _PREDICT_BLOCK):
-        block = vectors[start : start + _PREDICT_BLOCK]
-        out[start : start + _PREDICT_BLOCK] = pca.transform(block) if pca is not None else block
-    scaler = StandardScaler().fit(out[fit_rows] if fit_rows.size >= 2 else out)
-    for start in range(0, n, _PREDICT_BLOCK):
-        out[start : start + _PREDICT_BLOCK] = scaler.transform(out[start : start + _PREDICT_BLOCK])
-    return out
-
-
-def model_label_probs(
-    pred_codes: np.ndarray, confidences: np.ndarray | None, codes: np.ndarray, n_classes: int,
-    *, accuracy: float | None = None,
-) -> np.ndarray:
-    """The model's probability vector rebuilt from its top-1 prediction and confidence.
-
-    Only the top class and its confidence are stored, so the rest of the mass is spread evenly
-    over the other classes. A missing confidence is replaced by the model's accuracy on the
-    labelled items (its best calibrated guess; `accuracy` gives it when these rows are a block
-    of a larger set). pred_codes: (n,) int, -1 = no prediction (the row becomes NaN).
-    Returns (n, n_classes) float32.
-    """
-    conf = np.full(pred_codes.shape, np.nan) if confidences is None else confidences.astype(float)
-    if accuracy is None:
-        accuracy = model_accuracy(pred_codes, codes)
-    conf = np.where(np.isnan(conf), accuracy, np.clip(conf, 0.0, 1.0))
-    rest = (1.0 - conf) / max(1, n_classes - 1)
-    probs = np.repeat(rest[:, None], n_classes, axis=1)
-    has = pred_codes >= 0
-    probs[np.flatnonzero(has), pred_codes[has]] = conf[has]
-    probs[~has] = np.nan
-    return probs.astype(np.float32)
-
-
-def model_accuracy(pred_codes: np.ndarray, codes: np.ndarray) -> float:
-    """Share of labelled items the model predicts right (0.5 when none is comparable)."""
-    both = (pred_codes >= 0) & (codes >= 0)
-    return float(np.mean(pred_codes[both] == codes[both])) if both.any() else 0.5
+    probs: np.ndarray
+    weights: dict[str, float]
+    signals: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def label_probs(
@@ -167,35 +70,72 @@ def label_probs(
     folds: int = 5,
     seed: int = 0,
 ) -> np.ndarray:
-    """The equal-weight mixture of every out-of-sample label distribution available.
+    """The adaptive mixture of every out-of-sample label distribution available (fit_label_probs).
 
-    Sources: kNN label agreement, a cross-validated linear probe on the embeddings, and the
-    model's own prediction where there is one. Each is an estimate of p(true class | item) that
-    the item's own label did not shape; their average is a mixture of experts whose errors are
-    partly independent (the kNN sees local structure, the probe global linear structure, the
-    model its own training). Over 8 datasets x 3 seeds (digits pixels, noisy digits, MLP
-    embeddings, overlapping and imbalanced blobs, wine, breast cancer) and in
-    benchmarks/analysis.py, the mixture ranked flipped labels at least as well as the best
-    single source; weighting sources by accuracy or likelihood, geometric means and rank
-    averages did no better, so the plain mean it is.
     vectors: (n, d); idx, sims: (n, k) kNN graph; codes, pred_codes: (n,) int, -1 = missing;
-    confidences: (n,) float or None. Returns (n, n_classes) float32.
+    confidences: (n,) float or None. Returns (n, n_classes) float32, rows summing to 1.
     """
-    # Row blocks: no (n, n_classes) float64 temporaries next to the probe's float32 output,
-    # which is overwritten with the mixture.
-    mixture = probe_label_probs(vectors, codes, n_classes, folds=folds, seed=seed)
+    return fit_label_probs(vectors, idx, sims, codes, n_classes, pred_codes=pred_codes,
+                           confidences=confidences, folds=folds, seed=seed).probs
+
+
+def fit_label_probs(
+    vectors: np.ndarray,
+    idx: np.ndarray,
+    sims: np.ndarray,
+    codes: np.ndarray,
+    n_classes: int,
+    *,
+    pred_codes: np.ndarray | None = None,
+    confidences: np.ndarray | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    keep_signals: bool = False,
+) -> LabelProbs:
+    """A mixture of out-of-sample estimates of p(class | item), weighted by how well each predicts
+    the given labels of items it never saw.
+
+    Signals: kNN label agreement at several k (KNN_KS), a cross-validated linear probe, and the
+    model's own prediction/confidence where there is one. None of them saw the item's own label,
+    so the likelihood of the given labels under a mixture is an out-of-fold score of that mixture;
+    the weights maximising it (fit_weights) favour whichever signal explains the labels best on
+    this data: kNN on data with fine local structure, the probe where classes are linearly
+    separable but neighbourhoods are noisy. Memory: the probe's (n, C) float32 output is reused for
+    the mixture, the other signals are computed in row blocks (keep_signals=True keeps them all, for
+    benchmarks and tests).
+    """
+    probs = sig.probe_label_probs(vectors, codes, n_classes, folds=folds, seed=seed)
+    ks = sorted({k for k in KNN_KS if k < idx.shape[1]} | {idx.shape[1]})
     known = pred_codes if pred_codes is not None and bool((pred_codes >= 0).any()) else None
-    accuracy = model_accuracy(known, codes) if known is not None else 0.5
-    for start in range(0, idx.shape[0], _PREDICT_BLOCK):
-        rows = slice(start, start + _PREDICT_BLOCK)
-        block = (mixture[rows] + knn_label_probs(idx[rows], sims[rows], codes, n_classes)) / 2
+    accuracy = sig.model_accuracy(known, codes) if known is not None else 0.5
+
+    def signals(rows: np.ndarray | slice) -> dict[str, np.ndarray]:
+        out = {"probe": probs[rows]}
+        for k in ks:
+            out[f"knn{k}"] = sig.knn_label_probs(idx[rows, :k], sims[rows, :k], codes, n_classes)
         if known is not None:
             conf = None if confidences is None else confidences[rows]
-            model = model_label_probs(known[rows], conf, codes[rows], n_classes, accuracy=accuracy)
-            has = ~np.isnan(model[:, 0])
-            block[has] = (block[has] * 2 + model[has]) / 3
-        mixture[rows] = block
-    return mixture
+            out["model"] = sig.model_label_probs(known[rows], conf, codes[rows], n_classes, accuracy=accuracy)
+        return out
+
+    sample = _weight_sample(codes, seed)
+    weights = {"probe": 1.0, mixture.NOISE: 0.0}  # no labelled item: nothing to fit on
+    if sample.size:
+        weights = mixture.cap_model(mixture.fit_weights(signals(sample), codes[sample], n_classes))
+    # Copies: the mixture below overwrites the probe's array.
+    kept = {name: p.copy() for name, p in signals(slice(None)).items()} if keep_signals else {}
+    for start in range(0, probs.shape[0], sig.PREDICT_BLOCK):
+        rows = slice(start, start + sig.PREDICT_BLOCK)
+        probs[rows] = mixture.mix(signals(rows), weights)
+    logger.info("mislabel signal weights: %s", {k: round(v, 3) for k, v in weights.items()})
+    return LabelProbs(probs, weights, kept)
+
+
+def _weight_sample(codes: np.ndarray, seed: int) -> np.ndarray:
+    labelled = np.flatnonzero(codes >= 0)
+    if labelled.size <= WEIGHT_SAMPLE:
+        return labelled
+    return np.sort(np.random.default_rng(seed + 1).choice(labelled, WEIGHT_SAMPLE, replace=False))
 
 
 def mislabel_scores(probs: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -208,3 +148,62 @@ def mislabel_scores(probs: np.ndarray, codes: np.ndarray) -> np.ndarray:
     has = codes >= 0
     scores[has] = 1.0 - probs[np.flatnonzero(has), codes[has]]
     return scores
+
+
+def likely_mislabels(probs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """Which items are likely mislabelled, by confident learning, and the estimated precision.
+
+    probs: (n, C) out-of-sample class probabilities (label_probs); codes: (n,) int, -1 =
+    unlabeled (never flagged). Per-class thresholds t_j = mean p(j) over the items labelled j (the
+    class's typical self-confidence, so the cut-off comes from the data, not a constant). An item
+    labelled y is flagged when (1) another class j has p(j) >= t_j and is the most probable such
+    class (the item is off the diagonal of cleanlab's confident joint), (2) p(y) < t_y and (3) the
+    argmax is not y (its suggested label differs from its label). Nothing is flagged when the
+    calibrated confident joint puts more than (C-1)/(2C) of the items off its diagonal, half way to
+    labels drawn at random: such a space does not separate the classes, and its disagreements with
+    the labels are its own errors more than the labels'. Clean, well-separated data flags nothing.
+
+    Precision: the mean over the flagged items of p(j) / (p(j) + p(y)), the chance that the
+    suggested class j rather than the label y is right if one of the two is. Against the real
+    precision in benchmarks/analysis.py (5-10% planted flips, 13 real spaces): within 0.16 on the
+    10 spaces where the classes separate (0.84-0.98 estimated for 0.85-1.00 real); too high where
+    they separate only partly (textiles / EfficientNet: 0.74 estimated, 0.26 real).
+    Returns (bool (n,), precision or None when nothing is flagged).
+    """
+    n, n_classes = probs.shape
+    flagged = np.zeros(n, dtype=bool)
+    lab = np.flatnonzero(codes >= 0)
+    if lab.size == 0 or n_classes < 2:
+        return flagged, None
+    y, p = codes[lab], probs[lab].astype(np.float64)
+    rows = np.arange(lab.size)
+    self_conf = p[rows, y]
+    counts = np.bincount(y, minlength=n_classes)
+    thresholds = np.bincount(y, weights=self_conf, minlength=n_classes) / np.maximum(counts, 1)
+    thresholds[counts == 0] = np.inf  # a class nobody carries is never "confidently" anyone's
+    above = p >= thresholds - 1e-6  # cleanlab's tolerance for ties at the threshold
+    confident = np.where(above, p, -1.0).argmax(axis=1)
+    counted = above.any(axis=1)
+    rate = _noise_rate(y[counted], confident[counted], counts)
+    if rate > (n_classes - 1) / (2 * n_classes):
+        logger.info("no likely mislabels listed: the confident joint's noise rate %.2f says this space "
+                    "does not separate the classes", rate)
+        return flagged, None
+    off = counted & (confident != y) & (self_conf < thresholds[y]) & (p.argmax(axis=1) != y)
+    flagged[lab[off]] = True
+    if not off.any():
+        return flagged, None
+    suggested = p[rows[off], confident[off]]
+    return flagged, float(np.mean(suggested / (suggested + self_conf[off])))
+
+
+def _noise_rate(given: np.ndarray, confident: np.ndarray, counts: np.ndarray) -> float:
+    """Share of labelled items off the diagonal of the calibrated confident joint (cleanlab: each
+    row of the joint rescaled to its class's item count)."""
+    c = counts.size
+    joint = np.zeros((c, c))
+    np.add.at(joint, (given, confident), 1.0)
+    rows = joint.sum(axis=1, keepdims=True)
+    calibrated = np.divide(joint * counts[:, None], rows, out=np.zeros_like(joint), where=rows > 0)
+    total = calibrated.sum()
+    return float((total - np.trace(calibrated)) / total) if total > 0 else 0.0

@@ -1,7 +1,8 @@
-"""Outlier scores from the shared kNN graph: how far an item sits from its neighbourhood."""
+"""Outlier scores from the shared kNN graph (how far an item sits from its neighbourhood) and their cut-off."""
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -47,3 +48,80 @@ def outlier_scores(
     d_norm = (dist + floor) / (np.median(dist) + floor)
     r_norm = ratio / np.median(ratio)
     return (d_norm**0.75 * r_norm**0.25).astype(np.float32)
+
+
+# The cut-off of likely_outliers, in robust spreads of the bulk (see there): the global test's, the
+# local test's (the local statistic has heavy tails on clean real data: up to 7 spreads on sklearn
+# digits and iris, where planted outliers off tight clusters reach 20+), and the least multiple of
+# the typical score (globally: of the median; locally: of the neighbours' median) a flag needs.
+OUTLIER_Z = 4.0
+OUTLIER_LOCAL_Z = 8.0
+OUTLIER_MIN_RATIO = 1.5
+MIN_ITEMS_FOR_CUTOFF = 10  # fewer scores than this have no bulk to compare with: nothing flagged
+
+
+def likely_outliers(
+    scores: np.ndarray, neighbours: np.ndarray | None = None, *, z: float = OUTLIER_Z,
+    local_z: float = OUTLIER_LOCAL_Z, min_ratio: float = OUTLIER_MIN_RATIO,
+) -> tuple[np.ndarray, float | None]:
+    """Which items are likely real outliers, with a cut-off taken from the space itself.
+
+    scores: (n,) positive outlier_scores (NaN: never flagged); neighbours: (n, k) the kNN graph's
+    indices (knn.knn_graph), which adds the local test. Both tests work on x = log(score) and a
+    robust null of "typical": the median m of a statistic and its spread s measured on the upper
+    half of the bulk, s = (q75 - q50) / 0.6745 (a normal's upper quartile distance in sigmas: the
+    side outliers lie on, measured where they are too few to move it).
+    - global: x itself; flagged when x > m + z * s and the score is >= min_ratio x the median
+      score (a very uniform space has a tiny s: 10% farther than typical is no outlier).
+      Measured: 0 flags on clean sklearn digits (pixels, PCA-16), iris, wine and breast cancer at
+      n = 30 .. 1797; 3 of 3 noise images among 600 digits flagged, nothing else.
+    - local (the null from the space's own neighbours): u = x - median(x of the item's
+      neighbours), how much more unusual the item is than the items it sits next to; flagged when
+      u > m_u + local_z * s_u and u > m_u + log(min_ratio). In a space of tight and diffuse
+      clusters the global bulk is wide, and only this test sees an item just off a tight cluster
+      (12 of 12 planted among blobs of 6x-different spreads, nothing else). A clump of junk (each
+      other's neighbours, e.g. 12 noise images among 600 digits) is a small cluster to both tests:
+      it is not flagged, the clusters show it.
+    A clean space flags few or none; junk sits many spreads out.
+
+    Returns ((n,) bool mask, estimated precision or None when nothing is flagged). The precision
+    counts the flags the bulk alone would give under a normal null fitted as above, n * (P(Z > z)
+    + P(Z > local_z)): 1 - that / flagged, clipped to [0, 1]. An estimate under that model: real
+    tails are heavier, so on clean data it is optimistic. O(n k), vectorised (20k x 10: 30-60 ms).
+    """
+    x = np.asarray(scores, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"scores must be 1-d, got shape {x.shape}")
+    if z <= 0 or local_z <= 0 or min_ratio < 1:
+        raise ValueError(f"need z > 0, local_z > 0 and min_ratio >= 1, got {z}, {local_z}, {min_ratio}")
+    valid = np.isfinite(x) & (x > 0)
+    if int(valid.sum()) < MIN_ITEMS_FOR_CUTOFF:
+        return np.zeros(x.shape, dtype=bool), None
+    logs = np.where(valid, np.log(np.where(valid, x, 1.0)), np.nan)
+    flagged = _past_cutoff(logs, z, min_ratio)
+    expected = _tail(z)
+    if neighbours is not None:
+        if neighbours.shape[0] != x.shape[0]:
+            raise ValueError(f"neighbours must have {x.shape[0]} rows, got {neighbours.shape[0]}")
+        around = logs.astype(np.float32)[neighbours]  # (n, k); nanmedian only where needed: 10x slower
+        local = logs - (np.median(around, axis=1) if valid.all() else np.nanmedian(around, axis=1))
+        flagged |= _past_cutoff(local, local_z, min_ratio)
+        expected += _tail(local_z)
+    count = int(flagged.sum())
+    if count == 0:
+        return flagged, None
+    return flagged, float(np.clip(1.0 - int(valid.sum()) * expected / count, 0.0, 1.0))
+
+
+def _past_cutoff(stat: np.ndarray, z: float, min_ratio: float) -> np.ndarray:
+    """stat > median + z * upper-quartile spread, and > median + log(min_ratio). NaN: False. (n,) bool"""
+    finite = np.isfinite(stat)
+    q50, q75 = np.quantile(stat[finite], [0.5, 0.75])
+    spread = max(float(q75 - q50) / 0.6745, 1e-6)
+    cut = max(q50 + z * spread, q50 + float(np.log(min_ratio)))
+    return finite & (np.where(finite, stat, -np.inf) > cut)
+
+
+def _tail(z: float) -> float:
+    """P(Z > z) for a standard normal."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))

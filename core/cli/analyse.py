@@ -15,8 +15,8 @@ from core.pipeline.analysis_io import export_scores
 from core.pipeline.vector_cache import cache_folder
 
 SCORES = ("mislabel", "outlier")
-EXTRA_COLUMNS = ("outlier", "mislabel", "suggested_label", "cluster", "is_error",
-                 "duplicate_group", "leakage")
+EXTRA_COLUMNS = ("outlier", "likely_outlier", "mislabel", "likely_mislabel", "suggested_label", "cluster",
+                 "is_error", "duplicate_group", "leakage")
 
 
 def register(subparsers: Any) -> None:
@@ -76,6 +76,10 @@ def report(result: AnalysisResult, top: int) -> str:
     ]
     if s.get("error_rate") is not None:
         lines.append(f"model error rate: {s['error_rate']:.1%} of {s['with_prediction']} items")
+    precision = s.get("mislabel_precision")
+    lines.append(f"{s.get('likely_outliers', 0)} likely outliers, {s.get('likely_mislabels', 0)} likely mislabels"
+                 + ("" if precision is None else f" (estimated precision {precision:.0%})")
+                 + " past the cut-offs from the data; the tables below rank every item")
     cols = ["dataset", "key", "label", "prediction"]
     lines += table_lines("Top outliers", result.scores.nlargest(top, "outlier"), cols + ["outlier"])
     if result.scores["mislabel"].notna().any():
@@ -83,5 +87,6 @@ def report(result: AnalysisResult, top: int) -> str:
                              cols + ["suggested_label", "mislabel"])
     if len(result.error_clusters):
         lines += table_lines("Error clusters", result.error_clusters.head(top),
-                             ["cluster", "size", "errors", "error_rate", "lift", "top_confusion"])
+                             ["cluster", "size", "errors", "error_rate", "lift", "p_value", "description"],
+                             formats={"p_value": ".2g"})
     return "\n".join(lines) + "\n"

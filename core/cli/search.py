@@ -99,7 +99,8 @@ def _run_query(store: VectorStore, args: argparse.Namespace, space: str) -> tupl
     if args.like:
         pos, neg = _split_ids(args.like, args.project), _split_ids(args.unlike, args.project)
         query.update(type="examples", positive=pos, negative=neg)
-        return search.by_examples(store, args.project, space, pos, neg, **common), query
+        hits: list[Hit] = list(search.by_examples(store, args.project, space, pos, neg, **common))
+        return hits, query
     terms: list[search.Term] = [(1, _term(store, args.project, space, t)) for t in args.plus]
     terms += [(-1, _term(store, args.project, space, t)) for t in args.minus or []]
     query.update(type="arithmetic", terms=[[s, str(v)] for s, v in terms])

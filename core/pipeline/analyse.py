@@ -16,7 +16,7 @@ from core.analysis import clusters as cl
 from core.analysis import duplicates as dup
 from core.analysis import mislabels as ml
 from core.analysis.knn import KnnMethod, knn_graph
-from core.analysis.outliers import outlier_scores
+from core.analysis.outliers import likely_outliers, outlier_scores
 from core.filters import Filter, items_only
 from core.pipeline.analysis_io import (
     Selection,
@@ -37,8 +37,10 @@ logger = logging.getLogger(__name__)
 
 DOC_KIND = "analysis"
 # Format of the analysis document (FORMAT field); a bump needs ANALYSIS_UPGRADES[old] (None: recompute).
-ANALYSIS_FORMAT = 1
-ANALYSIS_UPGRADES: dict[int, Upgrade] = {}
+# 2: computed gains likely_outlier / likely_mislabel, summary the likely_* counts and precisions.
+# A format-1 document is recomputed: the mislabel cut-off needs the label probabilities, never stored.
+ANALYSIS_FORMAT = 2
+ANALYSIS_UPGRADES: dict[int, Upgrade] = {1: lambda doc: None}
 DEFAULT_PARAMS: dict[str, Any] = {
     "k": 10,  # neighbours in the shared kNN graph
     "knn_method": "auto",  # "auto" | "exact" | "ivf" | "server" (the store's neighbours())
@@ -62,15 +64,18 @@ class AnalysisResult:
     """What run_analysis found.
 
     scores: DataFrame indexed by point id (sorted) with dataset, key, uri, label, prediction,
-      confidence, split, outlier (higher = more unusual), mislabel (1 - p(given label), NaN when
-      unlabeled), suggested_label, cluster (-1 = noise), is_error (prediction != label; <NA>
+      confidence, split, outlier (higher = more unusual), likely_outlier (past the data's own
+      cut-off, outliers.likely_outliers), mislabel (1 - p(given label), NaN when unlabeled),
+      likely_mislabel (mislabels.likely_mislabels; False when unlabeled), suggested_label,
+      cluster (-1 = noise), is_error (prediction != label; <NA>
       when either is missing), duplicate_group (-1 = none), leakage (its duplicate group spans
       datasets or splits).
     clusters: one row per cluster (cluster_table columns; representatives as point ids).
     duplicates: one row per duplicate group: group, size, ids, datasets, leakage.
-    error_clusters: clusters ranked by excess errors (clusters.error_clusters columns).
+    error_clusters: clusters with significantly more errors, highest lift first (cluster_errors.error_clusters columns).
     summary: counts and rates (items, labelled, with_prediction, error_rate, clusters,
-      duplicate_groups, leakage_items, seconds).
+      duplicate_groups, leakage_items, likely_outliers, outlier_precision, likely_mislabels,
+      mislabel_precision (the precisions: estimates, None when unknown), seconds).
     stale: the space was written since this result was computed (load_analysis sets it; see
       core.pipeline.freshness): show it as out of date, recompute on request.
     """
@@ -201,9 +206,10 @@ def compute_analysis(sel: Selection, p: dict[str, Any], progress: Progress | Non
     idx, sims = graph
     clock.lap("knn", progress, 2)
     outlier = outlier_scores(idx, sims, method=p["outlier_method"])
+    likely_outlier, outlier_precision = likely_outliers(outlier, idx)
     clock.lap("outliers", progress, 3)
     labels, preds = sel.column(LABEL), sel.column(PREDICTION)
-    mislabel, suggested = _mislabels(sel, idx, sims, p)
+    mislabel, suggested, likely_mislabel, mislabel_precision = _mislabels(sel, idx, sims, p)
     clock.lap("mislabels", progress, 4)
     groups = dup.duplicate_groups(idx, sims, float(p["duplicate_threshold"]),
                                   float(p["duplicate_relative"]))
@@ -213,18 +219,21 @@ def compute_analysis(sel: Selection, p: dict[str, Any], progress: Progress | Non
     clusters = cl.cluster_labels(idx, sims, x, min_cluster_size=p["min_cluster_size"],
                                  min_samples=int(p["min_samples"]), seed=int(p["seed"]))
     table = cl.cluster_table(x, clusters, labels, preds, n_representatives=int(p["representatives"]))
-    errors = cl.error_clusters(table, clusters, labels, preds)
+    errors = cl.error_clusters(table, clusters, labels, preds, metadata={
+        "split": sel.column(SPLIT), "dataset": sel.column(DATASET), "confidence": sel.column(CONFIDENCE)})
     clock.lap("clusters", progress, 6)
     ids = np.array(sel.ids, dtype=object)
     table["representatives"] = [[str(ids[i]) for i in reps] for reps in table["representatives"]]
     is_error = pd.array([None if a is None or b is None else str(a) != str(b)
                          for a, b in zip(labels, preds, strict=True)], dtype="boolean")
     computed = pd.DataFrame({
-        "outlier": outlier, "mislabel": mislabel, "suggested_label": suggested,
-        "cluster": clusters, "is_error": is_error, "duplicate_group": groups, "leakage": leakage,
+        "outlier": outlier, "likely_outlier": likely_outlier, "mislabel": mislabel,
+        "likely_mislabel": likely_mislabel, "suggested_label": suggested, "cluster": clusters,
+        "is_error": is_error, "duplicate_group": groups, "leakage": leakage,
     }, index=pd.Index(sel.ids, name="id"))
     dups = _duplicate_table(groups, ids, sel.column(DATASET), leakage)
-    summary = {**_summary(computed, table, dups), "timings": clock.laps}
+    summary = {**_summary(computed, table, dups), "outlier_precision": outlier_precision,
+               "mislabel_precision": mislabel_precision, "timings": clock.laps}
     return ComputedAnalysis(computed, table, dups, errors, summary)
 
 
@@ -243,13 +252,15 @@ class _Clock:
 
 
 def _mislabels(sel: Selection, idx: np.ndarray, sims: np.ndarray,
-               p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(mislabel scores (n,) float32 NaN when unlabeled, suggested labels (n,) object)."""
+               p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
+    """(mislabel scores (n,) float32 NaN when unlabeled, suggested labels (n,) object, likely
+    mislabels (n,) bool, their estimated precision or None)."""
     n = len(sel.ids)
     codes, classes = ml.encode_labels(list(sel.column(LABEL)))
     if len(classes) < 2:
         logger.info("mislabel scores skipped: %d distinct label(s)", len(classes))
-        return np.full(n, np.nan, dtype=np.float32), np.full(n, None, dtype=object)
+        return (np.full(n, np.nan, dtype=np.float32), np.full(n, None, dtype=object),
+                np.zeros(n, dtype=bool), None)
     lookup = {c: i for i, c in enumerate(classes)}
     pred_codes = np.array([lookup.get(str(v), -1) if v is not None else -1
                            for v in sel.column(PREDICTION)], dtype=np.int64)
@@ -257,7 +268,8 @@ def _mislabels(sel: Selection, idx: np.ndarray, sims: np.ndarray,
     probs = ml.label_probs(sel.vectors, idx, sims, codes, len(classes), pred_codes=pred_codes,
                            confidences=conf, folds=int(p["probe_folds"]), seed=int(p["seed"]))
     suggested = np.array(classes, dtype=object)[np.argmax(probs, axis=1)]
-    return ml.mislabel_scores(probs, codes), suggested
+    likely, precision = ml.likely_mislabels(probs, codes)
+    return ml.mislabel_scores(probs, codes), suggested, np.asarray(likely, dtype=bool), precision
 
 
 def _duplicate_table(groups: np.ndarray, ids: np.ndarray, datasets: np.ndarray,
@@ -279,6 +291,8 @@ def _summary(computed: pd.DataFrame, table: pd.DataFrame, dups: pd.DataFrame) ->
         "noise": int((computed["cluster"] == cl.NOISE).sum()),
         "duplicate_groups": int(len(dups)),
         "leakage_items": int(computed["leakage"].sum()),
+        "likely_outliers": int(computed["likely_outlier"].sum()),
+        "likely_mislabels": int(computed["likely_mislabel"].sum()),
     }
 
 
@@ -303,7 +317,10 @@ def _from_doc(doc: dict[str, Any], payload: pd.DataFrame, project: str, space: s
     computed = doc_to_frame(doc["computed"])
     computed["is_error"] = computed["is_error"].astype("boolean")
     for col, dtype in (("outlier", "float32"), ("mislabel", "float32"), ("cluster", "int64"),
-                       ("duplicate_group", "int64"), ("leakage", "bool")):
+                       ("duplicate_group", "int64"), ("leakage", "bool"), ("likely_outlier", "bool"),
+                       ("likely_mislabel", "bool")):
+        if col.startswith("likely_") and col not in computed.columns:  # not in older documents
+            computed[col] = False
         computed[col] = computed[col].astype(dtype)
     return AnalysisResult(
         project, space, names, params, fp, scores=_with_payload(payload, computed),

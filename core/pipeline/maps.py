@@ -100,7 +100,8 @@ def _result(stored: StoredMap, fitted: bool, placed: int) -> MapResult:
 
 
 def _fit(store: VectorStore, project: str, space: str, selection: Filter, method: str,
-         params: dict[str, Any], cache_dir: Path | None, progress: Progress | None) -> StoredMap:
+         params: dict[str, Any], cache_dir: Path | None, progress: Progress | None,
+         fit_progress: Progress | None = None) -> StoredMap:
     start = time.perf_counter()
     block = load_vectors(store, project, space, selection, cache_dir=cache_dir)
     log.info("map: read %d vectors of %s/%s in %.1f s", len(block), project, space, time.perf_counter() - start)
@@ -109,7 +110,7 @@ def _fit(store: VectorStore, project: str, space: str, selection: Filter, method
         raise NotEnoughDataError(
             f"A map of space {space!r} of project {project!r} needs at least {MIN_POINTS} points; "
             f"the selection has {len(block)}: add data or widen the filter")
-    proj = fit_projection(block.vectors, method, params)
+    proj = fit_projection(block.vectors, method, params, progress=fit_progress)
     n_fit = int(proj.fitted.sum())
     log.info("map fitted: %s of %d points of %s/%s in %.1f s (%d fitted, %d placed; %s)", method, len(block),
              project, space, proj.seconds, n_fit, len(block) - n_fit,
@@ -153,6 +154,7 @@ def get_map(
     progress: Progress | None = None,
     ids: Sequence[str] | None = None,
     cache_dir: Path | None = None,
+    fit_progress: Progress | None = None,
 ) -> MapResult:
     """The 2-D map of the items of `datasets` (None / empty: all) in `space`, narrowed by flt.
 
@@ -163,7 +165,8 @@ def get_map(
     ids: the selection's current point ids when the caller has already read them (e.g. the
     payload frame the map is coloured by): saves get_map a scroll over the store when the
     space was written since the map was saved. cache_dir: where load_vectors keeps vector
-    blocks (settings.cache_dir / "vectors"); None reads from the store.
+    blocks (settings.cache_dir / "vectors"); None reads from the store. fit_progress(done, 100):
+    the fit's own per-cent progress (fit_projection's), when this call fits.
     """
     names, normalised, key, selection = _prepare(store, project, space, datasets, method, params, flt)
     _tick(progress, 0)
@@ -171,7 +174,7 @@ def get_map(
     doc = None if refit else store.get_document(project, MAP_KIND, key)
     stored = from_doc(doc, method, normalised, key) if doc is not None else None
     if stored is None:
-        stored = _fit(store, project, space, selection, method, normalised, cache_dir, progress)
+        stored = _fit(store, project, space, selection, method, normalised, cache_dir, progress, fit_progress)
         stored = _save(store, project, key, stored, space, names, flt, progress)
         return _result(stored, fitted=True, placed=0)
     if stored.revision == revision:  # nothing written to the space since: no id listing

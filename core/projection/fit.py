@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 import threading
 import time
 import warnings
@@ -22,7 +24,10 @@ log = logging.getLogger(__name__)
 # PCA is fitted on a seeded random subset of at most this many rows, then applied to all rows:
 # the principal axes of 20k points are as good as those of 100k, at a fifth of the cost.
 _PCA_FIT_ROWS = 20_000
-_STEPS = 2  # progress steps: fit, finish
+# fit_projection's progress is in per cent: the reduction ends at _REDUCED, the neighbour graph
+# and start at _GRAPH, then UMAP's optimisation epochs fill the rest (the longest part).
+_STEPS = 100
+_REDUCED, _GRAPH = 5, 20
 _CHECK_ROWS = 65_536  # rows checked (finite, unit) at a time: 128 MB of float32 512-d at most
 _UNIT_TOLERANCE = 1e-6  # the tolerance within which core.linalg.l2_normalise keeps a row as it is
 _SMALL_TSNE = 5_000  # below this many points t-SNE runs on one thread
@@ -35,11 +40,34 @@ _PLACE_K = 10  # neighbours a placed point is averaged over
 # neither OpenMP nor TBB is available) aborts the process on concurrent parallel launches, and
 # the dashboard runs the warm-up thread next to user sessions. Fits are CPU-bound anyway.
 _UMAP_LOCK = threading.Lock()
+# Up to this many fitted points a map is laid out by core.projection.umap_numpy (no numba) while
+# umap-learn is not compiled in this process yet: a cold process spends 35-60 s in numba's JIT
+# before its first fit, longer than the numpy path takes at 20k points (21 s on 2 busy cores).
+NUMPY_UMAP_MAX = 20_000
+_umap_learn_ready = threading.Event()  # set once a umap-learn fit (e.g. the warm-up) has finished here
+
+
+def umap_learn_ready() -> bool:
+    """Whether umap-learn's numba code is compiled in this process (a fit has completed)."""
+    return _umap_learn_ready.is_set()
+
+
+def umap_engine(n: int) -> str:
+    """"numpy" (core.projection.umap_numpy) for n <= NUMPY_UMAP_MAX fitted points while umap-learn
+    is not compiled in this process, else "umap-learn": a warm process keeps umap-learn's maps."""
+    return "numpy" if n <= NUMPY_UMAP_MAX and not umap_learn_ready() else "umap-learn"
 
 
 def _tick(progress: Progress | None, done: int) -> None:
     if progress is not None:
         progress(done, _STEPS)
+
+
+def _epoch_ticks(progress: Progress | None) -> Progress | None:
+    """An epochs(done, total) callback moving progress from _GRAPH to _STEPS - 1 per cent."""
+    if progress is None:
+        return None
+    return lambda done, total: _tick(progress, _GRAPH + (_STEPS - 1 - _GRAPH) * done // max(total, 1))
 
 
 def _checked(vectors: np.ndarray, method: str) -> np.ndarray:
@@ -117,17 +145,38 @@ def _finite(coords: np.ndarray, method: str) -> np.ndarray:
     return out
 
 
-def umap_layout(x: np.ndarray, params: dict[str, Any], *, force_approximation: bool = False) -> np.ndarray:
-    """UMAP of x (n, d') float32 -> (n, 2), with resolved params (see resolve_umap).
+class _EpochWriter(io.TextIOBase):
+    """A file for umap-learn's tqdm epoch bar (bar_format "{n}/{total}"): reports each count."""
+
+    def __init__(self, epochs: Progress) -> None:
+        super().__init__()
+        self._epochs = epochs
+
+    def write(self, text: str) -> int:
+        counts = _COUNTS.findall(text)
+        if counts:
+            self._epochs(int(counts[-1][0]), int(counts[-1][1]))
+        return len(text)
+
+
+_COUNTS = re.compile(r"(\d+)/(\d+)")
+
+
+def umap_layout(x: np.ndarray, params: dict[str, Any], *, force_approximation: bool = False,
+                epochs: Progress | None = None) -> np.ndarray:
+    """UMAP of x (n, d') float32 -> (n, 2) with umap-learn, with resolved params (see resolve_umap).
 
     Deterministic mode pins umap-learn to one thread. force_approximation uses the NN-descent
     neighbour search even below 4096 points (the warm-up uses it to compile that code path).
+    epochs(done, total): called as optimisation epochs complete (through umap-learn's tqdm bar).
     """
     import numba
     import umap
 
     threads = numba.get_num_threads()
     seed = params["seed"] if params["deterministic"] else None
+    bar = {} if epochs is None else {"disable": False, "file": _EpochWriter(epochs), "bar_format": "{n}/{total}",
+                                     "mininterval": 0.25}
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=params["n_neighbors"],
@@ -138,16 +187,29 @@ def umap_layout(x: np.ndarray, params: dict[str, Any], *, force_approximation: b
         low_memory=True,
         random_state=seed,
         force_approximation_algorithm=force_approximation,
+        tqdm_kwds=bar or None,
     )
     try:
         with _UMAP_LOCK, warnings.catch_warnings():
             # "n_jobs overridden by setting random_state" and small-graph notices are expected.
             warnings.filterwarnings("ignore", category=UserWarning, module="umap")
             warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
-            return np.asarray(reducer.fit_transform(x))
+            coords = np.asarray(reducer.fit_transform(x))
+        _umap_learn_ready.set()
+        return coords
     finally:
         # umap-learn calls numba.set_num_threads(1) for a seeded fit: give the process its threads back.
         numba.set_num_threads(threads)
+
+
+def _layout(x: np.ndarray, params: dict[str, Any], epochs: Progress | None) -> np.ndarray:
+    """UMAP of x (n, d') with the engine params["engine"] names (umap_engine's choice)."""
+    if params["engine"] == "numpy":
+        from core.projection.umap_numpy import umap_numpy
+
+        return umap_numpy(x, n_neighbors=params["n_neighbors"], min_dist=params["min_dist"],
+                          n_epochs=params["n_epochs"], init=params["init"], seed=params["seed"], epochs=epochs)
+    return umap_layout(x, params, epochs=epochs)
 
 
 def place_new(new_vectors: np.ndarray, ref_vectors: np.ndarray, ref_coords: np.ndarray, k: int = 10, *,
@@ -166,24 +228,27 @@ def place_new(new_vectors: np.ndarray, ref_vectors: np.ndarray, ref_coords: np.n
     return place_reduced(new, ref, ref_coords, k, seed=seed)
 
 
-def _fit_umap(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -> Projection:
+def _fit_umap(x: np.ndarray, params: dict[str, Any], timings: dict[str, float],
+              progress: Progress | None = None) -> Projection:
     n = x.shape[0]
     fitted = _sample_mask(n, max(UMAP_FIT_POINTS, MIN_POINTS), params["seed"])
+    n_fit = int(fitted.sum())
     if not fitted.all():
-        log.info("UMAP of %d points: fitting a random %d, placing the other %d", n, int(fitted.sum()),
-                 n - int(fitted.sum()))
-    resolved = {**resolve_umap(int(fitted.sum()), params), "fit_points": int(fitted.sum())}
+        log.info("UMAP of %d points: fitting a random %d, placing the other %d", n, n_fit, n - n_fit)
+    resolved = {**resolve_umap(n_fit, params), "fit_points": n_fit, "engine": umap_engine(n_fit)}
     start = time.perf_counter()
     reduced = _reduce(x, resolved["pca_dims"], resolved["seed"])
     timings["reduce"] = time.perf_counter() - start
+    _tick(progress, _REDUCED)
     coords = np.empty((n, 2), dtype=np.float32)
-    coords[fitted] = umap_layout(reduced if fitted.all() else reduced[fitted], resolved)
+    coords[fitted] = _layout(reduced if fitted.all() else reduced[fitted], resolved, _epoch_ticks(progress))
     timings["fit"] = time.perf_counter() - start - timings["reduce"]
     _place_rest(reduced, coords, fitted, resolved["seed"], timings)
     return Projection(_finite(coords, "umap"), "umap", resolved, fitted)
 
 
-def _fit_pca(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -> Projection:
+def _fit_pca(x: np.ndarray, params: dict[str, Any], timings: dict[str, float],
+             progress: Progress | None = None) -> Projection:
     start = time.perf_counter()
     mean, components = pca_fit(x, 2, params["seed"])
     coords = x @ components.T - mean @ components.T  # no centred (n, d) copy of x
@@ -192,7 +257,8 @@ def _fit_pca(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -
     return Projection(_finite(coords, "pca"), "pca", dict(params), fitted, mean, components)
 
 
-def _fit_tsne(x: np.ndarray, params: dict[str, Any], timings: dict[str, float]) -> Projection:
+def _fit_tsne(x: np.ndarray, params: dict[str, Any], timings: dict[str, float],
+              progress: Progress | None = None) -> Projection:
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
@@ -232,7 +298,8 @@ def fit_projection(
     method: "umap" | "pca" | "tsne"; params: overrides of DEFAULT_PARAMS[method] (unknown keys
     and values out of range raise BadInputError, see normalise_params); seed: used unless params has its own "seed". Rows are L2-normalised first
     (cosine geometry, like the store). Raises NotEnoughDataError below MIN_POINTS points and
-    BadInputError for NaN / inf vectors. progress(done, total) gets 0, 1, 2 of 2 (start, fit, done).
+    BadInputError for NaN / inf vectors. progress(done, 100): per cent done (UMAP reports its
+    epochs; PCA and t-SNE only start and end).
     """
     merged = normalise_params(method, params)
     if not (params and "seed" in params):
@@ -241,8 +308,7 @@ def fit_projection(
     _tick(progress, 0)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    projection = _FITTERS[method](x, merged, timings)
-    _tick(progress, 1)
+    projection = _FITTERS[method](x, merged, timings, progress)
     seconds = time.perf_counter() - start
     log.debug("%s layout of %d x %d in %.2f s (%s)", method, x.shape[0], x.shape[1], seconds, timings)
     result = Projection(projection.coords, projection.method, projection.params, projection.fitted,

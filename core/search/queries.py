@@ -14,6 +14,7 @@ from PIL import Image
 from core.embedders.base import Embedder
 from core.errors import BadInputError
 from core.filters import Filter
+from core.search.scores import ExampleHit, score_example_hits, single_example_hits
 from core.search.vectors import (
     DEFAULT_MAX_PIXELS,
     Term,
@@ -124,10 +125,14 @@ def by_examples(
     flt: Filter | None = None,
     limit: int = 20,
     exact: bool = False,
-) -> list[Hit]:
-    """"More like these, unlike those": Qdrant's recommend query over stored examples.
+) -> list[ExampleHit]:
+    """"More like these, unlike those", best first, as ExampleHits (scores are cosines).
 
-    The examples themselves never appear in the results. Raises NotFoundError for unknown ids.
+    One positive example: a nearest-neighbour query by its stored vector, so the score is the
+    cosine similarity (an identical copy scores 1.0). Several examples or negatives: Qdrant's
+    recommend query (best-score strategy) ranks, and the top hits get the cosine to their nearest
+    positive example (core.search.scores). The examples themselves never appear in the results.
+    Raises NotFoundError for unknown ids.
     """
     _check_limit(limit)
     positive, negative = list(dict.fromkeys(positive_ids)), list(dict.fromkeys(negative_ids))
@@ -137,8 +142,15 @@ def by_examples(
         both = ", ".join(sorted(set(positive) & set(negative)))
         raise BadInputError(f"An example cannot be both positive and negative: {both}")
     require_ids(store, project, space, positive + negative)
+    if len(positive) == 1 and not negative:
+        _, vectors = store.vectors(project, space, ids=positive)
+        # Over-fetch by one and drop the example (Filter has no id condition), as by_arithmetic does.
+        query = unit_vector(vectors[0], "the example")
+        found = store.query(project, space, query, limit=limit + 1, flt=flt, exact=exact)
+        hits = [h for h in found if h.id != positive[0]][:limit]
+        return single_example_hits(_enrich(hits), positive[0])
     hits = store.recommend(project, space, positive, negative, limit=limit, flt=flt, exact=exact)
-    return _enrich(hits)
+    return score_example_hits(store, project, space, _enrich(hits), positive, negative)
 
 
 def by_arithmetic(

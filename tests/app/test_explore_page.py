@@ -146,7 +146,10 @@ def test_find_problems_adds_scores_and_the_panel(seeded_store: Seeded) -> None:
     assert not at.exception, at.exception
     options = at.selectbox(key="explore.colour").options
     assert {"outlier", "mislabel", "cluster"} <= set(options)
-    assert any(b.key and b.key.startswith("explore.problems.outlier.grid.open.") for b in at.button)
+    # The seeded upload is clean: no likely outliers, said in words; the ranking is one toggle away.
+    assert any(s.value.startswith("No likely outliers") for s in at.success)
+    at.toggle(key="explore.problems.outlier.full").set_value(True).run()
+    assert any(b.key and b.key.startswith("explore.problems.outlier.ranking.open.") for b in at.button)
     at.selectbox(key="explore.colour").set_value("outlier").run()
     spec = _spec(at)
     assert any(t["marker"].get("colorscale") for t in spec["data"])  # continuous scale

@@ -27,16 +27,48 @@ def test_empty_store_offers_load_demo(app_env: Settings) -> None:
     assert "ingest" in _texts(at).lower()
 
 
-def test_load_demo_button_loads_the_demo(app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EMBEDSCOPE_DEMO_PRETRAINED", "0")  # demo without pretrained models: fast
+def test_load_demo_button_loads_the_demo(app_env: Settings, monkeypatch: pytest.MonkeyPatch,
+                                        tiny_vit_dir: Path) -> None:
+    """Load demo returns with the cheap spaces; the pretrained space (a tiny image model here,
+    held back until the test lets it go) shows live progress on the home page, then appears."""
+    import threading
+
+    import core.demo
+    import core.demo_job
+    from core.embedders import load_embedder
+
+    gate = threading.Event()
+
+    def held_model(settings: Settings):  # the background job's model: waits for the test
+        gate.wait(120)
+        return load_embedder(str(tiny_vit_dir), "image", device="cpu")
+
+    monkeypatch.setenv("EMBEDSCOPE_DEMO_PRETRAINED", "1")
+    monkeypatch.setattr(core.demo_job, "pretrained_available", lambda: True)
+    monkeypatch.setattr(core.demo, "pretrained_embedder", held_model)
     at = run_page("app.py", timeout=240).run()
-    at.button(key="load_demo").click().run()
+    try:
+        at.button(key="load_demo").click().run()
+        assert not at.exception, at.exception
+        assert any("demo" in s.value for s in at.subheader), _texts(at)
+        assert not [b for b in at.button if b.key == "load_demo"]
+        datasets = at.table[0].value
+        assert list(datasets.columns) == [md("demo-mlp"), md("pixels")] and (datasets.to_numpy() > 0).all()
+        assert at.sidebar.selectbox(key="_w.project").value == "demo"
+        # the background space: its progress line, and the way to the map that is ready already
+        assert "appears in the sidebar when it is done" in _texts(at)
+        progress = at.get("progress")
+        assert len(progress) == 1 and progress[0].value == 0
+        assert progress[0].text.startswith("Computing the EfficientNet-Lite0 space in the background: 0 / 1,797 images")
+        assert [link for link in at.get("page_link") if "map on Explore" in link.proto.label]
+    finally:
+        gate.set()
+    jobs = [job for store, job in core.demo_job._JOBS.items() if str(app_env.data_dir) in store]
+    assert len(jobs) == 1 and jobs[0].finished.wait(120) and jobs[0].error is None
+    at.run()
     assert not at.exception, at.exception
-    assert any("demo" in s.value for s in at.subheader), _texts(at)
-    assert not [b for b in at.button if b.key == "load_demo"]
-    datasets = at.table[0].value
-    assert len(datasets) >= 2 and (datasets.to_numpy() > 0).any()
-    assert at.sidebar.selectbox(key="_w.project").value == "demo"
+    assert "The EfficientNet-Lite0 space is ready" in _texts(at)
+    assert len(at.table[0].value.columns) == 3  # the new space's counts on the home page
 
 
 def test_seeded_store_shows_datasets_spaces_and_labels(seeded_store: Seeded) -> None:

@@ -2,6 +2,7 @@
 
 Planted into the seeded "pixels" project: a noise image (outlier), a "cat" image labeled "dog"
 (mislabel), and an exact copy of a train image in the test set (duplicate leaking across splits).
+Without them the seeded project is a clean small upload: no likely mislabels, and the panel says why.
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ def test_planted_problems_rank_first_and_select(planted: Planted) -> None:
     mislabels = _grid_ids(at, "p.mislabel.grid.open.")
     assert planted.outlier in outliers[:3], outliers[:5]
     assert planted.mislabel in mislabels[:3], mislabels[:5]
+    # Only items past the cut-offs are listed, under a headline with their count.
+    assert len(mislabels) <= 3 and len(outliers) <= 4
+    texts = [m.value for m in at.markdown]
+    assert f"**{len(mislabels)} likely mislabel{'' if len(mislabels) == 1 else 's'}**" in " ".join(texts)
+    assert any(t.startswith(f"**{len(outliers)} likely outlier") for t in texts), texts
+    assert not any("No likely mislabels" in s.value for s in at.success)
     # The planted copy forms a duplicate group with its original, flagged as leakage.
     dup_keys = [b.key for b in at.button if b.key and b.key.startswith("p.dups.grid.")]
     assert any(k.endswith(planted.duplicate) for k in dup_keys), dup_keys
@@ -109,3 +116,20 @@ def test_planted_problems_rank_first_and_select(planted: Planted) -> None:
     group_button = next(b for b in at.button if b.key and b.key.startswith("p.dups.sel."))
     group_button.click().run()
     assert {planted.duplicate, planted.seeded.ids["train"][0]} <= set(at.session_state[SELECTION])
+
+
+def test_clean_upload_reports_no_likely_mislabels_and_why(seeded_store: Seeded) -> None:
+    """The seeded upload is clean (labels follow the image pattern): the mislabels tab says so
+    in words and lists nothing; the full ranking stays one toggle away."""
+    at = AppTest.from_function(_panel_script, default_timeout=120).run()
+    assert not at.exception, at.exception
+    messages = [s.value for s in at.success]
+    assert any(m.startswith("No likely mislabels: every labelled item agrees with its neighbours")
+               for m in messages), messages
+    assert not _grid_ids(at, "p.mislabel.grid.open.")
+    assert not any("likely mislabel" in m.value and m.value.startswith("**") for m in at.markdown)
+    assert any(c.value.startswith("Mislabel score: 1 − the probability") for c in at.caption)
+    assert not _grid_ids(at, "p.mislabel.ranking.open.")
+    at.toggle(key="p.mislabel.full").set_value(True).run()
+    assert not at.exception, at.exception
+    assert len(_grid_ids(at, "p.mislabel.ranking.open.")) == 12  # top=12 of the 36 labelled items

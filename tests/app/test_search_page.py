@@ -196,3 +196,63 @@ def test_uploaded_image_finds_itself_first(clip_store: tuple[str, list[str], lis
     results = _result_ids(at)
     assert results[0] == ids[5]
     assert md("image query.png") in _texts(at)  # the file name is shown as text
+
+
+# -- readable scores and "no close match" ----------------------------------------------------------
+def _add_lone_point(seeded: Seeded) -> str:
+    """One item whose vector is a single dim pixel, far from every seeded picture -> its id."""
+    from core.ids import point_id
+    from core.store import open_store
+    from core.types import Item
+
+    vector = np.zeros(16 * 16, dtype=np.float32)
+    vector[-1] = 1.0
+    store = open_store(seeded.settings)
+    try:
+        pid = point_id(seeded.project, "prod", "lone.png")
+        store.upsert(seeded.project, seeded.space, [pid], vector[None, :], [Item(key="lone.png").payload("prod")])
+    finally:
+        store.close()
+    return pid
+
+
+def _expected_top(seeded: Seeded, positive: list[str]) -> list:
+    from core import search
+    from core.store import open_store
+
+    store = open_store(seeded.settings)
+    try:
+        return search.by_examples(store, seeded.project, seeded.space, positive, limit=24)
+    finally:
+        store.close()
+
+
+def test_one_example_shows_cosines_and_a_close_match(seeded_store: Seeded) -> None:
+    cat = next(i for i in seeded_store.ids["train"] if seeded_store.labels[i] == "cat")
+    expected = _expected_top(seeded_store, [cat])
+    at = _search(**{state.SEARCH_POSITIVE: [cat]})
+    texts = _texts(at)
+    assert "Score: cosine similarity to the example, 1.00 = same direction (an identical copy)" in texts
+    assert f"score: {md(f'{expected[0].score:.3f}')}" in texts  # the first card shows the cosine
+    assert "Best hit" in texts and "No close match" not in texts
+    assert not at.warning
+
+
+def test_a_far_example_says_no_close_match_and_still_lists_hits(seeded_store: Seeded) -> None:
+    lone = _add_lone_point(seeded_store)
+    at = _search(**{state.SEARCH_POSITIVE: [lone]})
+    warning = "\n".join(w.value for w in at.warning)
+    assert "No close match: the best hit (" in warning and "% of items are to their nearest neighbour" in warning
+    assert len(_result_ids(at)) == 24
+
+
+def test_several_examples_show_the_nearest_positive(seeded_store: Seeded) -> None:
+    cats = [i for i in seeded_store.ids["train"] if seeded_store.labels[i] == "cat"][:2]
+    dog = next(i for i in seeded_store.ids["train"] if seeded_store.labels[i] == "dog")
+    at = _search(**{state.SEARCH_POSITIVE: cats, state.SEARCH_NEGATIVE: [dog]})
+    texts = _texts(at)
+    assert "cosine similarity to the nearest positive example" in texts
+    assert "nearest positive: " in texts  # on every card
+    table = at.dataframe[0].value
+    assert {"score", "nearest positive", "nearest negative"} <= set(table.columns)
+    assert table["nearest positive"].between(-1.0, 1.0 + 1e-5).all()

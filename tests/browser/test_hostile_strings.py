@@ -110,6 +110,12 @@ def test_home_shows_hostile_strings_as_text(hostile_server: Server, watched: Any
                   *hostile.LITERALS)
 
 
+def _show_full_ranking(page: Any) -> None:
+    """Switch on the open tab's "Show the full ranking" toggle (the other tab's is hidden)."""
+    page.locator('[data-testid="stCheckbox"]:visible').filter(has_text="Show the full ranking").first.click()
+    wait_idle(page)
+
+
 def test_explore_map_legend_hover_problems_and_detail_are_inert(hostile_server: Server,
                                                                  watched: Any) -> None:
     page, requests = watched
@@ -133,13 +139,14 @@ def test_explore_map_legend_hover_problems_and_detail_are_inert(hostile_server: 
 
     # The Problems panel (expanded: the analysis is stored): grids of labels, error clusters.
     page.get_by_role("tab", name="Likely mislabels").click()
-    wait_idle(page)
+    _show_full_ranking(page)  # the corpus is clean: no likely mislabels, the ranking on request
     _assert_inert(page, requests, "suggested_label: ")
     page.get_by_role("tab", name="Error clusters").click()
     page.get_by_text("top confusion").first.wait_for()
     _assert_inert(page, requests, f"{hostile.LABELS[0]} -> {hostile.LABELS[1]}")
     page.get_by_role("tab", name="Outliers").click()
-    page.locator('[data-testid="stButton"] button').filter(has_text="Open").first.click()
+    _show_full_ranking(page)
+    page.locator('[data-testid="stButton"] button:visible').filter(has_text="Open").first.click()
     page.get_by_text("Nearest neighbours").first.wait_for()
     wait_idle(page)
     _assert_inert(page, requests)

@@ -86,3 +86,84 @@ def test_model_probs_without_confidence_use_model_accuracy() -> None:
     assert probs[2, 2] == pytest.approx(0.125)
     assert probs[4, 2] == pytest.approx(0.75)
     assert np.isnan(ml.model_label_probs(np.array([-1]), None, np.array([0]), 3)).all()
+
+
+def _auroc(x: np.ndarray, noisy: np.ndarray, truth: np.ndarray, probs: np.ndarray) -> float:
+    return float(roc_auc_score(truth, ml.mislabel_scores(probs, noisy)))
+
+
+def test_weights_favour_the_neighbours_when_only_they_carry_the_labels() -> None:
+    # 40 tight clusters in 16-d, each given one of 2 classes at random: neighbours agree on the
+    # class, but no hyperplane separates the classes, so the linear probe is near chance.
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((40, 16))
+    cluster = rng.integers(0, 40, 800)
+    y = rng.permutation(np.arange(40) % 2)[cluster]
+    x = _unit(centres[cluster] + 0.15 * rng.standard_normal((800, 16)))
+    noisy, flipped = _flip(y, 2, 0.05, seed=4)
+    truth = np.isin(np.arange(y.size), flipped)
+    idx, sims = knn_graph(x, 10)
+    fit = ml.fit_label_probs(x, idx, sims, noisy, 2, keep_signals=True)
+    knn = sum(w for name, w in fit.weights.items() if name.startswith("knn"))
+    assert knn > 0.8 > 0.1 > fit.weights["probe"], fit.weights
+    best = max(_auroc(x, noisy, truth, p) for p in fit.signals.values())
+    assert _auroc(x, noisy, truth, fit.probs) >= best - 0.01
+    assert _auroc(x, noisy, truth, fit.signals["probe"]) + 0.03 < best and best > 0.95
+
+
+def test_weights_favour_the_probe_when_the_classes_are_linear_but_neighbours_noisy() -> None:
+    # 3 classes apart along 2 directions of a 64-d space drowned in isotropic noise: cosine
+    # neighbours mostly see the noise, a linear model finds the directions.
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 900)
+    means = np.zeros((3, 64))
+    means[1, 0], means[2, 1] = 2.2, 2.2
+    x = _unit(means[y] + rng.standard_normal((900, 64)))
+    noisy, flipped = _flip(y, 3, 0.05, seed=5)
+    truth = np.isin(np.arange(y.size), flipped)
+    idx, sims = knn_graph(x, 10)
+    fit = ml.fit_label_probs(x, idx, sims, noisy, 3, keep_signals=True)
+    knn = sum(w for name, w in fit.weights.items() if name.startswith("knn"))
+    assert fit.weights["probe"] > max(0.6, 2 * knn), fit.weights
+    aurocs = {name: _auroc(x, noisy, truth, p) for name, p in fit.signals.items()}
+    assert aurocs["probe"] > max(v for k, v in aurocs.items() if k.startswith("knn")) + 0.03, aurocs
+    assert _auroc(x, noisy, truth, fit.probs) >= aurocs["probe"] - 0.01
+
+
+def test_likely_mislabels_lists_planted_flips_with_an_honest_precision(
+        digits: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = digits
+    noisy, flipped = _flip(y, 10, 0.05, seed=6)
+    truth = np.isin(np.arange(y.size), flipped)
+    idx, sims = knn_graph(x, 10)
+    probs = ml.label_probs(x, idx, sims, noisy, 10)
+    flagged, precision = ml.likely_mislabels(probs, noisy)
+    assert flagged.sum() >= flipped.size // 2
+    real = truth[flagged].mean()
+    assert real >= 0.8 and precision is not None and abs(precision - real) <= 0.2, (real, precision)
+    assert (probs[flagged].argmax(axis=1) != noisy[flagged]).all()
+
+
+def test_likely_mislabels_is_empty_on_a_clean_small_set() -> None:
+    data = load_digits()
+    keep = np.concatenate([np.flatnonzero(data.target == c)[:10] for c in (0, 1, 6)])
+    x = _unit(data.data[keep] - data.data[keep].mean(axis=0))
+    codes = np.repeat([0, 1, 2], 10)
+    idx, sims = knn_graph(x, 10)
+    probs = ml.label_probs(x, idx, sims, codes, 3)
+    flagged, precision = ml.likely_mislabels(probs, codes)
+    assert not flagged.any() and precision is None
+
+
+def test_likely_mislabels_never_flags_an_item_its_own_suggestion_agrees_with() -> None:
+    # Class 0's items are unsure (threshold 0.45), so class 0 is "confidently" present in row 3,
+    # labelled 1, whose own probability (0.5) is under class 1's threshold (0.6): off the diagonal
+    # of the confident joint, yet its argmax is its label, so it is not listed. Row 6 is; the
+    # unlabelled row 9 never is.
+    probs = np.array([[0.5, 0.3, 0.2], [0.4, 0.3, 0.3], [0.45, 0.35, 0.2],
+                      [0.46, 0.5, 0.04], [0.05, 0.9, 0.05], [0.02, 0.95, 0.03], [0.9, 0.05, 0.05],
+                      [0.1, 0.1, 0.8], [0.05, 0.05, 0.9], [0.9, 0.05, 0.05]])
+    codes = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, -1])
+    flagged, precision = ml.likely_mislabels(probs, codes)
+    assert flagged.tolist() == [False] * 6 + [True] + [False] * 3
+    assert precision is not None and 0.5 <= precision <= 1.0

@@ -1,4 +1,4 @@
-"""Outlier scores: planted outliers rank on top, on blobs of very different densities."""
+"""Outlier scores and their cut-off: planted outliers rank on top and are flagged, clean data is not."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.analysis.knn import knn_graph
-from core.analysis.outliers import outlier_scores
+from core.analysis.outliers import likely_outliers, outlier_scores
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -57,3 +57,49 @@ def test_duplicates_keep_scores_finite_and_unknown_method_fails() -> None:
     assert np.isfinite(outlier_scores(idx, sims)).all()
     with pytest.raises(ValueError, match="method must be one of"):
         outlier_scores(idx, sims, method="iforest")  # type: ignore[arg-type]
+
+
+def _digits(seed: int, n_noise: int) -> tuple[np.ndarray, np.ndarray]:
+    """Real images: 600 sklearn digits (pixels, L2-normalised) plus n_noise uniform-noise images
+    with the digits' pixel range (a few: many would be each other's neighbours, a small cluster).
+    Returns (vectors, indices of the noise images)."""
+    from sklearn.datasets import load_digits
+
+    rng = np.random.default_rng(seed)
+    digits = load_digits().data
+    clean = digits[rng.choice(len(digits), 600, replace=False)]
+    noise = rng.uniform(0, 16, (n_noise, digits.shape[1]))
+    return _unit(np.vstack([clean, noise])), np.arange(600, 600 + n_noise)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_likely_outliers_flag_planted_items_and_spare_clean_data(seed: int) -> None:
+    for x, planted in (_planted(seed), _digits(seed, 3)):
+        idx, sims = knn_graph(x, 10)
+        mask, precision = likely_outliers(outlier_scores(idx, sims), idx)
+        assert mask.dtype == bool and mask.shape == (len(x),)
+        hits = int(mask[planted].sum())
+        assert hits == planted.size, (hits, planted.size)
+        assert int(mask.sum()) - hits <= 2
+        assert precision is not None and 0.5 <= precision <= 1.0
+        # The same data without the planted items: next to nothing is flagged.
+        clean = np.delete(x, planted, axis=0)
+        idx, sims = knn_graph(clean, 10)
+        mask, _ = likely_outliers(outlier_scores(idx, sims), idx)
+        assert int(mask.sum()) <= 1
+
+
+def test_likely_outliers_small_clean_set_and_edge_cases() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((3, 16)) * 3
+    x = _unit(centres[np.arange(30) % 3] + rng.standard_normal((30, 16)))
+    idx, sims = knn_graph(x, 5)
+    mask, precision = likely_outliers(outlier_scores(idx, sims), idx)
+    assert not mask.any() and precision is None
+    # Too few scores to have a bulk, NaN scores, a constant space: nothing flagged.
+    assert not likely_outliers(np.array([1.0, 1.0, 50.0], dtype=np.float32))[0].any()
+    scores = np.r_[np.ones(40), np.nan, 40.0].astype(np.float32)
+    mask, _ = likely_outliers(scores)
+    assert mask.tolist() == [False] * 41 + [True]
+    with pytest.raises(ValueError, match="z > 0"):
+        likely_outliers(scores, z=0)

@@ -72,3 +72,45 @@ def test_demo_loads_three_datasets_with_drift_and_errors_and_is_idempotent(capsy
     assert main(["demo", "--no-pretrained", "--progress", "none"]) == 0
     assert "demo/production [pixels]: 360 items" in capsys.readouterr().out
     assert counts() == {name: {MLP_SPACE.name: n, PIXELS_SPACE.name: n} for name, n in EXPECTED.items()}
+
+
+def test_quick_demo_stores_the_first_map_then_fills_the_pretrained_space_in_the_background(
+        tiny_vit_dir: Path) -> None:
+    """load_demo_quick returns with the two cheap spaces and the Explore page's UMAP map stored;
+    the image-model space fills in a low-priority background thread and then appears."""
+    import os
+    import sys
+    import threading
+
+    from core.demo_job import demo_job, load_demo_quick
+    from core.embedders import load_embedder
+    from core.pipeline.maps import has_map
+
+    priority: list[int] = []
+
+    def tiny_model():  # made inside the job's thread: records that thread's nice value
+        priority.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return load_embedder(str(tiny_vit_dir), "image", device="cpu")
+
+    settings = load_settings()
+    store = open_store(settings)
+    map_steps: list[tuple[int, int]] = []
+    try:
+        started = load_demo_quick(store, settings, map_progress=lambda d, t: map_steps.append((d, t)),
+                                  with_pretrained=True, embedder=tiny_model)
+        assert {r.space for r in started.reports} == {MLP_SPACE.name, PIXELS_SPACE.name}
+        assert has_map(store, DEMO_PROJECT, MLP_SPACE.name, None, method="umap")  # Explore opens drawn
+        assert map_steps[-1] == (100, 100)
+        job = started.job
+        assert job is not None and demo_job(store) is job
+        assert job.finished.wait(120), "the background space did not finish"
+        assert job.error is None and job.done == job.total == sum(EXPECTED.values())
+        assert job.eta_s() is None and not job.running
+        space = job.reports[0].space
+        assert {r.status for r in job.reports} == {"ok"} and space not in {MLP_SPACE.name, PIXELS_SPACE.name}
+        assert space in {s.name for s in store.list_spaces(DEMO_PROJECT)}
+        if sys.platform.startswith("linux"):
+            assert priority == [19]  # the lowest CPU priority: it never starves the first map
+    finally:
+        store.close()
+    assert {name: c[space] for name, c in counts().items()} == EXPECTED

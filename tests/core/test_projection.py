@@ -247,3 +247,93 @@ def test_unit_vectors_are_laid_out_without_a_normalised_copy(tmp_path: Path, mon
     x[200, 1] = np.inf
     with pytest.raises(BadInputError, match=r"^1 vector\(s\) contain NaN or inf \(first at row 200\)"):
         fit_module._checked(x, "pca")
+
+
+def _digits(n: int = 500) -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    from core.linalg import l2_normalise
+
+    return l2_normalise(load_digits().data[:n].astype(np.float32))
+
+
+def test_numpy_umap_is_as_trustworthy_as_umap_learn_on_real_digits() -> None:
+    """The numba-free engine (the first maps of a cold process) keeps neighbourhoods as well as
+    umap-learn with the same settings, on real handwritten digits."""
+    from core.projection.fit import umap_layout
+    from core.projection.params import resolve_umap
+    from core.projection.umap_numpy import umap_numpy
+
+    x = _digits()
+    params = resolve_umap(len(x), normalise_params("umap", {"deterministic": True}))
+    ours = umap_numpy(x, n_neighbors=params["n_neighbors"], min_dist=params["min_dist"],
+                      n_epochs=params["n_epochs"], init=params["init"], seed=0)
+    epochs: list[tuple[int, int]] = []
+    theirs = umap_layout(x, params, epochs=lambda d, t: epochs.append((d, t)))
+    assert epochs and epochs[-1] == (params["n_epochs"], params["n_epochs"])  # umap-learn's epochs reach us
+    t_ours, t_theirs = (trustworthiness(x, c, n_neighbors=10) for c in (ours, theirs))
+    assert ours.dtype == np.float32 and ours.shape == (len(x), 2) and np.isfinite(ours).all()
+    assert t_ours >= t_theirs - 0.02, (t_ours, t_theirs)
+    assert t_ours >= 0.95
+
+
+def test_a_cold_process_lays_out_small_maps_without_numba(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import core.projection.fit as fit
+
+    monkeypatch.setattr(fit, "_umap_learn_ready", threading.Event())  # as in a fresh server
+    x, labels, _ = blobs(per=60)
+    seen: list[tuple[int, int]] = []
+    proj = fit_projection(x, "umap", seed=1, progress=lambda d, t: seen.append((d, t)))
+    assert proj.params["engine"] == "numpy"
+    assert trustworthiness(x, proj.coords, n_neighbors=10) >= 0.9
+    assert (nearest_blob(proj.coords, proj.coords, labels) == labels).mean() >= 0.98
+    # per-cent progress that moves through the epochs (what the ETA is computed from)
+    assert seen[0] == (0, 100) and seen[-1] == (100, 100) and len({d for d, _ in seen}) > 10
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert np.array_equal(proj.coords, fit_projection(x, "umap", seed=1).coords)  # deterministic for a seed
+    # above the size limit, or once umap-learn is compiled here, maps stay umap-learn's
+    assert fit.umap_engine(fit.NUMPY_UMAP_MAX + 1) == "umap-learn"
+    fit._umap_learn_ready.set()
+    assert fit.umap_engine(100) == "umap-learn"
+
+
+def test_the_warm_up_child_exits_with_its_parent(tmp_path: Path) -> None:
+    """A server stopped while its low-priority numba compile runs leaves no orphan compiling on."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from core import warmup
+
+    assert "from core.warmup import warm_up_umap" in warmup._CHILD  # the body below stands in for it
+    child_code = warmup._CHILD.split("from core.warmup")[0] + "time.sleep(120)\n"
+    parent_code = ("import os, subprocess, sys\n"
+                   f"child = subprocess.Popen([sys.executable, '-c', {child_code!r}, str(os.getpid())],\n"
+                   "                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+                   "print(child.pid, flush=True)\n")
+    out = subprocess.run([sys.executable, "-c", parent_code], capture_output=True, text=True, timeout=60, check=True)
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        if open(f"/proc/{pid}/stat").read().split()[2] == "Z":  # exited, not yet reaped
+            return
+        time.sleep(0.2)
+    os.kill(pid, 9)
+    raise AssertionError("the warm-up child outlived its parent by 15 s")
+
+
+def test_a_filled_numba_cache_needs_no_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core import warmup
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    assert not warmup._cache_filled(tmp_path / "numba")
+    (tmp_path / "numba" / "umap").mkdir(parents=True)
+    (tmp_path / "numba" / "umap" / "layouts.f-1.py311.nbi").write_bytes(b"index")
+    assert warmup._cache_filled(tmp_path / "numba")

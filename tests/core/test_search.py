@@ -247,3 +247,126 @@ def test_limit_must_be_positive(planted) -> None:
     store, *_ = planted
     with pytest.raises(ValueError):
         search.by_vector(store, P, "own", np.ones(16), limit=0)
+
+
+# -- readable scores: cosines, the nearest positive, "no close match" -------------------------------
+def _with_copy(store: VectorStore, of: int = 0) -> tuple[list[str], np.ndarray]:
+    """The planted random vectors with point 1 an exact copy of point `of`; -> (ids, vectors)."""
+    vectors = _unit(np.random.default_rng(7).normal(size=(N, SPACE.dim)))
+    vectors[1] = vectors[of]
+    return _plant(store, vectors), vectors
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_one_example_scores_are_cosines_and_a_copy_scores_one(store: VectorStore, exact: bool) -> None:
+    ids, vectors = _with_copy(store)
+    hits = search.by_examples(store, P, "own", [ids[0]], limit=10, exact=exact)
+    assert ids[0] not in {h.id for h in hits}
+    assert hits[0].id == ids[1] and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    expected = np.sort(np.delete(vectors @ vectors[0], 0))[::-1][:10]
+    np.testing.assert_allclose([h.score for h in hits], expected, atol=1e-5)
+    assert all(isinstance(h, search.ExampleHit) and h.nearest_positive == h.score for h in hits)
+    assert search.best_cosine(hits) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_several_examples_carry_the_cosine_to_the_nearest_positive(store: VectorStore) -> None:
+    ids, vectors = _with_copy(store, of=5)
+    positive, negative = [ids[0], ids[5]], [ids[9]]
+    hits = search.by_examples(store, P, "own", positive, negative, limit=40, exact=True)
+    assert hits[0].id == ids[1], "the copy of a positive example ranks first"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5) and hits[0].nearest_positive == pytest.approx(1.0, abs=1e-5)
+    assert hits[0].nearest_positive_id == ids[5]
+    by_id = {pid: n for n, pid in enumerate(ids)}
+    raw = {h.id: h.score for h in store.recommend(P, "own", positive, negative, limit=40, exact=True)}
+    assert list(raw) == [h.id for h in hits], "Qdrant's order is kept"
+    for hit in hits:
+        vec = vectors[by_id[hit.id]]
+        to_pos = [float(vec @ vectors[by_id[p]]) for p in positive]
+        to_neg = float(vec @ vectors[9])
+        assert hit.nearest_positive == pytest.approx(max(to_pos), abs=1e-5)
+        assert hit.nearest_positive_id == positive[int(np.argmax(to_pos))]
+        assert hit.nearest_negative == pytest.approx(to_neg, abs=1e-5)
+        assert hit.score == pytest.approx(max(to_pos) if max(to_pos) > to_neg else -to_neg, abs=1e-5)
+        # The cosine scale is Qdrant's own score unsquashed (checks its formula on both adapters).
+        assert search.decode_recommend_score(raw[hit.id]) == pytest.approx(hit.score, abs=1e-3)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_only_the_top_hits_are_read_back(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.search import scores
+
+    ids, vectors = _with_copy(store)
+    monkeypatch.setattr(scores, "MAX_SCORED", 5)
+    read: list[int] = []
+    original = store.vectors
+
+    def counting(project, space, ids=None, flt=None, **kw):  # noqa: ANN001, ANN202
+        read.append(len(ids or []))
+        return original(project, space, ids=ids, flt=flt, **kw)
+
+    monkeypatch.setattr(store, "vectors", counting)
+    hits = search.by_examples(store, P, "own", [ids[0], ids[2]], limit=12, exact=True)
+    assert max(read) <= 5, read
+    assert all(np.isfinite(h.nearest_positive) for h in hits[:5])
+    assert all(np.isnan(h.nearest_positive) for h in hits[5:])
+    # Past the bound the score is Qdrant's, decoded: still the cosine to the nearest positive.
+    by_id = {pid: n for n, pid in enumerate(ids)}
+    for hit in hits[5:]:
+        expected = max(float(vectors[by_id[hit.id]] @ vectors[p]) for p in (0, 2))
+        assert hit.score == pytest.approx(expected, abs=1e-3)
+
+
+def _clustered(store: VectorStore, k: int = 6, per: int = 40) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """k tight clusters (nearest-neighbour cosines ~0.99) -> (ids, vectors, centres)."""
+    rng = np.random.default_rng(8)
+    centres = _unit(rng.normal(size=(k, SPACE.dim)))
+    vectors = _unit(np.repeat(centres, per, axis=0) + 0.03 * rng.normal(size=(k * per, SPACE.dim)))
+    return _plant(store, vectors), vectors, centres
+
+
+def test_no_close_match_for_a_far_query_only(store: VectorStore) -> None:
+    ids, _, centres = _clustered(store)
+    calibration = search.calibrate(store, P, "own")
+    assert calibration.usable and calibration.quantile(0.05) > 0.9
+    # Far: a direction away from every cluster. Near: a point close to a cluster centre.
+    basis, _ = np.linalg.qr(centres.T)  # (dim, k): the span of the centres
+    axis = np.eye(SPACE.dim)[0]
+    far = _unit(axis - basis @ (basis.T @ axis))  # orthogonal to every centre
+    far_hits = search.by_vector(store, P, "own", far, limit=5, exact=True)
+    near_hits = search.by_vector(store, P, "own", _unit(centres[2] + 0.01), limit=5, exact=True)
+    assert calibration.no_close_match(search.best_cosine(far_hits))
+    assert calibration.share_closer(far_hits[0].score) >= 0.95
+    assert not calibration.no_close_match(search.best_cosine(near_hits))
+    # An example search: its best hit is a nearest neighbour in the space, so it is close.
+    assert not calibration.no_close_match(search.best_cosine(search.by_examples(store, P, "own", [ids[3]])))
+
+
+def test_calibration_is_bounded_and_cached_per_revision(store: VectorStore, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    ids, vectors, _ = _clustered(store)
+    cache = tmp_path / "calibration"
+    asked: list[int] = []
+    original = store.neighbours
+
+    def counting(project, space, ids, k, flt=None):  # noqa: ANN001, ANN202
+        asked.append(len(ids))
+        return original(project, space, ids, k, flt=flt)
+
+    monkeypatch.setattr(store, "neighbours", counting)
+    first = search.calibrate(store, P, "own", ids, sample=50, cache_dir=cache)
+    assert asked == [50] and len(first.cosines) == 50
+    again = search.calibrate(store, P, "own", ids, sample=50, cache_dir=cache)
+    assert asked == [50], "same revision: read from the cache"
+    np.testing.assert_allclose(again.cosines, first.cosines, atol=1e-6)
+    store.upsert(P, "own", ids[:1], vectors[1:2], [Item(key="moved").payload("train")])
+    search.calibrate(store, P, "own", ids, sample=50, cache_dir=cache)
+    assert asked == [50, 50], "a write moves the revision: recalibrated"
+    assert len(list(cache.glob("*/*.json"))) == 1, "the older revision's file is gone"
+
+
+def test_a_tiny_space_gives_no_verdict(store: VectorStore) -> None:
+    _plant(store, _unit(np.random.default_rng(9).normal(size=(12, SPACE.dim))))
+    calibration = search.calibrate(store, P, "own")
+    assert not calibration.usable
+    assert not calibration.no_close_match(-1.0)

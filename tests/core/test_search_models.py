@@ -119,3 +119,28 @@ def test_text_search_finds_the_right_library_far_above_chance(store, embedded_co
     # Filters apply to text search too: every docstring is labeled, so "unlabeled only" is empty.
     flt = parse_filter(["label is missing"])
     assert search.by_text(store, "docs", info.name, QUERIES[0][0], embedder=embedder, flt=flt) == []
+
+
+OFF_TOPIC = [  # nothing in a corpus of library docstrings is about these
+    "a recipe for chocolate cake with strawberries",
+    "the football match ended in a draw after extra time",
+    "my grandmother's garden is full of tulips in spring",
+]
+
+
+def test_no_close_match_for_off_topic_queries_only(store, embedded_corpus) -> None:
+    """Calibrated on the corpus's own nearest neighbours: on-topic queries are close, off-topic
+    ones are not (measured: on-topic best hits beat >= 11 % of neighbour cosines, off-topic none)."""
+    embedder, rows, vectors = embedded_corpus
+    info = store.ensure_space("docs", embedder.space_info())
+    items = [Item(key=q, text=t, label=lib) for q, t, lib in rows]
+    store.upsert("docs", info.name, [point_id("docs", "docstrings", it.key) for it in items], vectors,
+                 [it.payload("docstrings") for it in items])
+    calibration = search.calibrate(store, "docs", info.name)
+    assert calibration.usable
+    for text, _ in QUERIES:
+        hits = search.by_text(store, "docs", info.name, text, embedder=embedder, limit=5)
+        assert not calibration.no_close_match(search.best_cosine(hits)), text
+    for text in OFF_TOPIC:
+        hits = search.by_text(store, "docs", info.name, text, embedder=embedder, limit=5)
+        assert hits and calibration.no_close_match(search.best_cosine(hits)), text

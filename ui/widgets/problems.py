@@ -1,4 +1,5 @@
-"""The Problems panel: top outliers, likely mislabels, error clusters and duplicate groups as grids.
+"""The Problems panel: likely outliers and mislabels (past the data's own cut-offs, the full ranking on
+request), error clusters and duplicate groups as grids.
 
 Also the "Find problems" action (core.pipeline.analyse.run_analysis with a progress bar) and the
 lookup of an analysis persisted earlier, so reopening Explore shows it without recomputing.
@@ -7,12 +8,14 @@ lookup of an analysis persisted earlier, so reopening Explore shows it without r
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core import export
+from core.analysis.outliers import OUTLIER_LOCAL_Z, OUTLIER_MIN_RATIO, OUTLIER_Z
 from ui import resources
 from ui.page import PageContext
 from ui.text import md
@@ -75,6 +78,58 @@ def ranked(scores: pd.DataFrame, column: str, top: int = TOP) -> pd.DataFrame:
     return out
 
 
+def flagged(scores: pd.DataFrame, column: str, flag: str) -> pd.DataFrame | None:
+    """The rows whose `flag` column (likely_outlier / likely_mislabel) is set, highest `column`
+    first, with that value as "score"; None when the analysis has no such column."""
+    if flag not in scores.columns or column not in scores.columns:
+        return None
+    return ranked(scores[scores[flag].fillna(False).astype(bool)], column, top=len(scores))
+
+
+@dataclass(frozen=True)
+class Finder:
+    """What one ranked tab shows: the score, its likely_* flag, the words around them."""
+
+    column: str  # the score column, higher = more likely a problem
+    flag: str  # its boolean likely_* column (the data's own cut-off)
+    noun: str  # "likely outlier"; an "s" is added for counts other than 1
+    precision: str  # the summary key of the estimated precision of the flagged items
+    fields: tuple[str, ...]  # grid captions
+    extra: tuple[str, ...]  # CSV columns after the export columns
+    rule: str  # one line: how the cut-off is drawn
+    empty: str  # why nothing passed the cut-off, in plain words
+
+
+OUTLIER_HELP = {
+    "blend": "Outlier score: how far an item sits from its nearest neighbours, compared with the typical item "
+             "and with its neighbours' own distances (about 1 = typical, 2 = about twice as far).",
+    "knn": "Outlier score: mean cosine distance to the nearest neighbours (0 = identical neighbours, "
+           "higher = more isolated).",
+    "lof": "Outlier score: distance to the nearest neighbours over theirs to their own (about 1 = as close as "
+           "its neighbourhood, higher = sparser than its surroundings).",
+}
+MISLABEL_HELP = ("Mislabel score: 1 − the probability that the given label is right, estimated from the item's "
+                 "nearest neighbours, a classifier trained without it and the model's prediction (each weighted "
+                 "by how well it predicts this data's labels): 0 = they all agree with the label, 1 = none "
+                 "supports it.")
+OUTLIERS = Finder(
+    "outlier", "likely_outlier", "likely outlier", "outlier_precision", ("label", "dataset", "score"),
+    ("outlier", "likely_outlier"),
+    f"Flagged when the score stands far above this space's typical scores ({OUTLIER_Z:g} spreads of the bulk) "
+    f"or above its own neighbours' ({OUTLIER_LOCAL_Z:g} spreads), and at least {OUTLIER_MIN_RATIO:g}× "
+    "typical: a cut-off from the data, not a fixed count.",
+    "No likely outliers: every item sits about as close to its neighbours as the typical items of this "
+    "space do, so no score stands out from the rest.")
+MISLABELS = Finder(
+    "mislabel", "likely_mislabel", "likely mislabel", "mislabel_precision",
+    ("label", "suggested_label", "score"), ("mislabel", "likely_mislabel", "suggested_label"),
+    "Flagged when the evidence for another class is as strong as for that class's typical members and "
+    "stronger than for the given label (confident learning: per-class thresholds from the data).",
+    "No likely mislabels: every labelled item agrees with its neighbours and the probe. For no item do its "
+    "nearest neighbours, a classifier trained without it and the model's prediction point confidently to "
+    "another class.")
+
+
 def _csv(frame: pd.DataFrame, extra: tuple[str, ...] = ()) -> bytes:
     return export.to_csv(export.export_frame(frame, extra=extra))
 
@@ -91,43 +146,86 @@ def _summary(analysis: Any) -> None:
                    help="Items whose near-duplicates sit in another dataset or split")
 
 
-def _ranked_tab(scores: pd.DataFrame, column: str, key: str, fields: tuple[str, ...],
-                extra: tuple[str, ...], top: int) -> list[str] | None:
-    rows = ranked(scores, column, top=top)  # the whole ranking only for a download (1M rows: seconds)
-    if rows.empty:
-        st.caption(f"No {column} scores (they need labels)" if column == "mislabel"
+def headline(count: int, noun: str, precision: float | None) -> str:
+    """"12 likely mislabels (estimated precision 85%)" (no precision when unknown)."""
+    text = f"**{count:,} {noun}{'' if count == 1 else 's'}**"
+    return text if precision is None else f"{text} (estimated precision {precision:.0%})"
+
+
+def _finder_tab(analysis: Any, finder: Finder, key: str, top: int, explanation: str) -> list[str] | None:
+    """The flagged items first (a headline and their grid, or why there are none), a CSV of the
+    whole ranking, and the ranking itself behind a toggle."""
+    scores = analysis.scores
+    values = pd.to_numeric(scores[finder.column], errors="coerce") if finder.column in scores else None
+    total = 0 if values is None else int(values.notna().sum())
+    if total == 0:
+        st.caption(f"No {finder.column} scores (they need labels)" if finder.column == "mislabel"
                    else "Nothing found.")
         return None
-    total = int(pd.to_numeric(scores[column], errors="coerce").notna().sum())
-    left, right = st.columns(2)
-    right.download_button(f"Download all {total:,} as CSV",
-                          lambda: _csv(ranked(scores, column, top=len(scores)), extra),
-                          file_name=f"{column}.csv", mime="text/csv", key=f"{key}.csv",
-                          icon="⬇️", width="stretch")
-    if left.button(f"Select top {min(top, total)} on map", key=f"{key}.all", width="stretch"):
-        return rows.index[:top].astype(str).tolist()
-    clicked = image_grid(rows.head(top), key=f"{key}.grid", columns=6, fields=fields,
-                         max_items=top)
-    return [clicked] if clicked is not None else None
+    st.caption(explanation)
+    picked: list[str] | None = None
+    likely = flagged(scores, finder.column, finder.flag)  # None: an analysis without the cut-off
+    if likely is not None and likely.empty:
+        st.success(finder.empty, icon=":material/check_circle:")
+    elif likely is not None:
+        precision = (analysis.summary or {}).get(finder.precision)
+        head, button = st.columns([3, 1], vertical_alignment="center")
+        head.markdown(headline(len(likely), finder.noun, precision))
+        head.caption(finder.rule)
+        if button.button(f"Select {'all ' if len(likely) > 1 else ''}{len(likely):,} on map",
+                         key=f"{key}.all", width="stretch", icon=":material/select_all:"):
+            picked = likely.index.astype(str).tolist()
+        clicked = image_grid(likely, key=f"{key}.grid", columns=6, fields=finder.fields, max_items=top)
+        picked = [clicked] if clicked is not None else picked
+    st.download_button(f"Download the full ranking ({total:,}) as CSV",
+                       lambda: _csv(ranked(scores, finder.column, top=len(scores)), finder.extra),
+                       file_name=f"{finder.column}.csv", mime="text/csv", key=f"{key}.csv",
+                       icon=":material/download:")
+    if st.toggle("Show the full ranking", key=f"{key}.full", value=likely is None,
+                 help="Every scored item, highest score first, flagged or not: to look further than the cut-off."):
+        rows = ranked(scores, finder.column, top=top)  # the whole ranking only for a download
+        if st.button(f"Select top {min(top, total)} on map", key=f"{key}.top", icon=":material/select_all:"):
+            picked = rows.index.astype(str).tolist()
+        clicked = image_grid(rows, key=f"{key}.ranking", columns=6, fields=finder.fields, max_items=top)
+        picked = [clicked] if clicked is not None else picked
+    return picked
 
 
 def _error_clusters_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
                         key: str) -> list[str] | None:
     if table is None or table.empty:
-        st.caption("No cluster concentrates model errors (or there are no predictions).")
+        known = scores["is_error"].dropna() if "is_error" in scores.columns else pd.Series(dtype=bool)
+        clustered = int((scores["cluster"] >= 0).sum()) if "cluster" in scores.columns else 0
+        if known.empty:
+            st.caption("No error clusters: they need items with both a label and a model prediction, "
+                       "and none of these items has both.")
+        elif not clustered:
+            st.caption("No error clusters: no clusters were found in this space (its points form no "
+                       "groups apart from each other).")
+        else:
+            st.caption(f"No cluster holds significantly more model errors than the {known.mean():.1%} "
+                       "average (one-sided hypergeometric test, p ≤ 0.05 after correcting for the "
+                       "number of clusters).")
         return None
+    st.caption("Clusters holding significantly more model errors than average, highest lift first. "
+               "Lift: the cluster's error rate over the overall rate (2.0 = twice as many errors); "
+               "p: the chance a random group that size has as many errors, corrected for the number "
+               "of clusters.")
     st.download_button("Download the error clusters as CSV", export.to_csv(table),
                        file_name="error_clusters.csv", mime="text/csv", key=f"{key}.csv",
-                       icon="⬇️")
+                       icon=":material/download:")
     for _, row in table.head(MAX_GROUPS).iterrows():
         cluster = int(row["cluster"])
         members = scores[scores["cluster"] == cluster]
         wrong = members[members["is_error"].fillna(False).astype(bool)]
         head, button = st.columns([4, 1], vertical_alignment="center")
         head.markdown(f"**Cluster {cluster}** · {int(row['errors'])} errors of "
-                      f"{int(row['predicted'])} ({float(row['error_rate']):.0%}, "
-                      f"{float(row['lift']):.1f}× the average) · top confusion "
-                      f"{md(row.get('top_confusion') or '–')}")
+                      f"{int(row['predicted'])} ({float(row['error_rate']):.0%}, lift "
+                      f"{float(row['lift']):.1f}× the average, p = {float(row['p_value']):.1g}) · "
+                      f"top confusion {md(row.get('top_confusion') or '–')}")
+        description = row.get("description")
+        if isinstance(description, str) and description:
+            head.caption(md(description))
         if button.button("Select cluster", key=f"{key}.sel.{cluster}", width="stretch"):
             return members.index.astype(str).tolist()
         clicked = image_grid(wrong, key=f"{key}.grid.{cluster}", columns=8,
@@ -145,12 +243,12 @@ def _duplicates_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
     members = scores[scores["duplicate_group"] >= 0]
     st.download_button(f"Download all {len(members):,} duplicates as CSV",
                        lambda: _csv(members, ("duplicate_group", "leakage")), file_name="duplicates.csv",
-                       mime="text/csv", key=f"{key}.csv", icon="⬇️")
+                       mime="text/csv", key=f"{key}.csv", icon=":material/download:")
     ordered = table.sort_values(["leakage", "size"], ascending=False, kind="stable")
     for _, row in ordered.head(MAX_GROUPS).iterrows():
         ids = [i for i in row["ids"] if i in scores.index]
         head, button = st.columns([4, 1], vertical_alignment="center")
-        leak = " · ⚠️ leakage across datasets/splits" if row["leakage"] else ""
+        leak = " · :material/warning: leakage across datasets/splits" if row["leakage"] else ""
         head.markdown(f"**Group {int(row['group'])}** · {int(row['size'])} items · "
                       f"{', '.join(md(d) for d in row['datasets'])}{leak}")
         if button.button("Select group", key=f"{key}.sel.{int(row['group'])}", width="stretch"):
@@ -173,13 +271,12 @@ def problems_panel(analysis: Any, *, key: str = "problems", top: int = TOP) -> l
     _summary(analysis)
     picked: list[str] | None = None
     tabs = st.tabs(list(TABS))
+    method = str((analysis.params or {}).get("outlier_method", "blend"))
     with tabs[0]:
-        picked = _ranked_tab(scores, "outlier", f"{key}.outlier", ("label", "dataset", "score"),
-                             ("outlier",), top) or picked
+        picked = _finder_tab(analysis, OUTLIERS, f"{key}.outlier", top,
+                             OUTLIER_HELP.get(method, OUTLIER_HELP["blend"])) or picked
     with tabs[1]:
-        picked = _ranked_tab(scores, "mislabel", f"{key}.mislabel",
-                             ("label", "suggested_label", "score"),
-                             ("mislabel", "suggested_label"), top) or picked
+        picked = _finder_tab(analysis, MISLABELS, f"{key}.mislabel", top, MISLABEL_HELP) or picked
     with tabs[2]:
         picked = _error_clusters_tab(analysis.error_clusters, scores, f"{key}.errors") or picked
     with tabs[3]:
