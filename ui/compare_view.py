@@ -247,11 +247,11 @@ def _status_text(status: str, a: str, b: str) -> str:
 
 
 def region_table(result: CompareResult) -> pd.DataFrame:
-    """Regions with readable status and dataset-named count columns, largest deviation first."""
+    """Regions with readable status and dataset-named count columns, the most one-sided first."""
     a, b = result.name_a, result.name_b
     table = result.regions.drop(columns=["representatives"], errors="ignore").copy()
     table["status"] = [_status_text(s, a, b) for s in table["status"]]
-    first = [c for c in ("region", "status", "n_a", "n_b", "expected_b", "ratio_b")
+    first = [c for c in ("region", "status", "skew", "n_a", "n_b", "expected_b", "ratio_b")
              if c in table.columns]
     table = table[first + [c for c in table.columns if c not in first]]
     return table.rename(columns={"n_a": f"in {a}", "n_b": f"in {b}",

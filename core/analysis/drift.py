@@ -71,11 +71,18 @@ def knn_two_sample(idx: np.ndarray, is_b: np.ndarray, *, permutations: int = 200
     return TwoSample(statistic=observed, expected=float(null.mean()), p_value=p_value)
 
 
+# A significant region with at most this share of one side's items is "only in" the other: a few
+# neighbours of the other side always join a cluster of new items (the demo's unseen class).
+ONLY_SHARE = 0.05
+
+
 def region_table(regions: np.ndarray, is_b: np.ndarray, *, alpha: float = 0.01) -> pd.DataFrame:
     """Per region (cluster of the joint set, noise excluded): n_a, n_b, expected_b (B count if B
-    were spread like the whole), ratio_b = n_b / expected_b, p_value (two-sided binomial) and
-    status: "only in B", "only in A", "more B", "less B" (significant at alpha) or "balanced".
-    regions: (n,) int, -1 = noise; is_b: (n,) bool. Sorted by |n_b - expected_b|."""
+    were spread like the whole), ratio_b = n_b / expected_b, p_value (two-sided binomial), skew
+    (how one-sided: 0 = mixed like the whole, 1 = one side only; toward B or A by status) and
+    status: "only in B", "only in A" (at most ONLY_SHARE of the other side), "more B", "less B"
+    (significant at alpha) or "balanced". regions: (n,) int, -1 = noise; is_b: (n,) bool.
+    Sorted: significant regions first, the most one-sided first, then the largest."""
     share_b = float(is_b.mean())
     rows = []
     for r in np.unique(regions[regions >= 0]):
@@ -86,19 +93,29 @@ def region_table(regions: np.ndarray, is_b: np.ndarray, *, alpha: float = 0.01) 
         p_value = float(min(1.0, 2 * tail))
         rows.append({"region": int(r), "size": size, "n_a": size - n_b, "n_b": n_b,
                      "expected_b": expected, "ratio_b": n_b / expected if expected else np.nan,
-                     "p_value": p_value, "status": _status(size - n_b, n_b, expected, p_value, alpha)})
+                     "p_value": p_value, "skew": _skew(n_b / size, share_b),
+                     "status": _status(size - n_b, n_b, expected, p_value, alpha)})
     table = pd.DataFrame(rows, columns=["region", "size", "n_a", "n_b", "expected_b", "ratio_b",
-                                        "p_value", "status"])
-    order = np.argsort(-np.abs(table["n_b"] - table["expected_b"]).to_numpy(), kind="stable")
+                                        "p_value", "skew", "status"])
+    order = np.lexsort((-table["size"].to_numpy(), -table["skew"].to_numpy(),
+                        (table["status"] == "balanced").to_numpy()))
     return table.iloc[order].reset_index(drop=True)
+
+
+def _skew(region_share_b: float, share_b: float) -> float:
+    """0 when a region mixes B like the whole, 1 when it holds one side only (either way)."""
+    if region_share_b >= share_b:
+        return (region_share_b - share_b) / (1.0 - share_b) if share_b < 1.0 else 0.0
+    return (share_b - region_share_b) / share_b if share_b > 0.0 else 0.0
 
 
 def _status(n_a: int, n_b: int, expected: float, p_value: float, alpha: float) -> str:
     if p_value >= alpha:
         return "balanced"
-    if n_a == 0:
+    size = n_a + n_b
+    if n_a <= ONLY_SHARE * size:
         return "only in B"
-    if n_b == 0:
+    if n_b <= ONLY_SHARE * size:
         return "only in A"
     return "more B" if n_b > expected else "less B"
 

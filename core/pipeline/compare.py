@@ -186,8 +186,8 @@ def _compute(a: Selection, b: Selection, p: dict[str, Any],
     table = drift.region_table(regions, is_b, alpha=float(p["alpha"]))
     joint_ids = np.array(a.ids + b.ids, dtype=object)
     table["representatives"] = [
-        [str(v) for v in joint_ids[cl.representatives(joint, np.flatnonzero(regions == r), 5)]]
-        for r in table["region"]]
+        [str(v) for v in joint_ids[cl.representatives(joint, _shown_members(regions, is_b, r, status), 5)]]
+        for r, status in zip(table["region"], table["status"], strict=True)]
     _tick(progress, 3)
     auc = drift.domain_classifier_auc(a.vectors, b.vectors, max_per_side=int(p["max_per_side"]),
                                       seed=seed)
@@ -231,6 +231,17 @@ class StackedRows:
         out[in_a] = self._a[rows[in_a]]
         out[~in_a] = self._b[rows[~in_a] - self._a.shape[0]]
         return out
+
+
+def _shown_members(regions: np.ndarray, is_b: np.ndarray, region: int, status: str) -> np.ndarray:
+    """The members a region is shown by: those of its over-represented side (a region with excess
+    production items shows production items, not the few train items among them), else all."""
+    inside = regions == region
+    if status in ("only in B", "more B"):
+        inside &= is_b
+    elif status in ("only in A", "less B"):
+        inside &= ~is_b
+    return np.flatnonzero(inside)
 
 
 def _joint_graph(a: np.ndarray, b: np.ndarray, k: int, method: KnnMethod, seed: int

@@ -189,3 +189,22 @@ def test_dataset_and_split_comparisons_persist_apart_and_are_reused(
     for before, after in zip(first, again, strict=True):
         assert after.fingerprint == before.fingerprint
         assert list(after.novelty.index) == list(before.novelty.index)
+
+
+def test_regions_rank_by_one_sidedness_and_show_their_excess_side() -> None:
+    from core.pipeline.compare import _shown_members
+
+    # region 0: 60 B items and 2 A neighbours (a class only B has); region 1: 300 items, B over;
+    # region 2: mixed about like the whole; region 3: 40 A items and 1 B (only in A)
+    sizes_b = {0: (2, 60), 1: (80, 220), 2: (235, 365), 3: (40, 1)}
+    regions = np.concatenate([np.full(na + nb, r) for r, (na, nb) in sizes_b.items()])
+    is_b = np.concatenate([np.r_[np.zeros(na, bool), np.ones(nb, bool)] for na, nb in sizes_b.values()])
+    table = drift.region_table(regions, is_b).set_index("region")
+    assert table.loc[0, "status"] == "only in B" and table.loc[3, "status"] == "only in A"
+    assert table.loc[1, "status"] == "more B" and table.loc[2, "status"] == "balanced"
+    assert list(table.index) == [3, 0, 1, 2], "significant first, the most one-sided first"
+    assert table.loc[0, "skew"] > table.loc[1, "skew"] > table.loc[2, "skew"] >= 0
+    shown = _shown_members(regions, is_b, 1, "more B")
+    assert is_b[shown].all() and len(shown) == 220, "a region with excess B shows B items"
+    assert (~is_b[_shown_members(regions, is_b, 3, "only in A")]).all()
+    assert len(_shown_members(regions, is_b, 2, "balanced")) == 600

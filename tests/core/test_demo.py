@@ -12,6 +12,7 @@ from core.__main__ import main
 from core.config import load_settings
 from core.demo import DEMO_PROJECT, MLP_SPACE, PIXELS_SPACE, load_demo
 from core.demo_model import HELD_OUT, assign_splits, plant_labels
+from core.pipeline.compare import run_compare
 from core.store import open_store
 
 EXPECTED = {"train": 1078, "test": 359, "production": 360}  # 60 / 20 / 20 % of 1,797 digits
@@ -48,8 +49,16 @@ def test_demo_loads_three_datasets_with_drift_and_errors_and_is_idempotent(capsy
         assert {r.status for r in reports} == {"ok"} and len(reports) == 6
         assert seen[-1] == (2 * 1797, 2 * 1797)
         frame = store.payloads(DEMO_PROJECT, MLP_SPACE.name)
+        compared = run_compare(store, DEMO_PROJECT, MLP_SPACE.name, "train", "production")
     finally:
         store.close()
+    # Compare points at the planted drift: a region only in production, shown by production 9s
+    top = compared.regions.iloc[0]
+    assert top["status"] == "only in B", compared.regions[["region", "status", "n_a", "n_b"]]
+    shown = frame.loc[list(top["representatives"])]
+    assert (shown["dataset"] == "production").all() and (shown["meta.true_label"] == str(HELD_OUT)).all()
+    more_b = compared.regions[compared.regions["status"].isin(["only in B", "more B"])]
+    assert all(set(frame.loc[list(reps), "dataset"]) == {"production"} for reps in more_b["representatives"])
     assert counts() == {name: {MLP_SPACE.name: n, PIXELS_SPACE.name: n} for name, n in EXPECTED.items()}
     # planted drift: every 9 is in production and nowhere else
     nines = frame["meta.true_label"] == str(HELD_OUT)
