@@ -73,6 +73,8 @@ with labels_col:
         st.caption(f"Near-copies of a {ma} item (cosine ≥ {threshold:.2f}): {duplicates:,} {mb} "
                    "items. Possible leakage if they are evaluated as unseen data.")
 
+compare_view.lasso_section(result, payloads)
+
 st.subheader(f"{mb} items unlike anything in {ma}")
 st.caption(f"Ranked by novelty: distance to the nearest {ma} items, relative to how far {ma}'s own "
            "items are from each other (1 = typical, 2 = twice as far). **Open** shows an item "

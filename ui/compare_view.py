@@ -20,12 +20,13 @@ from ui.page import PageContext
 from ui.text import md, plotly_text
 from ui.widgets import scatter
 from ui.widgets.grid import caption, image_grid
-from ui.widgets.hover_preview import hover_preview
 from ui.widgets.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
 COLOUR_A, COLOUR_B = "#7f9cc0", "#f28e2b"  # A muted underneath, B bright on top
+MAP_KEY = "compare.map"  # the joint map's widget key (its lasso lands in ui.widgets.map_events)
+LASSO = "compare.lasso.ids"  # the ids lassoed on the joint map, ringed on it and listed below
 
 
 def run(ctx: PageContext, a: CompareSide, b: CompareSide, *, force: bool = False,
@@ -135,20 +136,35 @@ def fit_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide, method: str)
 
 def joint_map(map_result: Any, payloads: pd.DataFrame, result: CompareResult,
               highlight: Sequence[str], title: str) -> None:
-    """A and B on one WebGL map, coloured by side, the most novel B items ringed. payloads:
-    the two sides' items only (compare_pick.side_payloads), so no other point is drawn."""
+    """A and B on one WebGL map, coloured by side, the most novel B items ringed; a lasso or box
+    on it selects points (shown by lasso_section). payloads: the two sides' items only
+    (compare_pick.side_payloads), so no other point is drawn."""
     a, b = sides(result)
     frame = explore.build_map_frame(map_result.ids, map_result.coords, payloads)
-    colours = side_colours(frame, a, b)
-    built = scatter.build_figure(frame, colours, highlight=highlight, title=title, height=560,
-                                 uirevision="compare.map")
-    for trace in built.figure.data:
-        if trace.name == scatter.HIGHLIGHT:
-            trace.name = plotly_text(f"most novel in {b}")
-    built.figure.update_layout(dragmode="pan", legend={"title": {"text": plotly_text(colours.by)}})
-    st.plotly_chart(built.figure, key="compare.map", config=scatter.PLOTLY_CONFIG,
-                    width="stretch")
-    hover_preview(frame, built.trace_rows, built.revision, chart_key="compare.map")
+    picked = scatter.scatter_map(frame, side_colours(frame, a, b), key=MAP_KEY, highlight=highlight,
+                                 focus=st.session_state.get(LASSO) or (), title=title, height=560,
+                                 highlight_name=plotly_text(f"most novel in {b}"))
+    if picked is not None:  # ring the new selection: draw the map again
+        st.session_state[LASSO] = list(picked)
+        st.rerun()
+
+
+def lasso_section(result: CompareResult, payloads: pd.DataFrame) -> None:
+    """What the lasso on the joint map holds: its count per side and their images."""
+    picked = [i for i in st.session_state.get(LASSO) or [] if i in payloads.index]
+    if not picked:
+        st.caption("Lasso or box-select points on the map (toolbar) to see them here, per side.")
+        return
+    a, b = sides(result)
+    rows = payloads.loc[picked]
+    codes = compare_pick.side_codes(rows, a, b)
+    n_a, n_b = int((codes == 0).sum()), int((codes == 1).sum())
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.markdown(f"**Selection · {len(picked):,}**: {n_a:,} {md(a.name)}, {n_b:,} {md(b.name)}")
+    if right.button("Clear", key="compare.lasso.clear", icon=":material/close:"):
+        st.session_state.pop(LASSO, None)
+        st.rerun()
+    image_grid(rows, key="compare.lasso", columns=6, fields=("dataset", "split", "label", "prediction"))
 
 
 def sides(result: CompareResult) -> tuple[CompareSide, CompareSide]:

@@ -112,6 +112,17 @@ def test_demo_novelty_finds_the_held_out_digit(demo_env: dict[str, str]) -> None
     # Opening a novel item shows it next to its nearest train item.
     at.button(key=f"{NOVEL}{novel[0]}").click().run()
     assert "nearest in train" in _texts(at)
+    # A lasso on the joint map (map_events leaves its ids under "<key>.picked") rings those points
+    # and lists them per side below the map; Clear empties it.
+    assert "Lasso or box-select points on the map" in _texts(at)
+    at.session_state["compare.map.picked"] = novel[:10]
+    at.run()
+    assert not at.exception, at.exception
+    assert "Selection · 10**: 0 train, 10 production" in _texts(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t["name"]: _n(t["x"]) for t in spec["data"]}["selected"] == 10
+    at.button(key="compare.lasso.clear").click().run()
+    assert "Selection ·" not in _texts(at)
 
 
 def test_demo_comparison_is_reused_after_a_restart(demo_env: dict[str, str]) -> None:

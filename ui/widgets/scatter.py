@@ -182,7 +182,8 @@ def map_grid(frame: pd.DataFrame) -> np.ndarray:
 def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray | None = None,
                  highlight: Sequence[str] = (), focus: Sequence[str] = (), title: str = "",
                  height: int = 640, uirevision: str = "map", view: geo.View | None = None,
-                 images: bool = False, mosaic: bool = False, grid: np.ndarray | None = None) -> MapFigure:
+                 images: bool = False, mosaic: bool = False, grid: np.ndarray | None = None,
+                 highlight_name: str = HIGHLIGHT) -> MapFigure:
     """The map figure of `frame` (columns x, y + payload; see ui.explore.build_map_frame).
 
     visible: (n,) bool; hidden rows are drawn as a grey, non-selectable "filtered out" context.
@@ -218,7 +219,7 @@ def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray
     colour_traces, colour_rows = build(grid, colour, drawn, size)
     traces += colour_traces
     trace_rows += colour_rows
-    for ids, name, col in ((highlight, HIGHLIGHT, "#111111"), (focus, FOCUS, "#e7298a")):
+    for ids, name, col in ((highlight, highlight_name, "#111111"), (focus, FOCUS, "#e7298a")):
         overlay = _overlay(frame, grid, ids, name, col, size)
         if overlay is not None:
             traces.append(overlay[0])
@@ -305,7 +306,7 @@ def scatter_map(frame: pd.DataFrame, colour: ColourSpec, *, key: str,
                 visible: np.ndarray | None = None, highlight: Sequence[str] = (),
                 focus: Sequence[str] = (), title: str = "", height: int = 640,
                 thumbnails: bool = True, grid: np.ndarray | None = None,
-                token: str | None = None) -> list[str] | None:
+                token: str | None = None, highlight_name: str = HIGHLIGHT) -> list[str] | None:
     """Draw the map and return the ids the user just selected on it.
 
     thumbnails: hovering a point shows its thumbnail (ui.widgets.hover_preview), and zoomed in
@@ -323,7 +324,7 @@ def scatter_map(frame: pd.DataFrame, colour: ColourSpec, *, key: str,
     view = map_events.current_view(key)
     built = _memo_figure(key, token, frame, colour, visible=visible, highlight=tuple(highlight),
                          focus=tuple(focus), title=title, height=height, uirevision=key, view=view,
-                         images=thumbnails, mosaic=thumbnails, grid=grid)
+                         images=thumbnails, mosaic=thumbnails, grid=grid, highlight_name=highlight_name)
     st.plotly_chart(built.figure, key=key, on_select="ignore", config=PLOTLY_CONFIG, width="stretch")
     picked = map_events.take_selection(key)
     images = thumbnails and URI in frame.columns and len(built.selectable) > IMAGES_MAX
