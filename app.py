@@ -10,7 +10,7 @@ from ui.page import PAGES, nav_link, setup_page
 from ui.text import md, md_frame
 
 ctx = setup_page("Home")
-st.title("🔭 embedscope")
+st.title(":material/travel_explore: embedscope")
 st.caption("Understand and fix datasets through their embeddings: explore the map, find outliers "
            "and likely mislabels, compare splits, search by example or text.")
 

@@ -8,8 +8,8 @@ from ui import ingest_form, ingest_run, state
 from ui.errors import show_errors
 from ui.page import setup_page
 
-ctx = setup_page("Ingest", "📥")
-st.title("📥 Ingest a dataset")
+ctx = setup_page("Ingest", ":material/upload_file:")
+st.title(":material/upload_file: Ingest a dataset")
 st.caption("The same code path as `python -m core ingest`: re-running skips items already stored, "
            "so an interrupted ingest resumes.")
 
@@ -19,7 +19,7 @@ with st.container(border=True):
 with st.container(border=True):
     choice = ingest_form.model_section(ctx.settings)
 
-if st.button("Ingest", type="primary", icon="🚀", key="ing.run"):
+if st.button("Ingest", type="primary", icon=":material/rocket_launch:", key="ing.run"):
     with show_errors():
         ingest_run.run_ingest(ctx, project, dataset, source, choice)
         st.rerun()  # the sidebar picks up the new dataset

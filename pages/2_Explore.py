@@ -132,8 +132,8 @@ def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
                 st.success(f"Saved {len(chosen):,} items as “{md(name)}”.")
 
 
-ctx = setup_page("Explore", "🗺️")
-st.title("🗺️ Explore")
+ctx = setup_page("Explore", ":material/map:")
+st.title(":material/map: Explore")
 require_datasets(ctx, "Nothing to explore yet: load the demo on the home page or ingest a dataset.")
 assert ctx.project is not None and ctx.space is not None
 
@@ -144,7 +144,7 @@ refit = top[2].button("Refit", key="explore.refit", width="stretch",
                       help="Fit the projection again on every point (points ingested since the "
                            "last fit are placed into the existing map until you do).")
 find = top[3].button("Find problems", key="explore.find", type="primary", width="stretch",
-                     icon="🩺")
+                     icon=":material/troubleshoot:")
 map_col, side = st.columns([3, 2], gap="medium")
 with map_col:
     map_slot = st.empty()
@@ -233,7 +233,7 @@ with side:
             state.set_detail_id(clicked)
             st.rerun()
 
-with st.expander("🩺 Problems: outliers, likely mislabels, error clusters, duplicates",
+with st.expander(":material/troubleshoot: Problems: outliers, likely mislabels, error clusters, duplicates",
                  expanded=analysis is not None):
     if analysis is None:
         st.caption("Press **Find problems** to score every point: outliers, likely mislabels, "

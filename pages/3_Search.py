@@ -12,8 +12,8 @@ from ui.page import require_datasets, setup_page
 from ui.text import md
 from ui.widgets.filters import payload_filter_widgets
 
-ctx = setup_page("Search", "🔎")
-st.title("🔎 Search")
+ctx = setup_page("Search", ":material/search:")
+st.title(":material/search: Search")
 require_datasets(ctx, "Nothing to search yet: load the demo on the home page or ingest a dataset.")
 assert ctx.project is not None and ctx.space is not None
 
@@ -49,7 +49,7 @@ if query is None:
     head, shuffle = st.columns([5, 1], vertical_alignment="bottom")
     head.caption("A random sample of the chosen datasets (filters applied): press **+ more like "
                  "this** on an item to find more like it.")
-    if shuffle.button("Shuffle", key="search.shuffle", icon="🔀", width="stretch"):
+    if shuffle.button("Shuffle", key="search.shuffle", icon=":material/shuffle:", width="stretch"):
         search_view.reshuffle()
     with show_errors(stop=True):
         pool = resources.cached_payloads(ctx.project, ctx.space, ctx.datasets,
@@ -74,13 +74,13 @@ with show_errors():
     search_view.match_note(ctx, query, hits, every.index)
 
 actions = st.columns([1, 1, 1.4], vertical_alignment="bottom")
-if actions[0].button("Show on map", key="search.show_map", icon="🗺️", width="stretch",
+if actions[0].button("Show on map", key="search.show_map", icon=":material/map:", width="stretch",
                      disabled=not hits, help="Highlight these results on the Explore map"):
     search_view.show_on_map(ids)
 with actions[1]:
     collections_view.export_buttons(export.hits_frame(hits), key="search.export",
                                     stem="search-results")
-with actions[2].popover("Save as collection", icon="💾", width="stretch", disabled=not hits):
+with actions[2].popover("Save as collection", icon=":material/save:", width="stretch", disabled=not hits):
     collections_view.save_form(ctx, ids, key="search.save", scores=[h.score for h in hits],
                                refs=[(h.payload.get(DATASET), h.payload.get(KEY)) for h in hits],
                                query=query.to_doc(full_filter, exact))

@@ -13,8 +13,8 @@ from ui.widgets.out_of_date import out_of_date_notice
 
 METHODS = {"UMAP": "umap", "PCA": "pca"}
 
-ctx = setup_page("Compare", "⚖️")
-st.title("⚖️ Compare datasets")
+ctx = setup_page("Compare", ":material/compare_arrows:")
+st.title(":material/compare_arrows: Compare datasets")
 if not ctx.ready:
     st.info("Nothing to compare yet: load the demo on the home page or ingest two datasets.")
     nav_link("app.py")
@@ -40,7 +40,7 @@ ma, mb = md(a), md(b)  # the side names as Markdown text (split values are free 
 controls = st.columns([1, 2, 1], vertical_alignment="bottom")
 method = METHODS[controls[0].selectbox("Map projection", list(METHODS), key="compare.method")]
 top_n = controls[1].slider("Most novel items shown", 6, 96, 24, step=6, key="compare.top")
-recompute = controls[2].button("Recompute", key="compare.recompute", icon="🔄", width="stretch",
+recompute = controls[2].button("Recompute", key="compare.recompute", icon=":material/refresh:", width="stretch",
                                help="Compute again from the stored vectors (the result is "
                                     "otherwise reused until the data changes)")
 

@@ -10,8 +10,8 @@ from ui.errors import show_errors
 from ui.page import nav_link, setup_page
 from ui.text import md
 
-ctx = setup_page("Collections", "🗂️")
-st.title("🗂️ Collections")
+ctx = setup_page("Collections", ":material/folder_special:")
+st.title(":material/folder_special: Collections")
 st.caption("Named sets of points saved from Search, Explore or Compare. They live in the store, "
            "next to the data, so they survive a restart and are shared by everyone using it.")
 if ctx.project is None:
@@ -45,10 +45,10 @@ if coll.missing:
 
 actions = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
 present = [i for i in coll.ids if i not in set(coll.missing)]
-if actions[0].button("Show on map", key="coll.map", icon="🗺️", width="stretch",
+if actions[0].button("Show on map", key="coll.map", icon=":material/map:", width="stretch",
                      disabled=not present):
     search_view.show_on_map(present, space=coll.space)
-if actions[1].button("Search like these", key="coll.search", icon="🔎", width="stretch",
+if actions[1].button("Search like these", key="coll.search", icon=":material/search:", width="stretch",
                      disabled=not present, help="Use the first 20 items as search examples"):
     state.set_space(coll.space)
     state.set_search_positive(present[:20])

@@ -56,7 +56,7 @@ def save_form(ctx: PageContext, ids: Sequence[str], *, key: str,
         note = st.text_input("Description (optional)", key=f"{key}.description",
                              value=description)
         overwrite = st.checkbox("Replace a collection of the same name", key=f"{key}.overwrite")
-        pressed = st.form_submit_button("Save", key=f"{key}.save", type="primary", icon="💾")
+        pressed = st.form_submit_button("Save", key=f"{key}.save", type="primary", icon=":material/save:")
     if not pressed:
         return None
     if not name.strip():
@@ -66,13 +66,13 @@ def save_form(ctx: PageContext, ids: Sequence[str], *, key: str,
         if not overwrite and collections.exists(ctx.store, ctx.project, name):
             st.error(f"A collection named “{md(name.strip())}” already exists in project "
                      f"{md(ctx.project)}: choose another name, or tick “Replace a collection of "
-                     "the same name”.", icon="⚠️")
+                     "the same name”.", icon=":material/warning:")
             return None
         saved = collections.save(ctx.store, ctx.project, name, list(ids), space=ctx.space,
                                  scores=scores, refs=refs, description=note, query=query,
                                  overwrite=overwrite)
         st.success(f"Saved {len(saved):,} items as collection “{md(saved.name)}” (see the "
-                   "Collections page).", icon="✅")
+                   "Collections page).", icon=":material/check_circle:")
         return saved
     return None
 
@@ -112,7 +112,7 @@ def query_summary(query: dict[str, Any] | None) -> str:
 
 def delete_trigger(name: str) -> None:
     """The "Delete…" button: asks for a confirmation (delete_confirmation) instead of deleting."""
-    if st.button("Delete…", key="coll.delete", icon="🗑️", width="stretch",
+    if st.button("Delete…", key="coll.delete", icon=":material/delete:", width="stretch",
                  disabled=st.session_state.get(_CONFIRM) == name):
         st.session_state[_CONFIRM] = name
         st.rerun()

@@ -219,9 +219,9 @@ def novelty_section(ctx: PageContext, result: CompareResult, top: pd.DataFrame,
     a, b, ids = result.name_a, result.name_b, top.index.tolist()
     side_a, side_b = sides(result)
     actions = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
-    if actions[0].button("Show on map", key="compare.show_map", icon="🗺️", width="stretch"):
+    if actions[0].button("Show on map", key="compare.show_map", icon=":material/map:", width="stretch"):
         search_view.show_on_map(ids, datasets=sorted({side_a.dataset, side_b.dataset}))
-    if actions[1].button("Search like these", key="compare.search", icon="🔎", width="stretch",
+    if actions[1].button("Search like these", key="compare.search", icon=":material/search:", width="stretch",
                          help="Use the most novel items (first 20) as examples to mine more"):
         state.set_search_positive(ids[:20])
         state.set_search_negative([])
@@ -230,7 +230,7 @@ def novelty_section(ctx: PageContext, result: CompareResult, top: pd.DataFrame,
         collections_view.export_buttons(
             export_scores(result.novelty, "novelty"), key="compare.export",
             stem=f"novelty-{_stem(side_b)}-vs-{_stem(side_a)}")
-    with actions[3].popover("Save as collection", icon="💾", width="stretch"):
+    with actions[3].popover("Save as collection", icon=":material/save:", width="stretch"):
         collections_view.save_form(ctx, ids, key="compare.save",
                                    scores=top["novelty"].astype(float).tolist(),
                                    query={"type": "novelty", "a": a, "b": b},

@@ -28,6 +28,6 @@ def show_errors(stop: bool = False) -> Iterator[None]:
         yield
     except CoreError as e:
         log.info("shown to user: %s: %s", type(e).__name__, e)
-        st.error(md(str(e), limit=ERROR_LIMIT), icon="⚠️")
+        st.error(md(str(e), limit=ERROR_LIMIT), icon=":material/warning:")
         if stop:
             st.stop()

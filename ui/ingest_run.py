@@ -178,7 +178,7 @@ def show_summary(summary: dict[str, Any]) -> None:
         st.dataframe(summary["rejects"], width="stretch", hide_index=True)
         if summary["rejects_path"]:
             st.caption(f"Also written to `{summary['rejects_path']}`")
-    nav_link("pages/2_Explore.py", "Explore this dataset", "🗺️")
+    nav_link("pages/2_Explore.py", "Explore this dataset", ":material/map:")
 
 
 def _show_index_state(summary: dict[str, Any]) -> None:

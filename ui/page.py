@@ -74,11 +74,11 @@ def _start_warmup(settings: Settings) -> None:
 def _connection_error(e: CoreError) -> None:
     """Show why the store cannot be used and a retry button, then end this run."""
     if isinstance(e, StoreLockedError):
-        st.warning(md(str(e), limit=None), icon="🔒")
+        st.warning(md(str(e), limit=None), icon=":material/lock:")
         st.caption("Another process (probably a CLI ingest) holds the embedded store. Retry when it "
                    "has finished, or run the dashboard against a Qdrant server.")
     else:
-        st.error(f"**The store is unavailable.** {md(str(e), limit=None)}", icon="⚠️")
+        st.error(f"**The store is unavailable.** {md(str(e), limit=None)}", icon=":material/warning:")
         st.caption("If Qdrant is still starting, wait a moment and retry. Check "
                    "EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_QDRANT_API_KEY otherwise.")
     if st.button("Retry", key="_retry_store", type="primary"):
@@ -104,7 +104,7 @@ def _offer_migrate(e: StoreOutdatedError, settings: Settings) -> None:
                 finally:
                     store.close()
         except CoreError as err:
-            st.error(f"**The migration failed.** {md(str(err), limit=None)}", icon="⚠️")
+            st.error(f"**The migration failed.** {md(str(err), limit=None)}", icon=":material/warning:")
             st.stop()
         log.info("%s (%d change(s))", report.summary(), len(report.changes))
         st.toast(report.summary())
@@ -197,12 +197,12 @@ def _sidebar(store: VectorStore, projects: list[str]) -> tuple[
 APP_DIR = Path(__file__).resolve().parents[1]  # where app.py and pages/ live
 # The pages every page may link to, in sidebar order (path relative to app.py, label, icon).
 PAGES: tuple[tuple[str, str, str], ...] = (
-    ("app.py", "Home", "🔭"),
-    ("pages/1_Ingest.py", "Ingest", "📥"),
-    ("pages/2_Explore.py", "Explore", "🗺️"),
-    ("pages/3_Search.py", "Search", "🔎"),
-    ("pages/4_Compare.py", "Compare", "⚖️"),
-    ("pages/5_Collections.py", "Collections", "🗂️"),
+    ("app.py", "Home", ":material/travel_explore:"),
+    ("pages/1_Ingest.py", "Ingest", ":material/upload_file:"),
+    ("pages/2_Explore.py", "Explore", ":material/map:"),
+    ("pages/3_Search.py", "Search", ":material/search:"),
+    ("pages/4_Compare.py", "Compare", ":material/compare_arrows:"),
+    ("pages/5_Collections.py", "Collections", ":material/folder_special:"),
     ("pages/6_Evaluate.py", "Evaluate", ":material/leaderboard:"),
 )
 
@@ -236,7 +236,7 @@ def require_datasets(ctx: PageContext, nothing_yet: str) -> None:
         st.stop()
 
 
-def setup_page(title: str, icon: str = "🔭") -> PageContext:
+def setup_page(title: str, icon: str = ":material/travel_explore:") -> PageContext:
     """Configure the page and render the shared sidebar; call it first in app.py and pages/*.py.
 
     Stops the script run (after an st.error and a Retry button) when the store cannot be used.

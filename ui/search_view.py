@@ -160,7 +160,7 @@ def text_box(ctx: PageContext) -> None:
     box.text_input("Describe what you are looking for", key=TEXT_WIDGET, on_change=_submit_text,
                    placeholder="e.g. a dog on a snowy street — press Enter")
     button.button("Search", key="search.text_go", on_click=_submit_text, type="primary",
-                  icon="🔎", width="stretch")
+                  icon=":material/search:", width="stretch")
 
 
 def can_embed_images(space: SpaceInfo) -> bool:
@@ -195,7 +195,7 @@ def _thumb_row(ids: Sequence[str], payloads: pd.DataFrame, key: str, columns: in
                 st.image(data, width="stretch")
             else:
                 st.caption(md(point_id[:8]))
-            st.button("✕", key=f"{key}.rm.{point_id}", on_click=remove_example, args=(point_id,),
+            st.button(":material/close:", key=f"{key}.rm.{point_id}", on_click=remove_example, args=(point_id,),
                       help="Remove this example", width="stretch")
     if len(ids) > columns * 3:
         st.caption(f"… and {len(ids) - columns * 3} more")

@@ -118,9 +118,9 @@ def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] |
                                    "value": [str(v) for v in fields.values()]}),
                      hide_index=True, width="stretch")
     with st.container(horizontal=True, gap="small"):  # wraps in a narrow side panel
-        if st.button("Find similar", key=f"{key}.similar", icon="🔎"):
+        if st.button("Find similar", key=f"{key}.similar", icon=":material/search:"):
             find_similar([point_id])
-        if st.button("Select on map", key=f"{key}.select", icon="🎯",
+        if st.button("Select on map", key=f"{key}.select", icon=":material/my_location:",
                      help="Select this item and its nearest neighbours on the map"):
             select_on_map([point_id, *[h.id for h in hits]])
             st.rerun()

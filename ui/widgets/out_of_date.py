@@ -17,6 +17,6 @@ def out_of_date_notice(what: str, *, key: str) -> bool:
     text, button = st.columns([5, 1], vertical_alignment="center")
     text.warning(f"{OUT_OF_DATE} — the data changed since {what} were computed (an ingest, or "
                  "labels updated). They are shown as they were.", icon="⏳")
-    return button.button("Recompute", key=key, icon="🔄", width="stretch",
+    return button.button("Recompute", key=key, icon=":material/refresh:", width="stretch",
                          help="Bring them up to date (reused as they are if the data they "
                               "cover did not change)")
