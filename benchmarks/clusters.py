@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from analysis import synthetic  # benchmarks/analysis.py's embedding-like data
 from sklearn.metrics import adjusted_rand_score, homogeneity_score, normalized_mutual_info_score
 
 from core.analysis import clusters as cl
@@ -123,17 +124,6 @@ def agreement(data: list[Dataset]) -> pd.DataFrame:
                 "seconds": round(seconds, 2),
             })
     return pd.DataFrame(rows)
-
-
-def synthetic(n: int, d: int = 512, clusters: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """As benchmarks/analysis.py: clusters on a 32-d latent manifold in d dims, plus isotropic noise."""
-    rng = np.random.default_rng(seed)
-    basis = np.linalg.qr(rng.standard_normal((d, 32)))[0].T.astype(np.float32)
-    centres = rng.standard_normal((clusters, 32)).astype(np.float32)
-    lab = rng.integers(0, clusters, n)
-    spread = rng.uniform(0.3, 0.8, clusters).astype(np.float32)[lab, None]
-    z = centres[lab] + rng.standard_normal((n, 32)).astype(np.float32) * spread
-    return unit(z @ basis + 0.15 * rng.standard_normal((n, d)).astype(np.float32)), lab
 
 
 def cost(sizes: list[int], methods: tuple[str, ...]) -> pd.DataFrame:

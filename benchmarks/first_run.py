@@ -22,34 +22,20 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-CHART = '[data-testid="stPlotlyChart"]'
-MAP = f"{CHART} canvas, {CHART} .main-svg image"
-PICTURE = f".st-key-map-preview img, {MAP}"  # the preview picture (ui/widgets/map_preview.py) or the chart
+import scale  # benchmarks/scale.py: the dashboard server and the Chromium settings both benchmarks use
+from scale import CHART, CHROMIUM, CHROMIUM_ARGS, MAP, PICTURE, ROOT
+
 TARGET_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(work: Path, pretrained: bool, timeout_s: float) -> tuple[subprocess.Popen[bytes], str]:
     """`python -m ui.serve` on a free port, a fresh data dir and an empty numba cache."""
-    port = _free_port()
     numba_cache = work / "numba-cache"
     numba_cache.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMBEDSCOPE_")}
@@ -57,21 +43,7 @@ def start_server(work: Path, pretrained: bool, timeout_s: float) -> tuple[subpro
                 "EMBEDSCOPE_DEMO_PRETRAINED": "1" if pretrained else "0", "NUMBA_CACHE_DIR": str(numba_cache),
                 "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": str(ROOT)})
-    cmd = [sys.executable, "-m", "ui.serve", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--global.developmentMode", "false"]
-    with open(work / "streamlit.log", "wb") as log:  # cwd=work: no developer .env leaks in
-        server = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return server, url
-        except OSError:
-            time.sleep(0.3)  # polling a socket for readiness: nothing to wait on yet
-    raise RuntimeError(f"dashboard not healthy (exit {server.poll()}); see {work / 'streamlit.log'}")
+    return scale.start_server(work, time.monotonic() + timeout_s, env)
 
 
 def _idle(page: Any, timeout_ms: float) -> None:

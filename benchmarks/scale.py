@@ -402,13 +402,17 @@ def _cgroup_peak_gb(group: Path | None) -> float | None:
     return None
 
 
-def _start_server(work: Path, deadline: float) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(work: Path, deadline: float, env: dict[str, str] | None = None
+                 ) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m ui.serve` on a free port, run in work (its log: work/streamlit.log), with env
+    (default: this process's); (process, url) once healthy, by the time.monotonic() deadline."""
     port = _free_port()
     cmd = [sys.executable, "-m", "ui.serve", "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none", "--global.developmentMode", "false"]
     with open(work / "streamlit.log", "wb") as log:  # cwd=work: no developer .env leaks in
-        server = subprocess.Popen(cmd, cwd=work, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(cmd, cwd=work, env=os.environ.copy() if env is None else env, stdout=log,
+                                  stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     import urllib.request
 
@@ -467,7 +471,7 @@ def step_browser(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     frames: list[int] = []
     start = time.perf_counter()
-    server, url = _start_server(work, deadline)
+    server, url = start_server(work, deadline)
     out["server_start_s"] = time.perf_counter() - start
     try:
         with sync_playwright() as playwright:
