@@ -1,7 +1,7 @@
 """First run through the real server: Load demo on a fresh server with an empty numba cache, until the first UMAP map.
 
 What a first visitor waits for (issue 15, "a fast first run"): the dashboard is started the way
-the README says (`python -m ui.serve`, i.e. `streamlit run app.py` with the warm-up begun by the
+the README says (`python -m ui.serve`, i.e. `streamlit run Home.py` with the warm-up begun by the
 server) on a fresh temporary data dir with an EMPTY NUMBA_CACHE_DIR; Chromium (Playwright,
 /usr/bin/chromium) opens the home page and clicks "Load demo". Timed from the click:
 

@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PROJECT, SPACE, DATASET = "scale", "own", "ds"
-STEPS = ("ingest", "index", "search", "map", "reopen", "analyse", "browser")
+STEPS = ("ingest", "index", "search", "map", "reopen", "analyse", "browser", "curate")
 BLOCK = 100_000
 N_LABELS, CLUSTERS_PER_LABEL = 20, 5
 # label code -> share of points; the remaining labels share the rest equally
@@ -323,6 +323,50 @@ def step_analyse(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         store.close()
 
 
+def step_curate(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Curation at scale (issue 14): the first open of a store made before tags existed (adds the tags
+    index), tagging 10k points, relabelling 1 and 1,000, the dashboard's payload read after a write
+    (the cache is keyed on the revision: every write re-reads the space's payloads), tag counts,
+    corrected ids, and undoing everything (the store ends as it began, but for original_label)."""
+    from core.config import load_settings
+    from core.curation import labels, tags
+    from core.curation.corrected import corrected_ids
+    from core.pipeline.payload_cache import cache_folder, load_payloads
+
+    figures: dict[str, Any] = {}
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        out = fn()
+        figures[name] = time.perf_counter() - start
+        print(f"curate: {name} {figures[name]:.2f} s", file=sys.stderr, flush=True)
+        return out
+
+    store = timed("open_s", lambda: _open_store(folder))
+    try:
+        cache = cache_folder(load_settings())
+        timed("payloads_before_s", lambda: load_payloads(store, PROJECT, SPACE, cache_dir=cache))
+        timed("payloads_cached_s", lambda: load_payloads(store, PROJECT, SPACE, cache_dir=cache))
+        ids = [line.split(",")[0] for line in (folder / "ids.txt").read_text().splitlines()[:10_000]]
+        from core.ids import point_id
+
+        points = [point_id(PROJECT, DATASET, key) for key in ids]
+        timed("tag_10k_s", lambda: tags.add_tags(store, PROJECT, points, ["bench"], who="bench"))
+        timed("relabel_1_s", lambda: labels.set_labels(store, PROJECT, points[:1], ["fixed"], who="bench",
+                                                       why="manual"))
+        timed("relabel_1k_s", lambda: labels.set_labels(store, PROJECT, points[1:1001], ["fixed"] * 1000,
+                                                        who="bench", why="finding"))
+        frame = timed("payloads_after_write_s", lambda: load_payloads(store, PROJECT, SPACE, cache_dir=cache))
+        figures["tag_counts"] = timed("tag_counts_s", lambda: tags.tag_counts(store, PROJECT, SPACE))
+        figures["corrected"] = len(timed("corrected_ids_s", lambda: corrected_ids(store, PROJECT, SPACE)))
+        figures["relabelled_seen"] = int((frame["label"] == "fixed").sum())
+        for name in ("undo_1k_s", "undo_1_s", "untag_10k_s"):
+            timed(name, lambda: labels.undo(store, PROJECT, who="bench"))
+        return figures
+    finally:
+        store.close()
+
+
 def _free_port() -> int:
     import socket
 
@@ -513,7 +557,7 @@ def step_browser(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 CHILD_STEPS: dict[str, Callable[[Path, argparse.Namespace], dict[str, Any]]] = {
     "index": step_index, "search": step_search, "map": step_map, "reopen": step_reopen,
-    "analyse": step_analyse, "browser": step_browser,
+    "analyse": step_analyse, "browser": step_browser, "curate": step_curate,
 }
 
 
@@ -642,6 +686,13 @@ def table(results: dict[int, dict[str, dict[str, Any]]]) -> str:
                        ("server_peak_rss_gb", "dashboard server peak RSS")):
         add(f"browser: {label}", lambda r, k=key: "-" if k not in r.get("browser", {}) else str(
             round(r["browser"][k], 2) if isinstance(r["browser"][k], float) else r["browser"][k]))
+    for key, label in (("open_s", "first open (tags index)"), ("tag_10k_s", "tag 10k points"),
+                       ("relabel_1_s", "relabel 1 point"), ("relabel_1k_s", "relabel 1,000 points"),
+                       ("payloads_after_write_s", "payloads re-read after a write"),
+                       ("payloads_cached_s", "payloads from the cache"), ("tag_counts_s", "tag counts"),
+                       ("undo_1k_s", "undo the 1,000")):
+        add(f"curate: {label} (s)", lambda r, k=key: "-" if k not in r.get("curate", {}) else
+            f"{r['curate'][k]:.2f}")
     add("load average (1 min) start-end of steps", lambda r: " ".join(
         f"{v['load_start'][0]:.1f}-{v['load_end'][0]:.1f}" for v in r.values() if "load_start" in v))
     add("wall of each step's process (s)", lambda r: " ".join(

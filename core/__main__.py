@@ -12,7 +12,8 @@ from core.errors import CoreError
 from core.logging_setup import configure_logging
 
 # Command modules in core/cli/, in help order. Each exposes register(subparsers).
-COMMANDS: tuple[str, ...] = ("ingest", "list", "delete", "search", "collections", "analyse", "compare",
+COMMANDS: tuple[str, ...] = ("ingest", "list", "delete", "search", "collections", "export",
+                             "import_labels", "tag", "label", "history", "undo", "analyse", "compare",
                              "evaluate", "models", "demo", "migrate")
 
 

@@ -26,7 +26,8 @@ from PIL import Image
 from core.config import Settings
 from core.demo_model import HIDDEN, SPLITS, DemoData, build_demo_data
 from core.embedders.base import Embedder
-from core.pipeline.ingest import ingest_items, ingest_vectors
+from core.pipeline.ingest import ingest_items
+from core.pipeline.ingest_vectors import ingest_vectors
 from core.pipeline.rejects import IngestReport
 from core.store.base import VectorStore
 from core.types import Item, Progress, SpaceInfo

@@ -30,9 +30,13 @@ KINDS: tuple[str, ...] = (ITEM_KIND, OBJECT_KIND)
 PARENT = "parent"  # for objects: the point id of the item they belong to
 BOX = "box"  # for objects: [x0, y0, x1, y1] in pixels
 SOURCE = "source"  # for objects: "label" or "prediction"
+# Curation fields (core.curation), written after ingest through set_payload, shared by every user.
+TAGS = "tags"  # list[str]; a keyword index matches points whose list contains the value
+REVIEWED = "reviewed"  # bool: a person looked at the item
+ORIGINAL_LABEL = "original_label"  # the label before the first change (set once, never overwritten)
 
 # Fields that get a keyword payload index (people filter by them).
-KEYWORD_FIELDS: tuple[str, ...] = (DATASET, KEY, LABEL, PREDICTION, SPLIT, KIND, PARENT, SOURCE)
+KEYWORD_FIELDS: tuple[str, ...] = (DATASET, KEY, LABEL, PREDICTION, SPLIT, KIND, PARENT, SOURCE, TAGS)
 # Fields that get a float payload index (range filters).
 FLOAT_FIELDS: tuple[str, ...] = (CONFIDENCE,)
 

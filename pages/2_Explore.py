@@ -12,18 +12,21 @@ import streamlit as st
 from core.display import shorten
 from core.filters import Filter
 from core.pipeline.vector_cache import cache_folder
-from ui import explore, resources, state
+from ui import explore, resources, state, view_state
 from ui.errors import show_errors
 from ui.page import PageContext, require_datasets, setup_page
 from ui.text import md
+from ui.widgets import map_events
+from ui.widgets.curation import curation_actions
 from ui.widgets.detail import SELECTION_SOURCE, find_similar, item_detail, select_on_map
 from ui.widgets.filters import payload_filter_widgets
-from ui.widgets.grid import image_grid
+from ui.widgets.grid import paged_grid
 from ui.widgets.map_preview import preview_picture
 from ui.widgets.out_of_date import out_of_date_notice
 from ui.widgets.problems import current_analysis, problems_panel, run_find_problems
 from ui.widgets.progress import ProgressBar
 from ui.widgets.scatter import scatter_map
+from ui.widgets.table import view_table
 
 METHODS = {"UMAP": "umap", "PCA": "pca", "t-SNE": "tsne"}
 QUICK_NOTE = "Quick layout"
@@ -84,6 +87,31 @@ def draw_preview(ctx: PageContext, slot: Any, method: str, method_label: str) ->
     time.sleep(PREVIEW_SEND_S)
 
 
+PROBLEM_PICK = "explore.problem_pick"  # (what, nonce): a Problems action to bring into view next run
+
+
+@st.dialog("Item", width="large")
+def detail_dialog(ctx: PageContext, point_id: str, row: dict[str, Any] | None) -> None:
+    """An item opened from the Problems panel, far below the map and its side panel: shown over the
+    page instead, where the user is looking."""
+    opened = item_detail(ctx, point_id, payload=row, key="explore.dialog", columns=6)
+    if opened is not None:
+        state.set_detail_id(opened)
+        st.rerun()
+
+
+def bring_into_view(ctx: PageContext, frame: pd.DataFrame) -> None:
+    """After a Problems action (set as PROBLEM_PICK before its rerun): scroll the map into view, where
+    the selection is ringed and listed; an opened item also opens as a dialog."""
+    pick = st.session_state.pop(PROBLEM_PICK, None)
+    if not isinstance(pick, tuple):
+        return
+    map_events.scroll_into_view("explore.map", pick[1])
+    detail_id = state.get_detail_id()
+    if pick[0] == "open" and detail_id is not None:
+        detail_dialog(ctx, detail_id, frame.loc[detail_id].to_dict() if detail_id in frame.index else None)
+
+
 SELECTION_POSITIONS = "explore.selection.positions"  # (map token, ids, their positions in the map frame)
 
 
@@ -119,7 +147,8 @@ def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
         find_similar(ids()[:20])
     # Made on click only: a lasso can select 100k+ rows, and every rerun would rebuild the file.
     c3.download_button("CSV", lambda: export.to_csv(export.export_frame(rows)), file_name="selection.csv",
-                       mime="text/csv", key="explore.sel.csv", icon="⬇️", width="stretch")
+                       mime="text/csv", key="explore.sel.csv", icon=":material/download:", width="stretch")
+    curation_actions(ctx, ids, key="explore.sel.cur", count=len(rows))  # tag / label / reviewed
     with st.popover("Save as collection", width="stretch"):
         name = st.text_input("Collection name", key="explore.sel.name")
         if st.button("Save", key="explore.sel.save", disabled=not name):
@@ -149,7 +178,7 @@ map_col, side = st.columns([3, 2], gap="medium")
 with map_col:
     map_slot = st.empty()
     st.caption("Lasso or box-select a region (toolbar) to see its images; click a point to open "
-               "it; scroll to zoom; double-click to reset the view.")
+               "it; scroll to zoom; double-click (or the toolbar's Reset axes) to see the whole map again.")
     fit_slot = st.empty()
 
 with show_errors(stop=True):
@@ -178,7 +207,8 @@ with show_errors(stop=True):
         run_find_problems(ctx)
     analysis = current_analysis(ctx)  # the persisted one: never recomputed on a page view
     if analysis is not None and analysis.stale and out_of_date_notice(
-            "the problem scores (and the map colours from them)", key="explore.recompute"):
+            "the problem scores (and the map colours from them)", key="explore.recompute",
+            labels_only=analysis.labels_changed):
         run_find_problems(ctx)
         st.rerun()
     data = resources.cached_map_data(ctx.project, ctx.space, ctx.datasets, method=method, params=params,
@@ -190,6 +220,7 @@ frame = data.frame
 options = data.options
 # Label first (the classes); agreement, scores and metadata are one pick away in the menu.
 default = "label" if "label" in options else explore.AGREEMENT
+view_state.check_colour(options)  # a colour from a link that this map cannot show: the default
 colour_by = colour_slot.selectbox("Colour by", options, key="explore.colour", format_func=shorten,
                                   index=options.index(default) if default in options else 0)
 placed = data.placed if not quick else 0
@@ -203,7 +234,7 @@ with map_slot.container():  # replaces the preview, if one was drawn
     title = (f"{QUICK_NOTE} (PCA) — computing {method_label}…" if quick else
              f"{method_label} of {ctx.space}") + f" · {', '.join(ctx.datasets)}"
     new = scatter_map(frame, resources.map_colour(data, colour_by), key="explore.map",
-                      visible=visible, highlight=state.get_highlight_ids(),
+                      visible=visible, highlight=state.get_highlight_ids(), highlight_name=state.get_highlight_name(),
                       focus=selection if external else (), title=title, grid=data.grid, token=data.token)
     if new is not None:
         state.set_selection(new)
@@ -228,10 +259,14 @@ with side:
         selection_actions(ctx, rows)
         fields = ("label", "prediction", "confidence") if colour_by in explore.COLOUR_FIXED \
             else ("label", colour_by)
-        clicked = image_grid(rows, key="explore.grid", columns=3, fields=fields, max_items=30)
+        clicked = paged_grid(rows, key="explore.grid", columns=3, fields=fields, page_size=30)
         if clicked is not None:
             state.set_detail_id(clicked)
             st.rerun()
+
+with map_col:
+    view_table(frame, visible, rows, token=data.token, key="explore.table", extra=[colour_by])
+view_state.sync_url(ctx.project, ctx.space, ctx.datasets, ctx.page)  # what this run opened (a clicked point)
 
 with st.expander(":material/troubleshoot: Problems: outliers, likely mislabels, error clusters, duplicates",
                  expanded=analysis is not None):
@@ -243,7 +278,9 @@ with st.expander(":material/troubleshoot: Problems: outliers, likely mislabels, 
         if picked is not None:
             select_on_map(picked)
             state.set_detail_id(picked[0] if len(picked) == 1 else None)
+            st.session_state[PROBLEM_PICK] = ("open" if len(picked) == 1 else "select", time.monotonic_ns())
             st.rerun()
+bring_into_view(ctx, frame)
 
 if quick:
     # The quick layout is on screen: now fit the real map, then show it.

@@ -17,7 +17,7 @@ ctx = setup_page("Compare", ":material/compare_arrows:")
 st.title(":material/compare_arrows: Compare datasets")
 if not ctx.ready:
     st.info("Nothing to compare yet: load the demo on the home page or ingest two datasets.")
-    nav_link("app.py")
+    nav_link("Home.py")
     st.stop()
 assert ctx.project is not None and ctx.space is not None
 names = compare_pick.side_choices(ctx)

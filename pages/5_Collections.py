@@ -1,11 +1,11 @@
-"""Collections: the saved sets of points (search results, selections) — open, export, delete."""
+"""Collections: the saved sets of points (search results, selections) — open, export, delete, send to a labeling tool."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from core import collections
-from ui import collections_view, search_view, state
+from ui import collections_view, labeling_view, search_view, state
 from ui.errors import show_errors
 from ui.page import nav_link, setup_page
 from ui.text import md
@@ -16,7 +16,7 @@ st.caption("Named sets of points saved from Search, Explore or Compare. They liv
            "next to the data, so they survive a restart and are shared by everyone using it.")
 if ctx.project is None:
     st.info("The store is empty: load the demo on the home page or ingest a dataset.")
-    nav_link("app.py")
+    nav_link("Home.py")
     st.stop()
 
 with show_errors(stop=True):
@@ -61,6 +61,12 @@ with actions[3]:
     collections_view.delete_trigger(coll.name)
 if collections_view.delete_confirmation(ctx, coll.name):
     st.rerun()
+
+with st.expander("Labeling tool round trip: Label Studio, COCO, import corrected labels",
+                 icon=":material/sync_alt:"):
+    labeling_view.export_buttons(ctx, coll)
+    st.divider()
+    labeling_view.import_labels(ctx)
 
 items = coll.items.drop(index=[i for i in coll.missing if i in coll.items.index])
 collections_view.collection_grid(ctx, coll.space, items)

@@ -48,7 +48,7 @@ shift || true
 case "$cmd" in
   run)
     setup_python
-    # ui.serve = `streamlit run app.py` with the UMAP warm-up started with the server process.
+    # ui.serve = `streamlit run Home.py` with the UMAP warm-up started with the server process.
     exec python -m ui.serve --server.headless true "$@"
     ;;
   test)

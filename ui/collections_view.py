@@ -33,9 +33,9 @@ def export_buttons(frame: pd.DataFrame, *, key: str, stem: str) -> None:
     prediction, score, dataset, ...)."""
     left, right = st.columns(2)
     left.download_button("CSV", export.to_csv(frame), file_name=f"{stem}.csv", mime="text/csv",
-                         key=f"{key}.csv", icon="⬇️", width="stretch", on_click="ignore")
+                         key=f"{key}.csv", icon=":material/download:", width="stretch", on_click="ignore")
     right.download_button("JSONL", export.to_jsonl(frame), file_name=f"{stem}.jsonl",
-                          mime="application/x-ndjson", key=f"{key}.jsonl", icon="⬇️",
+                          mime="application/x-ndjson", key=f"{key}.jsonl", icon=":material/download:",
                           width="stretch", on_click="ignore")
 
 

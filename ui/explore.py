@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from core.types import CONFIDENCE, DATASET, KEY, LABEL, META, PREDICTION, SPLIT, TEXT, URI
+from core.types import CONFIDENCE, DATASET, KEY, LABEL, META, PREDICTION, REVIEWED, SPLIT, TAGS, TEXT, URI
 from ui import map_geometry as geo
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,8 @@ AGREEMENT = "agreement"
 SCORE_NUMERIC: tuple[str, ...] = ("outlier", "mislabel")
 SCORE_CATEGORICAL: tuple[str, ...] = ("cluster", "is_error", "duplicate_group")
 COLOUR_FIXED: tuple[str, ...] = (LABEL, PREDICTION, AGREEMENT, SPLIT, DATASET, CONFIDENCE)
+# Curation fields (core.curation): tags drawn as their sorted, joined text; reviewed as yes / no.
+COLOUR_CURATION: tuple[str, ...] = (TAGS, REVIEWED)
 
 AGREE, DISAGREE, UNLABELED, NO_PREDICTION = "label = prediction", "disagree", "unlabeled", \
     "no prediction"
@@ -31,14 +33,19 @@ AGREEMENT_COLOURS: dict[str, str] = {UNLABELED: "#b8b8b8", NO_PREDICTION: "#8da0
                                      AGREE: "#4c9f70", DISAGREE: "#d62728"}
 OTHER = "other"
 MISSING = "(none)"
-GREY = "#c7c7c7"
-TOP_N = 20
-# Tableau 10 for few classes, then a 20-colour set with well separated hues.
+GREY = "#c7c7c7"  # missing values of a numeric colour
+# Not a class: drawn in greys no palette uses (a class is never grey), unlabeled lighter and smaller.
+MISSING_COLOUR, OTHER_COLOUR = "#bdbdbd", "#8c8c8c"
+TOP_N = 30  # classes with a colour of their own; the rarer ones share OTHER
+# Tableau 10 (its grey swapped for an indigo) for few classes; past 10, Plotly's Dark24 and Alphabet
+# without their greys and near-duplicates (~45 distinct hues). No grey: greys mean "not a class".
 PALETTE_10 = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
-              "#ff9da7", "#9c755f", "#bab0ac"]
-PALETTE_20 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-              "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
-              "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5", "#dbdb8d", "#393b79"]
+              "#ff9da7", "#9c755f", "#3d348b"]
+PALETTE_MANY = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#B68100", "#750D86", "#EB663B",
+                "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#6C7C32", "#862A16", "#A777F1", "#620042",
+                "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038", "#AA0DFE", "#3283FE", "#85660D",
+                "#1C8356", "#16FF32", "#C4451C", "#DEA0FD", "#325A9B", "#FEAF16", "#F8A19F", "#90AD1C",
+                "#1CFFCE", "#2ED9FF", "#B10DA1", "#FBE426", "#782AB6", "#1CBE4F", "#C075A6", "#F6222E"]
 # Numeric columns with at most this many distinct values are coloured as categories.
 MAX_NUMERIC_AS_CATEGORY = 12
 
@@ -130,14 +137,14 @@ def colour_options(frame: pd.DataFrame) -> list[str]:
 
     Only columns with at least one value are offered ("prediction" disappears without inferences).
     """
-    candidates = [*COLOUR_FIXED, *SCORE_NUMERIC, *SCORE_CATEGORICAL,
+    candidates = [*COLOUR_FIXED, *COLOUR_CURATION, *SCORE_NUMERIC, *SCORE_CATEGORICAL,
                   *sorted(c for c in frame.columns if c.startswith(f"{META}."))]
     out: list[str] = []
     for name in candidates:
         if name not in frame.columns or name in out:
             continue
         column = frame[name]
-        if column.notna().any() and _hashable(column):
+        if column.notna().any() and (name in COLOUR_CURATION or _hashable(column)):
             out.append(name)
     return out
 
@@ -154,7 +161,7 @@ def is_numeric(frame: pd.DataFrame, by: str) -> bool:
     """Whether `by` is drawn with a continuous colour scale (else a discrete palette)."""
     if by in SCORE_NUMERIC or by == CONFIDENCE:
         return True
-    if by in SCORE_CATEGORICAL or by in COLOUR_FIXED:
+    if by in SCORE_CATEGORICAL or by in COLOUR_FIXED or by in COLOUR_CURATION:
         return False
     column = frame[by]
     if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
@@ -168,7 +175,7 @@ def colour_spec(frame: pd.DataFrame, by: str, reference: pd.DataFrame | None = N
 
     reference: the unfiltered frame; categories and their colours come from it, so a filter
     never recolours a class. Categorical: top_n most frequent values keep a colour, the rest
-    become OTHER, nulls MISSING (both grey). Raises ValueError for an unknown column.
+    become OTHER, nulls MISSING (two greys no class gets; ui.widgets.scatter draws MISSING smaller). Raises ValueError for an unknown column.
     """
     if by not in frame.columns:
         raise ValueError(f"cannot colour by {by!r}; allowed: {colour_options(frame)}")
@@ -177,7 +184,23 @@ def colour_spec(frame: pd.DataFrame, by: str, reference: pd.DataFrame | None = N
         scale = "YlOrRd" if by in SCORE_NUMERIC else "Viridis"
         return ColourSpec(by, "numeric", values=values, colorscale=scale)
     ref = reference if reference is not None and by in reference.columns else frame
+    if by in COLOUR_CURATION:
+        return _categorical(curation_text(frame, by), curation_text(ref, by), by, top_n)
     return _categorical(frame[by], ref[by], by, top_n)
+
+
+def curation_text(frame: pd.DataFrame, by: str) -> pd.Series:
+    """TAGS as "a, b" (sorted; None without tags), REVIEWED as "reviewed" / "not reviewed"."""
+    from core.curation.points import tag_list
+
+    column = frame[by]
+    if by == REVIEWED:
+        flags = column.fillna(False).astype(bool).to_numpy()
+        return pd.Series(np.where(flags, "reviewed", "not reviewed"), index=frame.index, dtype=object)
+    out = pd.Series(None, index=frame.index, dtype=object)
+    present = column.notna().to_numpy()  # most points carry no tags: format only the others
+    out[present] = [", ".join(sorted(tag_list(v))) or None for v in column[present]]
+    return out
 
 
 def _fmt(value: Any) -> str | None:
@@ -222,7 +245,7 @@ def _categorical(column: pd.Series, reference: pd.Series, by: str, top_n: int) -
     else:
         kept = list(ref_counts.index[:top_n])  # most frequent first = drawn underneath
         named = sorted(kept, key=_natural_key)  # colours by name order: stable under filters
-        palette = PALETTE_10 if len(named) <= len(PALETTE_10) else PALETTE_20
+        palette = PALETTE_10 if len(named) <= len(PALETTE_10) else PALETTE_MANY
         colours = {c: palette[i % len(palette)] for i, c in enumerate(named)}
     present = np.bincount(codes + 1, minlength=len(texts) + 1) > 0  # [0]: a null occurs; [i + 1]: texts[i]
     kept_set = set(kept)
@@ -237,7 +260,9 @@ def _categorical(column: pd.Series, reference: pd.Series, by: str, top_n: int) -
     to_order = np.array([lookup.get(t, other) for t in texts] + [lookup.get(MISSING, -1)], dtype=np.int16)
     legend = sorted(kept, key=_natural_key) if by != AGREEMENT else kept
     rank = [legend.index(c) if c in legend else len(legend) + 1 for c in order]
-    return ColourSpec(by, "categorical", categories=order, colours=[colours.get(c, GREY) for c in order],
+    greys = {MISSING: MISSING_COLOUR, OTHER: OTHER_COLOUR}
+    return ColourSpec(by, "categorical", categories=order,
+                      colours=[colours.get(c, greys.get(c, GREY)) for c in order],
                       codes=to_order[codes], legend_rank=rank)
 
 

@@ -42,13 +42,26 @@ class ModelChoice:
 
 
 def names_section(ctx: PageContext) -> tuple[str, str]:
-    """Project and dataset name inputs -> (project, dataset)."""
+    """Project and dataset name inputs -> (project, dataset), both empty until the user types them:
+    a default (the sidebar's project, "train") let an upload land silently in an existing training set."""
     left, right = st.columns(2)
-    project = left.text_input("Project", value=ctx.project or "myproject", key="ing.project",
-                              help="Datasets compared with each other live in one project.")
-    dataset = right.text_input("Dataset", value="train", key="ing.dataset",
-                               help="e.g. train, test, production, run-2024-06")
+    existing = f" (the sidebar's is {md(ctx.project)})" if ctx.project else ""
+    project = left.text_input("Project", value="", key="ing.project", placeholder="e.g. pets",
+                              help=f"An existing project{existing} or a new one. Datasets compared "
+                                   "with each other live in one project.")
+    dataset = right.text_input("Dataset", value="", key="ing.dataset", placeholder="e.g. train-2024-06",
+                               help="A new name adds a dataset; an existing one adds to it (items "
+                                    "already stored are skipped). e.g. train, test, production")
     return project.strip(), dataset.strip()
+
+
+def missing_names(project: str, dataset: str) -> str | None:
+    """What to ask for before an ingest can start ("Name the project and the dataset…"), or None."""
+    missing = [what for what, value in (("project", project), ("dataset", dataset)) if not value]
+    if not missing:
+        return None
+    return (f"Name the {' and the '.join(missing)} to ingest into: an existing "
+            f"{'one' if len(missing) == 1 else 'project'} adds to it, a new name creates it.")
 
 
 def _image_uploader(settings: Settings, key: str, label: str) -> list[Any]:

@@ -114,7 +114,11 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
     CoreError (bad names, files, models, store) propagates for show_errors() to display.
     """
     from core.store import validate_name
+    from ui.ingest_form import missing_names
 
+    ask = missing_names(project, dataset)
+    if ask is not None:
+        raise BadInputError(ask)
     validate_name(project, "project")
     validate_name(dataset, "dataset")
     with st.status(f"Ingesting {md(project)}/{md(dataset)}…", expanded=True) as status:
@@ -125,9 +129,11 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
                 collect_items(source, ctx.settings, dataset, own_vectors=own)
             st.write(f"{len(items):,} items found.")
             outcome = ingest(ctx, project, dataset, items, _source(ctx, dataset, choice), status)
-        except Exception:
-            # The error itself is shown by show_errors(); the box must not keep saying "Ingesting…".
-            status.update(label=f"Ingest of {md(project)}/{md(dataset)} failed", state="error")
+        except Exception as e:
+            # The box must not keep saying "Ingesting…": it says it failed, and why (show_errors()
+            # shows the full message and logs the traceback).
+            status.update(label=f"Ingest of {md(project)}/{md(dataset)} failed: {md(failure(e), limit=200)}",
+                          state="error", expanded=True)
             raise
         report = outcome.report
         indexed = " · building the search index…" if outcome.index_building else ""
@@ -141,6 +147,15 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
     summary["index_building"] = outcome.index_building
     st.session_state[state.LAST_INGEST] = summary
     return summary
+
+
+def failure(error: BaseException) -> str:
+    """The one-line reason an ingest failed, for its status box: a CoreError's message, else the
+    exception's type and text."""
+    from core.errors import CoreError
+
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return text if isinstance(error, CoreError) and text else f"{type(error).__name__}: {text}".rstrip(": ")
 
 
 def summarize(report: Any, *, index_built: bool = False) -> dict[str, Any]:

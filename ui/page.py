@@ -15,7 +15,7 @@ from core.config import Settings
 from core.errors import CoreError, StoreLockedError, StoreOutdatedError
 from core.store.base import VectorStore
 from core.types import DatasetInfo, SpaceInfo
-from ui import resources, state
+from ui import resources, state, view_state
 from ui.text import md
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class PageContext:
     space: str | None
     space_info: SpaceInfo | None
     all_datasets: list[DatasetInfo] = field(default_factory=list)
+    page: str | None = None  # this page's script (PAGES' path, e.g. "pages/2_Explore.py")
 
     @property
     def ready(self) -> bool:
@@ -89,7 +90,7 @@ def _connection_error(e: CoreError) -> None:
 
 def _offer_migrate(e: StoreOutdatedError, settings: Settings) -> None:
     """The store was written by an older layout: say so and offer the migration, then end this run."""
-    st.warning(md(str(e), limit=None), icon="⬆️")
+    st.warning(md(str(e), limit=None), icon=":material/upgrade:")
     st.caption("Migrating upgrades the store in place (the same step as `embedscope migrate`); "
                "points, maps and collections are kept.")
     if st.button("Migrate", key="_migrate_store", type="primary"):
@@ -194,21 +195,23 @@ def _sidebar(store: VectorStore, projects: list[str]) -> tuple[
     return project, list(datasets), space, infos
 
 
-APP_DIR = Path(__file__).resolve().parents[1]  # where app.py and pages/ live
-# The pages every page may link to, in sidebar order (path relative to app.py, label, icon).
+APP_DIR = Path(__file__).resolve().parents[1]  # where Home.py and pages/ live
+# The pages every page may link to, in sidebar order (path relative to Home.py, label, icon).
 PAGES: tuple[tuple[str, str, str], ...] = (
-    ("app.py", "Home", ":material/travel_explore:"),
+    ("Home.py", "Home", ":material/travel_explore:"),
     ("pages/1_Ingest.py", "Ingest", ":material/upload_file:"),
     ("pages/2_Explore.py", "Explore", ":material/map:"),
     ("pages/3_Search.py", "Search", ":material/search:"),
     ("pages/4_Compare.py", "Compare", ":material/compare_arrows:"),
     ("pages/5_Collections.py", "Collections", ":material/folder_special:"),
     ("pages/6_Evaluate.py", "Evaluate", ":material/leaderboard:"),
+    ("pages/7_History.py", "History", ":material/history:"),
+    ("pages/8_Review.py", "Review", ":material/fact_check:"),
 )
 
 
 def nav_link(page: str, label: str | None = None, icon: str | None = None) -> None:
-    """st.page_link to `page` (path relative to app.py); nothing when the file does not exist, a
+    """st.page_link to `page` (path relative to Home.py); nothing when the file does not exist, a
     plain caption when Streamlit does not know the page (a page run alone under AppTest)."""
     from streamlit.errors import StreamlitAPIException
 
@@ -228,7 +231,7 @@ def require_datasets(ctx: PageContext, nothing_yet: str) -> None:
     show yet, or when no dataset is chosen in the sidebar."""
     if not ctx.ready:
         st.info(nothing_yet)
-        nav_link("app.py")
+        nav_link("Home.py")
         nav_link("pages/1_Ingest.py")
         st.stop()
     if not ctx.datasets:
@@ -237,17 +240,24 @@ def require_datasets(ctx: PageContext, nothing_yet: str) -> None:
 
 
 def setup_page(title: str, icon: str = ":material/travel_explore:") -> PageContext:
-    """Configure the page and render the shared sidebar; call it first in app.py and pages/*.py.
+    """Configure the page and render the shared sidebar; call it first in Home.py and pages/*.py.
 
     Stops the script run (after an st.error and a Retry button) when the store cannot be used.
     """
     st.set_page_config(page_title=f"{title} · embedscope", page_icon=icon, layout="wide")
     settings, store, projects = _open()
     _start_warmup(settings)
+    page = next((path for path, label, _ in PAGES if label == title), None)
     try:
+        view_state.read_url_once(store, projects)  # a shared link, before the widgets are built
         project, datasets, space, infos = _sidebar(store, projects)
+        space_name = space.name if space else None
+        view_state.apply_pending(project, space_name, datasets, page)
+        view_state.saved_views_panel(store, project, space_name, datasets, page)
     except CoreError as e:
         resources.release_store()
         _connection_error(e)
+    if page not in view_state.SYNCED_BY_PAGE:
+        view_state.sync_url(project, space_name, datasets, page)
     return PageContext(settings=settings, store=store, project=project, datasets=datasets,
-                       space=space.name if space else None, space_info=space, all_datasets=infos)
+                       space=space_name, space_info=space, all_datasets=infos, page=page)

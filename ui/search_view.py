@@ -152,7 +152,7 @@ def text_box(ctx: PageContext) -> None:
                 "model (e.g. openai/clip-vit-base-patch32) to search them by description.")
         st.info(f"Text search needs a space with a text side (a CLIP or text model); the space "
                 f"{md(info.name)} ({md(info.modality)}, {md(info.model or 'uploaded vectors')}) has none. "
-                f"{hint}", icon="ℹ️")
+                f"{hint}", icon=":material/info:")
         return
     if TEXT_WIDGET not in st.session_state:
         st.session_state[TEXT_WIDGET] = st.session_state.get(TEXT, "")

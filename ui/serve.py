@@ -1,6 +1,6 @@
 """Start the dashboard with the UMAP warm-up already running: `python -m ui.serve [streamlit options]`.
 
-`streamlit run app.py` only executes our code when the first browser session opens a page, so a
+`streamlit run Home.py` only executes our code when the first browser session opens a page, so a
 warm-up started from a page begins late, and a user who opens Explore first waits for numba's
 compiler (about a minute in a fresh process). Here the warm-up thread starts with the server
 process itself; Streamlit then runs in the same process, so the pages reuse the compiled code.
@@ -12,11 +12,11 @@ import logging
 import sys
 from pathlib import Path
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+APP = Path(__file__).resolve().parents[1] / "Home.py"
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Start the UMAP warm-up thread, then hand the process to `streamlit run app.py <argv>`."""
+    """Start the UMAP warm-up thread, then hand the process to `streamlit run Home.py <argv>`."""
     from core.config import load_settings
     from core.logging_setup import configure_logging
     from core.warmup import start_warm_up

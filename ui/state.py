@@ -15,7 +15,12 @@ DETAIL_ID = "es.detail_id"  # str | None: point id opened in the detail view
 SEARCH_POSITIVE = "es.search_positive"  # list[str]: "more like these" example ids
 SEARCH_NEGATIVE = "es.search_negative"  # list[str]: "unlike these" example ids
 HIGHLIGHT_IDS = "es.highlight_ids"  # list[str]: ids to highlight on the Explore map
+HIGHLIGHT_NAME = "es.highlight_name"  # str: what they are, the legend's name for them
+SEARCH_RESULTS = "search results"  # the default HIGHLIGHT_NAME (ui.widgets.scatter.HIGHLIGHT)
 LAST_INGEST = "es.last_ingest"  # the last IngestReport of the Ingest page (shown after reruns)
+URL_READ = "es.url_read"  # bool: the view in the URL was opened (once per session: ui.view_state)
+VIEW_PENDING = "es.view_pending"  # core.views.View whose page widgets are set when that page runs
+VIEW_COLOUR = "es.view_colour"  # str: a colour from a link, checked against the map's options
 
 
 def _get(key: str, default: Any) -> Any:
@@ -85,11 +90,16 @@ def get_highlight_ids() -> list[str]:
     return list(_get(HIGHLIGHT_IDS, []) or [])
 
 
-def set_highlight_ids(ids: list[str]) -> None:
+def set_highlight_ids(ids: list[str], name: str = SEARCH_RESULTS) -> None:
     st.session_state[HIGHLIGHT_IDS] = list(ids)
+    st.session_state[HIGHLIGHT_NAME] = name
+
+
+def get_highlight_name() -> str:
+    return str(_get(HIGHLIGHT_NAME, SEARCH_RESULTS))
 
 
 def clear_point_state() -> None:
     """Forget ids that belong to the previous project / space (called when the project changes)."""
-    for key in (SELECTION, DETAIL_ID, SEARCH_POSITIVE, SEARCH_NEGATIVE, HIGHLIGHT_IDS):
+    for key in (SELECTION, DETAIL_ID, SEARCH_POSITIVE, SEARCH_NEGATIVE, HIGHLIGHT_IDS, VIEW_PENDING):
         st.session_state.pop(key, None)

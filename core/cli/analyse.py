@@ -10,6 +10,7 @@ from typing import Any
 from core import export
 from core.cli.common import EXIT_OK, PROGRESS_MODES, opened_store, progress_display, table_lines, usage_error
 from core.config import Settings
+from core.curation.corrected import corrected_ids
 from core.pipeline.analyse import AnalysisResult, run_analysis
 from core.pipeline.analysis_io import export_scores
 from core.pipeline.vector_cache import cache_folder
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with progress_display(args.progress, "analyse") as progress:
             result = run_analysis(store, args.project, args.space, datasets,
                                   progress=progress, force=args.force, cache_dir=cache_folder(settings))
-    sys.stdout.write(report(result, args.top))
+        corrected = corrected_ids(store, args.project, args.space)
+    sys.stdout.write(report(result, args.top, corrected))
     if args.out is not None:
         score = args.rank_by or _default_score(result)
         frame = export_scores(result.scores, score)
@@ -65,8 +67,10 @@ def _default_score(result: AnalysisResult) -> str:
     return "mislabel" if result.scores["mislabel"].notna().any() else "outlier"
 
 
-def report(result: AnalysisResult, top: int) -> str:
-    """The terminal summary: counts, then the top outliers, likely mislabels, error clusters."""
+def report(result: AnalysisResult, top: int, corrected: set[str] | frozenset[str] = frozenset()) -> str:
+    """The terminal summary: counts, then the top outliers, likely mislabels, error clusters.
+    corrected: ids of items a person relabeled or reviewed (core.curation.corrected.corrected_ids),
+    left out of the mislabel table."""
     s = result.summary
     how = "reused" if result.reused else f"computed in {s.get('seconds', 0):.1f} s"
     lines = [
@@ -83,8 +87,10 @@ def report(result: AnalysisResult, top: int) -> str:
     cols = ["dataset", "key", "label", "prediction"]
     lines += table_lines("Top outliers", result.scores.nlargest(top, "outlier"), cols + ["outlier"])
     if result.scores["mislabel"].notna().any():
-        lines += table_lines("Likely mislabels", result.scores.nlargest(top, "mislabel"),
-                             cols + ["suggested_label", "mislabel"])
+        open_items = result.scores[~result.scores.index.isin(list(corrected))]
+        done = len(result.scores) - len(open_items)
+        lines += table_lines("Likely mislabels" + (f" ({done} corrected or reviewed item(s) left out)" if done else ""),
+                             open_items.nlargest(top, "mislabel"), cols + ["suggested_label", "mislabel"])
     if len(result.error_clusters):
         lines += table_lines("Error clusters", result.error_clusters.head(top),
                              ["cluster", "size", "errors", "error_rate", "lift", "p_value", "description"],

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from core.cli.common import (
     EXIT_BY_STATUS,
@@ -18,7 +19,7 @@ from core.cli.common import (
 )
 from core.config import Settings
 from core.embedders.base import Embedder
-from core.pipeline.ingest_job import ModelSource, VectorSource, run_ingest
+from core.pipeline.ingest_job import LayersSource, ModelSource, VectorSource, run_ingest
 from core.pipeline.rejects import IngestReport
 from core.types import Item
 
@@ -48,7 +49,10 @@ def register(subparsers: Any) -> None:
                        "(images) or sentence-transformers/all-MiniLM-L6-v2 (texts) where their offline "
                        "packages are installed, or a local folder: `embedscope models` lists what works "
                        "offline here")
-    model.add_argument("--layer", help="which layer: pooled (default) or hidden:<i>")
+    which = model.add_mutually_exclusive_group()
+    which.add_argument("--layer", help="which layer: pooled (default) or hidden:<i>")
+    which.add_argument("--layers", metavar="LIST", help="several layers in one forward pass, one space "
+                       "each, e.g. hidden:4,hidden:8,pooled (a layer sweep: then `embedscope evaluate`)")
     model.add_argument("--modality", choices=("auto", "image", "text"), default="auto",
                        help="what to embed (auto: text when the manifest has text but no paths)")
     model.add_argument("--batch-size", type=int, help="items per batch (default: EMBEDSCOPE_BATCH_SIZE)")
@@ -83,8 +87,18 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         return "give FOLDER or --manifest, not both (use --base-dir for relative manifest paths)"
     if args.ids is not None and args.embeddings is None:
         return "--ids goes with --embeddings"
-    if args.embeddings is not None and (args.model or args.layer):
-        return "--model / --layer do not apply to --embeddings (the vectors are already made)"
+    if args.embeddings is not None and (args.model or args.layer or args.layers):
+        return "--model / --layer / --layers do not apply to --embeddings (the vectors are already made)"
+    if args.layers is not None and args.labels_only:
+        return "--layers does not apply to --labels-only (nothing is embedded)"
+    if args.layers is not None:
+        from core.embedders.layers import parse_layers
+        from core.errors import BadInputError
+
+        try:
+            parse_layers(args.layers)
+        except BadInputError as e:
+            return f"--layers: {e}"
     if args.space is not None and args.embeddings is None:
         return "--space goes with --embeddings (model spaces are named after the model)"
     if args.labels_only and (args.manifest is None or args.embeddings is not None):
@@ -148,7 +162,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         require_reachable(items, settings, args.manifest)  # paths outside the roots: before the model too
     with opened_store(settings) as store:
         if args.labels_only:
-            from core.pipeline.ingest import update_payloads
+            from core.pipeline.ingest_vectors import update_payloads
 
             updated = update_payloads(store, args.project, args.dataset, items)
             sys.stdout.write(f"{args.project}/{args.dataset}: updated {updated} of {len(items)} items\n")
@@ -157,11 +171,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with progress_display(args.progress, "ingest") as progress:
             outcome = run_ingest(store, args.project, args.dataset, items, source, settings=settings,
                                  progress=progress, phase=_say, build_index=not args.no_index)
-        report = outcome.report
-        if outcome.index_built:
-            sys.stderr.write(f"built the search index of {args.project}/{report.space}\n")
-    _print_report(report)
-    return EXIT_BY_STATUS[report.status]
+        for space in outcome.indexed:
+            sys.stderr.write(f"built the search index of {args.project}/{space}\n")
+    _print_report(outcome.all_reports())
+    return EXIT_BY_STATUS[outcome.report.status]
 
 
 def _modality(args: argparse.Namespace, items: list[Item]) -> str:
@@ -178,7 +191,7 @@ def _say(phase: str) -> None:
     tqdm.write(phase, file=sys.stderr)
 
 
-def _model_source(args: argparse.Namespace, settings: Settings, items: list[Item]) -> ModelSource:
+def _model_source(args: argparse.Namespace, settings: Settings, items: list[Item]) -> ModelSource | LayersSource:
     from core.embedders import load_embedder
 
     modality = _modality(args, items)
@@ -187,9 +200,15 @@ def _model_source(args: argparse.Namespace, settings: Settings, items: list[Item
         from core.embedders.catalog import require_downloadable
 
         require_downloadable(model, modality, settings.allowed_roots, allow_pickled=settings.allow_pickled_models)
+    side: Literal["image", "text"] = "text" if modality == "text" else "image"
+    if args.layers is not None:
+        from core.embedders.layers import load_layers, parse_layers
+
+        return LayersSource(load_layers(model, parse_layers(args.layers), side, device=args.device or settings.device,
+                                        batch_size=settings.batch_size, allow_pickled=settings.allow_pickled_models))
     # cast: ModelEmbedder declares modality as a Literal, the protocol as str (same values).
     embedder = cast(Embedder, load_embedder(
-        model, "text" if modality == "text" else "image", device=args.device or settings.device,
+        model, side, device=args.device or settings.device,
         batch_size=settings.batch_size, layer=args.layer, allow_pickled=settings.allow_pickled_models))
     return ModelSource(embedder)
 
@@ -208,8 +227,10 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _print_report(report: IngestReport) -> None:
-    lines = [report.summary()]
+def _print_report(reports: Sequence[IngestReport]) -> None:
+    """One summary line per space written, then the rejects (the same in every space) once."""
+    lines = [r.summary() for r in reports]
+    report = reports[0]
     for reject in report.rejects[:MAX_REJECTS_SHOWN]:
         lines.append(f"  rejected {_one_line(reject.key)}: {_one_line(reject.reason)}")
     if len(report.rejects) > MAX_REJECTS_SHOWN:

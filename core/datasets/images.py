@@ -161,6 +161,20 @@ def open_image(source: Path | bytes | Image.Image, max_pixels: int, *, name: str
         raise BadInputError(f"{label}: corrupt or truncated image ({shown(str(e))})") from e
 
 
+def image_size(uri: str | Path, settings: Settings) -> tuple[int, int]:
+    """(width, height) of an image under the allowed roots as open_image shows it (EXIF
+    orientations 5-8 swap the sides), from the header only: no pixel is decoded. BadInputError
+    naming the file when it is not a readable image (export formats such as COCO need the size)."""
+    path = check_allowed(uri, settings)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)  # 0x0112: the EXIF Orientation tag
+    except _DECODE_ERRORS as e:  # UnidentifiedImageError is an OSError
+        raise BadInputError(f"{shown(path)}: not a readable image ({shown(str(e))})") from e
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 def _check_size(image: Image.Image, max_pixels: int, label: str) -> None:
     width, height = image.size
     if width * height > max_pixels:

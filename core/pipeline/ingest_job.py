@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from core.pipeline import indexing
 from core.pipeline.rejects import IngestReport
 from core.store.base import VectorStore
 from core.types import Item, Progress
+
+if TYPE_CHECKING:
+    from core.embedders.layers import LayerEmbedders  # imports the model loaders: only for types
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,14 @@ class ModelSource:
 
 
 @dataclass(frozen=True)
+class LayersSource:
+    """Embed the items with several layers of one model in one forward pass: one space per layer
+    (layers.space_infos())."""
+
+    layers: LayerEmbedders
+
+
+@dataclass(frozen=True)
 class VectorSource:
     """The user's own vectors (n, d) for a space named `space`, joined to the items by `keys`
     (one per vector; None: items[i] <-> vectors[i]). origin names the file in messages.
@@ -52,15 +64,23 @@ class VectorSource:
 
 @dataclass(frozen=True)
 class IngestOutcome:
-    """What run_ingest did: the ingest's report, and whether it built the space's search index."""
+    """What run_ingest did: the ingest's report, and whether it built the space's search index.
+
+    reports: one per space written (a LayersSource writes several; report is the first)."""
 
     report: IngestReport
     index_built: bool
     index_building: bool = False  # the caller started a background build (the dashboard)
+    reports: tuple[IngestReport, ...] = ()
+    indexed: tuple[str, ...] = ()  # the spaces whose search index this ingest built
+
+    def all_reports(self) -> tuple[IngestReport, ...]:
+        """Every space's report (just `report` for a one-space ingest)."""
+        return self.reports or (self.report,)
 
 
 def run_ingest(store: VectorStore, project: str, dataset: str, items: Sequence[Item],
-               source: ModelSource | VectorSource, *, settings: Settings,
+               source: ModelSource | LayersSource | VectorSource, *, settings: Settings,
                progress: Progress | None = None, phase: Phase | None = None,
                build_index: bool = True, index_threshold: int | None = None) -> IngestOutcome:
     """Store `items` as `dataset` of `project` (embedded by a model, or own vectors), then, when
@@ -71,19 +91,25 @@ def run_ingest(store: VectorStore, project: str, dataset: str, items: Sequence[I
     then "<PHASE_INDEX> <n> s" every 10 s while the index builds (build_index=False: the caller
     builds it, e.g. the dashboard in the background with indexing.start_index_build).
     CoreError from reading, embedding or the store propagates."""
-    from core.pipeline.ingest import ingest_items, ingest_vectors, own_space, rejects_folder
+    from core.pipeline.ingest import ingest_items, ingest_layers
+    from core.pipeline.ingest_target import rejects_folder
+    from core.pipeline.ingest_vectors import ingest_vectors, own_space
 
     _announce(phase, PHASE_STORE)
     if isinstance(source, ModelSource):
-        report = ingest_items(store, project, dataset, items, source.embedder, settings=settings,
-                              progress=progress)
+        reports = [ingest_items(store, project, dataset, items, source.embedder, settings=settings,
+                                progress=progress)]
+    elif isinstance(source, LayersSource):
+        reports = ingest_layers(store, project, dataset, items, source.layers, settings=settings,
+                                progress=progress)
     else:
         space = own_space(store, project, source.space, int(source.vectors.shape[1]), source.origin)
-        report = ingest_vectors(store, project, dataset, space, items, source.vectors,
-                                keys=source.keys, progress=progress,
-                                rejects_dir=rejects_folder(settings))
+        reports = [ingest_vectors(store, project, dataset, space, items, source.vectors,
+                                  keys=source.keys, progress=progress,
+                                  rejects_dir=rejects_folder(settings))]
     threshold = indexing.INDEX_THRESHOLD if index_threshold is None else index_threshold
-    return IngestOutcome(report, _index(store, project, report, phase, build_index, threshold))
+    indexed = tuple(r.space for r in reports if _index(store, project, r, phase, build_index, threshold))
+    return IngestOutcome(reports[0], bool(indexed), reports=tuple(reports), indexed=indexed)
 
 
 def _index(store: VectorStore, project: str, report: IngestReport, phase: Phase | None,

@@ -5,8 +5,9 @@ the store costs ~10k points/s (the binding makes a Python float per value), so a
 reopen would scroll for minutes. load_vectors reads them once, page by page into one block
 (store.vectors), writes it under cache_dir as .npy keyed by (project, space, revision, filter,
 dtype), and reopens that file memory-mapped while the space's revision is unchanged: a reopen
-costs a file open. Any write to the space (upsert, set_payload, delete) moves the revision, so a
-stale block is never served; older revisions of the same selection are deleted when a new one is
+costs a file open. Any write of vectors (upsert, delete) moves the revision's vectors part, so a
+stale block is never served (a payload-only write, e.g. relabeling, keeps blocks of dataset
+selections: core.store.revisions); older revisions of the same selection are deleted when a new one is
 written, and the whole cache is trimmed to max_bytes (least recently used first).
 """
 
@@ -22,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from core.config import Settings
-from core.filters import Filter
+from core.filters import ID_FIELD, Filter
 from core.store.base import VectorStore
-from core.types import Progress
+from core.store.revisions import vectors_part
+from core.types import DATASET, KIND, Progress
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ def load_vectors(store: VectorStore, project: str, space: str, flt: Filter | Non
         raise ValueError(f"dtype must be one of {[np.dtype(d).name for d in DTYPES]}, got {dtype!r}")
     revision = store.revision(project, space)
     root = Path(cache_dir).expanduser() if cache_dir is not None else None
-    folder = _entry(root, project, space, flt, dtype, revision) if root is not None else None
+    folder = _entry(root, project, space, flt, dtype, _cache_revision(revision, flt)) if root is not None else None
     if folder is not None:
         cached = _open(folder, revision)
         if cached is not None:
@@ -81,6 +83,16 @@ def load_vectors(store: VectorStore, project: str, space: str, flt: Filter | Non
     _write(folder, block)
     _forget_others(folder, root, max_bytes)
     return _open(folder, revision) or block
+
+
+def _cache_revision(revision: str, flt: Filter | None) -> str:
+    """What a cached block is keyed on: the vectors part of the space's revision when flt selects
+    by dataset / kind / id only (a label, tag or review write keeps that part, so relabeling does
+    not make the next analysis read 1M vectors again); the whole revision for any other filter."""
+    conditions = (flt.must + flt.must_not) if flt else ()
+    if all(c.field in (DATASET, KIND, ID_FIELD) for c in conditions):
+        return vectors_part(revision)
+    return revision
 
 
 def _digest(*parts: str) -> str:

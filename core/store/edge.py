@@ -96,9 +96,9 @@ class EdgeStore(EdgeOps):
         # Read without the lease (a file written atomically by the holder): free on every rerun.
         return self._revisions.get(project, space)
 
-    def _bump(self, project: str, spaces: list[str] | tuple[str, ...] = ()) -> None:
+    def _bump(self, project: str, spaces: list[str] | tuple[str, ...] = (), *, payload_only: bool = False) -> None:
         """New revision tokens after a write (call inside the lease, after the write)."""
-        self._revisions.bump(project, spaces)
+        self._revisions.bump(project, spaces, payload_only=payload_only)
 
     # -- plumbing ------------------------------------------------------------------------
     @property
@@ -141,6 +141,8 @@ class EdgeStore(EdgeOps):
             started = time.perf_counter()
             self._shards[key] = es.open_shard(path)
             self._load_seconds[key] = time.perf_counter() - started
+            for field in es.add_missing_indexes(self._shards[key]):
+                log.info("added the %r payload index to %s/%s", field, project, space)
         return self._shards[key]
 
     def _clean_temp(self, path: Path) -> None:

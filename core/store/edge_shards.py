@@ -160,6 +160,16 @@ def create_space_shard(path: Path, dim: int, index: SpaceIndex | None = None) ->
     return _create(path, space_config(dim, index), KEYWORD_FIELDS, FLOAT_FIELDS, index.linked_fields)
 
 
+def add_missing_indexes(shard: qe.EdgeShard) -> list[str]:
+    """Create the keyword indexes of KEYWORD_FIELDS a shard lacks (a store made before a field was
+    added, e.g. tags): done once on open, no re-ingest; unlinked (no HNSW payload links, so the
+    graph is not rebuilt). Returns the fields indexed now."""
+    missing = [f for f in KEYWORD_FIELDS if f not in shard.info().payload_schema]
+    for field in missing:
+        shard.update(qe.UpdateOperation.create_field_index(field, qe.KeywordIndexParams(enable_hnsw=False)))
+    return missing
+
+
 def search_params(exact: bool) -> qe.SearchParams:
     """The search parameters of every space query (core.store.index_config says why)."""
     if exact:

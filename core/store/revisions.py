@@ -5,6 +5,11 @@ point retrieve (server), never a scan, so a page can ask on every rerun. A token
 uuid4 written after every write, never a counter: a space deleted and created again gets a new
 token, not a reused "1". Writes from another process (the CLI next to the dashboard) change the
 same file / point, so they are seen too. NO_REVISION is the token of what was never written.
+
+A space's token has two parts, "<vectors>.<payload>": a payload-only write (set_payload of labels,
+tags, review state) keeps the vectors part and renews the payload part, so a result that depends
+on the vectors alone (a cached vector block, a map) can tell "labels changed" from "vectors
+changed" (vectors_part). Tokens written before had one part: their vectors part is the whole token.
 """
 
 from __future__ import annotations
@@ -13,17 +18,40 @@ import os
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from core.store.names import decode, encode
+from core.types import DATASET, KIND
 
 NO_REVISION = "0"
 REVISIONS_DIR = "revisions"
 _PROJECT_FILE = ".project"  # encode() never yields a '.', so no space file can be named so
 
 
+SEPARATOR = "."  # between the vectors part and the payload part of a space's token
+# set_payload values touching these fields change which points a dataset / items filter selects:
+# such a write counts as a vectors write (what vector caches keyed on vectors_part rely on).
+SELECTING_FIELDS = (DATASET, KIND)
+
+
 def new_token() -> str:
     """A fresh revision token."""
     return uuid.uuid4().hex
+
+
+def vectors_part(token: str) -> str:
+    """The part of a space's token that only writes of vectors (or of which points exist) renew."""
+    return token.split(SEPARATOR, 1)[0]
+
+
+def payload_token(current: str) -> str:
+    """The token after a payload-only write of a space whose token is `current`."""
+    return f"{vectors_part(current)}{SEPARATOR}{new_token()}"
+
+
+def payload_only(values: Iterable[dict[str, Any]]) -> bool:
+    """Whether set_payload values leave the vectors part alone (none touches SELECTING_FIELDS)."""
+    return not any(field in value for value in values for field in SELECTING_FIELDS)
 
 
 class FileRevisions:
@@ -45,13 +73,15 @@ class FileRevisions:
         except (FileNotFoundError, NotADirectoryError):
             return NO_REVISION
 
-    def bump(self, project: str, spaces: Iterable[str] = ()) -> None:
-        """New tokens for these spaces and for the project (every write changes the project's)."""
+    def bump(self, project: str, spaces: Iterable[str] = (), *, payload_only: bool = False) -> None:
+        """New tokens for these spaces and for the project (every write changes the project's);
+        payload_only: the spaces keep their vectors part (see the module docstring)."""
         for space in [*spaces, None]:
             path = self._path(project, space)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}.{new_token()}.tmp")
-            tmp.write_text(new_token())
+            keep = payload_only and space is not None
+            tmp.write_text(payload_token(self.get(project, space)) if keep else new_token())
             os.replace(tmp, path)
 
     def spaces(self, project: str) -> list[str]:

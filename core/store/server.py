@@ -143,9 +143,9 @@ class ServerStore(ServerOps):
         with self._guard("revision"):
             return self._meta.revision(project, space)
 
-    def _bump(self, project: str, spaces: Sequence[str] = ()) -> None:
+    def _bump(self, project: str, spaces: Sequence[str] = (), *, payload_only: bool = False) -> None:
         """New revision tokens after a write (inside the guard, after the write)."""
-        self._meta.bump(project, spaces)
+        self._meta.bump(project, spaces, payload_only=payload_only)
 
     def _collection(self, project: str, space: str) -> str:
         """The collection of a space (inside a guard); NotFoundError if absent."""

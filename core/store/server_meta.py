@@ -16,7 +16,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from core.store.documents import KEY, KIND, PROJECT, ROLE
-from core.store.revisions import NO_REVISION, new_token
+from core.store.revisions import NO_REVISION, new_token, payload_token
 from core.store.schema import SCHEMA_FIELD
 
 _NAMESPACE = uuid.UUID("5a1d7c2e-8f4b-4b8e-a1c3-6e0f2d9b7a41")
@@ -57,8 +57,11 @@ class ServerMeta:
         point = self._get(_point_id(REVISION_KIND, project, space or ""))
         return str(point[TOKEN]) if point else NO_REVISION
 
-    def bump(self, project: str, spaces: Iterable[str] = ()) -> None:
-        """New tokens for these spaces and the project, in one request."""
+    def bump(self, project: str, spaces: Iterable[str] = (), *, payload_only: bool = False) -> None:
+        """New tokens for these spaces and the project, in one request; payload_only: the spaces
+        keep their vectors part (core.store.revisions)."""
+        keys = [*spaces, ""]
+        tokens = [payload_token(self.revision(project, key)) if payload_only and key else new_token() for key in keys]
         self._put([(_point_id(REVISION_KIND, project, key), {PROJECT: project, KIND: REVISION_KIND, KEY: key,
-                                                             TOKEN: new_token()})
-                   for key in [*spaces, ""]])
+                                                             TOKEN: token})
+                   for key, token in zip(keys, tokens, strict=True)])

@@ -13,10 +13,10 @@ from qdrant_client import models as qm
 
 from core.errors import NotFoundError
 from core.filters import Filter
-from core.store import common
+from core.store import common, revisions
 from core.store import index_config as ic
 from core.store.server_filters import to_server
-from core.types import META, Hit, Progress, SpaceInfo
+from core.types import KEYWORD_FIELDS, META, Hit, Progress, SpaceInfo
 
 NEIGHBOUR_BATCH = 256  # queries per query_batch_points request (neighbours)
 
@@ -56,7 +56,7 @@ class ServerOps:
     def _spaces(self, project: str) -> list[str]:
         raise NotImplementedError
 
-    def _bump(self, project: str, spaces: Sequence[str] = ()) -> None:
+    def _bump(self, project: str, spaces: Sequence[str] = (), *, payload_only: bool = False) -> None:
         raise NotImplementedError
 
     def _scroll(self, name: str, flt: qm.Filter | None, with_payload: Any = True,
@@ -166,6 +166,7 @@ class ServerOps:
         with self._guard("set_payload"):
             for space in self._spaces(project):
                 name = self._collection(project, space)
+                self._add_missing_indexes(name)
                 present = {str(r.id) for r in self._retrieve(name, [str(i) for i in ids], False)}
                 for value, group in groups:
                     targets: list[Any] = [i for i in group if i in present]
@@ -173,8 +174,20 @@ class ServerOps:
                         self._merge(name, targets, value)
                 updated |= present
             if updated:
-                self._bump(project, self._spaces(project))
+                self._bump(project, self._spaces(project), payload_only=revisions.payload_only(values))
         return len(updated)
+
+    def _add_missing_indexes(self, name: str) -> None:
+        """Create the keyword indexes of KEYWORD_FIELDS a collection made before a field was added
+        (e.g. tags) lacks, once per collection and process, before the first payload write."""
+        checked: set[str] = self.__dict__.setdefault("_indexes_checked", set())
+        if self._local or name in checked:  # local mode ignores payload indexes
+            return
+        have = set(self.client.get_collection(name).payload_schema or {})
+        for field in (f for f in KEYWORD_FIELDS if f not in have):
+            self.client.create_payload_index(name, field, qm.KeywordIndexParams(
+                type=qm.KeywordIndexType.KEYWORD, enable_hnsw=False), wait=True)
+        checked.add(name)
 
     def _merge(self, name: str, targets: list[Any], value: dict[str, Any]) -> None:
         top, meta = common.split_merge(value)

@@ -56,7 +56,7 @@ def with_images(frame: pd.DataFrame, root: Path, size: tuple[int, int] = (80, 60
 
 
 def run_page(path: str | Path, timeout: float = 60) -> AppTest:
-    """An AppTest for app.py or pages/<name>.py (relative to the repository root), not yet run."""
+    """An AppTest for Home.py or pages/<name>.py (relative to the repository root), not yet run."""
     full = Path(path) if Path(path).is_absolute() else ROOT / path
     return AppTest.from_file(str(full), default_timeout=timeout)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 
 import pandas as pd
@@ -123,3 +124,52 @@ def test_save_reopen_after_restart_export_and_delete(seeded_store: Seeded, media
     at.button(key="coll.delete.confirm").click().run()
     assert not at.exception, at.exception
     assert "has no collections yet" in _texts(at)
+
+
+def test_labeling_round_trip_downloads_preview_and_apply(seeded_store: Seeded, media: _Media) -> None:
+    """Label Studio / COCO downloads of a collection, then its corrected Label Studio export
+    uploaded back: a preview table, and Apply sets the labels (one history entry)."""
+    from core import collections
+    from core.curation.history import read_history
+    from core.store import open_store
+
+    ids = seeded_store.ids["train"][:6]
+    store = open_store(seeded_store.settings)
+    try:
+        collections.save(store, seeded_store.project, "to label", ids, space=seeded_store.space)
+    finally:
+        store.close()
+    at = run_page(PAGE).run()
+    assert not at.exception, at.exception
+    tasks = json.loads(media.data(at, "coll.export.ls"))
+    assert [t["data"]["embedscope_id"] for t in tasks] == ids
+    assert [t["predictions"][0]["result"][0]["value"]["choices"][0] for t in tasks] == [
+        seeded_store.labels[i] for i in ids]
+    assert any('<Choices name="label" toName="image"' in c.value for c in at.code)
+    doc = json.loads(media.data(at, "coll.export.coco"))
+    assert [img["embedscope_id"] for img in doc["images"]] == ids and len(doc["annotations"]) == 6
+
+    # The annotator changes task 0 to "bird" and confirms task 1 as it is.
+    old = seeded_store.labels[ids[0]]
+    new = next(c for c in ("bird", "dog") if c != old)
+    for n, label in ((0, new), (1, seeded_store.labels[ids[1]])):
+        region = dict(tasks[n]["predictions"][0]["result"][0], value={"choices": [label]})
+        tasks[n]["annotations"] = [{"id": n + 1, "result": [region], "was_cancelled": False}]
+    at.file_uploader(key="coll.import.file").set_value(
+        ("export.json", json.dumps(tasks).encode(), "application/json")).run()
+    assert not at.exception, at.exception
+    # (shown as escaped Markdown: it names the uploaded file)
+    assert "1 changed, 1 unchanged, 0 unknown, 4 without a label" in _texts(at).replace("\\", "")
+    preview = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert preview["status"].tolist()[:2] == ["changed", "unchanged"]
+    assert preview["label in the file"].tolist()[0] == new
+    at.button(key="coll.import.apply").click().run()
+    assert not at.exception, at.exception
+    assert "Set 1 label(s) from export.json" in _texts(at).replace("\\", "")
+    _restart()
+    store = open_store(seeded_store.settings)
+    try:
+        entry = read_history(store, seeded_store.project)[0]
+        assert entry.why == "import" and [(r.old, r.new) for r in entry.rows] == [(old, new)]
+    finally:
+        store.close()

@@ -31,6 +31,10 @@ def _tab_script() -> None:
                         dtype="boolean")
     scores = pd.DataFrame({"cluster": clusters, "is_error": is_error, "label": labels, "prediction": preds,
                            "uri": None}, index=[f"id{i}" for i in range(200)])
+    # 5 unlabeled members of cluster 0 (not in the error statistics, but selected with the cluster)
+    unlabeled = pd.DataFrame({"cluster": 0, "is_error": pd.array([None] * 5, dtype="boolean"), "label": None,
+                              "prediction": "5", "uri": None}, index=[f"u{i}" for i in range(5)])
+    scores = pd.concat([scores, unlabeled])
     picked = _error_clusters_tab(errors, scores, "e")
     st.write(f"picked: {picked}")
 
@@ -52,14 +56,17 @@ def test_an_error_cluster_shows_lift_p_value_description_and_its_errors() -> Non
     at = _run("found")
     head = [_plain(m.value) for m in at.markdown if m.value.startswith("**Cluster 0**")]
     # 13 of 20 wrong against 22 of 200 overall: lift 0.65 / 0.11
-    assert len(head) == 1 and "13 errors of 20 (65%, lift 5.9× the average, p = 3e-09)" in head[0], head
+    # The counts say what "Select cluster" selects: 25 points, of which 20 labeled, 13 of those wrong.
+    assert len(head) == 1 and "25 points, 20 labeled, 13 errors (65% of the labeled, lift 5.9× the average, " \
+        "p = 3e-09)" in head[0], head
     assert "top confusion 3 -> 5 (12)" in head[0]
     captions = [_plain(c.value) for c in at.caption]
     assert any(c.startswith("mostly label 3 predicted as 5 (92% of its errors)") and "split=val 70% vs 7% overall"
                in c for c in captions), captions
     assert not any(m.value.startswith("**Cluster 1**") for m in at.markdown)  # 1 error: no excess
     at.button(key="e.sel.0").click().run()
-    assert "picked: ['id0'" in " ".join(m.value for m in at.markdown)
+    picked = " ".join(m.value for m in at.markdown)
+    assert "picked: ['id0'" in picked and "'u4'" in picked
 
 
 def test_empty_states_say_why() -> None:

@@ -115,7 +115,7 @@ def test_selection_shows_the_image_grid(seeded_store: Seeded) -> None:
     assert not at.exception, at.exception
     assert any(s.value == "Selection · 5" for s in at.subheader)
     opened = [b.key for b in at.button if b.key and b.key.startswith("explore.grid.open.")]
-    assert opened == [f"explore.grid.open.{i}" for i in chosen]
+    assert sorted(opened) == sorted(f"explore.grid.open.{i}" for i in chosen)  # sorted by a score
     assert len(at.get("image")) >= 5  # thumbnails from ui.images
     # Clicking one opens its detail.
     at.button(key=f"explore.grid.open.{chosen[2]}").click().run()
@@ -150,6 +150,16 @@ def test_find_problems_adds_scores_and_the_panel(seeded_store: Seeded) -> None:
     assert any(s.value.startswith("No likely outliers") for s in at.success)
     at.toggle(key="explore.problems.outlier.full").set_value(True).run()
     assert any(b.key and b.key.startswith("explore.problems.outlier.ranking.open.") for b in at.button)
+    # "Open" in the panel (far below the map) opens the item as a dialog over the page, and selects it.
+    first = next(b for b in at.button if b.key and b.key.startswith("explore.problems.outlier.ranking.open."))
+    item = first.key.rsplit(".", 1)[-1]
+    assert not any(b.key == "explore.dialog.close" for b in at.button)
+    first.click().run()
+    assert not at.exception, at.exception
+    assert at.session_state[DETAIL_ID] == item and at.session_state[SELECTION] == [item]
+    assert any(b.key == "explore.dialog.close" for b in at.button)  # the dialog's detail view
+    at.run()
+    assert not any(b.key == "explore.dialog.close" for b in at.button)  # once: not on every rerun
     at.selectbox(key="explore.colour").set_value("outlier").run()
     spec = _spec(at)
     assert any(t["marker"].get("colorscale") for t in spec["data"])  # continuous scale
@@ -180,6 +190,42 @@ def test_categorical_colours_cap_top_n_and_stay_stable_under_filters() -> None:
     filtered = explore.colour_spec(subset, "label", reference=frame, top_n=5)
     for category, colour in zip(filtered.categories, filtered.colours, strict=True):
         assert colours[category] == colour  # a filter never recolours a class
+
+
+def _saturation(colour: str) -> float:
+    r, g, b = (int(colour.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    return 0.0 if max(r, g, b) == 0 else (max(r, g, b) - min(r, g, b)) / max(r, g, b)
+
+
+@pytest.mark.parametrize("classes", [10, 25])
+def test_no_class_is_grey_and_unlabeled_points_look_different(classes: int) -> None:
+    # Class "9" and "(none)" were two near-identical greys: a class now never gets a grey.
+    n = classes * 4
+    ids = [f"id{i}" for i in range(n)]
+    payloads = pd.DataFrame({"label": [None if i % 7 == 0 else str(i % classes) for i in range(n)]},
+                            index=pd.Index(ids, name="id"))
+    frame = explore.build_map_frame(ids, np.random.default_rng(0).normal(size=(n, 2)), payloads)
+    spec = explore.colour_spec(frame, "label")
+    colours = dict(zip(spec.categories, spec.colours, strict=True))
+    missing = colours.pop(explore.MISSING)
+    assert len(colours) == classes and len(set(colours.values())) == classes  # distinct
+    assert all(_saturation(c) > 0.3 for c in colours.values()), colours
+    assert _saturation(missing) < 0.05
+    built = scatter.build_figure(frame, spec)
+    traces = {t.name: t for t in built.figure.data}
+    unlabeled, a_class = traces[explore.MISSING].marker, traces["1"].marker
+    assert unlabeled.size < a_class.size and unlabeled.symbol == "circle-open"
+
+
+def test_a_numeric_colour_puts_its_legend_below_the_colour_bar() -> None:
+    frame = _frame()
+    frame.loc[frame.index[:3], "meta.size"] = np.nan  # a "(none)" legend entry
+    built = scatter.build_figure(frame, explore.colour_spec(frame, "meta.size"), highlight=list(frame.index[:2]))
+    layout = built.figure.layout
+    assert any(t.marker.showscale for t in built.figure.data if t.marker.showscale is not None)
+    assert layout.legend.orientation == "h" and layout.legend.yanchor == "top" and layout.legend.y <= 0
+    categorical = scatter.build_figure(frame, explore.colour_spec(frame, "label")).figure.layout
+    assert categorical.legend.orientation != "h"  # classes: the usual legend on the right
 
 
 def test_numeric_and_metadata_columns() -> None:

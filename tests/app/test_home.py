@@ -20,7 +20,7 @@ def _texts(at) -> str:
 
 
 def test_empty_store_offers_load_demo(app_env: Settings) -> None:
-    at = run_page("app.py").run()
+    at = run_page("Home.py").run()
     assert not at.exception
     assert at.button(key="load_demo").label == "Load demo"
     assert "The store is empty" in _texts(at)
@@ -46,7 +46,7 @@ def test_load_demo_button_loads_the_demo(app_env: Settings, monkeypatch: pytest.
     monkeypatch.setenv("EMBEDSCOPE_DEMO_PRETRAINED", "1")
     monkeypatch.setattr(core.demo_job, "pretrained_available", lambda: True)
     monkeypatch.setattr(core.demo, "pretrained_embedder", held_model)
-    at = run_page("app.py", timeout=240).run()
+    at = run_page("Home.py", timeout=240).run()
     try:
         at.button(key="load_demo").click().run()
         assert not at.exception, at.exception
@@ -72,7 +72,7 @@ def test_load_demo_button_loads_the_demo(app_env: Settings, monkeypatch: pytest.
 
 
 def test_seeded_store_shows_datasets_spaces_and_labels(seeded_store: Seeded) -> None:
-    at = run_page("app.py").run()
+    at = run_page("Home.py").run()
     assert not at.exception
     assert any(seeded_store.project in s.value for s in at.subheader)
     datasets, spaces, labels = (at.table[i].value for i in range(3))
@@ -89,7 +89,7 @@ def test_seeded_store_shows_datasets_spaces_and_labels(seeded_store: Seeded) -> 
 
 
 def test_sidebar_choice_is_shared_with_other_pages(seeded_store: Seeded) -> None:
-    home = run_page("app.py").run()
+    home = run_page("Home.py").run()
     home.sidebar.multiselect(key="_w.datasets").set_value(["test"]).run()
     assert not home.exception
     ingest = run_page("pages/1_Ingest.py")
@@ -104,7 +104,7 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])  # nobody listens once the socket is closed
 
 
-@pytest.mark.parametrize("page", ["app.py", "pages/1_Ingest.py"])
+@pytest.mark.parametrize("page", ["Home.py", "pages/1_Ingest.py"])
 def test_unreachable_qdrant_is_a_message_not_a_traceback(app_env: Settings, page: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", f"http://127.0.0.1:{_closed_port()}")
@@ -124,7 +124,7 @@ def test_password_in_the_qdrant_url_is_never_shown(app_env: Settings,
     port = _closed_port()
     monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", f"http://user:s3cret-pw@127.0.0.1:{port}")
     monkeypatch.setenv("EMBEDSCOPE_QDRANT_TIMEOUT_S", "2")
-    at = run_page("app.py").run()
+    at = run_page("Home.py").run()
     assert not at.exception and len(at.error) == 1
     shown = [e.value for e in (*at.error, *at.warning, *at.caption, *at.markdown, *at.sidebar.caption)]
     assert md(f"127.0.0.1:{port}") in at.error[0].value  # the server is still named
@@ -148,7 +148,7 @@ def test_store_held_by_another_process_is_a_message_with_retry(
     fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)  # "a CLI ingest in the middle of an upsert"
     try:
-        at = run_page("app.py").run()
+        at = run_page("Home.py").run()
         assert not at.exception
         assert len(at.warning) == 1 and md(str(root), limit=None) in at.warning[0].value
         assert not at.error

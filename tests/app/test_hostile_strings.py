@@ -82,7 +82,7 @@ def _page(path: str, **session: Any) -> AppTest:
 
 
 def test_home_tables_and_names_are_escaped(hostile_store: hostile.HostileSeed) -> None:
-    at = _page("app.py")
+    at = _page("Home.py")
     _assert_escaped(at, hostile.PROJECT)
     labels = at.table[2].value  # st.table renders its cells as Markdown too
     assert md(hostile.LABELS[3]) in set(labels.index)

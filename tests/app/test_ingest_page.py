@@ -63,15 +63,48 @@ def test_renders_on_an_empty_store(app_env: Settings) -> None:
     assert not at.exception
     assert at.title[0].value.endswith("Ingest a dataset")
     assert at.radio(key="ing.source").value == "upload"
-    assert at.text_input(key="ing.project").value == "myproject"
+    assert at.text_input(key="ing.project").value == "" and at.text_input(key="ing.dataset").value == ""
     assert "The store is empty" in at.sidebar.info[0].value
 
 
 def test_renders_on_a_seeded_store(seeded_store: Seeded) -> None:
     at = run_page(PAGE).run()
     assert not at.exception
-    assert at.text_input(key="ing.project").value == seeded_store.project
+    # The names start empty (never the sidebar's project and "train": an upload could land in an
+    # existing training set unnoticed); the help names the sidebar's project.
+    assert at.text_input(key="ing.project").value == "" and at.text_input(key="ing.dataset").value == ""
+    assert seeded_store.project in at.text_input(key="ing.project").help
     assert at.sidebar.selectbox(key="_w.project").value == seeded_store.project
+
+
+def test_ingest_without_names_asks_for_them_and_stores_nothing(roots: Settings, tmp_path: Path,
+                                                               tiny_vit_dir: Path) -> None:  # noqa: F811
+    _images(tmp_path / "datasets" / "pets")
+    at = run_page(PAGE, timeout=120).run()
+    at.radio(key="ing.source").set_value("folder").run()
+    at.text_input(key="ing.folder").set_value("pets")
+    _fill(at, "", "", tiny_vit_dir).run()
+    at.button(key="ing.run").click().run()
+    assert not at.exception
+    assert any("Name the project and the dataset" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="ing.project").set_value("pets")
+    at.button(key="ing.run").click().run()
+    assert any("Name the dataset" in e.value for e in at.error), [e.value for e in at.error]
+    assert _stored(roots, "pets") == {}
+
+
+def test_failed_ingest_says_so_in_its_status_box(roots: Settings, tiny_vit_dir: Path) -> None:  # noqa: F811
+    at = run_page(PAGE, timeout=120).run()
+    at.radio(key="ing.source").set_value("folder").run()
+    at.text_input(key="ing.folder").set_value("no-such-folder")
+    _fill(at, "pets", "train", tiny_vit_dir).run()
+    at.button(key="ing.run").click().run()
+    assert not at.exception
+    assert at.error  # the full message
+    box = at.status[0]
+    assert box.state == "error"
+    assert "failed" in box.label and "Ingesting" not in box.label
+    assert md("no-such-folder") in box.label, box.label  # with the error, not just "failed"
 
 
 def test_folder_ingest_stores_points_and_shows_rejects(roots: Settings, tmp_path: Path,
@@ -143,6 +176,7 @@ def test_hub_field_with_a_folder_outside_the_roots_is_refused(app_env: Settings,
     at.radio(key="ing.source").set_value("folder").run()
     at.text_input(key="ing.folder").set_value(str(app_env.uploads_dir / "up"))
     at.text_input(key="ing.project").set_value("pets")
+    at.text_input(key="ing.dataset").set_value("train")
     at.radio(key="ing.model_kind").set_value("hub").run()
     at.text_input(key="ing.hub").set_value(str(tiny_vit_dir))  # a path typed as a hub name
     at.button(key="ing.run").click().run()
@@ -221,6 +255,8 @@ def test_pickled_npy_is_refused(app_env: Settings) -> None:
     npy = io.BytesIO()
     np.save(npy, np.array([{"a": 1}, {"b": 2}], dtype=object), allow_pickle=True)
     at = run_page(PAGE, timeout=120).run()
+    at.text_input(key="ing.project").set_value("myproject")
+    at.text_input(key="ing.dataset").set_value("train")
     at.radio(key="ing.model_kind").set_value("own").run()
     at.file_uploader(key="ing.vectors").set_value(("v.npy", npy.getvalue(), "application/octet-stream"))
     at.file_uploader(key="ing.ids").set_value(("ids.txt", b"a\nb", "text/plain"))

@@ -18,7 +18,7 @@ def test_an_outdated_store_offers_migrate_and_migrating_opens_it(app_env: Settin
         tar.extractall(tmp_path / "unpacked", filter="data")
     shutil.move(tmp_path / "unpacked" / "store", app_env.embedded_path)
 
-    at = run_page("app.py").run()
+    at = run_page("Home.py").run()
     assert not at.exception
     assert len(at.warning) == 1 and "embedscope migrate" in at.warning[0].value
     at.button(key="_migrate_store").click().run()
@@ -41,6 +41,6 @@ def test_a_store_of_a_newer_layout_is_an_error_without_migrate(app_env: Settings
     store = open_store(app_env)
     store.write_schema_version(SCHEMA_VERSION + 1)
     store.close()
-    at = run_page("app.py").run()
+    at = run_page("Home.py").run()
     assert not at.exception and len(at.error) == 1 and "newer embedscope" in at.error[0].value
     assert not [b for b in at.button if b.key == "_migrate_store"]

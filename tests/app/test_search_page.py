@@ -113,7 +113,7 @@ def test_text_search_without_text_side_names_the_reason(seeded_store: Seeded) ->
 
 
 def test_show_on_map_highlights_the_results_on_explore(seeded_store: Seeded) -> None:
-    at = run_page("app.py").run()
+    at = run_page("Home.py").run()
     at.switch_page(PAGE)
     at.session_state[state.SEARCH_POSITIVE] = [seeded_store.ids["train"][0]]
     at.session_state["explore.method"] = "PCA"  # keep the Explore run fast

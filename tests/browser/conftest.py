@@ -37,7 +37,7 @@ UI_TIMEOUT_MS = 90_000
 
 @dataclass
 class Server:
-    """A running `streamlit run app.py`."""
+    """A running `streamlit run Home.py`."""
 
     url: str
     data_dir: Path
@@ -90,7 +90,7 @@ def _start(data_dir: Path, **extra_env: str) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log_path = data_dir.parent / f"streamlit-{port}.log"
-    # ui.serve is what the README's run command and the Dockerfile start: `streamlit run app.py`
+    # ui.serve is what the README's run command and the Dockerfile start: `streamlit run Home.py`
     # with the UMAP warm-up begun with the server process.
     cmd = [sys.executable, "-m", "ui.serve",
            "--server.headless", "true", "--server.port", str(port),

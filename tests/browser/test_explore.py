@@ -5,6 +5,7 @@ draws thumbnails on the map, and a double-click or Reset axes goes back to the w
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any
 
@@ -34,6 +35,9 @@ def test_explore_draws_the_webgl_map(demo_server: Server, page: Any) -> None:
     # plotly's scattergl draws into WebGL canvases inside the plot (gl-canvas).
     assert chart.locator("canvas").count() >= 1
     assert chart.locator(".legend .traces").count() >= 2  # one legend entry per colour group
+    # The main script is Home.py: the sidebar's first page reads "Home", not the file name "app".
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    assert nav.get_by_text("Home", exact=True).count() == 1 and nav.get_by_text("app", exact=True).count() == 0
     # The numba warm-up began with the server process, not with the first page view.
     log = demo_server.log_path.read_text(errors="replace")
     assert "UMAP warm-up started with the server" in log
@@ -54,7 +58,7 @@ def test_box_selection_shows_the_image_grid(demo_server: Server, page: Any) -> N
     page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
     page.mouse.move(x1, y1, steps=5)
     page.mouse.up()
-    page.get_by_text("Selection ·").first.wait_for()
+    page.get_by_role("heading", name="Selection ·").first.wait_for()
     wait_idle(page)
     grid = page.locator('[data-testid="stImage"]')
     grid.first.wait_for()
@@ -137,14 +141,14 @@ def test_lasso_selects_on_the_server(demo_server: Server, page: Any) -> None:
     started = time.perf_counter()
     page.wait_for_function("() => window.__selected !== null")
     drawn = page.evaluate("() => window.__selected")
-    heading = page.get_by_text("Selection ·").first
+    heading = page.get_by_role("heading", name="Selection ·").first
     heading.wait_for()
     page.locator('[data-testid="stImage"]').first.wait_for()
     print(f"lasso -> selection grid: {time.perf_counter() - started:.2f} s for {drawn} points")
     wait_idle(page)
     # The server's point-in-polygon picks exactly the points plotly highlighted in the browser.
     assert drawn > 3
-    assert page.get_by_text(f"Selection · {drawn:,}").first.is_visible()
+    assert page.get_by_role("heading", name=f"Selection · {drawn:,}").first.is_visible()
     page.screenshot(path="/tmp/explore_lasso.png", full_page=True)
 
 
@@ -217,3 +221,51 @@ def test_box_zoom_draws_thumbnails_and_keeps_the_zoom_tool(demo_server: Server, 
     chart.hover()
     chart.locator('.modebar-btn[data-title="Reset axes"]').click()
     assert _whole_map(page)["points"] == whole["points"]
+
+
+def test_clicking_a_point_opens_its_detail(demo_server: Server, page: Any) -> None:
+    # In the default lasso tool a click (no drag) opens the point: its detail and neighbours show.
+    _open_explore(page, demo_server)
+    assert page.evaluate(f"() => document.querySelector('{CHART} .js-plotly-plot')._fullLayout.dragmode") == "lasso"
+    assert page.get_by_text("Nearest neighbours").count() == 0
+    point = page.evaluate(_POINT_XY, CHART)
+    page.mouse.move(point["x"] - 20, point["y"] - 20)
+    page.mouse.move(point["x"], point["y"], steps=4)
+    tip = page.locator('[data-testid="embedscope-hover-preview"]')
+    tip.wait_for(state="visible")  # the server named the point under the cursor: "... · dataset · key"
+    item_key = tip.inner_text().strip().split(" · ")[-1]
+    page.mouse.click(point["x"], point["y"])
+    page.get_by_text("Nearest neighbours").first.wait_for()
+    wait_idle(page)
+    assert item_key
+    # The detail (the innermost block with the neighbours) shows the clicked item's key (its image caption).
+    detail = page.locator('[data-testid="stVerticalBlock"]').filter(has_text="Nearest neighbours").last
+    assert item_key in detail.inner_text().replace("\u2060", ""), item_key
+    page.screenshot(path="/tmp/explore_click.png", full_page=True)
+
+
+def _box(page: Any, selector: str) -> dict[str, float]:
+    box = page.locator(f"{CHART} {selector}").first.bounding_box()
+    assert box is not None, selector
+    return box
+
+
+def test_a_numeric_colour_keeps_its_legend_off_the_colour_bar(demo_server: Server, page: Any) -> None:
+    _open_explore(page, demo_server)
+    page.screenshot(path="/tmp/explore_labels.png")  # the label palette: no class is grey
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Colour by").locator("input").click()
+    page.get_by_role("option", name="confidence", exact=True).click()
+    page.locator(f"{CHART} .colorbar").first.wait_for()
+    wait_idle(page)
+    # A filter: the "filtered out" points get a legend entry next to the colour bar.
+    page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]') \
+        .filter(has_text=re.compile(r"^Dataset(?!s)")).locator("input").click()
+    page.get_by_role("option").filter(has_text="train").first.click()
+    page.keyboard.press("Escape")
+    page.locator(f"{CHART} .legend").first.wait_for()
+    wait_idle(page)
+    bar, legend = _box(page, ".colorbar"), _box(page, ".legend")
+    overlap_x = min(bar["x"] + bar["width"], legend["x"] + legend["width"]) - max(bar["x"], legend["x"])
+    overlap_y = min(bar["y"] + bar["height"], legend["y"] + legend["height"]) - max(bar["y"], legend["y"])
+    page.screenshot(path="/tmp/explore_numeric.png")
+    assert overlap_x <= 0 or overlap_y <= 0, (bar, legend)

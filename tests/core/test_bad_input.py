@@ -23,7 +23,8 @@ from core.datasets.images import file_uri, local_path
 from core.datasets.tables import read_table
 from core.errors import BadInputError, StoreUnavailableError
 from core.ids import point_id, readable_key
-from core.pipeline.ingest import ingest_items, ingest_vectors
+from core.pipeline.ingest import ingest_items
+from core.pipeline.ingest_vectors import ingest_vectors
 from core.search.vectors import image_query_vector
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo

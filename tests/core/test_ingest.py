@@ -18,8 +18,9 @@ from core.errors import DimensionMismatchError
 from core.filters import Condition, Filter
 from core.ids import point_id
 from core.linalg import l2_normalise
-from core.pipeline import ingest as ingest_module
-from core.pipeline.ingest import VECTOR_BATCH, ingest_items, ingest_vectors, update_payloads
+from core.pipeline import ingest_vectors as ingest_vectors_module
+from core.pipeline.ingest import ingest_items
+from core.pipeline.ingest_vectors import VECTOR_BATCH, ingest_vectors, update_payloads
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
 from tests.core.test_datasets import (
@@ -264,7 +265,7 @@ def test_own_vectors_file_is_ingested_block_by_block(store: VectorStore, tmp_pat
 
 
 def test_repeated_keys_are_found_across_blocks(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest_module, "_ARRAY_BLOCK", 2)
+    monkeypatch.setattr(ingest_vectors_module, "_ARRAY_BLOCK", 2)
     items = [Item("a"), Item("b"), Item("c"), Item("a"), Item("d")]
     report = ingest_vectors(store, "r", "d", SpaceInfo("own", 3, "vector"), items, np.eye(5, 3, dtype=np.float64))
     assert report.stored == 3 and [r.key for r in report.rejects] == ["a", "d"]  # a: repeated, d: zeros

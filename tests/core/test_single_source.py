@@ -1,4 +1,4 @@
-"""One name, one meaning, one place: a second copy of a shared rule in core/, ui/, pages/ or app.py fails here.
+"""One name, one meaning, one place: a second copy of a shared rule in core/, ui/, pages/ or Home.py fails here.
 
 Each rule names the one file allowed to hold it and what every other file calls instead. The
 source is read with `ast` (not text search), so comments and docstrings that mention a rule do
@@ -19,7 +19,7 @@ from core.types import ITEM_KIND, KIND
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(
-    {*ROOT.glob("core/**/*.py"), *ROOT.glob("ui/**/*.py"), *ROOT.glob("pages/**/*.py"), ROOT / "app.py"}
+    {*ROOT.glob("core/**/*.py"), *ROOT.glob("ui/**/*.py"), *ROOT.glob("pages/**/*.py"), ROOT / "Home.py"}
 )
 
 

@@ -18,6 +18,7 @@ from ui.errors import show_errors
 from ui.explore import display_fields
 from ui.page import PageContext
 from ui.text import md
+from ui.widgets.curation import item_actions
 from ui.widgets.grid import image_grid
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] |
         if st.button("Close", key=f"{key}.close"):
             state.set_detail_id(None)
             st.rerun()
+    item_actions(ctx, point_id, shown, key=f"{key}.cur")  # tags, reviewed, accept the suggested label
     st.markdown(f"**Nearest neighbours** in the full {md(ctx.space)} space (cosine similarity)")
     st.toggle("From every dataset of the project", key=f"{key}.all")
     return image_grid(hits_frame(hits), key=f"{key}.nn", columns=columns,

@@ -149,8 +149,13 @@ function create(key) {
     if (now - (s.clickAt || -1e9) < DOUBLE_CLICK_MS) { s.clickAt = 0; return; }  // the second of a double
     s.clickAt = now;
     if (!p) return;
-    const click = { curve: p.curveNumber, index: p.pointIndex ?? p.pointNumber };
-    s.clickTimer = setTimeout(() => send(s, "click", click), DOUBLE_CLICK_MS);
+    const click = { curve: p.curveNumber, index: p.pointIndex ?? p.pointNumber }, rev = s.rev;
+    // Sent by the instance mounted then (a rerun meanwhile, e.g. a hover's, may have remounted this
+    // one), and only for the figure clicked: its (trace, index) mean nothing in another one.
+    s.clickTimer = setTimeout(() => {
+      const live = LIVE[s.chart] || s;
+      if (live.rev === rev) send(live, "click", click);
+    }, DOUBLE_CLICK_MS);
   };
   s.relayoutFn = (ev) => onRelayout(s, ev);
   s.poll = setInterval(() => attach(s), 300);
@@ -172,8 +177,7 @@ export default function ({ parentElement, data, setTriggerValue, key }) {
   if (box) box.style.display = "none";  // nothing to draw: take no room
   attach(s);
   return () => {
-    clearInterval(s.poll);  // a pending zoom (viewTimer) is still sent, by the chart's live instance
-    clearTimeout(s.clickTimer);
+    clearInterval(s.poll);  // a pending zoom or click is still sent, by the chart's live instance
     detach(s);
     delete REGISTRY[key];
     if (LIVE[s.chart] === s) delete LIVE[s.chart];

@@ -42,6 +42,42 @@ def _register() -> Any:
 
 _component = _register()
 
+# Scrolls the element with a CSS class into view once per nonce (a rerun that draws it again does not).
+SCROLL_JS = """
+export default function ({ parentElement, data }) {
+  const host = parentElement.host || parentElement;
+  const box = host.closest && host.closest('[data-testid="stElementContainer"]');
+  if (box) box.style.display = "none";
+  const seen = (window.__embedscopeScrolled = window.__embedscopeScrolled || {});
+  if (!data || !data.target || seen[data.target] === data.nonce) return;
+  seen[data.target] = data.nonce;
+  const go = (tries) => {
+    const el = document.querySelector("." + CSS.escape(data.target));
+    if (el) el.scrollIntoView({ behavior: "smooth", block: "start" });
+    else if (tries > 0) setTimeout(() => go(tries - 1), 100);
+  };
+  setTimeout(() => go(30), 50);
+}
+"""
+
+
+def _register_scroll() -> Any:
+    try:
+        from streamlit.components import v2 as components_v2
+    except ImportError:
+        return None
+    return components_v2.component("embedscope.scroll_to", js=SCROLL_JS)
+
+
+_scroll = _register_scroll()
+
+
+def scroll_into_view(key: str, nonce: int) -> None:
+    """Scroll the page so that the element with `key` (e.g. the map) is at the top of the viewport:
+    an action far below it (the Problems panel) shows its result. Once per nonce."""
+    if _scroll is not None:
+        _scroll(key=f"{key}.scroll", data={"target": chart_class(key), "nonce": nonce}, height=0)
+
 
 def _events_key(key: str) -> str:
     return f"{key}.events"

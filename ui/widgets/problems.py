@@ -19,7 +19,8 @@ from core.analysis.outliers import OUTLIER_LOCAL_Z, OUTLIER_MIN_RATIO, OUTLIER_Z
 from ui import resources
 from ui.page import PageContext
 from ui.text import md
-from ui.widgets.grid import image_grid
+from ui.widgets.curation import finding_actions
+from ui.widgets.grid import image_grid, paged_grid
 from ui.widgets.progress import ProgressBar
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,14 @@ def headline(count: int, noun: str, precision: float | None) -> str:
     return text if precision is None else f"{text} (estimated precision {precision:.0%})"
 
 
+def _without_corrected(analysis: Any, likely: pd.DataFrame) -> pd.DataFrame:
+    """The likely mislabels nobody relabeled or marked reviewed since (core.curation.corrected: one
+    read by id of the flagged rows, so a fix shows on the next rerun without recomputing)."""
+    from core.curation.corrected import drop_corrected_from_store
+
+    return drop_corrected_from_store(resources.get_store(), analysis.project, likely)
+
+
 def _finder_tab(analysis: Any, finder: Finder, key: str, top: int, explanation: str) -> list[str] | None:
     """The flagged items first (a headline and their grid, or why there are none), a CSV of the
     whole ranking, and the ranking itself behind a toggle."""
@@ -165,6 +174,8 @@ def _finder_tab(analysis: Any, finder: Finder, key: str, top: int, explanation: 
     st.caption(explanation)
     picked: list[str] | None = None
     likely = flagged(scores, finder.column, finder.flag)  # None: an analysis without the cut-off
+    if likely is not None and finder is MISLABELS and not likely.empty:
+        likely = _without_corrected(analysis, likely)
     if likely is not None and likely.empty:
         st.success(finder.empty, icon=":material/check_circle:")
     elif likely is not None:
@@ -175,8 +186,11 @@ def _finder_tab(analysis: Any, finder: Finder, key: str, top: int, explanation: 
         if button.button(f"Select {'all ' if len(likely) > 1 else ''}{len(likely):,} on map",
                          key=f"{key}.all", width="stretch", icon=":material/select_all:"):
             picked = likely.index.astype(str).tolist()
-        clicked = image_grid(likely, key=f"{key}.grid", columns=6, fields=finder.fields, max_items=top)
+        # Ranked by the score already: paged, not re-sorted (a list past the cut-off can be long).
+        clicked = paged_grid(likely, key=f"{key}.grid", columns=6, fields=finder.fields, page_size=top,
+                             sortable=False)
         picked = [clicked] if clicked is not None else picked
+        finding_actions(None, likely.index.astype(str).tolist(), key=f"{key}.cur", mislabels=finder is MISLABELS)
     st.download_button(f"Download the full ranking ({total:,}) as CSV",
                        lambda: _csv(ranked(scores, finder.column, top=len(scores)), finder.extra),
                        file_name=f"{finder.column}.csv", mime="text/csv", key=f"{key}.csv",
@@ -219,8 +233,11 @@ def _error_clusters_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
         members = scores[scores["cluster"] == cluster]
         wrong = members[members["is_error"].fillna(False).astype(bool)]
         head, button = st.columns([4, 1], vertical_alignment="center")
-        head.markdown(f"**Cluster {cluster}** · {int(row['errors'])} errors of "
-                      f"{int(row['predicted'])} ({float(row['error_rate']):.0%}, lift "
+        # "Select cluster" selects every member, unlabeled ones too: count them all, then the labeled.
+        labeled = int(members["is_error"].notna().sum())
+        head.markdown(f"**Cluster {cluster}** · {len(members):,} point{'' if len(members) == 1 else 's'}, "
+                      f"{labeled:,} labeled, {int(row['errors']):,} error{'' if int(row['errors']) == 1 else 's'} "
+                      f"({float(row['error_rate']):.0%} of the labeled, lift "
                       f"{float(row['lift']):.1f}× the average, p = {float(row['p_value']):.1g}) · "
                       f"top confusion {md(row.get('top_confusion') or '–')}")
         description = row.get("description")
@@ -228,8 +245,8 @@ def _error_clusters_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
             head.caption(md(description))
         if button.button("Select cluster", key=f"{key}.sel.{cluster}", width="stretch"):
             return members.index.astype(str).tolist()
-        clicked = image_grid(wrong, key=f"{key}.grid.{cluster}", columns=8,
-                             fields=("label", "prediction"), max_items=8)
+        clicked = paged_grid(wrong, key=f"{key}.grid.{cluster}", columns=8,
+                             fields=("label", "prediction"), page_size=8, sortable=False)
         if clicked is not None:
             return [clicked]
     return None
@@ -253,8 +270,8 @@ def _duplicates_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
                       f"{', '.join(md(d) for d in row['datasets'])}{leak}")
         if button.button("Select group", key=f"{key}.sel.{int(row['group'])}", width="stretch"):
             return ids
-        clicked = image_grid(scores.loc[ids], key=f"{key}.grid.{int(row['group'])}", columns=8,
-                             fields=("dataset", "label"), max_items=8)
+        clicked = paged_grid(scores.loc[ids], key=f"{key}.grid.{int(row['group'])}", columns=8,
+                             fields=("dataset", "label"), page_size=8, sortable=False)
         if clicked is not None:
             return [clicked]
     return None

@@ -98,7 +98,11 @@ def _categorical(grid: np.ndarray, colour: ColourSpec, rows: np.ndarray,
         members = rows[codes == i]
         if len(members) == 0:
             continue
-        trace = _trace(grid, members, category, size=size, color=col)
+        if category == MISSING:  # unlabeled: light, small, and hollow where markers are big enough to see it
+            hollow = {"symbol": "circle-open", "line": {"width": 1, "color": col}} if size >= 4 else {}
+            trace = _trace(grid, members, category, size=max(size - 1.5, 2.0), color=col, **hollow)
+        else:
+            trace = _trace(grid, members, category, size=size, color=col)
         trace.legendrank = 1000 + (colour.legend_rank[i] if colour.legend_rank else i)
         traces.append(trace)
         trace_rows.append(members)
@@ -131,6 +135,15 @@ def _numeric(grid: np.ndarray, colour: ColourSpec, rows: np.ndarray,
     traces.append(trace)
     trace_rows.append(present)
     return traces, trace_rows
+
+
+def _legend(colour: ColourSpec) -> dict[str, Any]:
+    """Categories: a titled legend on the right. A numeric colour has its colour bar there, so the few
+    legend entries left (missing values, search results, selected, filtered out) go in a row below."""
+    if colour.kind == "numeric":
+        return {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.01, "yanchor": "top",
+                "itemsizing": "constant"}
+    return {"title": {"text": plotly_text(colour.by)}, "itemsizing": "constant", "tracegroupgap": 2}
 
 
 def _overlay(frame: pd.DataFrame, grid: np.ndarray, ids: Sequence[str], name: str,
@@ -228,10 +241,10 @@ def build_figure(frame: pd.DataFrame, colour: ColourSpec, *, visible: np.ndarray
     figure.update_layout(
         height=height, margin={"l": 8, "r": 8, "t": 48, "b": 8}, hovermode="closest",
         title={"text": plotly_text(title, limit=200), "x": 0.01, "font": {"size": 16}},
-        uirevision=uirevision, legend={"title": {"text": plotly_text(colour.by)},
-                                       "itemsizing": "constant", "tracegroupgap": 2},
-        dragmode="lasso",
+        uirevision=uirevision, legend=_legend(colour), dragmode="lasso",
     )
+    if colour.kind == "numeric":  # room for the legend under the plot
+        figure.update_layout(margin={"b": 40})
     if images and (mosaic or not dense):
         figure.update_layout(images=layout_images(frame, grid, shown, view, mosaic=mosaic))
     axis = {"showticklabels": False, "showgrid": False, "zeroline": False, "title": None}
