@@ -2,13 +2,15 @@
 
     python benchmarks/analysis.py                  # mislabels + novelty + 10k timing
     python benchmarks/analysis.py --sizes 10000 100000 --seeds 5 --no-efficientnet
+    python benchmarks/analysis.py --skip novelty demo timing --datasets wine lfw_faces/hog
 
 1. Likely mislabels: 5% and 10% of labels flipped at random (several seeds) in real data sets
    that ship in packages, each in several spaces (benchmarks/real_spaces.py: digits, lfw faces,
    textiles, breast cancer, wine; pixels, HOG, an MLP's hidden layer, EfficientNet-Lite0,
    standardised/PCA features). AUROC and precision at k = number flipped for our score
-   (core.analysis.mislabels: kNN agreement at several k + cross-validated linear probe + the
-   model's top-1 prediction/confidence, weights fitted on the data), each of those signals alone,
+   (core.analysis.mislabels: kNN agreement at several k + two cross-validated linear probes, on
+   PCA components and on the vectors as given + the model's top-1 prediction/confidence, weights
+   fitted on the data), each of those signals alone,
    cleanlab's get_label_quality_scores on out-of-fold logistic-regression probabilities of the
    same vectors, and plain kNN disagreement (k=10); the likely_mislabels cut-off's real and
    estimated precision and recall; the fitted weights.
@@ -90,11 +92,15 @@ def knn_disagreement(idx: np.ndarray, noisy: np.ndarray) -> np.ndarray:
     return (noisy[idx] != noisy[:, None]).mean(axis=1)
 
 
-def mislabel_bench(seeds: int, use_effnet: bool, rates: tuple[float, ...] = (0.05, 0.1)) -> pd.DataFrame:
+def mislabel_bench(seeds: int, use_effnet: bool, rates: tuple[float, ...] = (0.05, 0.1),
+                   only: list[str] | None = None) -> pd.DataFrame:
+    """only: dataset names or dataset/space pairs to keep (all when None)."""
     from real_spaces import spaces  # benchmarks/ is on sys.path when this script runs
 
     rows = []
     for sp in spaces(use_effnet):
+        if only and sp.dataset not in only and f"{sp.dataset}/{sp.space}" not in only:
+            continue
         x, y, c = sp.vectors, sp.labels, int(sp.labels.max()) + 1
         idx, sims = knn_graph(x, 10)
         kwargs: dict[str, Any] = {}
@@ -254,6 +260,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000])
     parser.add_argument("--no-efficientnet", action="store_true",
                         help="leave out the EfficientNet-Lite0 spaces (cached after the first run)")
+    parser.add_argument("--datasets", nargs="*", default=None,
+                        help="mislabels only on these datasets or dataset/space pairs (e.g. wine lfw_faces/hog)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["mislabels", "novelty", "demo", "timing"])
     args = parser.parse_args()
     pd.set_option("display.width", 250)
@@ -261,7 +269,7 @@ def main() -> None:
     print(f"cpus usable={len(os.sched_getaffinity(0))} load={os.getloadavg()}")
     if "mislabels" not in args.skip:
         res = timed("Mislabel ranking, 5% and 10% random flips, real data", lambda: mislabel_bench(
-            args.seeds, not args.no_efficientnet))
+            args.seeds, not args.no_efficientnet, only=args.datasets))
         mislabel_tables(res)
     if "novelty" not in args.skip:
         res = timed("Novelty of a held-out digit class", lambda: novelty_bench(list(range(10))))

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import export
 from core.types import DATASET, KEY
-from ui import collections_view, resources, search_view
+from ui import collections_view, resources, search_actions, search_view
 from ui.errors import show_errors
 from ui.page import require_datasets, setup_page
 from ui.text import md
@@ -85,9 +85,11 @@ with actions[2].popover("Save as collection", icon=":material/save:", width="str
                                refs=[(h.payload.get(DATASET), h.payload.get(KEY)) for h in hits],
                                query=query.to_doc(full_filter, exact))
 
+search_actions.hit_actions(ctx, ids)
+
 rows = search_view.result_rows(hits)
 search_view.result_cards(rows, fields=search_view.card_fields(query))
-with st.expander("Results as a table"):
+with st.expander("Results as a table (tick rows to tag or label only those)"):
     shown = [c for c in ("score", search_view.NEAREST_POSITIVE, search_view.NEAREST_NEGATIVE, "dataset",
-                         "key", "label", "prediction", "confidence", "split") if c in rows.columns]
-    st.dataframe(rows[shown] if len(rows) else rows, width="stretch")
+                         "key", "label", "prediction", "confidence", "split", "tags") if c in rows.columns]
+    search_actions.results_table(rows[shown] if len(rows) else rows, ids)

@@ -22,7 +22,8 @@ queue = review_view.get_queue()
 with st.expander("Queue", expanded=queue is None), show_errors(stop=True):
     analysis = current_analysis(ctx)
     picked = review_view.source_picker(sc, analysis)
-    skip = st.checkbox("Leave out items already reviewed", value=True, key="review.skip_reviewed")
+    skip = st.checkbox("Leave out items already reviewed or relabeled", value=True, key="review.skip_reviewed",
+                       help="Items marked reviewed, or whose label was changed (accepted suggestion, set label)")
     if st.button("Start", key="review.start", type="primary", icon=":material/play_arrow:",
                  disabled=picked is None) and picked is not None:
         name, make = picked

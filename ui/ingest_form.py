@@ -39,6 +39,7 @@ class ModelChoice:
     vectors: Any = None  # UploadedFile: .parquet or .npy
     ids: Any = None  # UploadedFile: ids for a .npy (one per line, or a CSV / Parquet)
     space: str = "own"
+    layers: str = ""  # "" = the model's pooled output; "hidden:4, hidden:8, pooled" = one space each
 
 
 def names_section(ctx: PageContext) -> tuple[str, str]:
@@ -113,8 +114,44 @@ def offline_note() -> str:
             "`embedscope models` lists them all.")
 
 
+LAYERS_HELP = ("Empty: one space from the model's pooled output. Several layers, comma-separated (e.g. "
+               "`hidden:4, hidden:8, pooled`), make one space each from a single forward pass: a layer "
+               "sweep for the Evaluate page's scorecard at the cost of one ingest. `hidden:-2` counts from "
+               "the last layer.")
+
+
+def layers_problem(text: str) -> str | None:
+    """Why a Layers entry cannot be used (naming the bad part; core.embedders.layers.parse_layers,
+    the CLI's `--layers` parser), or None when it can."""
+    from core.embedders.layers import parse_layers
+    from core.errors import BadInputError
+
+    try:
+        parse_layers(text)
+    except BadInputError as e:
+        return f"Layers: {e}"
+    return None
+
+
+def layers_input() -> str:
+    """The optional Layers field of a model choice, with the parser's message under it when it is bad."""
+    text = st.text_input("Layers (optional)", key="ing.layers", help=LAYERS_HELP,
+                         placeholder="the pooled output; or e.g. hidden:4, hidden:8, pooled").strip()
+    problem = layers_problem(text) if text else None
+    if problem:
+        st.error(md(problem, limit=300), icon=":material/error:")
+    return text
+
+
 def model_section(settings: Settings) -> ModelChoice:
-    """The "how to embed" widgets."""
+    """The "how to embed" widgets: a model (and optionally several of its layers), or own vectors."""
+    choice = _model_choice(settings)
+    if choice.kind != "own":
+        choice.layers = layers_input()
+    return choice
+
+
+def _model_choice(settings: Settings) -> ModelChoice:
     from core.embedders import PRESETS
 
     kind = st.radio("Embeddings", list(MODEL_KINDS), format_func=MODEL_KINDS.__getitem__,

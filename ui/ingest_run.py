@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import streamlit as st
 
 from core.config import Settings
 from core.errors import BadInputError
-from core.pipeline.ingest_job import PHASE_INDEX, IngestOutcome, ModelSource, VectorSource
+from core.pipeline.ingest_job import PHASE_INDEX, IngestOutcome, LayersSource, ModelSource, VectorSource
 from core.pipeline.ingest_job import run_ingest as run_ingest_job
 from core.types import Item
 from ui import resources, state, uploads
@@ -75,11 +76,37 @@ def _model_name(choice: ModelChoice, settings: Settings) -> str:
     return choice.model
 
 
-def _source(ctx: PageContext, dataset: str, choice: ModelChoice) -> ModelSource | VectorSource:
-    """The model (loaded once per process) or the uploaded vectors to ingest with."""
+def check_layers(choice: ModelChoice) -> list[str]:
+    """The Layers field as layer specs ([] when empty: the pooled output); BadInputError naming the
+    bad part (the CLI's `--layers` parser)."""
+    from core.embedders.layers import parse_layers
+
+    if choice.kind == "own" or not choice.layers.strip():
+        return []
+    try:
+        return parse_layers(choice.layers)
+    except BadInputError as e:
+        raise BadInputError(f"Layers: {e}") from e
+
+
+def _layers(model: str, layers: list[str], settings: Settings) -> LayersSource:
+    """Several layers of one model, embedded in one forward pass (loaded for this ingest: a layer
+    sweep is a one-off, unlike the single model resources.get_model keeps)."""
+    from core.embedders.layers import load_layers
+
+    return LayersSource(load_layers(model, layers, device=settings.device, batch_size=settings.batch_size,
+                                    allowed_roots=settings.allowed_roots,
+                                    allow_pickled=settings.allow_pickled_models))
+
+
+def _source(ctx: PageContext, dataset: str, choice: ModelChoice) -> ModelSource | LayersSource | VectorSource:
+    """The model (loaded once per process), several of its layers, or the uploaded vectors to ingest with."""
     from core.datasets import open_own_embeddings
 
     if choice.kind != "own":
+        layers = check_layers(choice)
+        if layers:
+            return _layers(_model_name(choice, ctx.settings), layers, ctx.settings)
         return ModelSource(resources.get_model(_model_name(choice, ctx.settings)))
     if choice.vectors is None:
         raise BadInputError("Upload a vectors file (.parquet or .npy) first")
@@ -91,7 +118,7 @@ def _source(ctx: PageContext, dataset: str, choice: ModelChoice) -> ModelSource 
 
 
 def ingest(ctx: PageContext, project: str, dataset: str, items: list[Item],
-           source: ModelSource | VectorSource, status: Any) -> IngestOutcome:
+           source: ModelSource | LayersSource | VectorSource, status: Any) -> IngestOutcome:
     """The CLI's ingest use case (core.pipeline.ingest_job.run_ingest) with a progress bar; then,
     for a large space, the search index is built in the background (core.pipeline.indexing:
     a child process on a copy), so the page returns and search works (exact) meanwhile."""
@@ -101,10 +128,20 @@ def ingest(ctx: PageContext, project: str, dataset: str, items: list[Item],
     outcome = run_ingest_job(ctx.store, project, dataset, items, source, settings=ctx.settings,
                              progress=bar, build_index=False)
     bar.finish()
-    if outcome.report.stored and start_index_build(ctx.store, project, outcome.report.space) is not None:
+    for report in outcome.all_reports():  # one line per space made (several for a Layers list)
+        st.write(space_line(report))
+    building = [r.space for r in outcome.all_reports()
+                if r.stored and start_index_build(ctx.store, project, r.space) is not None]
+    if building:
         st.write(f"{PHASE_INDEX[:1].upper()}{PHASE_INDEX[1:]} (search works meanwhile, exact)")
-        return IngestOutcome(outcome.report, index_built=False, index_building=True)
+        return replace(outcome, index_built=False, index_building=True)
     return outcome
+
+
+def space_line(report: Any) -> str:
+    """"Space tiny-vit-hidden-4: 6 stored, 0 already there (ok)" for one space's IngestReport."""
+    return (f"Space {md(report.space)}: {report.stored:,} stored, {report.skipped:,} already there "
+            f"({md(report.status)})")
 
 
 def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
@@ -121,6 +158,7 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
         raise BadInputError(ask)
     validate_name(project, "project")
     validate_name(dataset, "dataset")
+    check_layers(choice)  # a bad Layers entry is named before any file is read or model loaded
     with st.status(f"Ingesting {md(project)}/{md(dataset)}…", expanded=True) as status:
         try:
             st.write("Reading the items…")
@@ -135,18 +173,35 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
             status.update(label=f"Ingest of {md(project)}/{md(dataset)} failed: {md(failure(e), limit=200)}",
                           state="error", expanded=True)
             raise
-        report = outcome.report
-        indexed = " · building the search index…" if outcome.index_building else ""
-        status.update(label=f"Ingest {report.status}: {report.stored:,} stored{indexed}",
-                      state="error" if report.status == "failed" else "complete")
+        report, reports, worst = outcome.report, outcome.all_reports(), worst_status(outcome)
+        status.update(label=status_label(outcome), state="error" if worst == "failed" else "complete")
     # No cache to clear: every cached read is keyed on the space's revision, which this changed.
     state.set_project(project)
     state.set_space(report.space)
     state.set_datasets([dataset])
     summary = summarize(report, index_built=outcome.index_built)
     summary["index_building"] = outcome.index_building
+    summary["spaces"] = [space_line(r) for r in reports]
+    summary["status"] = worst
     st.session_state[state.LAST_INGEST] = summary
     return summary
+
+
+def worst_status(outcome: IngestOutcome) -> str:
+    """The ingest's status over every space it wrote: failed, else partial, else the first's."""
+    reports = outcome.all_reports()
+    return next((s for s in ("failed", "partial") if any(r.status == s for r in reports)), outcome.report.status)
+
+
+def status_label(outcome: IngestOutcome) -> str:
+    """The status box's last label, e.g. "Ingest ok: 6 stored in each of 3 spaces"."""
+    reports = outcome.all_reports()
+    stored = f"{outcome.report.stored:,} stored"
+    if len(reports) > 1:  # a Layers list: the counts differ only when a space was partly there
+        stored += (f" in each of {len(reports)} spaces" if len({r.stored for r in reports}) == 1
+                   else f" in the first of {len(reports)} spaces")
+    indexed = " · building the search index…" if outcome.index_building else ""
+    return f"Ingest {worst_status(outcome)}: {stored}{indexed}"
 
 
 def failure(error: BaseException) -> str:
@@ -183,6 +238,8 @@ def show_summary(summary: dict[str, Any]) -> None:
     cols[3].metric("Rejected", f"{len(summary['rejects']):,}")
     message = {"ok": st.success, "partial": st.warning}.get(summary["status"], st.error)
     message(f"Status: {summary['status']}")
+    if len(summary.get("spaces") or []) > 1:
+        st.markdown("**Spaces made** (one forward pass)  \n" + "  \n".join(summary["spaces"]))
     if summary.get("index_building"):
         _show_index_state(summary)
     if summary.get("index_built"):

@@ -95,12 +95,15 @@ def _tagged(sc: Scope, tag: str) -> list[str]:
 
 
 def _unreviewed(sc: Scope, ids: list[str]) -> list[str]:
+    """ids without the corrected ones (core.curation.corrected: marked reviewed, or relabeled since
+    the original label), so an accepted suggestion or a set label also leaves the queue."""
     if not ids:
         return ids
-    frame = sc.store.payloads(sc.project, sc.space, Filter.ids(ids), fields=[REVIEWED])
-    # Points never marked read back as NaN (a float column): only a stored true counts.
-    marked = frame[REVIEWED].map(lambda v: v is True or v == 1) if REVIEWED in frame.columns else None
-    done = set(frame.index[marked.astype(bool)]) if marked is not None else set()
+    from core.curation.corrected import corrected_mask, corrected_payloads
+
+    frame = corrected_payloads(sc.store, sc.project, ids)
+    mask = corrected_mask(frame)
+    done = set(frame.index[mask.to_numpy()])
     return [i for i in ids if i not in done]
 
 

@@ -1,4 +1,4 @@
-"""Out-of-sample estimates of p(true class | item) for the mislabel finder: kNN votes, a linear probe, the model."""
+"""Out-of-sample estimates of p(true class | item) for the mislabel finder: kNN votes, linear probes, the model."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ from core.linalg import row_norms
 PROBE_MAX_DIM = 64
 # The probe trains on at most this many labelled items (a random pool); the rest are predicted.
 PROBE_MAX_TRAIN = 50_000
+# The raw probe (on the vectors as given, no PCA) trains on at most this many items, and runs only
+# up to RAW_MAX_DIM dimensions and RAW_MAX_ITEMS items: its fits cost d/64 times the PCA probe's, and
+# its (n, C) output is one more array; it earns its place on small data (a 5k pool is a weak probe
+# of a million items, and at 1M x 100 classes the array alone would be 400 MB).
+RAW_MAX_TRAIN = 5_000
+RAW_MAX_DIM = 2_048
+RAW_MAX_ITEMS = 200_000
 PREDICT_BLOCK = 65_536  # rows per block of the PCA transform and the probe's predictions
 
 
@@ -45,24 +52,42 @@ def knn_label_probs(
 
 
 def probe_label_probs(
-    vectors: np.ndarray, codes: np.ndarray, n_classes: int, *, folds: int = 5, seed: int = 0
+    vectors: np.ndarray, codes: np.ndarray, n_classes: int, *, folds: int = 5, seed: int = 0,
+    repeats: int = 1, raw: bool = False,
 ) -> np.ndarray:
     """Cross-validated logistic-regression probabilities on the embeddings (a linear probe).
 
     Each item's probabilities come from a model that never saw it, so a wrong label cannot
-    vouch for itself. Above PROBE_MAX_TRAIN labelled items the probe trains on a random pool of
-    that many (a 64-d linear model is saturated long before; it keeps the cost flat in n): pool
-    items are predicted out-of-fold, the others by any fold's model (they trained none).
+    vouch for itself. Above PROBE_MAX_TRAIN labelled items (RAW_MAX_TRAIN when raw) the probe
+    trains on a random pool of that many (a linear model is saturated long before; it keeps the
+    cost flat in n): pool items are predicted out-of-fold, the others by any fold's model.
+    repeats: the cross-validation is run this many times with different fold splits and the
+    probabilities averaged (on small data one split's luck moves the ranking of the few flipped
+    items). raw: the vectors as given (cleanlab's documented workflow) instead of their top PCA
+    components rescaled (_reduce); the two regularise differently and each wins on some data.
     vectors: (n, d) float32; codes: (n,) int, -1 = unlabeled (not trained on, still predicted).
     Returns (n, n_classes) float32; classes absent from a training fold get 0.
     """
     rng = np.random.default_rng(seed)
     labelled = np.flatnonzero(codes >= 0)
-    pool = labelled if labelled.size <= PROBE_MAX_TRAIN else np.sort(
-        rng.choice(labelled, PROBE_MAX_TRAIN, replace=False))
-    x = _reduce(vectors, pool, seed)
+    cap = RAW_MAX_TRAIN if raw else PROBE_MAX_TRAIN
+    pool = labelled if labelled.size <= cap else np.sort(rng.choice(labelled, cap, replace=False))
+    x = vectors if raw else _reduce(vectors, pool, seed)
     probs = np.zeros((vectors.shape[0], n_classes), dtype=np.float32)
-    others = np.setdiff1d(np.arange(vectors.shape[0]), pool, assume_unique=True)
+    for rep in range(max(1, repeats)):
+        part = probs if rep == 0 else np.zeros_like(probs)
+        _cross_validate(x, codes, pool, n_classes, folds, seed + 7919 * rep, part)
+        if rep:
+            probs += part
+    if repeats > 1:
+        probs /= np.float32(repeats)
+    return probs
+
+
+def _cross_validate(x: np.ndarray, codes: np.ndarray, pool: np.ndarray, n_classes: int, folds: int,
+                    seed: int, out: np.ndarray) -> None:
+    """One cross-validation of the probe on the pool, every row of out written once."""
+    others = np.setdiff1d(np.arange(x.shape[0]), pool, assume_unique=True)
     n_splits = max(2, min(folds, pool.size))
     splits = [(pool[tr], np.concatenate([pool[te], others[i::n_splits]]))
               for i, (tr, te) in enumerate(
@@ -72,8 +97,7 @@ def probe_label_probs(
     # (8.7 s vs 0.19 s) on a loaded 2-core machine.
     with threadpool_limits(limits=1):
         Parallel(n_jobs=min(n_splits, os.cpu_count() or 1), prefer="threads")(
-            delayed(_fold_probs)(x, codes, tr, te, n_classes, probs) for tr, te in splits)
-    return probs
+            delayed(_fold_probs)(x, codes, tr, te, n_classes, out) for tr, te in splits)
 
 
 def _fold_probs(x: np.ndarray, codes: np.ndarray, train: np.ndarray, test: np.ndarray,

@@ -58,10 +58,14 @@ def _items(store: VectorStore, settings: Settings, args: argparse.Namespace) -> 
                                          cluster=args.cluster, cache_dir=cache_folder(settings))
 
 
+def _stem(out: Path) -> str:
+    """--out's name without its last suffix: the other files are named after it."""
+    return out.name[: -len(out.suffix)] if out.suffix else out.name
+
+
 def _paths(out: Path, names: list[str]) -> list[Path]:
     """Where each file goes: the first at --out, the others beside it with their own suffix."""
-    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
-    return [out] + [out.with_name(stem + name[name.index("."):]) for name in names[1:]]
+    return [out] + [out.with_name(_stem(out) + name[name.index("."):]) for name in names[1:]]
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with opened_store(settings) as store:
         space, items = _items(store, settings, args)
         urls = UrlOptions(args.image_url_prefix, args.local_files_root)
-        made = build(store, settings, args.project, space, items, args.format, stem="export", urls=urls)
+        made = build(store, settings, args.project, space, items, args.format, stem=_stem(args.out), urls=urls)
     paths = _paths(args.out, [name for name, _ in made.files])
     for path, (_, data) in zip(paths, made.files, strict=True):
         try:

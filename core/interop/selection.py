@@ -98,13 +98,11 @@ def from_finding(store: VectorStore, project: str, space: str, finding: str, *,
 
 
 def project_classes(store: VectorStore, project: str, space: str, items: pd.DataFrame) -> list[str]:
-    """Every label of the items' datasets (so an annotator can choose any class, not only the
-    exported ones), plus the exported items' labels, predictions and suggested labels; sorted."""
-    names = sorted({str(d) for d in items.get(DATASET, pd.Series(dtype=object)).dropna()})
-    found: set[str] = set()
-    if names:
-        labels = store.payloads(project, space, flt=items_only(Filter.datasets(names)), fields=[LABEL])
-        found |= {str(v) for v in labels.get(LABEL, pd.Series(dtype=object)).dropna()}
+    """Every label of the project's items in the space (so an annotator can choose any class, also
+    one only another dataset has: the demo's 9s live in production alone), plus the exported items'
+    labels, predictions and suggested labels; sorted."""
+    labels = store.payloads(project, space, flt=items_only(), fields=[LABEL])
+    found = {str(v) for v in labels.get(LABEL, pd.Series(dtype=object)).dropna()}
     for column in (LABEL, "prediction", "suggested_label"):
         if column in items.columns:
             found |= {str(v) for v in items[column].dropna()}

@@ -323,3 +323,38 @@ def test_dashboard_ingest_builds_the_search_index_like_the_cli(roots: Settings, 
     assert built == [("pets", at.session_state["es.space"])]
     at.run()
     assert any("Search index built" in m.value for m in at.success)
+
+
+def test_layers_field_ingests_one_space_per_layer_in_one_run(roots: Settings, tmp_path: Path,
+                                                             tiny_vit_dir: Path) -> None:  # noqa: F811
+    good = _images(tmp_path / "datasets" / "pets", per_class=2)
+    at = run_page(PAGE, timeout=120).run()
+    at.radio(key="ing.source").set_value("folder").run()
+    at.text_input(key="ing.folder").set_value("pets")
+    _fill(at, "pets", "train", tiny_vit_dir)
+    at.text_input(key="ing.layers").set_value("hidden:1, pooled").run()
+    assert not at.error, [e.value for e in at.error]  # a good list: no message under the field
+    at.button(key="ing.run").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    counts = _stored(roots, "pets")["train"]
+    assert len(counts) == 2 and set(counts.values()) == {len(good)}  # one space per layer, every item
+    spaces = next(m.value for m in at.markdown if m.value.startswith("**Spaces made**"))
+    assert all(md(space) in spaces for space in counts) and spaces.count(f"{len(good)} stored") == 2
+    assert at.session_state["es.space"] in counts  # the sidebar moves to the first layer's space
+
+
+def test_a_bad_layer_is_named_and_nothing_is_ingested(roots: Settings, tmp_path: Path,
+                                                      tiny_vit_dir: Path) -> None:  # noqa: F811
+    _images(tmp_path / "datasets" / "pets", per_class=1)
+    at = run_page(PAGE, timeout=120).run()
+    at.radio(key="ing.source").set_value("folder").run()
+    at.text_input(key="ing.folder").set_value("pets")
+    _fill(at, "pets", "train", tiny_vit_dir)
+    at.text_input(key="ing.layers").set_value("hidden:1, hiddn:2").run()
+    bad = md("'hiddn:2'")  # the bad part, quoted, as the page escapes it
+    assert any(bad in e.value and "Layers" in e.value for e in at.error), [e.value for e in at.error]
+    at.button(key="ing.run").click().run()
+    assert not at.exception, at.exception
+    assert sum(bad in e.value for e in at.error) >= 2, [e.value for e in at.error]  # the field's and the run's
+    assert _stored(roots, "pets") == {}

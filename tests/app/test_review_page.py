@@ -79,3 +79,16 @@ def test_nothing_to_review_explains_itself(app_env: Settings) -> None:
     at = run_page(PAGE).run()
     assert not at.exception, at.exception
     assert any("Nothing to review yet" in i.value for i in at.info)
+
+
+def test_a_new_queue_leaves_out_relabeled_items(flipped: Flipped) -> None:
+    """An accepted suggestion counts as corrected (core.curation.corrected), like a kept label."""
+    at = run_page(PAGE).run()
+    at.selectbox(key="review.source").set_value("Likely mislabels").run()
+    at.button(key="review.start").click().run()
+    total = _position(at)[1]
+    first = _current(at)
+    at.button(key="review.act.accept").click().run()
+    assert payload(flipped.seeded, first).get("reviewed") is not True  # relabeled, not marked reviewed
+    at.button(key="review.start").click().run()
+    assert _position(at) == (1, total - 1) and first not in at.session_state["review.queue"].ids

@@ -19,7 +19,7 @@ from core.analysis.outliers import OUTLIER_LOCAL_Z, OUTLIER_MIN_RATIO, OUTLIER_Z
 from ui import resources
 from ui.page import PageContext
 from ui.text import md
-from ui.widgets.curation import finding_actions
+from ui.widgets.curation import curation_actions, finding_actions
 from ui.widgets.grid import image_grid, paged_grid
 from ui.widgets.progress import ProgressBar
 
@@ -243,6 +243,9 @@ def _error_clusters_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
         description = row.get("description")
         if isinstance(description, str) and description:
             head.caption(md(description))
+        with head:  # tag / label / mark reviewed every point of the cluster (unlabeled ones too)
+            curation_actions(None, members.index.astype(str).tolist(), key=f"{key}.cur.{cluster}",
+                             count=len(members))
         if button.button("Select cluster", key=f"{key}.sel.{cluster}", width="stretch"):
             return members.index.astype(str).tolist()
         clicked = paged_grid(wrong, key=f"{key}.grid.{cluster}", columns=8,
@@ -268,6 +271,8 @@ def _duplicates_tab(table: pd.DataFrame | None, scores: pd.DataFrame,
         leak = " · :material/warning: leakage across datasets/splits" if row["leakage"] else ""
         head.markdown(f"**Group {int(row['group'])}** · {int(row['size'])} items · "
                       f"{', '.join(md(d) for d in row['datasets'])}{leak}")
+        with head:  # e.g. tag the group "duplicate", or mark it reviewed once kept
+            curation_actions(None, ids, key=f"{key}.cur.{int(row['group'])}", count=len(ids))
         if button.button("Select group", key=f"{key}.sel.{int(row['group'])}", width="stretch"):
             return ids
         clicked = paged_grid(scores.loc[ids], key=f"{key}.grid.{int(row['group'])}", columns=8,
