@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import overview
+from ui import demo_detection, overview
 from ui.errors import show_errors
 from ui.page import PAGES, nav_link, setup_page
 from ui.text import md, md_frame
@@ -22,6 +22,11 @@ if not projects:
         with show_errors(stop=True):
             overview.load_demo_with_progress(ctx.store, ctx.settings)
         st.rerun()
+    if st.button("Load detection demo", icon=":material/center_focus_strong:", key="load_detection_demo",
+                 help=demo_detection.BUTTON_HELP):
+        with show_errors(stop=True):
+            demo_detection.load_detection_demo_with_progress(ctx.store, ctx.settings)
+        st.rerun()
     st.markdown("**Your own data** — upload on the Ingest page, or from the command line:")
     st.code("python -m core ingest ./images/train --project myproj --dataset train "
             "--data-root ./images\n"
@@ -35,6 +40,8 @@ st.markdown(f"**Store:** {md(ctx.store.describe(), limit=None)} · **projects:**
 # Just loaded: the demo's pretrained space filling in the background, and the way to its map.
 if "demo" in projects and overview.demo_job_status(ctx.store):
     nav_link("pages/2_Explore.py", "Open the demo's map on Explore", ":material/map:")
+if "demo-detection" in projects:
+    demo_detection.detection_job_status(ctx.store)
 
 for project in projects:
     spaces = ctx.store.list_spaces(project)
@@ -66,6 +73,12 @@ if "demo" not in projects:
         if st.button("Load demo", key="load_demo_more"):
             with show_errors(stop=True):
                 overview.load_demo_with_progress(ctx.store, ctx.settings)
+            st.rerun()
+if "demo-detection" not in projects:
+    with st.expander("Load the detection demo too"):
+        if st.button("Load detection demo", key="load_detection_demo_more", help=demo_detection.BUTTON_HELP):
+            with show_errors(stop=True):
+                demo_detection.load_detection_demo_with_progress(ctx.store, ctx.settings)
             st.rerun()
 
 st.divider()

@@ -325,8 +325,9 @@ def step_analyse(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def step_curate(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Curation at scale (issue 14): the first open of a store made before tags existed (adds the tags
-    index), tagging 10k points, relabelling 1 and 1,000, the dashboard's payload read after a write
-    (the cache is keyed on the revision: every write re-reads the space's payloads), tag counts,
+    index), tagging 10k points, relabelling 1 and 1,000, the dashboard's payload read after those writes
+    and after one more relabel (the cached frame patched from the payload journal, not a full read;
+    payload_full_reads_after_writes counts full reads), the Explore map data's rebuild, tag counts,
     corrected ids, and undoing everything (the store ends as it began, but for original_label)."""
     from core.config import load_settings
     from core.curation import labels, tags
@@ -356,15 +357,55 @@ def step_curate(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
                                                        why="manual"))
         timed("relabel_1k_s", lambda: labels.set_labels(store, PROJECT, points[1:1001], ["fixed"] * 1000,
                                                         who="bench", why="finding"))
+        full_reads = _count_payload_reads(store)
         frame = timed("payloads_after_write_s", lambda: load_payloads(store, PROJECT, SPACE, cache_dir=cache))
+        reads = len(full_reads)
+        timed("relabel_1_again_s", lambda: labels.set_labels(store, PROJECT, points[1001:1002], ["fixed"],
+                                                             who="bench", why="manual"))
+        full_reads.clear()  # set_labels reads the payloads of its points
+        frame = timed("payloads_after_relabel_1_s", lambda: load_payloads(store, PROJECT, SPACE, cache_dir=cache))
+        figures["payload_full_reads_after_writes"] = reads + len(full_reads)  # 0: patched from the journal
+        figures["map_data_rebuild_s"] = _map_data_rebuild(store, frame)
         figures["tag_counts"] = timed("tag_counts_s", lambda: tags.tag_counts(store, PROJECT, SPACE))
         figures["corrected"] = len(timed("corrected_ids_s", lambda: corrected_ids(store, PROJECT, SPACE)))
         figures["relabelled_seen"] = int((frame["label"] == "fixed").sum())
-        for name in ("undo_1k_s", "undo_1_s", "untag_10k_s"):
+        for name in ("undo_1_again_s", "undo_1k_s", "undo_1_s", "untag_10k_s"):
             timed(name, lambda: labels.undo(store, PROJECT, who="bench"))
         return figures
     finally:
         store.close()
+
+
+def _count_payload_reads(store: Any) -> list[int]:
+    """A list that grows by one on each full payload read (store.payloads) of this store object."""
+    reads: list[int] = []
+    plain = store.payloads
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return plain(*args, **kwargs)
+
+    store.payloads = counted
+    return reads
+
+
+def _map_data_rebuild(store: Any, payloads: Any) -> float:
+    """Seconds of the Explore map data's rebuild after a write (ui.resources.cached_map_data is keyed
+    on the project revision): the persisted map read back, then joined to the payloads (no scores)."""
+    from core.pipeline.maps import get_map
+    from ui.explore import map_data
+
+    start = time.perf_counter()
+    result = get_map(store, PROJECT, SPACE, [DATASET], method="umap", **_cache_kwargs(get_map))
+    read = time.perf_counter()
+    map_data(result.ids, result.coords, payloads, None, n_fitted=result.n_fitted, token="bench")
+    done = time.perf_counter()
+    from ui.widgets.filters import facets_from_frame  # ui.resources.payload_facets: per space revision
+
+    facets_from_frame(payloads)
+    print(f"curate: map read {read - start:.2f} s, map data join {done - read:.2f} s, filter facets "
+          f"{time.perf_counter() - done:.2f} s", file=sys.stderr, flush=True)
+    return done - start
 
 
 def _free_port() -> int:
@@ -689,6 +730,8 @@ def table(results: dict[int, dict[str, dict[str, Any]]]) -> str:
     for key, label in (("open_s", "first open (tags index)"), ("tag_10k_s", "tag 10k points"),
                        ("relabel_1_s", "relabel 1 point"), ("relabel_1k_s", "relabel 1,000 points"),
                        ("payloads_after_write_s", "payloads re-read after a write"),
+                       ("payloads_after_relabel_1_s", "payloads re-read after 1 relabel"),
+                       ("map_data_rebuild_s", "Explore map data rebuilt after a write"),
                        ("payloads_cached_s", "payloads from the cache"), ("tag_counts_s", "tag counts"),
                        ("undo_1k_s", "undo the 1,000")):
         add(f"curate: {label} (s)", lambda r, k=key: "-" if k not in r.get("curate", {}) else

@@ -49,3 +49,18 @@ class StoreOutdatedError(CoreError):
 
 class StoreTooNewError(CoreError):
     """The store (or one of its documents) was written by a newer embedscope than this one."""
+
+
+class BadBoxError(BadInputError):
+    """A detection box that cannot be cut from its image (empty after clipping, NaN, x1 <= x0).
+
+    `index` is the box's position in the list given, so a pipeline can reject that one box
+    (naming it) and keep the image and its other boxes."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+    def __reduce__(self) -> tuple[type[BadBoxError], tuple[str, int]]:
+        # Keeps `index` when the error crosses a process boundary (pickled by a worker pool).
+        return (type(self), (str(self), self.index))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import BadInputError
-from core.types import ITEM_KIND, KIND, KINDS
+from core.types import ITEM_KIND, KIND, KINDS, OBJECT_KIND
 
 # The reserved field name of the id condition: a Condition on it matches point ids (Qdrant's
 # has_id), not a payload field. No payload carries a top-level "id" (user metadata is under meta.).
@@ -111,6 +111,17 @@ def items_only(flt: Filter | None = None) -> Filter:
     is ITEM_KIND, narrowed by flt. Every caller that means datapoints uses this (a test fails on a
     second copy of the rule)."""
     return Filter(must=(Condition(KIND, equals=ITEM_KIND),)).and_(flt)
+
+
+def objects_only(flt: Filter | None = None) -> Filter:
+    """Detection objects (kind OBJECT_KIND), narrowed by flt: the points of the objects map."""
+    return Filter(must=(Condition(KIND, equals=OBJECT_KIND),)).and_(flt)
+
+
+def names_kind(flt: Filter | None) -> bool:
+    """Whether flt already says which kind of point it means (e.g. objects_only()): then callers
+    that default to items_only take flt as it is."""
+    return flt is not None and any(c.field == KIND for c in (*flt.must, *flt.must_not))
 
 
 def without_kind() -> Filter:

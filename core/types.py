@@ -30,15 +30,22 @@ KINDS: tuple[str, ...] = (ITEM_KIND, OBJECT_KIND)
 PARENT = "parent"  # for objects: the point id of the item they belong to
 BOX = "box"  # for objects: [x0, y0, x1, y1] in pixels
 SOURCE = "source"  # for objects: "label" or "prediction"
+LABEL_SOURCE = "label"  # SOURCE value of a ground-truth box
+PREDICTION_SOURCE = "prediction"  # SOURCE value of a detector's box
+OBJECT_SOURCES: tuple[str, ...] = (LABEL_SOURCE, PREDICTION_SOURCE)
+MATCH = "match"  # for objects: the matching status (core.analysis.box_matching.MATCH_STATUSES)
+IOU = "iou"  # for objects: best IoU with the matched / nearest box of the other source (float or None)
+MATCH_ID = "match_id"  # for objects: the point id of the matched partner (or None)
+BOX_AREA = "box_area"  # for objects: box width * height in pixels (size filters)
 # Curation fields (core.curation), written after ingest through set_payload, shared by every user.
 TAGS = "tags"  # list[str]; a keyword index matches points whose list contains the value
 REVIEWED = "reviewed"  # bool: a person looked at the item
 ORIGINAL_LABEL = "original_label"  # the label before the first change (set once, never overwritten)
 
 # Fields that get a keyword payload index (people filter by them).
-KEYWORD_FIELDS: tuple[str, ...] = (DATASET, KEY, LABEL, PREDICTION, SPLIT, KIND, PARENT, SOURCE, TAGS)
+KEYWORD_FIELDS: tuple[str, ...] = (DATASET, KEY, LABEL, PREDICTION, SPLIT, KIND, PARENT, SOURCE, TAGS, MATCH)
 # Fields that get a float payload index (range filters).
-FLOAT_FIELDS: tuple[str, ...] = (CONFIDENCE,)
+FLOAT_FIELDS: tuple[str, ...] = (CONFIDENCE, BOX_AREA, IOU)
 
 
 @dataclass(frozen=True)
@@ -136,3 +143,19 @@ class Item:
             META: dict(self.meta),
             KIND: ITEM_KIND,
         }
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One item that could not be stored, and why (missing file, corrupt image, empty text...)."""
+
+    item: Item
+    reason: str
+
+    @property
+    def key(self) -> str:
+        return self.item.key
+
+    @property
+    def uri(self) -> str | None:
+        return self.item.uri

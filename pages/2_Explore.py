@@ -12,7 +12,8 @@ import streamlit as st
 from core.display import shorten
 from core.filters import Filter
 from core.pipeline.vector_cache import cache_folder
-from ui import explore, resources, state, view_state
+from core.types import ITEM_KIND, OBJECT_KIND
+from ui import explore, objects_view, resources, state, view_state
 from ui.errors import show_errors
 from ui.page import PageContext, require_datasets, setup_page
 from ui.text import md
@@ -166,6 +167,7 @@ st.title(":material/map: Explore")
 require_datasets(ctx, "Nothing to explore yet: load the demo on the home page or ingest a dataset.")
 assert ctx.project is not None and ctx.space is not None
 
+objects = objects_view.points_switch(ctx)  # "Points: images | objects" when the space has objects
 top = st.columns([1.2, 1.6, 1, 1.1, 1.6], vertical_alignment="bottom")
 method_label = top[0].selectbox("Projection", list(METHODS), key="explore.method")
 colour_slot = top[1].empty()
@@ -182,7 +184,7 @@ with map_col:
     fit_slot = st.empty()
 
 with show_errors(stop=True):
-    if not refit and not resources.map_ready(ctx.project, ctx.space, ctx.datasets):
+    if not refit and not objects and not resources.map_ready(ctx.project, ctx.space, ctx.datasets):
         draw_preview(ctx, map_slot, METHODS[method_label], method_label)
     payloads = resources.map_payloads(ctx.project, ctx.space, ctx.datasets)
 if payloads.empty:
@@ -192,13 +194,15 @@ if payloads.empty:
     st.stop()
 
 st.sidebar.subheader("Filter the map")
-flt = payload_filter_widgets(resources.payload_facets(ctx.project, ctx.space, ctx.datasets),
+flt = payload_filter_widgets(resources.payload_facets(ctx.project, ctx.space, ctx.datasets,
+                                                     kind=OBJECT_KIND if objects else ITEM_KIND),
                              key="explore.flt", container=st.sidebar)
 fit_filtered = bool(flt) and st.sidebar.checkbox(
     "Fit the map on the filtered points only", key="explore.fit_filtered",
     help="Off: the filtered points keep their place in the map of all points (fast, stable).")
 
-args = map_args(ctx, METHODS[method_label], flt if fit_filtered else None)
+# The objects map is a map of its own (its filter keys the persisted document).
+args = map_args(ctx, METHODS[method_label], objects_view.view_filter(objects, flt if fit_filtered else None))
 with show_errors(stop=True):
     if refit:
         compute_map(ctx, args, refit=True)
@@ -217,10 +221,11 @@ with show_errors(stop=True):
                else np.ones(len(data.frame), dtype=bool))
 frame = data.frame
 
-options = data.options
+options = objects_view.colour_menu(data.options, objects)
 # Label first (the classes); agreement, scores and metadata are one pick away in the menu.
-default = "label" if "label" in options else explore.AGREEMENT
+default = objects_view.default_colour(objects, options, "label" if "label" in options else explore.AGREEMENT)
 view_state.check_colour(options)  # a colour from a link that this map cannot show: the default
+objects_view.reset_colour(default, options)  # images <-> objects switched: the view's default
 colour_by = colour_slot.selectbox("Colour by", options, key="explore.colour", format_func=shorten,
                                   index=options.index(default) if default in options else 0)
 placed = data.placed if not quick else 0
@@ -247,7 +252,8 @@ with side:
     if detail_id is not None:
         with st.container(border=True):
             row = frame.loc[detail_id].to_dict() if detail_id in frame.index else None
-            opened = item_detail(ctx, detail_id, payload=row, key="explore.detail", columns=3)
+            opened = item_detail(ctx, detail_id, payload=row, key="explore.detail", columns=3,
+                                 **objects_view.detail_options(ctx, detail_id, objects, key="explore.detail"))
             if opened is not None:
                 state.set_detail_id(opened)
                 st.rerun()
@@ -257,8 +263,7 @@ with side:
         st.caption("Select points on the map (lasso or box) to see their images here.")
     else:
         selection_actions(ctx, rows)
-        fields = ("label", "prediction", "confidence") if colour_by in explore.COLOUR_FIXED \
-            else ("label", colour_by)
+        fields = objects_view.grid_fields(objects, colour_by, explore.COLOUR_FIXED)
         clicked = paged_grid(rows, key="explore.grid", columns=3, fields=fields, page_size=30)
         if clicked is not None:
             state.set_detail_id(clicked)

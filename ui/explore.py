@@ -13,8 +13,26 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from core.types import CONFIDENCE, DATASET, KEY, LABEL, META, PREDICTION, REVIEWED, SPLIT, TAGS, TEXT, URI
+from core.types import (
+    BOX,
+    BOX_AREA,
+    CONFIDENCE,
+    DATASET,
+    IOU,
+    KEY,
+    LABEL,
+    MATCH,
+    META,
+    PREDICTION,
+    REVIEWED,
+    SOURCE,
+    SPLIT,
+    TAGS,
+    TEXT,
+    URI,
+)
 from ui import map_geometry as geo
+from ui import objects
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +43,17 @@ SCORE_CATEGORICAL: tuple[str, ...] = ("cluster", "is_error", "duplicate_group")
 COLOUR_FIXED: tuple[str, ...] = (LABEL, PREDICTION, AGREEMENT, SPLIT, DATASET, CONFIDENCE)
 # Curation fields (core.curation): tags drawn as their sorted, joined text; reviewed as yes / no.
 COLOUR_CURATION: tuple[str, ...] = (TAGS, REVIEWED)
+# Detection objects (ui.objects): class whatever the source, match status, source; IoU and box size numeric.
+COLOUR_OBJECTS: tuple[str, ...] = (objects.CLASS, MATCH, SOURCE, IOU, BOX_AREA)
+OBJECT_NUMERIC: tuple[str, ...] = (IOU, BOX_AREA)
 
 AGREE, DISAGREE, UNLABELED, NO_PREDICTION = "label = prediction", "disagree", "unlabeled", \
     "no prediction"
 # Errors drawn last (on top) and in red, so they stand out.
 AGREEMENT_COLOURS: dict[str, str] = {UNLABELED: "#b8b8b8", NO_PREDICTION: "#8da0cb",
                                      AGREE: "#4c9f70", DISAGREE: "#d62728"}
+# Categorical columns with a fixed palette that says what each value means (errors drawn on top).
+FIXED_PALETTES: dict[str, dict[str, str]] = {AGREEMENT: AGREEMENT_COLOURS, MATCH: objects.MATCH_COLOURS}
 OTHER = "other"
 MISSING = "(none)"
 GREY = "#c7c7c7"  # missing values of a numeric colour
@@ -87,6 +110,9 @@ def build_map_frame(ids: Sequence[str], coords: np.ndarray, payloads: pd.DataFra
         frame = frame.join(scores[extra], how="left")
     if LABEL in frame.columns or PREDICTION in frame.columns:
         frame[AGREEMENT] = agreement(frame)
+    classes = objects.class_column(frame)  # detection objects: one class column for both sources
+    if classes is not None:
+        frame[objects.CLASS] = classes
     return frame
 
 
@@ -137,7 +163,7 @@ def colour_options(frame: pd.DataFrame) -> list[str]:
 
     Only columns with at least one value are offered ("prediction" disappears without inferences).
     """
-    candidates = [*COLOUR_FIXED, *COLOUR_CURATION, *SCORE_NUMERIC, *SCORE_CATEGORICAL,
+    candidates = [*COLOUR_FIXED, *COLOUR_OBJECTS, *COLOUR_CURATION, *SCORE_NUMERIC, *SCORE_CATEGORICAL,
                   *sorted(c for c in frame.columns if c.startswith(f"{META}."))]
     out: list[str] = []
     for name in candidates:
@@ -159,7 +185,7 @@ def _hashable(column: pd.Series) -> bool:
 
 def is_numeric(frame: pd.DataFrame, by: str) -> bool:
     """Whether `by` is drawn with a continuous colour scale (else a discrete palette)."""
-    if by in SCORE_NUMERIC or by == CONFIDENCE:
+    if by in SCORE_NUMERIC or by == CONFIDENCE or by in OBJECT_NUMERIC:
         return True
     if by in SCORE_CATEGORICAL or by in COLOUR_FIXED or by in COLOUR_CURATION:
         return False
@@ -239,9 +265,11 @@ def _categorical(column: pd.Series, reference: pd.Series, by: str, top_n: int) -
     # Vectorised over codes (no Python call per row): colour_spec runs on every colour pick.
     codes, texts = _text_codes(column)
     ref_counts = _counts(codes, texts) if reference is column else _counts(*_text_codes(reference))
-    if by == AGREEMENT:
-        kept = [c for c in AGREEMENT_COLOURS if c in set(ref_counts.index)]
-        colours = {c: AGREEMENT_COLOURS[c] for c in kept}
+    fixed = FIXED_PALETTES.get(by)
+    if fixed is not None:  # in the palette's order; a value it does not know after it, in grey
+        seen = set(ref_counts.index)
+        kept = [c for c in fixed if c in seen] + [c for c in ref_counts.index if c not in fixed][:top_n]
+        colours = {c: fixed.get(c, objects.UNMATCHED_COLOUR) for c in kept}
     else:
         kept = list(ref_counts.index[:top_n])  # most frequent first = drawn underneath
         named = sorted(kept, key=_natural_key)  # colours by name order: stable under filters
@@ -258,7 +286,7 @@ def _categorical(column: pd.Series, reference: pd.Series, by: str, top_n: int) -
     lookup = {c: i for i, c in enumerate(order)}
     other = lookup.get(OTHER, -1)
     to_order = np.array([lookup.get(t, other) for t in texts] + [lookup.get(MISSING, -1)], dtype=np.int16)
-    legend = sorted(kept, key=_natural_key) if by != AGREEMENT else kept
+    legend = sorted(kept, key=_natural_key) if fixed is None else kept
     rank = [legend.index(c) if c in legend else len(legend) + 1 for c in order]
     greys = {MISSING: MISSING_COLOUR, OTHER: OTHER_COLOUR}
     return ColourSpec(by, "categorical", categories=order,
@@ -299,7 +327,7 @@ def selection_rows(frame: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
 
 def display_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     """The payload of one point for the detail view: main fields first, then metadata."""
-    main = [DATASET, KEY, LABEL, PREDICTION, CONFIDENCE, SPLIT, URI, TEXT]
+    main = [DATASET, KEY, LABEL, PREDICTION, CONFIDENCE, SOURCE, MATCH, IOU, BOX, BOX_AREA, SPLIT, URI, TEXT]
     out = {k: row.get(k) for k in main if row.get(k) is not None and not _isnan(row.get(k))}
     for name, value in row.items():
         if name.startswith(f"{META}.") and value is not None and not _isnan(value):

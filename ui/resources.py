@@ -164,16 +164,40 @@ def map_ready(project: str, space: str, datasets: Sequence[str]) -> bool:
         return (project, space, tuple(datasets), project_revision(project)) in _built
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _facets(project: str, space: str, datasets: tuple[str, ...], revision: str) -> dict[str, list[Any]]:
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _facets(project: str, space: str, datasets: tuple[str, ...], revision: str,
+            kind: str | None = None) -> dict[str, list[Any]]:
+    from core.types import KIND
     from ui.widgets.filters import facets_from_frame
 
-    return facets_from_frame(_map_payloads(project, space, datasets, revision))
+    frame = _map_payloads(project, space, datasets, revision)
+    if kind is not None and KIND in frame.columns:
+        frame = frame[frame[KIND].to_numpy(dtype=object) == kind]
+    return facets_from_frame(frame)
 
 
-def payload_facets(project: str, space: str, datasets: Sequence[str]) -> dict[str, list[Any]]:
-    """The filterable values of map_payloads (ui.widgets.filters.facets_from_frame), per revision."""
-    return _facets(project, space, tuple(datasets), space_revision(project, space))
+def payload_facets(project: str, space: str, datasets: Sequence[str], kind: str | None = None) -> dict[str, list[Any]]:
+    """The filterable values of map_payloads (ui.widgets.filters.facets_from_frame), per revision;
+    of the points of one `kind` only when given (the objects map filters on objects' fields)."""
+    return _facets(project, space, tuple(datasets), space_revision(project, space), kind)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _kind_counts(project: str, space: str, datasets: tuple[str, ...], revision: str) -> tuple[int, int]:
+    from core.filters import items_only, objects_only
+
+    store, selection = get_store(), Filter.datasets(datasets) or None
+    return store.count(project, space, items_only(selection)), store.count(project, space, objects_only(selection))
+
+
+def object_count(project: str, space: str, datasets: Sequence[str]) -> int:
+    """How many detection objects the datasets have in the space (0: no objects view), per revision."""
+    return _kind_counts(project, space, tuple(datasets), space_revision(project, space))[1]
+
+
+def item_count(project: str, space: str, datasets: Sequence[str]) -> int:
+    """How many items (images) the datasets have in the space (0 in a space of objects only, e.g. "-roi")."""
+    return _kind_counts(project, space, tuple(datasets), space_revision(project, space))[0]
 
 
 @st.cache_resource(show_spinner="Computing the 2-D map…", max_entries=4)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core import export
+from core.cli.analyse_objects import run_objects
 from core.cli.common import EXIT_OK, PROGRESS_MODES, opened_store, progress_display, table_lines, usage_error
 from core.config import Settings
 from core.curation.corrected import corrected_ids
@@ -35,6 +36,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rank-by", choices=SCORES, help="the `score` column of --out and the order "
                    "(default: mislabel when there are labels, else outlier)")
     p.add_argument("--top", type=int, default=10, help="rows per table printed (default 10)")
+    p.add_argument("--objects", action="store_true", help="analyse the detection objects instead: the "
+                   "per-class matching table, likely mislabeled boxes, likely missing labels, background "
+                   "predictions, failure clusters (--out writes every ranked object)")
     p.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                    help="progress display on stderr (default: a bar on a terminal)")
     p.set_defaults(func=run, _parser=p)
@@ -46,6 +50,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.top < 0:
         return usage_error("analyse", "--top must be >= 0")
     datasets = [d.strip() for d in (args.datasets or "").split(",") if d.strip()] or None
+    if args.objects:
+        return run_objects(args, settings, datasets)
     if args.out is not None:
         export.format_for(args.out)  # fail on a bad suffix before computing
     with opened_store(settings) as store:

@@ -17,6 +17,7 @@ from core.cli.common import (
     usage_error,
     with_data_roots,
 )
+from core.cli.ingest_boxes import add_detection_arguments, detection_problem
 from core.config import Settings
 from core.embedders.base import Embedder
 from core.pipeline.ingest_job import LayersSource, ModelSource, VectorSource, run_ingest
@@ -58,6 +59,7 @@ def register(subparsers: Any) -> None:
     model.add_argument("--batch-size", type=int, help="items per batch (default: EMBEDSCOPE_BATCH_SIZE)")
     model.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="default: EMBEDSCOPE_DEVICE")
     model.add_argument("--workers", type=int, help="image decoding threads (default: EMBEDSCOPE_NUM_WORKERS)")
+    add_detection_arguments(p)
     own = p.add_argument_group("own embeddings")
     own.add_argument("--space", help="space name for --embeddings (default: own)")
     own.add_argument("--vector-column", default="embedding", help="vector column of a Parquet file")
@@ -80,6 +82,8 @@ def register(subparsers: Any) -> None:
 
 
 def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.coco is not None or args.boxes is not None or args.predictions is not None or args.images is not None:
+        return detection_problem(args)
     sources = [s for s in (args.folder, args.manifest) if s is not None]
     if args.embeddings is None and len(sources) != 1:
         return "give exactly one of FOLDER or --manifest (or --embeddings)"
@@ -119,6 +123,10 @@ def _run_settings(args: argparse.Namespace, settings: Settings) -> Settings:
         named.append(args.folder)
     if args.manifest is not None:
         named.append(args.base_dir or args.manifest.expanduser().resolve().parent)
+    if args.images is not None:
+        named.append(args.images)
+    elif args.boxes is not None:  # relative paths start from the manifest's folder
+        named.append(args.boxes.expanduser().resolve().parent)
     run = with_data_roots(settings, *named)
     update: dict[str, Any] = {}
     if args.workers is not None:
@@ -155,6 +163,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.space is not None:
         validate_name(args.space, "space")
     settings = _run_settings(args, settings)
+    if args.coco is not None or args.boxes is not None:
+        return _run_detections(args, settings)
     items = _read_items(args, settings)  # bad files fail here, before a model is loaded
     if args.manifest is not None and args.embeddings is None and not args.labels_only:
         from core.datasets import require_reachable
@@ -170,6 +180,29 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         source = _own_source(args) if args.embeddings is not None else _model_source(args, settings, items)
         with progress_display(args.progress, "ingest") as progress:
             outcome = run_ingest(store, args.project, args.dataset, items, source, settings=settings,
+                                 progress=progress, phase=_say, build_index=not args.no_index)
+        for space in outcome.indexed:
+            sys.stderr.write(f"built the search index of {args.project}/{space}\n")
+    _print_report(outcome.all_reports())
+    return EXIT_BY_STATUS[outcome.report.status]
+
+
+def _run_detections(args: argparse.Namespace, settings: Settings) -> int:
+    """`ingest --coco` / `--boxes`: image and object points, one summary line (+ the rejects)."""
+    from core.datasets.detections import read_box_manifest, read_coco
+    from core.pipeline.ingest_job import DetectionSource
+
+    if args.coco is not None:  # bad files fail here, before a model is loaded
+        det = read_coco(args.coco, args.images, predictions=args.predictions, settings=settings)
+    else:
+        det = read_box_manifest(args.boxes, args.images, box_format=args.box_format, settings=settings)
+    with opened_store(settings) as store:
+        source = _model_source(args, settings, det.images)
+        if not isinstance(source, ModelSource):  # --layers is refused by detection_problem
+            raise ValueError("a detection ingest embeds with one model layer")
+        job = DetectionSource(det, source.embedder, args.objects, args.margin, args.iou)
+        with progress_display(args.progress, "ingest") as progress:
+            outcome = run_ingest(store, args.project, args.dataset, det.images, job, settings=settings,
                                  progress=progress, phase=_say, build_index=not args.no_index)
         for space in outcome.indexed:
             sys.stderr.write(f"built the search index of {args.project}/{space}\n")

@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote, unquote_to_bytes, urlparse
 
@@ -13,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from core.config import Settings
+from core.datasets.crops import BoxLike, crop_boxes
 from core.errors import BadInputError
 from core.ids import readable_key
 
@@ -137,6 +139,17 @@ def load_image(uri: str | Path, settings: Settings) -> Image.Image:
     BadInputError with a one-line reason naming the file.
     """
     return open_image(check_allowed(uri, settings), settings.max_image_pixels)
+
+
+def load_crops(uri: str | Path, boxes: Sequence[BoxLike], *, margin: float = 0.1,
+               settings: Settings) -> list[Image.Image]:
+    """One RGB crop per detection box, all cut from ONE decode of the image (load_image's checks).
+
+    margin: a fraction of each box's width / height added on each side, clipped to the image.
+    BadBoxError (a BadInputError with the box's `index`) names the file and the first box that
+    is empty once clipped, NaN or inverted; other failures are load_image's BadInputError.
+    """
+    return crop_boxes(load_image(uri, settings), boxes, margin=margin, name=shown(uri))
 
 
 def open_image(source: Path | bytes | Image.Image, max_pixels: int, *, name: str | None = None) -> Image.Image:

@@ -48,10 +48,11 @@ def _result_kinds() -> tuple[str, ...]:
     # Imported here: the analysis modules pull in the scientific stack (seconds), not needed
     # by the rest of this module's callers (the CLI's delete command).
     from core.pipeline.analyse import DOC_KIND as ANALYSIS_KIND
+    from core.pipeline.analyse_objects import DOC_KIND as OBJECT_ANALYSIS_KIND
     from core.pipeline.compare import DOC_KIND as COMPARE_KIND
     from core.pipeline.evaluate import DOC_KIND as SCORECARD_KIND
 
-    return (MAP_KIND, ANALYSIS_KIND, COMPARE_KIND, SCORECARD_KIND)
+    return (MAP_KIND, ANALYSIS_KIND, OBJECT_ANALYSIS_KIND, COMPARE_KIND, SCORECARD_KIND)
 
 
 def _space_of(key: str, doc: dict[str, Any] | None) -> str:

@@ -24,6 +24,7 @@ from core.store.base import VectorStore
 from core.types import Item, Progress
 
 if TYPE_CHECKING:
+    from core.datasets.detections import DetectionSet
     from core.embedders.layers import LayerEmbedders  # imports the model loaders: only for types
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,19 @@ class VectorSource:
 
 
 @dataclass(frozen=True)
+class DetectionSource:
+    """A detection dataset embedded with a model: each image a point of the model's space and each
+    box an object point (crops in the same space; ROI vectors in "<space>-roi"), labels matched to
+    predictions at `iou` (core.pipeline.objects_ingest.ingest_detections; progress counts images)."""
+
+    det: DetectionSet
+    embedder: Embedder
+    mode: str = "crop"
+    margin: float = 0.1
+    iou: float = 0.5
+
+
+@dataclass(frozen=True)
 class IngestOutcome:
     """What run_ingest did: the ingest's report, and whether it built the space's search index.
 
@@ -80,7 +94,7 @@ class IngestOutcome:
 
 
 def run_ingest(store: VectorStore, project: str, dataset: str, items: Sequence[Item],
-               source: ModelSource | LayersSource | VectorSource, *, settings: Settings,
+               source: ModelSource | LayersSource | VectorSource | DetectionSource, *, settings: Settings,
                progress: Progress | None = None, phase: Phase | None = None,
                build_index: bool = True, index_threshold: int | None = None) -> IngestOutcome:
     """Store `items` as `dataset` of `project` (embedded by a model, or own vectors), then, when
@@ -102,6 +116,11 @@ def run_ingest(store: VectorStore, project: str, dataset: str, items: Sequence[I
     elif isinstance(source, LayersSource):
         reports = ingest_layers(store, project, dataset, items, source.layers, settings=settings,
                                 progress=progress)
+    elif isinstance(source, DetectionSource):  # `items` unused: the images are source.det.images
+        from core.pipeline.objects_ingest import ingest_detections
+
+        reports = [ingest_detections(store, project, dataset, source.det, source.embedder, mode=source.mode,
+                                     margin=source.margin, iou=source.iou, settings=settings, progress=progress)]
     else:
         space = own_space(store, project, source.space, int(source.vectors.shape[1]), source.origin)
         reports = [ingest_vectors(store, project, dataset, space, items, source.vectors,

@@ -14,9 +14,9 @@ from core.config import Settings
 from core.curation.carry import carry_curation
 from core.errors import CoreError
 from core.ids import readable_key
-from core.pipeline.rejects import IngestReport, Reject, write_rejects
+from core.pipeline.rejects import IngestReport, write_rejects
 from core.store.base import VectorStore
-from core.types import Item, Progress, SpaceInfo
+from core.types import Item, Progress, Reject, SpaceInfo
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from core.errors import BadInputError, DimensionMismatchError
 from core.ids import point_id
 from core.linalg import l2_normalise, row_norms
 from core.pipeline.ingest_target import Target, finish_reports, report_progress, screen
-from core.pipeline.rejects import IngestReport, Reject
+from core.pipeline.rejects import IngestReport
 from core.pipeline.timer import Timer
 from core.store.base import VectorStore
 from core.store.names import validate_name
-from core.types import CONFIDENCE, LABEL, META, PREDICTION, SPLIT, Item, Progress, SpaceInfo
+from core.types import CONFIDENCE, LABEL, META, PREDICTION, SPLIT, Item, Progress, Reject, SpaceInfo
 
 VECTOR_BATCH = 1024  # points per upsert for own vectors
 _ARRAY_BLOCK = 16 * VECTOR_BATCH  # rows of an in-memory array checked and converted at a time

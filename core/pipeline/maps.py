@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 
 from core.errors import NotEnoughDataError
-from core.filters import Filter, items_only
+from core.filters import Filter, items_only, names_kind
 from core.pipeline.analysis_io import resolve_datasets
 from core.pipeline.map_doc import MAP_KIND, StoredMap, from_doc, map_key, to_doc
 from core.pipeline.vector_cache import load_vectors
 from core.projection import MIN_POINTS, fit_projection, params_hash, place_new, project_linear
 from core.projection.params import normalise_params
 from core.store.base import VectorStore
+from core.store.revisions import vectors_part
 from core.types import DATASET, Progress
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,10 @@ class MapResult:
 
 
 def selection_filter(datasets: Sequence[str], flt: Filter | None = None) -> Filter:
-    """Items (not detection objects) of the datasets, narrowed by flt."""
-    return items_only(Filter.datasets(datasets).and_(flt))
+    """Items (not detection objects) of the datasets, narrowed by flt; the objects when flt says
+    so (core.filters.objects_only: the objects map, a map document of its own)."""
+    selection = Filter.datasets(datasets).and_(flt)
+    return selection if names_kind(flt) else items_only(selection)
 
 
 def _tick(progress: Progress | None, step: int) -> None:
@@ -177,7 +180,10 @@ def get_map(
         stored = _fit(store, project, space, selection, method, normalised, cache_dir, progress, fit_progress)
         stored = _save(store, project, key, stored, space, names, flt, progress)
         return _result(stored, fitted=True, placed=0)
-    if stored.revision == revision:  # nothing written to the space since: no id listing
+    # nothing written to the space since, or only payloads (labels, tags) and the selection tests
+    # datasets alone (a write of dataset / kind renews the vectors part): the same points, no id listing
+    same_points = flt is None and vectors_part(stored.revision or "") == vectors_part(revision)
+    if stored.revision == revision or same_points:
         log.info("map reused: %s of %d points of %s/%s (revision unchanged)", method, len(stored.ids),
                  project, space)
         _tick(progress, _SAVE)

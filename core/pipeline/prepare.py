@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -15,12 +16,13 @@ from core.config import Settings
 from core.datasets.images import load_image, shown
 from core.embedders.base import Embedder, PreprocessingEmbedder
 from core.errors import BadInputError
-from core.pipeline.rejects import Reject
-from core.types import Item
+from core.types import Item, Reject
 
 log = logging.getLogger(__name__)
 
 Batch = list[tuple[str, Item]]  # (point id, item)
+B = TypeVar("B")  # a batch of work (prepared_batches serves any kind: Batch, detection images...)
+R = TypeVar("R")  # what preparing it gives
 
 
 @dataclass
@@ -109,8 +111,8 @@ def _preprocess(out: Prepared, images: list[Image.Image], embedder: Preprocessin
 
 
 def prepared_batches(
-    batches: Sequence[Batch], prepare: Callable[[Batch], Prepared], workers: int
-) -> Generator[Prepared, None, None]:
+    batches: Sequence[B], prepare: Callable[[B], R], workers: int
+) -> Generator[R, None, None]:
     """Prepared batches in order. With workers > 0, up to workers + 1 batches are prepared in
     threads ahead of the consumer (PIL decoding and numpy release the GIL), so the model runs
     batch i while batches i+1.. are decoded; memory stays bounded by that window."""
@@ -118,7 +120,7 @@ def prepared_batches(
         yield from (prepare(batch) for batch in batches)
         return
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-decode")
-    pending: deque[Future[Prepared]] = deque()
+    pending: deque[Future[R]] = deque()
     upcoming = iter(batches)
     try:
         for batch in upcoming:

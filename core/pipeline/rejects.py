@@ -10,25 +10,9 @@ from pathlib import Path
 from typing import Literal
 
 from core.export import csv_row
-from core.types import Item
+from core.types import Reject
 
 Status = Literal["ok", "partial", "failed"]
-
-
-@dataclass(frozen=True)
-class Reject:
-    """One item that could not be stored, and why (missing file, corrupt image, empty text...)."""
-
-    item: Item
-    reason: str
-
-    @property
-    def key(self) -> str:
-        return self.item.key
-
-    @property
-    def uri(self) -> str | None:
-        return self.item.uri
 
 
 @dataclass

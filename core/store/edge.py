@@ -29,7 +29,7 @@ import qdrant_edge as qe
 
 from core.errors import NotFoundError, StoreUnavailableError
 from core.filters import Filter, items_only
-from core.store import common, edge_build, schema
+from core.store import common, edge_build, journal, schema
 from core.store import edge_shards as es
 from core.store.documents import KEYWORD_DOC_FIELDS, DocumentArea
 from core.store.edge_filters import to_edge
@@ -96,9 +96,19 @@ class EdgeStore(EdgeOps):
         # Read without the lease (a file written atomically by the holder): free on every rerun.
         return self._revisions.get(project, space)
 
-    def _bump(self, project: str, spaces: list[str] | tuple[str, ...] = (), *, payload_only: bool = False) -> None:
-        """New revision tokens after a write (call inside the lease, after the write)."""
-        self._revisions.bump(project, spaces, payload_only=payload_only)
+    def _bump(self, project: str, spaces: list[str] | tuple[str, ...] = (), *, payload_only: bool = False,
+              groups: journal.Groups | None = None) -> None:
+        """New revision tokens after a write (call inside the lease, after the write); groups: the
+        values of a payload-only write, recorded in the payload journal before the tokens move."""
+        def record(links: journal.Links) -> None:
+            journal.record(self.payload_journal(project).append, links, groups or ())
+
+        self._revisions.bump(project, spaces, payload_only=payload_only,
+                             before_write=record if groups is not None else None)
+
+    def payload_journal(self, project: str) -> journal.FileJournal:
+        """The project's payload journal (core.store.journal): read without the lease."""
+        return journal.FileJournal(self._revisions.journal_folder(project))
 
     # -- plumbing ------------------------------------------------------------------------
     @property

@@ -13,7 +13,7 @@ import qdrant_edge as qe
 
 from core.errors import NotFoundError
 from core.filters import Filter
-from core.store import common, revisions
+from core.store import common, journal, revisions
 from core.store import edge_shards as es
 from core.store.edge_filters import to_edge
 from core.types import META, Hit, Progress, SpaceInfo
@@ -75,7 +75,8 @@ class EdgeOps:
     def _space_list(self, project: str) -> list[str]:
         raise NotImplementedError
 
-    def _bump(self, project: str, spaces: list[str] | tuple[str, ...] = (), *, payload_only: bool = False) -> None:
+    def _bump(self, project: str, spaces: list[str] | tuple[str, ...] = (), *, payload_only: bool = False,
+              groups: journal.Groups | None = None) -> None:
         raise NotImplementedError
 
     def close_space(self, project: str, space: str) -> None:
@@ -232,7 +233,9 @@ class EdgeOps:
                             shard.update(qe.UpdateOperation.set_payload(targets, meta, key=META))
                 updated |= present
             if updated:
-                self._bump(project, self._space_list(project), payload_only=revisions.payload_only(values))
+                only = revisions.payload_only(values)
+                self._bump(project, self._space_list(project), payload_only=only,
+                           groups=journal.written(groups, updated) if only else None)
         return len(updated)
 
     # -- search ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from core.types import DATASET, KIND
 NO_REVISION = "0"
 REVISIONS_DIR = "revisions"
 _PROJECT_FILE = ".project"  # encode() never yields a '.', so no space file can be named so
+JOURNAL_DIR = ".journal"  # the payload journal (core.store.journal), next to the space files
 
 
 SEPARATOR = "."  # between the vectors part and the payload part of a space's token
@@ -73,16 +74,27 @@ class FileRevisions:
         except (FileNotFoundError, NotADirectoryError):
             return NO_REVISION
 
-    def bump(self, project: str, spaces: Iterable[str] = (), *, payload_only: bool = False) -> None:
+    def bump(self, project: str, spaces: Iterable[str] = (), *, payload_only: bool = False,
+             before_write: Callable[[dict[str, tuple[str, str]]], None] | None = None) -> None:
         """New tokens for these spaces and for the project (every write changes the project's);
-        payload_only: the spaces keep their vectors part (see the module docstring)."""
-        for space in [*spaces, None]:
+        payload_only: the spaces keep their vectors part (see the module docstring). before_write
+        gets each space's (token before, token after) before any token is written (the journal)."""
+        keys = [*spaces, None]
+        before = [self.get(project, space) for space in keys]
+        tokens = [payload_token(old) if payload_only and space is not None else new_token()
+                  for space, old in zip(keys, before, strict=True)]
+        if before_write is not None:
+            before_write({s: (b, t) for s, b, t in zip(keys, before, tokens, strict=True) if s is not None})
+        for space, token in zip(keys, tokens, strict=True):
             path = self._path(project, space)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}.{new_token()}.tmp")
-            keep = payload_only and space is not None
-            tmp.write_text(payload_token(self.get(project, space)) if keep else new_token())
+            tmp.write_text(token)
             os.replace(tmp, path)
+
+    def journal_folder(self, project: str) -> Path:
+        """Where the project's payload journal lives (core.store.journal; hidden from spaces())."""
+        return self._dir / encode(project) / JOURNAL_DIR
 
     def spaces(self, project: str) -> list[str]:
         """Names of the spaces that have a token (to bump them all on delete_project)."""

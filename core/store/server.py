@@ -32,7 +32,7 @@ from core.errors import (
     StoreUnavailableError,
 )
 from core.filters import Filter, items_only
-from core.store import common, schema
+from core.store import common, journal, schema
 from core.store import index_config as ic
 from core.store.documents import KEYWORD_DOC_FIELDS, DocumentArea
 from core.store.names import collection_name, parse_collection_name, validate_name
@@ -143,9 +143,23 @@ class ServerStore(ServerOps):
         with self._guard("revision"):
             return self._meta.revision(project, space)
 
-    def _bump(self, project: str, spaces: Sequence[str] = (), *, payload_only: bool = False) -> None:
-        """New revision tokens after a write (inside the guard, after the write)."""
-        self._meta.bump(project, spaces, payload_only=payload_only)
+    def _bump(self, project: str, spaces: Sequence[str] = (), *, payload_only: bool = False,
+              groups: journal.Groups | None = None) -> None:
+        """New revision tokens after a write (inside the guard, after the write); groups: the values
+        of a payload-only write, recorded in the payload journal (core.store.journal)."""
+        self._meta.bump(project, spaces, payload_only=payload_only, groups=groups)
+
+    def payload_journal(self, project: str) -> journal.Journal:
+        """The project's payload journal (core.store.journal): read() gives None when unreadable."""
+        return _ServerJournal(self, project)
+
+    def _read_journal(self, project: str) -> tuple[list[journal.Entry], int] | None:
+        try:
+            with self._guard("payload_journal"):
+                return self._meta.journal_read(project)
+        except (CoreError, ValueError, KeyError, TypeError) as e:
+            log.warning("payload journal of %r unreadable (%s): payloads are read in full", project, e)
+            return None
 
     def _collection(self, project: str, space: str) -> str:
         """The collection of a space (inside a guard); NotFoundError if absent."""
@@ -318,3 +332,13 @@ class ServerStore(ServerOps):
     def close(self) -> None:
         with self._mutex:
             self.client.close()
+
+
+class _ServerJournal:
+    """A project's payload journal on a ServerStore (core.store.journal.Journal)."""
+
+    def __init__(self, store: ServerStore, project: str) -> None:
+        self._store, self._project = store, project
+
+    def read(self) -> tuple[list[journal.Entry], int] | None:
+        return self._store._read_journal(self._project)

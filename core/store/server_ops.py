@@ -13,7 +13,7 @@ from qdrant_client import models as qm
 
 from core.errors import NotFoundError
 from core.filters import Filter
-from core.store import common, revisions
+from core.store import common, journal, revisions
 from core.store import index_config as ic
 from core.store.server_filters import to_server
 from core.types import KEYWORD_FIELDS, META, Hit, Progress, SpaceInfo
@@ -56,7 +56,8 @@ class ServerOps:
     def _spaces(self, project: str) -> list[str]:
         raise NotImplementedError
 
-    def _bump(self, project: str, spaces: Sequence[str] = (), *, payload_only: bool = False) -> None:
+    def _bump(self, project: str, spaces: Sequence[str] = (), *, payload_only: bool = False,
+              groups: journal.Groups | None = None) -> None:
         raise NotImplementedError
 
     def _scroll(self, name: str, flt: qm.Filter | None, with_payload: Any = True,
@@ -174,7 +175,9 @@ class ServerOps:
                         self._merge(name, targets, value)
                 updated |= present
             if updated:
-                self._bump(project, self._spaces(project), payload_only=revisions.payload_only(values))
+                only = revisions.payload_only(values)
+                self._bump(project, self._spaces(project), payload_only=only,
+                           groups=journal.written(groups, updated) if only else None)
         return len(updated)
 
     def _add_missing_indexes(self, name: str) -> None:

@@ -23,8 +23,8 @@ from core.datasets import from_image_folder, from_manifest, load_image, load_own
 from core.datasets import own_embeddings as own_module
 from core.errors import BadInputError
 from core.pipeline.prepare import prepared_batches
-from core.pipeline.rejects import IngestReport, Reject, write_rejects
-from core.types import Item
+from core.pipeline.rejects import IngestReport, write_rejects
+from core.types import Item, Reject
 
 CLASSES = {"circle": (220, 40, 40), "square": (40, 200, 60), "noise": (40, 60, 220)}
 

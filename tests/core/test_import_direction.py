@@ -5,6 +5,7 @@ Rules (docs/internal-apis.md, ARCHITECTURE.md):
 * only core/store imports qdrant_client / qdrant_edge;
 * only core/embedders imports torch / transformers, and only inside functions (lazily);
 * pure computation (core/analysis, core/projection) imports no store, pipeline, CLI or entry point;
+* adapters (core/datasets, core/embedders, core/store) import no pipeline, CLI or entry point;
 * leaves (config, errors, ids, types, filters, linalg) import only other leaves;
 * only the entry points (core/__main__.py, core/cli/) import core.cli.
 """
@@ -104,6 +105,10 @@ def violations(root: Path) -> list[str]:
                 name, "core.store", "core.pipeline", "core.cli", "core.__main__"
             ):
                 problems.append(f"{where} (pure computation must not reach the store or orchestration)")
+            if _is(mod, "core.datasets", "core.embedders", "core.store") and _is(
+                name, "core.pipeline", "core.cli", "core.__main__"
+            ):
+                problems.append(f"{where} (adapters must not reach orchestration)")
             if _is(mod, *LEAVES) and _is(name, "core") and name != "core" and not _is(name, *LEAVES):
                 problems.append(f"{where} (leaves import only other leaves)")
             if _is(name, "core.cli", "core.__main__") and not _is(mod, "core.cli", "core.__main__"):

@@ -19,9 +19,9 @@ from core.config import load_settings, redact_url
 from core.display import DISPLAY_LIMIT, shorten
 from core.errors import BadInputError
 from core.ids import point_id
-from core.pipeline.rejects import IngestReport, Reject, write_rejects
+from core.pipeline.rejects import IngestReport, write_rejects
 from core.store import open_store
-from core.types import Item, SpaceInfo
+from core.types import Item, Reject, SpaceInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMULAS = ('=HYPERLINK("http://evil.test","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",

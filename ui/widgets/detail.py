@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -31,18 +31,20 @@ SELECTION_SOURCE = "es.selection_source"
 
 
 def nearest_neighbours(ctx: PageContext, point_id: str, k: int = NEIGHBOURS,
-                       all_datasets: bool = False) -> tuple[dict[str, Any] | None, list[Hit]]:
+                       all_datasets: bool = False,
+                       among: Filter | None = None) -> tuple[dict[str, Any] | None, list[Hit]]:
     """(payload of the point or None, its k nearest neighbours without itself), searched in the
     full embedding space in Qdrant with the point's own vector (not in the 2-D map).
 
-    Neighbours come from the datasets chosen in the sidebar unless all_datasets.
+    Neighbours come from the datasets chosen in the sidebar unless all_datasets, narrowed by
+    `among` (e.g. core.filters.objects_only(): an object's neighbours are objects).
     Raises NotFoundError (a CoreError) via the store when the space is gone.
     """
     assert ctx.project is not None and ctx.space is not None
     ids, vectors = ctx.store.vectors(ctx.project, ctx.space, ids=[point_id])
     if not ids:
         return None, []
-    flt = None if all_datasets else Filter.datasets(ctx.datasets) or None
+    flt = (Filter() if all_datasets else Filter.datasets(ctx.datasets)).and_(among) or None
     hits = ctx.store.query(ctx.project, ctx.space, vectors[0], limit=k + 1, flt=flt)
     own = next((h.payload for h in hits if h.id == point_id), None)
     return own, [h for h in hits if h.id != point_id][:k]
@@ -88,11 +90,15 @@ def _show_item(payload: Mapping[str, Any], settings: Any) -> None:
 
 
 def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] | None = None,
-                k: int = NEIGHBOURS, key: str = "detail", columns: int = 6) -> str | None:
+                k: int = NEIGHBOURS, key: str = "detail", columns: int = 6,
+                picture: Callable[[Mapping[str, Any]], None] | None = None,
+                among: Filter | None = None) -> str | None:
     """Render the detail of one point; returns the id of a neighbour the user opened, or None.
 
     payload: the point's payload if the caller has it (else taken from the neighbour query).
     columns: columns of the neighbours' grid (3 in a side panel).
+    picture: draws the point instead of its image (ui.objects_view: a detection object's boxes);
+    among: narrows the neighbours (nearest_neighbours).
     Buttons: "Find similar" (Search page with this point as the example), "Select on map" (this
     point and its neighbours become the map selection), "Close".
     """
@@ -103,14 +109,18 @@ def item_detail(ctx: PageContext, point_id: str, *, payload: Mapping[str, Any] |
     own: dict[str, Any] | None = None
     hits: list[Hit] = []
     with show_errors():
-        own, hits = nearest_neighbours(ctx, point_id, k, all_datasets=all_ds)
+        own, hits = nearest_neighbours(ctx, point_id, k, all_datasets=all_ds, among=among)
     shown = dict(payload) if payload is not None else own
     if shown is None:
         st.warning(f"Point {md(point_id)} is not in the space {md(ctx.space)}.")
         return None
-    left, right = st.columns([2, 3])
-    with left:
-        _show_item(shown, ctx.settings)
+    if picture is not None:  # the whole scene: full width, the fields below it
+        picture(shown)
+        right = st.container()
+    else:
+        left, right = st.columns([2, 3])
+        with left:
+            _show_item(shown, ctx.settings)
     with right:
         flat = {**{f: v for f, v in shown.items() if f != "meta"},
                 **{f"meta.{m}": v for m, v in (shown.get("meta") or {}).items()}}

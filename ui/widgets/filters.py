@@ -11,11 +11,13 @@ import streamlit as st
 from core.curation.points import tag_list
 from core.display import shorten
 from core.filters import Condition, Filter
-from core.types import CONFIDENCE, DATASET, LABEL, META, PREDICTION, REVIEWED, SPLIT, TAGS
+from core.types import BOX_AREA, CONFIDENCE, DATASET, IOU, LABEL, MATCH, META, PREDICTION, REVIEWED, SOURCE, SPLIT, TAGS
 from ui.text import md
 
 # Facet columns offered as multiselects, in this order.
-FACETS: tuple[str, ...] = (DATASET, LABEL, PREDICTION, SPLIT)
+FACETS: tuple[str, ...] = (DATASET, LABEL, PREDICTION, SPLIT, SOURCE, MATCH)  # the last two: detection objects
+# Numeric fields offered as range sliders ([min, max] facets), with their titles.
+RANGES: dict[str, str] = {CONFIDENCE: "Confidence", BOX_AREA: "Box area (px²)", IOU: "IoU"}
 # Metadata fields with more distinct values than this are not offered (free-text-like).
 MAX_META_VALUES = 200
 REVIEW_STATES = ("any", "reviewed", "not reviewed")
@@ -33,7 +35,8 @@ def facets_from_frame(df: pd.DataFrame) -> dict[str, list[Any]]:
     """Distinct values per filterable column of a payload frame (sorted, nulls dropped).
 
     Returns {field: values}; `meta.*` columns only when they have <= MAX_META_VALUES values, and
-    CONFIDENCE as [min, max] when present, TAGS as the tags used, REVIEWED as [True] when an item is.
+    RANGES fields (confidence, box area, IoU) as [min, max] when present, TAGS as the tags used,
+    REVIEWED as [True] when an item is.
     """
     facets: dict[str, list[Any]] = {}
     if TAGS in df.columns:
@@ -51,10 +54,11 @@ def facets_from_frame(df: pd.DataFrame) -> dict[str, list[Any]]:
                 continue
             if distinct and (column in FACETS or len(distinct) <= MAX_META_VALUES):
                 facets[column] = distinct
-    if CONFIDENCE in df.columns:
-        conf = pd.to_numeric(df[CONFIDENCE], errors="coerce").dropna()
-        if len(conf):
-            facets[CONFIDENCE] = [float(conf.min()), float(conf.max())]
+    for column in RANGES:
+        if column in df.columns:
+            numbers = pd.to_numeric(df[column], errors="coerce").dropna()
+            if len(numbers):
+                facets[column] = [float(numbers.min()), float(numbers.max())]
     return facets
 
 
@@ -108,10 +112,11 @@ def payload_filter_widgets(df_or_facets: pd.DataFrame | Mapping[str, Sequence[An
                                      format_func=shorten)
             if chosen:
                 must.append(_one_of(field, chosen))
-    bounds = facets.get(CONFIDENCE)
-    if bounds and bounds[0] < bounds[1]:
-        low, high = box.slider("Confidence", float(bounds[0]), float(bounds[1]),
-                               (float(bounds[0]), float(bounds[1])), key=f"{key}.confidence")
-        if (low, high) != (float(bounds[0]), float(bounds[1])):
-            must.append(Condition(CONFIDENCE, gte=float(low), lte=float(high)))
+    for field, title in RANGES.items():
+        bounds = facets.get(field)
+        if bounds and bounds[0] < bounds[1]:
+            low, high = box.slider(title, float(bounds[0]), float(bounds[1]),
+                                   (float(bounds[0]), float(bounds[1])), key=f"{key}.{field}")
+            if (low, high) != (float(bounds[0]), float(bounds[1])):
+                must.append(Condition(field, gte=float(low), lte=float(high)))
     return Filter(must=tuple(must), must_not=tuple(must_not))

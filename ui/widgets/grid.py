@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from core.display import shorten
-from core.types import KEY, TEXT, URI
-from ui import images
+from core.types import BOX, KEY, TEXT, URI
+from ui import crops
 from ui.text import md
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def _cell(point_id: str, row: pd.Series, fields: Sequence[str], key: str,
           thumb_size: int) -> bool:
     """One grid cell; True when its button was clicked."""
     uri = row.get(URI)
-    data = images.thumbnail(uri, thumb_size) if isinstance(uri, str) and uri else None
+    data = crops.point_thumbnail(point_id, uri, row.get(BOX), thumb_size)  # an object: its crop
     if data is not None:
         st.image(data, width="stretch")
     else:

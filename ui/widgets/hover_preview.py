@@ -16,8 +16,8 @@ import streamlit as st
 
 from core.config import Settings
 from core.display import shorten
-from core.types import CONFIDENCE, DATASET, KEY, LABEL, PREDICTION, URI
-from ui import images
+from core.types import BOX, CONFIDENCE, DATASET, KEY, LABEL, MATCH, PREDICTION, URI
+from ui import crops
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def caption(row: pd.Series) -> str:
     if pred is not None:
         confidence = pd.to_numeric(pd.Series([row.get(CONFIDENCE)]), errors="coerce").iloc[0]
         pred = f"pred {pred}" + ("" if pd.isna(confidence) else f" ({float(confidence):.2f})")
-    parts = (_text(row.get(LABEL)), pred, _text(row.get(DATASET)), _text(row.get(KEY)))
+    # MATCH: a detection object's match status (tp, missed, ...); images have none.
+    parts = (_text(row.get(LABEL)), pred, _text(row.get(MATCH)), _text(row.get(DATASET)), _text(row.get(KEY)))
     return " · ".join(t for t in parts if t)
 
 
@@ -92,7 +93,7 @@ def hover_payload(trace_rows: Sequence[np.ndarray | None], frame: pd.DataFrame, 
         return None
     row = frame.iloc[int(rows[point])]
     uri = row.get(URI) if URI in frame.columns else None
-    src = images.data_uri(uri, size, settings) if isinstance(uri, str) and uri else None
+    src = crops.point_data_uri(frame.index[int(rows[point])], uri, row.get(BOX), size, settings)  # objects: crops
     return {"curve": curve, "index": point, "id": str(frame.index[int(rows[point])]),
             "src": src, "caption": caption(row)}
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from core.thumbnails import INGEST_SIZE
-from core.types import URI
-from ui import images
+from core.types import BOX, URI
+from ui import crops
 from ui import map_geometry as geo
 
 IMAGES_MAX = 300  # at most this many points in view get their thumbnail drawn
@@ -68,10 +68,11 @@ def layout_images(frame: pd.DataFrame, grid: np.ndarray, rows: np.ndarray, view:
     span_x, span_y = shown.span
     size_x, size_y = IMAGE_PX * span_x / shown.width_px, IMAGE_PX * span_y / shown.height_px
     uris = frame[URI].to_numpy(dtype=object)
+    boxes = frame[BOX].to_numpy(dtype=object) if BOX in frame.columns else None  # objects: their crops
     out: list[dict[str, Any]] = []
     for row in rows:
         uri = uris[row]
-        src = images.data_uri(uri, INGEST_SIZE) if isinstance(uri, str) and uri else None
+        src = crops.point_data_uri(frame.index[row], uri, boxes[row] if boxes is not None else None, INGEST_SIZE)
         if src is None:
             continue
         out.append({"source": src, "xref": "x", "yref": "y", "x": float(grid[row, 0]),

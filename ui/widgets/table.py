@@ -16,8 +16,8 @@ import streamlit as st
 
 from core.curation.points import tag_list
 from core.thumbnails import INGEST_SIZE
-from core.types import CONFIDENCE, DATASET, KEY, LABEL, META, PREDICTION, REVIEWED, SPLIT, TAGS, URI
-from ui import images, state
+from core.types import BOX, CONFIDENCE, DATASET, KEY, LABEL, META, PREDICTION, REVIEWED, SPLIT, TAGS, URI
+from ui import crops, state
 from ui.explore import SCORE_CATEGORICAL, SCORE_NUMERIC
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,9 @@ def page_frame(frame: pd.DataFrame, positions: np.ndarray, columns: Sequence[str
         from ui.resources import get_settings
 
         settings = get_settings()  # once per page, not per thumbnail
-        out[IMAGE] = [images.data_uri(u, INGEST_SIZE, settings) if isinstance(u, str) and u else None
-                      for u in rows[URI]]
+        boxes = rows[BOX] if BOX in rows.columns else pd.Series(None, index=rows.index, dtype=object)
+        out[IMAGE] = [crops.point_data_uri(i, u, b, INGEST_SIZE, settings)  # an object: its crop
+                      for i, u, b in zip(rows.index, rows[URI], boxes, strict=True)]
     for name in columns:
         column = rows[name]
         out[name] = _as_text(column) if name == TAGS else column

@@ -1,0 +1,83 @@
+"""Explore's objects view in a real browser: switch to objects, hover a box's point and see its crop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Server, open_app, wait_idle
+from tests.object_scenes import WIDTH, Scenes, seed_scenes
+
+pytestmark = pytest.mark.browser
+
+CHART = '[data-testid="stPlotlyChart"]'
+TIP_IMG = '[data-testid="embedscope-hover-preview"] img'
+
+# A point of the map's first drawn trace, in page pixels (plotly's own axes: l2p).
+_POINT_XY = """(sel) => {
+  const gd = document.querySelector(sel + ' .js-plotly-plot');
+  const full = gd._fullLayout, xa = full.xaxis, ya = full.yaxis;
+  const c = gd._fullData.findIndex(t => t.hoverinfo !== 'skip' && t.x && t.x.length);
+  const t = gd._fullData[c], i = Math.floor(t.x.length / 2);
+  const box = gd.getBoundingClientRect();
+  return {x: box.left + xa._offset + xa.l2p(t.x[i]), y: box.top + ya._offset + ya.l2p(t.y[i])};
+}"""
+_POINTS = """(sel) => {
+  const gd = document.querySelector(sel + ' .js-plotly-plot');
+  return gd._fullData.reduce((n, t) => n + (t.hoverinfo !== 'skip' && t.x ? t.x.length : 0), 0);
+}"""
+
+
+@pytest.fixture(scope="module")
+def scenes_server(start_server: Callable[..., Server], tmp_path_factory: pytest.TempPathFactory) -> tuple[Server, Scenes]:
+    from core.config import load_settings
+
+    base = tmp_path_factory.mktemp("browser-objects")
+    scenes = seed_scenes(load_settings(data_dir=base / "data"))
+    return start_server(base / "data"), scenes
+
+
+def test_the_objects_map_shows_crops_on_hover(scenes_server: tuple[Server, Scenes], page: Any) -> None:
+    server, scenes = scenes_server
+    open_app(page, f"{server.url}/Explore")
+    page.get_by_text("Quick layout").wait_for(state="detached", timeout=300_000)
+    wait_idle(page)
+    page.get_by_text("objects", exact=True).click()  # the "Points" switch
+    wait_idle(page)
+    page.get_by_text("Quick layout").wait_for(state="detached", timeout=300_000)
+    wait_idle(page)
+    chart = page.locator(CHART).first
+    chart.locator("canvas").first.wait_for()
+    page.wait_for_function(f"(sel) => ({_POINTS})(sel) === {len(scenes.objects)}", arg=CHART)
+    # The colour menu shows what the map is coloured by: the match status (the objects' default).
+    colour = page.locator('[data-testid="stSelectbox"]').filter(has_text="Colour by")
+    shown = colour.locator("input").first.input_value()
+    assert shown == "match", shown
+    legend = page.locator(f"{CHART} .legend").first.text_content() or ""
+    assert all(status in legend for status in set(scenes.status.values())), legend
+    point = page.evaluate(_POINT_XY, CHART)
+    page.mouse.move(point["x"] - 30, point["y"] - 30)
+    page.mouse.move(point["x"], point["y"], steps=4)
+    tip = page.locator('[data-testid="embedscope-hover-preview"]')
+    tip.wait_for(state="visible")
+    page.wait_for_function(f"() => document.querySelector('{TIP_IMG}')?.naturalWidth > 0")
+    width = page.evaluate(f"() => document.querySelector('{TIP_IMG}').naturalWidth")
+    # A crop (a box and its margin: at most ~44 px wide here), not the whole 96 px scene.
+    assert 0 < width < WIDTH * 0.6, width
+    caption = tip.inner_text()
+    assert any(status in caption for status in set(scenes.status.values())), caption  # the match status
+    page.screenshot(path="/tmp/explore_objects_hover.png")
+    # Clicking the point opens the object: its scene with every box drawn, then "Open the image".
+    page.mouse.click(point["x"], point["y"])
+    opener = page.get_by_role("button", name="Open the image")
+    opener.wait_for()
+    wait_idle(page)
+    boxes = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+        .map(gd => (gd.layout.shapes || []).filter(s => s.type === 'rect').length).filter(n => n > 0)""")
+    assert boxes == [4], boxes  # the scene's two label and two prediction boxes
+    page.screenshot(path="/tmp/explore_objects_detail.png", full_page=True)
+    opener.click()
+    wait_idle(page)
+    page.wait_for_function(f"(sel) => ({_POINTS})(sel) === {len(scenes.images)}", arg=CHART)
