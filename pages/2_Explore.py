@@ -23,6 +23,8 @@ from ui.widgets.detail import SELECTION_SOURCE, find_similar, item_detail, selec
 from ui.widgets.filters import payload_filter_widgets
 from ui.widgets.grid import paged_grid
 from ui.widgets.map_preview import preview_picture
+from ui.widgets.object_problems import TITLE as OBJECT_PROBLEMS
+from ui.widgets.object_problems import current_object_analysis, object_problems_panel, run_find_object_problems
 from ui.widgets.out_of_date import out_of_date_notice
 from ui.widgets.problems import current_analysis, problems_panel, run_find_problems
 from ui.widgets.progress import ProgressBar
@@ -208,8 +210,10 @@ with show_errors(stop=True):
         compute_map(ctx, args, refit=True)
     method, params, quick = map_source(ctx, args)
     if find:
-        run_find_problems(ctx)
-    analysis = current_analysis(ctx)  # the persisted one: never recomputed on a page view
+        (run_find_object_problems if objects else run_find_problems)(ctx)
+    # The objects view has an analysis of its own (ui.widgets.object_problems): image scores mean nothing on boxes.
+    analysis = None if objects else current_analysis(ctx)  # the persisted one: never recomputed on a page view
+    found = current_object_analysis(ctx) if objects else None
     if analysis is not None and analysis.stale and out_of_date_notice(
             "the problem scores (and the map colours from them)", key="explore.recompute",
             labels_only=analysis.labels_changed):
@@ -273,18 +277,22 @@ with map_col:
     view_table(frame, visible, rows, token=data.token, key="explore.table", extra=[colour_by])
 view_state.sync_url(ctx.project, ctx.space, ctx.datasets, ctx.page)  # what this run opened (a clicked point)
 
-with st.expander(":material/troubleshoot: Problems: outliers, likely mislabels, error clusters, duplicates",
-                 expanded=analysis is not None):
-    if analysis is None:
+with st.expander(f":material/troubleshoot: {OBJECT_PROBLEMS}" if objects else
+                 ":material/troubleshoot: Problems: outliers, likely mislabels, error clusters, duplicates",
+                 expanded=analysis is not None or found is not None):
+    picked = None
+    if objects:
+        picked = object_problems_panel(ctx, found, key="explore.objproblems")
+    elif analysis is None:
         st.caption("Press **Find problems** to score every point: outliers, likely mislabels, "
                    "clusters of model errors, near-duplicates.")
     else:
         picked = problems_panel(resources.analysis_on_map(data, analysis, ctx.project), key="explore.problems")
-        if picked is not None:
-            select_on_map(picked)
-            state.set_detail_id(picked[0] if len(picked) == 1 else None)
-            st.session_state[PROBLEM_PICK] = ("open" if len(picked) == 1 else "select", time.monotonic_ns())
-            st.rerun()
+    if picked is not None:
+        select_on_map(picked)
+        state.set_detail_id(picked[0] if len(picked) == 1 else None)
+        st.session_state[PROBLEM_PICK] = ("open" if len(picked) == 1 else "select", time.monotonic_ns())
+        st.rerun()
 bring_into_view(ctx, frame)
 
 if quick:

@@ -75,10 +75,18 @@ def _ranked(scores: pd.DataFrame, column: str, flag: str | None) -> list[str]:
 
 
 def _finding(scores: pd.DataFrame, source: str, column: str, flag: str) -> tuple[str, Callable[[], list[str]]]:
-    """The flagged items of a finder; its top TOP_RANKED by score when none passed the cut-off."""
-    if _ranked(scores, column, flag):
-        return source, lambda: _ranked(scores, column, flag)
-    st.caption(f"None passed the cut-off: the queue is the top {TOP_RANKED} by {column} score.")
+    """The flagged items of a finder, or its top TOP_RANKED by score: when none passed the cut-off,
+    or when the reviewer asks to go on past it (the cut-off is an estimate; the next items of the
+    ranking are the next most likely)."""
+    flagged = _ranked(scores, column, flag)
+    if flagged:
+        past = st.checkbox(f"Continue past the cut-off: the top {TOP_RANKED} by {column} score",
+                           key=f"review.past.{column}",
+                           help=f"{len(flagged):,} passed the cut-off; the items after them rank next.")
+        if not past:
+            return source, lambda: flagged
+    else:
+        st.caption(f"None passed the cut-off: the queue is the top {TOP_RANKED} by {column} score.")
     return f"top {TOP_RANKED} by {column} score", lambda: _ranked(scores, column, None)[:TOP_RANKED]
 
 

@@ -22,8 +22,9 @@ from streamlit.errors import StreamlitAPIException
 from core import search
 from core.display import shorten
 from core.filters import Filter, items_only
-from core.types import URI, Hit, SpaceInfo
+from core.types import BOX, ITEM_KIND, URI, Hit, SpaceInfo
 from ui import images, resources, state
+from ui.crops import point_thumbnail
 from ui.page import PageContext
 from ui.text import md
 from ui.widgets.detail import hits_frame
@@ -190,7 +191,8 @@ def _thumb_row(ids: Sequence[str], payloads: pd.DataFrame, key: str, columns: in
         with cells[n % columns]:
             known = point_id in payloads.index and URI in payloads.columns
             uri = payloads.at[point_id, URI] if known else None
-            data = images.thumbnail(uri, 96) if isinstance(uri, str) else None
+            box = payloads.at[point_id, BOX] if known and BOX in payloads.columns else None
+            data = point_thumbnail(point_id, uri, box, 96) if isinstance(uri, str) else None  # objects: the crop
             if data is not None:
                 st.image(data, width="stretch")
             else:
@@ -256,20 +258,20 @@ def _query_vector(ctx: PageContext, query: Query) -> np.ndarray:
 
 
 def run_query(ctx: PageContext, query: Query, flt: Filter, *, limit: int,
-              exact: bool) -> tuple[list[Hit], float]:
-    """(hits best first, milliseconds the Qdrant query took) of the query, filtered inside
-    Qdrant. CoreError propagates."""
+              exact: bool, kind: str = ITEM_KIND) -> tuple[list[Hit], float]:
+    """(hits best first, milliseconds the Qdrant query took) of the query over points of `kind`
+    (items, or detection objects: ui.search_objects), filtered inside Qdrant. CoreError propagates."""
     assert ctx.project is not None and ctx.space is not None
     hits: list[Hit]
     if query.mode == "examples":
         started = time.perf_counter()
         hits = [*search.by_examples(ctx.store, ctx.project, ctx.space, query.positive,
-                                   query.negative, flt=flt or None, limit=limit, exact=exact)]
+                                   query.negative, flt=flt or None, limit=limit, exact=exact, kind=kind)]
     else:
         vector = _query_vector(ctx, query)  # embedding (and a first model load) not timed
         started = time.perf_counter()
         hits = search.by_vector(ctx.store, ctx.project, ctx.space, vector, flt=flt or None,
-                                limit=limit, exact=exact)
+                                limit=limit, exact=exact, kind=kind)
     elapsed = (time.perf_counter() - started) * 1e3
     log.info("search %s in %s/%s: %d hits in %.0f ms", query.mode, ctx.project, ctx.space,
              len(hits), elapsed)

@@ -9,6 +9,7 @@ from core import export
 from core.analysis.box_matching import with_total
 from core.cli.common import EXIT_OK, opened_store, progress_display, table_lines
 from core.config import Settings
+from core.types import KEY
 from core.curation.corrected import corrected_ids
 from core.pipeline.analyse_objects import ObjectAnalysis, findings_frame, run_object_analysis
 from core.pipeline.vector_cache import cache_folder
@@ -37,7 +38,8 @@ def run_objects(args: argparse.Namespace, settings: Settings, datasets: list[str
 
 def report(result: ObjectAnalysis, top: int, corrected: set[str] | frozenset[str] = frozenset()) -> str:
     """The terminal summary: counts, the per-class matching table with a total row, then the top rows of
-    each finder (likely mislabeled boxes, likely missing labels, background predictions, failure clusters).
+    each finder (likely mislabeled boxes, likely missing labels, background predictions, failure clusters,
+    near-duplicate boxes and leakage).
     corrected: ids of boxes a person relabeled or reviewed (core.curation.corrected.corrected_ids), left out
     of the mislabeled boxes."""
     s = result.summary
@@ -64,4 +66,21 @@ def report(result: ObjectAnalysis, top: int, corrected: set[str] | frozenset[str
                          result.clusters.head(top),
                          ["cluster", "size", "failures", "failure_rate", "lift", "p_value", "description"],
                          formats={"p_value": ".2g"})
+    lines += _duplicate_lines(result, top)
     return "\n".join(lines) + "\n"
+
+
+def _duplicate_lines(result: ObjectAnalysis, top: int) -> list[str]:
+    """Near-duplicate boxes (one object boxed twice, one crop repeated) and the groups leaking across
+    datasets or splits, biggest groups first; each group named by its first keys."""
+    s, groups = result.summary, result.duplicates
+    title = (f"Near-duplicate boxes: {s.get('duplicate_groups', len(groups))} group(s), "
+             f"{s.get('leakage_objects', 0)} box(es) leaking across datasets/splits")
+    if not len(groups):
+        return ["", title]
+    keys = result.objects[KEY].astype(str).to_dict()
+    shown = groups.head(top).assign(
+        datasets=[", ".join(d) for d in groups["datasets"].head(top)],
+        keys=[", ".join(keys.get(i, "?") for i in ids[:3]) + (" ..." if len(ids) > 3 else "")
+              for ids in groups["ids"].head(top)])
+    return table_lines(title, shown, ["group", "size", "source", "datasets", "leakage", "keys"])

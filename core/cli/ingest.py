@@ -17,7 +17,7 @@ from core.cli.common import (
     usage_error,
     with_data_roots,
 )
-from core.cli.ingest_boxes import add_detection_arguments, detection_problem
+from core.cli.ingest_boxes import add_detection_arguments, detection_problem, yolo_images
 from core.config import Settings
 from core.embedders.base import Embedder
 from core.pipeline.ingest_job import LayersSource, ModelSource, VectorSource, run_ingest
@@ -82,7 +82,8 @@ def register(subparsers: Any) -> None:
 
 
 def _usage_problem(args: argparse.Namespace) -> str | None:
-    if args.coco is not None or args.boxes is not None or args.predictions is not None or args.images is not None:
+    if (args.coco is not None or args.boxes is not None or args.predictions is not None or args.images is not None
+            or args.yolo is not None):
         return detection_problem(args)
     sources = [s for s in (args.folder, args.manifest) if s is not None]
     if args.embeddings is None and len(sources) != 1:
@@ -127,6 +128,8 @@ def _run_settings(args: argparse.Namespace, settings: Settings) -> Settings:
         named.append(args.images)
     elif args.boxes is not None:  # relative paths start from the manifest's folder
         named.append(args.boxes.expanduser().resolve().parent)
+    if args.yolo is not None:
+        named.append(yolo_images(args.yolo))
     run = with_data_roots(settings, *named)
     update: dict[str, Any] = {}
     if args.workers is not None:
@@ -163,7 +166,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.space is not None:
         validate_name(args.space, "space")
     settings = _run_settings(args, settings)
-    if args.coco is not None or args.boxes is not None:
+    if args.coco is not None or args.boxes is not None or args.yolo is not None:
         return _run_detections(args, settings)
     items = _read_items(args, settings)  # bad files fail here, before a model is loaded
     if args.manifest is not None and args.embeddings is None and not args.labels_only:
@@ -188,12 +191,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_detections(args: argparse.Namespace, settings: Settings) -> int:
-    """`ingest --coco` / `--boxes`: image and object points, one summary line (+ the rejects)."""
-    from core.datasets.detections import read_box_manifest, read_coco
+    """`ingest --coco` / `--boxes` / `--yolo`: image and object points, one summary line (+ the rejects)."""
+    from core.datasets.detections import read_box_manifest, read_coco, read_yolo
     from core.pipeline.ingest_job import DetectionSource
 
     if args.coco is not None:  # bad files fail here, before a model is loaded
         det = read_coco(args.coco, args.images, predictions=args.predictions, settings=settings)
+    elif args.yolo is not None:
+        det = read_yolo(yolo_images(args.yolo), predictions_dir=args.predictions, settings=settings)
     else:
         det = read_box_manifest(args.boxes, args.images, box_format=args.box_format, settings=settings)
     with opened_store(settings) as store:

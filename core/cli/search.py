@@ -15,13 +15,14 @@ from core.cli.common import EXIT_OK, opened_store, usage_error
 from core.config import Settings
 from core.display import shorten
 from core.errors import BadInputError
-from core.filters import parse_filter
+from core.filters import Filter, parse_filter
 from core.ids import point_id
 from core.store.base import VectorStore
-from core.types import Hit
+from core.types import OBJECT_KIND, Hit
 
-# Columns of the table printed when there is no --out.
+# Columns of the table printed when there is no --out (objects: their source and match status too).
 TABLE_COLUMNS = ("score", "dataset", "key", "label", "prediction", "split", "id")
+OBJECT_TABLE_COLUMNS = ("score", "dataset", "key", "source", "label", "prediction", "confidence", "match", "id")
 
 
 def register(subparsers: Any) -> None:
@@ -43,6 +44,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--minus", action="append", metavar="ID|TEXT", help="subtract this item or text (with --plus)")
     p.add_argument("--filter", action="append", default=[], metavar="CLAUSE",
                    help="e.g. 'split=production', 'label is missing', 'confidence>=0.5' (repeatable)")
+    p.add_argument("--points", choices=tuple(search.POINTS), default="images",
+                   help="rank images (items) or detection objects, never both (default images)")
+    p.add_argument("--match", action="append", metavar="STATUS[,STATUS]",
+                   help="with --points objects: match statuses (tp, misclassified, poor_localisation, spurious, "
+                        "missed, duplicate)")
+    p.add_argument("--class", dest="classes", action="append", metavar="C[,C]",
+                   help="with --points objects: a label box's label / a prediction's class")
+    p.add_argument("--source", choices=("label", "prediction"), help="with --points objects: one source only")
+    p.add_argument("--min-score", type=float, help="with --points objects: predictions scored at least this")
+    p.add_argument("--max-score", type=float, help="with --points objects: predictions scored at most this")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--exact", action="store_true", help="full scan instead of the HNSW index")
     p.add_argument("--out", type=Path, help="write the results to a .csv or .jsonl file")
@@ -81,10 +92,35 @@ def _pick_space(store: VectorStore, project: str, wanted: str | None, text: bool
     )
 
 
+def _csv(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for value in values or [] for v in value.split(",") if v.strip()))
+
+
+def _object_choice(args: argparse.Namespace) -> search.ObjectChoice:
+    return search.ObjectChoice(statuses=_csv(args.match), classes=_csv(args.classes),
+                               sources=(args.source,) if args.source else (),
+                               score=(args.min_score, args.max_score))
+
+
 def _run_query(store: VectorStore, args: argparse.Namespace, space: str) -> tuple[list[Hit], dict[str, Any]]:
-    """The hits and a description of the query (kept with a saved collection)."""
+    """The hits and a description of the query (kept with a saved collection). Objects: one search
+    per filter of the object choice (a class over both sources), merged by score."""
     flt = parse_filter(args.filter)
-    common: dict[str, Any] = {"flt": flt, "limit": args.limit, "exact": args.exact}
+    kind = search.POINTS[args.points]
+    if kind == OBJECT_KIND:
+        if not search.has_objects(store, args.project, space):
+            raise BadInputError(f"Space {space!r} of project {args.project!r} holds no detection objects: "
+                                "search --points images, or ingest boxes (--coco / --boxes)")
+        filters = search.object_filters(_object_choice(args), flt)
+        hits, query = _query_once(store, args, space, filters[0], kind)
+        more = [_query_once(store, args, space, f, kind)[0] for f in filters[1:]]
+        return search.merged([hits, *more], args.limit), {**query, "points": args.points}
+    return _query_once(store, args, space, flt, kind)
+
+
+def _query_once(store: VectorStore, args: argparse.Namespace, space: str, flt: Filter,
+                kind: str) -> tuple[list[Hit], dict[str, Any]]:
+    common: dict[str, Any] = {"flt": flt, "limit": args.limit, "exact": args.exact, "kind": kind}
     query: dict[str, Any] = {"filter": list(args.filter), "limit": args.limit, "exact": args.exact}
     if args.text is not None:
         query.update(type="text", text=args.text)
@@ -117,11 +153,11 @@ def _term(store: VectorStore, project: str, space: str, value: str) -> str:
     return value
 
 
-def format_table(frame: pd.DataFrame) -> str:
+def format_table(frame: pd.DataFrame, columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
     """A small fixed-width table of hits (long keys shortened) for the terminal."""
     if frame.empty:
         return "no results\n"
-    shown = frame[[c for c in TABLE_COLUMNS if c in frame.columns]].copy()
+    shown = frame[[c for c in columns if c in frame.columns]].copy()
     shown["score"] = shown["score"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
     shown = shown.astype(object).where(shown.notna(), "")
     for column in ("label", "prediction", "dataset", "split"):
@@ -141,6 +177,11 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         return "--limit must be at least 1"
     if (args.overwrite or args.description) and not args.save_as:
         return "--overwrite and --description go with --save-as"
+    object_only = [name for name, value in (("--match", args.match), ("--class", args.classes),
+                   ("--source", args.source), ("--min-score", args.min_score), ("--max-score", args.max_score))
+                   if value is not None]
+    if object_only and args.points != "objects":
+        return f"{', '.join(object_only)} go(es) with --points objects"
     return None
 
 
@@ -160,12 +201,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.save_as and not args.overwrite and collections.exists(store, args.project, args.save_as):
             raise BadInputError(f"A collection named {args.save_as!r} already exists: add --overwrite to replace it")
         hits, query = _run_query(store, args, space)
-        frame = export.hits_frame(hits)
+        objects = args.points == "objects"
+        frame = export.hits_frame(hits, search.OBJECT_COLUMNS if objects else ())
         if args.out is not None:
             export.write(frame, args.out)
             sys.stdout.write(f"{len(hits)} results written to {args.out}\n")
         else:
-            sys.stdout.write(format_table(frame))
+            sys.stdout.write(format_table(frame, OBJECT_TABLE_COLUMNS if objects else TABLE_COLUMNS))
         if args.save_as:
             coll = collections.save_hits(store, args.project, args.save_as, hits, space=space, query=query,
                                          description=args.description, overwrite=args.overwrite)

@@ -73,11 +73,15 @@ def to_coco(items: pd.DataFrame, classes: Sequence[str], *, size_of: Callable[[s
         if label is not None and label in category:
             annotations.append({"id": len(annotations) + 1, "image_id": image["id"],
                                 "category_id": category[label], "iscrowd": 0})
-    info = {"description": description or "embedscope export", "version": "1.0", "year": datetime.now(UTC).year,
-            "date_created": datetime.now(UTC).isoformat(timespec="seconds")}
-    doc = {"info": info, "licenses": [], "images": images, "annotations": annotations,
+    doc = {"info": info_block(description or "embedscope export"), "licenses": [], "images": images, "annotations": annotations,
            "categories": [{"id": n, "name": name, "supercategory": ""} for name, n in category.items()]}
     return CocoExport(doc, skipped)
+
+
+def info_block(description: str) -> dict[str, Any]:
+    """The "info" entry of a COCO document written now."""
+    return {"description": description, "version": "1.0", "year": datetime.now(UTC).year,
+            "date_created": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def _list(doc: dict[str, Any], name: str, source: str) -> list[dict[str, Any]]:

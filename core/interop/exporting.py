@@ -20,7 +20,7 @@ from core.types import KEY, URI
 
 log = logging.getLogger(__name__)
 
-FORMATS: tuple[str, ...] = ("labelstudio", "coco", "csv")
+FORMATS: tuple[str, ...] = ("labelstudio", "coco", "csv", "jsonl")
 CSV_EXTRA: tuple[str, ...] = ("suggested_label", "tags")
 
 
@@ -47,7 +47,7 @@ class UrlOptions:
                          prefix=self.prefix, root=self.root)
 
 
-def _json_bytes(value: object) -> bytes:
+def json_bytes(value: object) -> bytes:
     return (json.dumps(value, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
@@ -55,15 +55,15 @@ def build(store: VectorStore, settings: Settings, project: str, space: str, item
           stem: str, urls: UrlOptions | None = None) -> ExportFiles:
     """The files of `items` (payloads indexed by point id, core.interop.selection) in format fmt:
     labelstudio -> <stem>.labelstudio.json and <stem>.labeling-config.xml; coco -> <stem>.coco.json;
-    csv -> <stem>.csv (core.export's columns)."""
+    csv / jsonl -> <stem>.csv / <stem>.jsonl (core.export's columns)."""
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
     if items.empty:
         raise BadInputError("Nothing to export: the selection holds no item that is still in the store")
     urls = urls or UrlOptions()
-    if fmt == "csv":
+    if fmt in ("csv", "jsonl"):
         frame = export.export_frame(items, [c for c in CSV_EXTRA if c in items.columns])
-        return ExportFiles([(f"{stem}.csv", export.to_csv(frame))])
+        return ExportFiles([(f"{stem}.{fmt}", export.to_csv(frame) if fmt == "csv" else export.to_jsonl(frame))])
     classes = project_classes(store, project, space, items)
     if fmt == "labelstudio":
         if not classes:  # a Choices control without a Choice leaves the annotator nothing to pick
@@ -77,7 +77,7 @@ def build(store: VectorStore, settings: Settings, project: str, space: str, item
             root = urls.root or "/"
             notes.append(f"image URLs use Label Studio's local files: start it with "
                          f"LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root}")
-        return ExportFiles([(f"{stem}.labelstudio.json", _json_bytes(tasks)),
+        return ExportFiles([(f"{stem}.labelstudio.json", json_bytes(tasks)),
                             (f"{stem}.labeling-config.xml", config.encode("utf-8"))], notes)
     made = coco.to_coco(items, classes, size_of=lambda uri: coco.image_size(uri, settings),
                         url_of=urls.url, description=f"embedscope {project}/{space}")
@@ -87,4 +87,4 @@ def build(store: VectorStore, settings: Settings, project: str, space: str, item
     if made.skipped:
         notes.append(f"{len(made.skipped)} item(s) without a readable image left out: "
                      + ", ".join(made.skipped[:5]))
-    return ExportFiles([(f"{stem}.coco.json", _json_bytes(made.doc))], notes)
+    return ExportFiles([(f"{stem}.coco.json", json_bytes(made.doc))], notes)

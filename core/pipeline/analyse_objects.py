@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.analysis import duplicates as dup
 from core.analysis import object_findings as of
+from core.analysis.object_duplicates import DUPLICATE_COLUMNS, object_duplicates
 from core.analysis.box_matching import status_table
 from core.errors import NotEnoughDataError
 from core.filters import Filter, objects_only
@@ -46,14 +48,17 @@ from core.types import (
 logger = logging.getLogger(__name__)
 
 DOC_KIND = "object_analysis"
-OBJECT_ANALYSIS_FORMAT = 1  # a bump needs OBJECT_ANALYSIS_UPGRADES[old] (None: recompute)
-OBJECT_ANALYSIS_UPGRADES: dict[int, Upgrade] = {}
+OBJECT_ANALYSIS_FORMAT = 2  # a bump needs OBJECT_ANALYSIS_UPGRADES[old] (None: recompute)
+# 2: near-duplicate boxes and leakage added (recomputed from the vectors)
+OBJECT_ANALYSIS_UPGRADES: dict[int, Upgrade] = {1: None}
 DEFAULT_PARAMS: dict[str, Any] = {
     "k": 10,  # neighbours of every kNN step
     "probe_folds": 5,  # cross-validation folds of the mislabel probes
     "min_cluster_size": None,  # failure clusters; None = ~sqrt(n)/2
     "min_samples": 5,
     "examples": 8,  # failing members listed per failure cluster (the crops to show)
+    "duplicate_threshold": dup.DEFAULT_THRESHOLD,  # cosine similarity (core.analysis.duplicates)
+    "duplicate_relative": dup.DEFAULT_RELATIVE,  # x median nearest-neighbour distance
     "seed": 0,
 }
 FIELDS: tuple[str, ...] = (DATASET, KEY, URI, PARENT, BOX, SOURCE, LABEL, PREDICTION, CONFIDENCE, MATCH, IOU,
@@ -61,7 +66,7 @@ FIELDS: tuple[str, ...] = (DATASET, KEY, URI, PARENT, BOX, SOURCE, LABEL, PREDIC
 MISLABEL_COLUMNS = ("mislabel", "likely_mislabel", "suggested_label")
 SPURIOUS_COLUMNS = ("agreement", "closeness", "spurious_share", "missing", "background", "likely_missing",
                     "likely_background")
-_STEPS = 5
+_STEPS = 6
 
 
 @dataclass
@@ -74,8 +79,11 @@ class ObjectAnalysis:
     missing / background: the spurious predictions with object_findings.spurious_scores' columns,
       ranked by the missing / background score.
     clusters: failure clusters, highest lift first (object_findings.failure_clusters).
+    duplicates: near-duplicate groups of boxes, biggest first (object_duplicates.DUPLICATE_COLUMNS: group,
+      size, source, ids, datasets, leakage = the group spans datasets or splits).
+    duplicate_boxes: the objects in a group, with duplicate_group and leakage, by group.
     summary: counts (objects, labels, predictions, likely_mislabels, likely_missing, likely_background,
-      failure_clusters) and seconds. stale: the space was written since (load_object_analysis).
+      failure_clusters, duplicate_groups, leakage_objects) and seconds. stale: the space was written since (load_object_analysis).
     """
 
     project: str
@@ -89,6 +97,8 @@ class ObjectAnalysis:
     missing: pd.DataFrame
     background: pd.DataFrame
     clusters: pd.DataFrame
+    duplicates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DUPLICATE_COLUMNS))
+    duplicate_boxes: pd.DataFrame = field(default_factory=pd.DataFrame)
     summary: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
     stale: bool = False
@@ -194,16 +204,22 @@ def _compute(x: np.ndarray, objects: pd.DataFrame, p: dict[str, Any], progress: 
     clusters = of.failure_clusters(x, objects, k=k, min_cluster_size=p["min_cluster_size"],
                                    min_samples=int(p["min_samples"]), examples=int(p["examples"]), seed=seed)
     _tick(progress, 4)
+    per_object, groups = object_duplicates(x, objects, k=k, seed=seed, threshold=float(p["duplicate_threshold"]),
+                                           relative=float(p["duplicate_relative"]))
+    _tick(progress, 5)
     summary = {
         "objects": int(len(objects)), "labels": int((objects[SOURCE] == "label").sum()),
         "predictions": int((objects[SOURCE] == "prediction").sum()),
         "likely_mislabels": int(mislabels["likely_mislabel"].sum()),
         "likely_missing": int(spurious["likely_missing"].sum()),
         "likely_background": int(spurious["likely_background"].sum()), "failure_clusters": int(len(clusters)),
+        "duplicate_groups": int(len(groups)), "leakage_objects": int(per_object["leakage"].sum()),
     }
     return {FORMAT: OBJECT_ANALYSIS_FORMAT, "summary": summary,
             "mislabels": frame_to_doc(_columns(mislabels, MISLABEL_COLUMNS)),
-            "spurious": frame_to_doc(_columns(spurious, SPURIOUS_COLUMNS)), "clusters": frame_to_doc(clusters)}
+            "spurious": frame_to_doc(_columns(spurious, SPURIOUS_COLUMNS)), "clusters": frame_to_doc(clusters),
+            "duplicates": frame_to_doc(per_object[per_object["duplicate_group"] >= 0]),
+            "duplicate_groups": frame_to_doc(groups)}
 
 
 def _columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -224,13 +240,24 @@ def _from_doc(doc: dict[str, Any], objects: pd.DataFrame, project: str, space: s
         project, space, names, doc["params"], doc["fingerprint"], objects=objects, table=matching_table(objects),
         mislabels=mislabels.sort_values("mislabel", ascending=False, kind="stable", na_position="last"),
         missing=of.likely_missing_labels(spurious), background=of.background_predictions(spurious),
-        clusters=clusters, summary=doc["summary"], reused=reused)
+        clusters=clusters, duplicates=doc_to_frame(doc["duplicate_groups"]),
+        duplicate_boxes=_duplicate_boxes(objects, doc["duplicates"]), summary=doc["summary"], reused=reused)
+
+
+def _duplicate_boxes(objects: pd.DataFrame, part: dict[str, Any]) -> pd.DataFrame:
+    """The current payloads of the boxes in a duplicate group, with duplicate_group and leakage, by group."""
+    if not part["index"]:
+        return objects.iloc[:0].assign(duplicate_group=pd.Series(dtype="int64"), leakage=pd.Series(dtype=bool))
+    found = doc_to_frame(part).astype({"duplicate_group": "int64", "leakage": bool})
+    return objects.join(found, how="inner").sort_values(["duplicate_group"], kind="stable")
 
 
 def findings_frame(result: ObjectAnalysis) -> pd.DataFrame:
     """Every ranked object of the finders as one export table: finder ("mislabel" | "missing" |
-    "background" | "failure_cluster"), rank (1 = most likely, per finder), score, flagged (past
-    the finder's cut-off), id, dataset, key, uri, box, source, class, match, suggested_label, cluster."""
+    "background" | "failure_cluster" | "duplicate" | "leakage"), rank (1 = most likely, per finder), score,
+    flagged (past the finder's cut-off), id, dataset, key, uri, box, source, class, match, suggested_label,
+    cluster, group (the near-duplicate group; "duplicate": every boxed member, score = group size;
+    "leakage": the members of groups spanning datasets or splits)."""
     parts = [
         _part("mislabel", result.mislabels, "mislabel", "likely_mislabel"),
         _part("missing", result.missing, "missing", "likely_missing"),
@@ -243,8 +270,14 @@ def findings_frame(result: ObjectAnalysis) -> pd.DataFrame:
         members = result.objects.loc[[i for _, i in rows]].assign(
             cluster=[c for c, _ in rows], score=[lift[c] for c, _ in rows], flagged=True)
         parts.append(_part("failure_cluster", members, "score", "flagged"))
+    boxes = result.duplicate_boxes
+    if len(boxes):
+        sizes = boxes.groupby("duplicate_group")["duplicate_group"].transform("size").astype(float)
+        boxes = boxes.assign(group=boxes["duplicate_group"], score=sizes, flagged=True)
+        parts.append(_part("duplicate", boxes, "score", "flagged"))
+        parts.append(_part("leakage", boxes[boxes["leakage"]], "score", "flagged"))
     columns = ["finder", "rank", "score", "flagged", "id", DATASET, KEY, URI, BOX, SOURCE, "class", MATCH,
-               "suggested_label", "cluster"]
+               "suggested_label", "cluster", "group"]
     frames = [p for p in parts if len(p)]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     for name in columns:

@@ -12,6 +12,7 @@ Usable from a notebook, the CLI and the dashboard:
 """
 
 from core.search.calibration import Calibration, calibrate
+from core.search.objects import OBJECT_COLUMNS, POINTS, ObjectChoice, has_objects, kind_filter, merged, object_filters
 from core.search.queries import (
     DISPLAY_FIELDS,
     ExactComparison,
@@ -34,6 +35,9 @@ from core.search.vectors import (
 
 __all__ = [
     "DISPLAY_FIELDS",
+    "OBJECT_COLUMNS",
+    "POINTS",
+    "ObjectChoice",
     "Calibration",
     "ExactComparison",
     "ExampleHit",
@@ -48,7 +52,11 @@ __all__ = [
     "calibrate",
     "compare_exact",
     "decode_recommend_score",
+    "has_objects",
     "has_text_side",
+    "kind_filter",
+    "merged",
+    "object_filters",
     "image_query_vector",
     "text_query_vector",
     "text_side_spaces",

@@ -14,6 +14,7 @@ from PIL import Image
 from core.embedders.base import Embedder
 from core.errors import BadInputError
 from core.filters import Filter
+from core.search.objects import kind_filter
 from core.search.scores import ExampleHit, score_example_hits, single_example_hits
 from core.search.vectors import (
     DEFAULT_MAX_PIXELS,
@@ -28,6 +29,7 @@ from core.store.base import VectorStore
 from core.types import (
     CONFIDENCE,
     DATASET,
+    ITEM_KIND,
     KEY,
     LABEL,
     PREDICTION,
@@ -68,9 +70,12 @@ def by_vector(
     flt: Filter | None = None,
     limit: int = 20,
     exact: bool = False,
+    kind: str = ITEM_KIND,
 ) -> list[Hit]:
-    """Nearest points to a query vector ((dim,) float32), filtered inside Qdrant, best first."""
+    """Nearest points of `kind` (items, or detection objects: never both in one list) to a query
+    vector ((dim,) float32), filtered inside Qdrant, best first."""
     _check_limit(limit)
+    flt = kind_filter(kind, flt)
     query = unit_vector(vector, "the query")
     hits = store.query(project, space, query, limit=limit, flt=flt, exact=exact)
     log.debug("query %s/%s limit=%d exact=%s filter=%s: %d hits", project, space, limit, exact, flt, len(hits))
@@ -87,6 +92,7 @@ def by_text(
     flt: Filter | None = None,
     limit: int = 20,
     exact: bool = False,
+    kind: str = ITEM_KIND,
 ) -> list[Hit]:
     """Points matching a free-text description (CLIP spaces, text spaces), best first.
 
@@ -94,7 +100,7 @@ def by_text(
     """
     _check_limit(limit)
     vector = text_query_vector(store, project, space, text, embedder=embedder)
-    return by_vector(store, project, space, vector, flt=flt, limit=limit, exact=exact)
+    return by_vector(store, project, space, vector, flt=flt, limit=limit, exact=exact, kind=kind)
 
 
 def by_image(
@@ -108,11 +114,12 @@ def by_image(
     limit: int = 20,
     exact: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    kind: str = ITEM_KIND,
 ) -> list[Hit]:
     """Points similar to an uploaded image, embedded with the space's own model, best first."""
     _check_limit(limit)
     vector = image_query_vector(store, project, space, image, embedder=embedder, max_pixels=max_pixels)
-    return by_vector(store, project, space, vector, flt=flt, limit=limit, exact=exact)
+    return by_vector(store, project, space, vector, flt=flt, limit=limit, exact=exact, kind=kind)
 
 
 def by_examples(
@@ -125,6 +132,7 @@ def by_examples(
     flt: Filter | None = None,
     limit: int = 20,
     exact: bool = False,
+    kind: str = ITEM_KIND,
 ) -> list[ExampleHit]:
     """"More like these, unlike those", best first, as ExampleHits (scores are cosines).
 
@@ -135,6 +143,7 @@ def by_examples(
     Raises NotFoundError for unknown ids.
     """
     _check_limit(limit)
+    flt = kind_filter(kind, flt)
     positive, negative = list(dict.fromkeys(positive_ids)), list(dict.fromkeys(negative_ids))
     if not positive:
         raise BadInputError("Give at least one positive example to search for similar points")
@@ -163,12 +172,14 @@ def by_arithmetic(
     flt: Filter | None = None,
     limit: int = 20,
     exact: bool = False,
+    kind: str = ITEM_KIND,
 ) -> list[Hit]:
     """Embedding arithmetic ("a - b + c") over stored items and texts, then a nearest query.
 
     The stored items used as terms are excluded from the results (they would trivially win).
     """
     _check_limit(limit)
+    flt = kind_filter(kind, flt)
     vector, seeds = arithmetic_vector(store, project, space, terms, embedder=embedder)
     # Over-fetch by the number of seeds, then drop them: Filter has no id condition.
     hits = store.query(project, space, vector, limit=limit + len(seeds), flt=flt, exact=exact)

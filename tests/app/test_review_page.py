@@ -92,3 +92,16 @@ def test_a_new_queue_leaves_out_relabeled_items(flipped: Flipped) -> None:
     assert payload(flipped.seeded, first).get("reviewed") is not True  # relabeled, not marked reviewed
     at.button(key="review.start").click().run()
     assert _position(at) == (1, total - 1) and first not in at.session_state["review.queue"].ids
+
+
+def test_the_queue_can_go_on_past_the_cut_off(flipped: Flipped) -> None:
+    at = run_page(PAGE).run()
+    at.selectbox(key="review.source").set_value("Likely mislabels").run()
+    at.button(key="review.start").click().run()
+    flagged = _position(at)[1]
+    at.checkbox(key="review.past.mislabel").check().run()
+    at.button(key="review.start").click().run()
+    assert not at.exception, at.exception
+    n, total = _position(at)
+    assert n == 1 and total > flagged  # the ranking goes on after the items that passed the cut-off
+    assert _current(at) in flipped.flipped  # still the most likely first

@@ -238,3 +238,48 @@ def test_cli_ingests_a_box_manifest_in_xyxy(capsys: pytest.CaptureFixture[str], 
     assert code == 3, err  # partial: one bad box, named
     assert "2 images, 4 objects (2 labels / 2 predictions)" in out and "tp 2" in out and "missed 1" in out
     assert "spurious 1" in out and "rejected b.png#label" in out
+
+
+def test_cli_ingests_a_yolo_folder_with_predictions(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                    tiny_clip_dir: Path) -> None:
+    from core.config import load_settings
+    from core.store import open_store
+
+    root = tmp_path / "yolo"  # Ultralytics layout: images/ + labels/ + data.yaml; a predictions folder
+    rng = np.random.default_rng(1)
+    for name in ("a", "b"):
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)).save(root / "images" / f"{name}.png")
+    (root / "data.yaml").write_text("names:\n  0: cat\n  1: dog\n")
+    (root / "labels").mkdir()
+    (root / "labels" / "a.txt").write_text("0 0.25 0.25 0.25 0.25\n")
+    (root / "labels" / "b.txt").write_text("1 0.5 0.5 0.5 0.5\n7 0.5 0.5 0.1 0.1\n")  # line 2: unknown class
+    (root / "preds").mkdir()
+    (root / "preds" / "a.txt").write_text("0 0.25 0.25 0.25 0.25 0.9\n1 0.8 0.8 0.2 0.2 0.4\n")
+    (root / "preds" / "b.txt").write_text("0 0.5 0.5 0.5 0.5 0.7\n")
+    code, out, err = run_cli(capsys, "ingest", "--yolo", root, "--predictions", root / "preds", "--project", "y",
+                             "--dataset", "val", "--model", tiny_clip_dir, "--progress", "none")
+    assert code == 3, err  # partial: the bad line is named
+    assert "2 images, 5 objects (2 labels / 3 predictions)" in out
+    assert "tp 2" in out and "misclassified 2" in out and "spurious 1" in out
+    assert "rejected b.png#label/line-2: b.txt: line 2" in out and "unknown class id 7" in out
+    store = open_store(load_settings())
+    try:
+        (space,) = store.list_spaces("y")
+        payloads = store.payloads("y", space.name)
+    finally:
+        store.close()
+    objects = payloads[payloads["kind"] == OBJECT_KIND]
+    assert sorted(objects["key"]) == ["a.png#label/0", "a.png#prediction/0", "a.png#prediction/1",
+                                      "b.png#label/0", "b.png#prediction/0"]
+    images = {point_id("y", "val", key) for key in ("a.png", "b.png")}
+    assert set(payloads[payloads["kind"] == ITEM_KIND].index) == images and set(objects["parent"]) == images
+    status = dict(zip(objects["key"], objects["match"], strict=True))
+    assert status["a.png#label/0"] == status["a.png#prediction/0"] == "tp"
+    assert status["b.png#label/0"] == status["b.png#prediction/0"] == "misclassified"
+    assert status["a.png#prediction/1"] == "spurious"
+    labelled = objects.set_index("key")
+    assert labelled.loc["b.png#label/0", "label"] == "dog" and labelled.loc["b.png#prediction/0", "prediction"] == "cat"
+    code, _, err = run_cli(capsys, "ingest", "--yolo", root, "--images", root / "images", "--project", "y",
+                           "--dataset", "val")
+    assert code == 2 and "--yolo does not go with --images" in err
