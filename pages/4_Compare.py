@@ -36,6 +36,7 @@ problem = side_problem(a, b)
 if problem is not None:
     st.warning(md(problem, limit=None))
     st.stop()
+kind = compare_pick.points_choice(ctx, a, b)
 ma, mb = md(a), md(b)  # the side names as Markdown text (split values are free text)
 controls = st.columns([1, 2, 1], vertical_alignment="bottom")
 method = METHODS[controls[0].selectbox("Map projection", list(METHODS), key="compare.method")]
@@ -45,21 +46,22 @@ recompute = controls[2].button("Recompute", key="compare.recompute", icon=":mate
                                     "otherwise reused until the data changes)")
 
 with show_errors(stop=True):
-    result = compare_view.run(ctx, a, b, force=recompute)
+    result = compare_view.run(ctx, a, b, force=recompute, kind=kind)
     if result.stale and out_of_date_notice("this comparison's results", key="compare.refresh"):
-        compare_view.run(ctx, a, b, refresh=True)
+        compare_view.run(ctx, a, b, refresh=True, kind=kind)
         st.rerun()
-    payloads = compare_pick.side_payloads(ctx, a, b)
+    payloads = compare_pick.side_payloads(ctx, a, b, kind)
+points = compare_view.noun(result)  # "items", or "objects" (detection boxes, shown as crops)
 
 st.subheader("Overall drift")
 compare_view.drift_section(result)
 
-top = result.novelty.head(top_n)
+top = compare_view.with_boxes(result.novelty.head(top_n), payloads)
 quick = False
 map_col, labels_col = st.columns([3, 2], gap="medium")
 with map_col:
     with show_errors():
-        joint, quick = compare_view.load_joint_map(ctx, a, b, method)
+        joint, quick = compare_view.load_joint_map(ctx, a, b, method, kind)
         label = "Quick layout (PCA) — computing UMAP…" if quick else method.upper()
         compare_view.joint_map(joint, payloads, result, top.index.tolist(),
                                f"{label} of {a} + {b} · {ctx.space}")
@@ -70,15 +72,15 @@ with labels_col:
     duplicates = int(result.summary.get("duplicates_of_a", 0))
     if duplicates:
         threshold = float(result.params.get("duplicate_threshold", 0))
-        st.caption(f"Near-copies of a {ma} item (cosine ≥ {threshold:.2f}): {duplicates:,} {mb} "
-                   "items. Possible leakage if they are evaluated as unseen data.")
+        st.caption(f"Near-copies of a {ma} {points[:-1]} (cosine ≥ {threshold:.2f}): {duplicates:,} {mb} "
+                   f"{points}. Possible leakage if they are evaluated as unseen data.")
 
 compare_view.lasso_section(result, payloads)
 
-st.subheader(f"{mb} items unlike anything in {ma}")
-st.caption(f"Ranked by novelty: distance to the nearest {ma} items, relative to how far {ma}'s own "
-           "items are from each other (1 = typical, 2 = twice as far). **Open** shows an item "
-           f"next to its nearest {ma} item.")
+st.subheader(f"{mb} {points} unlike anything in {ma}")
+st.caption(f"Ranked by novelty: distance to the nearest {ma} {points}, relative to how far {ma}'s own "
+           f"{points} are from each other (1 = typical, 2 = twice as far). **Open** shows one "
+           f"next to its nearest {ma} {points[:-1]}.")
 compare_view.novelty_section(ctx, result, top, payloads)
 
 st.subheader("Regions where the two differ")
@@ -89,5 +91,5 @@ compare_view.regions_section(result, payloads)
 if quick:
     # The quick layout is on screen: fit the real map now, then show it.
     with fit_slot.container(), show_errors(stop=True):
-        compare_view.fit_joint_map(ctx, a, b, method)
+        compare_view.fit_joint_map(ctx, a, b, method, kind)
     st.rerun()

@@ -8,15 +8,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.filters import Condition, Filter, items_only
+from core.filters import Condition, Filter, items_only, objects_only
 from core.pipeline.compare_sides import CompareSide
-from core.types import DATASET, SPLIT
+from core.types import DATASET, ITEM_KIND, OBJECT_KIND, SPLIT
 from ui import resources
 from ui.page import PageContext
 
 PICK_A, PICK_B = "compare.a", "compare.b"
 _CHOSEN = "es.compare_pair"  # persistent (a, b): widget keys are dropped on a page switch
 B_NAMES = ("production", "prod", "test", "validation", "val")
+POINTS_KEY = "compare.points"  # images | objects, offered when the sides have detection objects
+POINTS = {"images": ITEM_KIND, "objects": OBJECT_KIND}
 
 
 def dataset_choices(ctx: PageContext) -> list[str]:
@@ -90,14 +92,32 @@ def pick_sides(names: Sequence[str]) -> tuple[CompareSide, CompareSide]:
     return CompareSide.parse(str(a)), CompareSide.parse(str(b))
 
 
-def map_scope(a: CompareSide, b: CompareSide) -> tuple[list[str], Filter | None]:
-    """(datasets, flt) of the joint map of two sides. Splits narrow it to their split values;
-    a whole dataset next to a split cannot be one Filter (it has no OR), so that map also holds
-    the split dataset's other items, which side_codes leaves out of the picture."""
+def points_choice(ctx: PageContext, a: CompareSide, b: CompareSide) -> str:
+    """"Points: images | objects" when the two sides have detection objects in the space (a space of
+    objects only, e.g. "-roi", compares its objects without asking); the point kind to compare."""
+    assert ctx.project is not None and ctx.space is not None
     datasets = sorted({a.dataset, b.dataset})
-    if a.split is None or b.split is None:
-        return datasets, None
-    return datasets, Filter(must=(Condition(SPLIT, one_of=tuple(sorted({a.split, b.split}))),))
+    count = resources.object_count(ctx.project, ctx.space, datasets)
+    if count == 0:
+        return ITEM_KIND
+    if resources.item_count(ctx.project, ctx.space, datasets) == 0:
+        st.caption(f"Comparing {count:,} detection objects (this space holds no image points)")
+        return OBJECT_KIND
+    chosen = st.segmented_control(
+        "Points", list(POINTS), default="images", key=POINTS_KEY,
+        help="Images: compare the two sides image by image. Objects: compare their label and prediction "
+             f"boxes ({count:,}), e.g. which kinds of objects B has that A lacks; regions show crops.")
+    return POINTS.get(str(chosen), ITEM_KIND)
+
+
+def map_scope(a: CompareSide, b: CompareSide, kind: str = ITEM_KIND) -> tuple[list[str], Filter | None]:
+    """(datasets, flt) of the joint map of two sides (of their `kind` points). Splits narrow it to their
+    split values; a whole dataset next to a split cannot be one Filter (it has no OR), so that map also
+    holds the split dataset's other items, which side_codes leaves out of the picture."""
+    datasets = sorted({a.dataset, b.dataset})
+    flt = (None if a.split is None or b.split is None
+           else Filter(must=(Condition(SPLIT, one_of=tuple(sorted({a.split, b.split}))),)))
+    return datasets, objects_only(flt) if kind == OBJECT_KIND else flt
 
 
 def side_codes(frame: pd.DataFrame, a: CompareSide, b: CompareSide) -> np.ndarray:
@@ -114,9 +134,9 @@ def side_codes(frame: pd.DataFrame, a: CompareSide, b: CompareSide) -> np.ndarra
     return codes
 
 
-def side_payloads(ctx: PageContext, a: CompareSide, b: CompareSide) -> pd.DataFrame:
-    """Payloads (indexed by id) of the items of the two sides only."""
+def side_payloads(ctx: PageContext, a: CompareSide, b: CompareSide, kind: str = ITEM_KIND) -> pd.DataFrame:
+    """Payloads (indexed by id) of the points of the two sides only (objects: with their box)."""
     assert ctx.project is not None and ctx.space is not None
-    datasets, flt = map_scope(a, b)
+    datasets, flt = map_scope(a, b, kind)
     payloads = resources.cached_payloads(ctx.project, ctx.space, datasets, flt=flt)
     return payloads[side_codes(payloads, a, b) >= 0]

@@ -15,7 +15,8 @@ import streamlit as st
 from core.pipeline.compare import CompareResult
 from core.pipeline.compare_sides import CompareSide
 from core.pipeline.vector_cache import cache_folder
-from ui import compare_pick, explore, images, resources
+from core.types import BOX, ITEM_KIND, OBJECT_KIND
+from ui import compare_pick, crops, explore, resources
 from ui.page import PageContext
 from ui.text import md, plotly_text
 from ui.widgets import scatter
@@ -30,28 +31,40 @@ LASSO = "compare.lasso.ids"  # the ids lassoed on the joint map, ringed on it an
 
 
 def run(ctx: PageContext, a: CompareSide, b: CompareSide, *, force: bool = False,
-        refresh: bool = False) -> CompareResult:
+        refresh: bool = False, kind: str = ITEM_KIND) -> CompareResult:
     """The comparison of B against A. A page view reads the persisted one (cached per store
     revision; `.stale` when the data changed since: the page offers to update it) and computes,
     with a progress bar, only the first time. refresh: bring a stale result up to date (reused
     when the data of the two sides did not change); force: compute again whatever the data.
-    CoreError propagates."""
+    CoreError propagates. kind: the points compared (OBJECT_KIND: the two sides' detection objects)."""
     from core.pipeline.compare import run_compare
 
     assert ctx.project is not None and ctx.space is not None
     if not (force or refresh):
         # Sides travel as their text form: plain strings for the cache key.
-        persisted = resources.cached_compare(ctx.project, ctx.space, a.name, b.name)
+        persisted = resources.cached_compare(ctx.project, ctx.space, a.name, b.name, kind)
         if persisted is not None:
             return persisted
     with st.status(f"Comparing {md(b)} with {md(a)}: novelty, regions, drift…", expanded=True) as box:
         with ProgressBar("Comparing", container=box) as bar:
             result = run_compare(ctx.store, ctx.project, ctx.space, a, b, progress=bar,
-                                 force=force, cache_dir=cache_folder(ctx.settings))
-        box.update(label=f"Compared {len(result.novelty):,} {md(b)} items with {md(a)}",
+                                 force=force, cache_dir=cache_folder(ctx.settings), kind=kind)
+        box.update(label=f"Compared {len(result.novelty):,} {md(b)} {noun(result)} with {md(a)}",
                    state="complete", expanded=False)
     # No cache to clear: the stored result changed the project's revision, the cache key.
     return result
+
+
+def noun(result: CompareResult) -> str:
+    """What the comparison's points are called: "objects" (detection boxes) or "items"."""
+    return "objects" if result.kind == OBJECT_KIND else "items"
+
+
+def with_boxes(top: pd.DataFrame, payloads: pd.DataFrame) -> pd.DataFrame:
+    """Novelty rows with their box (objects: the grids show crops, ui.crops.point_thumbnail)."""
+    if BOX not in payloads.columns or BOX in top.columns:
+        return top
+    return top.join(payloads[[BOX]], how="left")
 
 
 # -- drift -------------------------------------------------------------------------------------
@@ -108,13 +121,13 @@ def side_colours(frame: pd.DataFrame, a: CompareSide, b: CompareSide) -> explore
 
 
 def load_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide,
-                   method: str) -> tuple[Any, bool]:
+                   method: str, kind: str = ITEM_KIND) -> tuple[Any, bool]:
     """(MapResult, quick): the persisted map of A + B, or the quick PCA layout when `method`
     has never been fitted on them (the page fits it after drawing, see fit_joint_map)."""
     from core.pipeline import maps
 
     assert ctx.project is not None and ctx.space is not None
-    datasets, flt = compare_pick.map_scope(a, b)
+    datasets, flt = compare_pick.map_scope(a, b, kind)
     if method == "pca" or maps.has_map(ctx.store, ctx.project, ctx.space, datasets,
                                        method=method, flt=flt):
         return resources.cached_map(ctx.project, ctx.space, datasets, method=method,
@@ -123,12 +136,12 @@ def load_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide,
                           cache_dir=cache_folder(ctx.settings)), True
 
 
-def fit_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide, method: str) -> None:
-    """Fit (and persist) the joint map with a progress bar."""
+def fit_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide, method: str, kind: str = ITEM_KIND) -> None:
+    """Fit (and persist) the joint map (of `kind` points) with a progress bar."""
     from core.pipeline.maps import get_map
 
     assert ctx.project is not None and ctx.space is not None
-    datasets, flt = compare_pick.map_scope(a, b)
+    datasets, flt = compare_pick.map_scope(a, b, kind)
     with ProgressBar(f"Computing the {method.upper()} map of {md(a)} + {md(b)}") as bar:
         get_map(ctx.store, ctx.project, ctx.space, datasets, method=method, flt=flt,
                 progress=bar, cache_dir=cache_folder(ctx.settings))
@@ -197,8 +210,7 @@ def nearest_pair(point_id: str, result: CompareResult, payloads: pd.DataFrame) -
     cells = st.columns([1, 1, 3])
     for cell, pid, text in zip(cells, (point_id, nearest), captions, strict=False):
         item = payloads.loc[pid] if pid in payloads.index else pd.Series(dtype=object)
-        uri = item.get("uri")
-        data = images.thumbnail(uri, 256) if isinstance(uri, str) else None
+        data = crops.point_thumbnail(pid, item.get("uri"), item.get(BOX), 256)  # an object: its crop
         with cell:
             if data is not None:
                 st.image(data, width="stretch")

@@ -14,7 +14,8 @@ from ui.text import md
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", "zip"]
 MANIFEST_TYPES = ["csv", "parquet", "jsonl"]
 SOURCES = {"upload": "Upload images (files or a .zip)", "folder": "A folder under a data root",
-           "manifest": "A manifest (CSV / Parquet / JSONL)"}
+           "manifest": "A manifest (CSV / Parquet / JSONL)",
+           "detection": "Detection dataset (COCO / box manifest / YOLO)"}
 MODEL_KINDS = {"preset": "Preset model", "offline": "Offline model (installed package)",
                "hub": "Hugging Face hub name", "local": "Local model directory",
                "own": "My own embeddings (Parquet, or .npy + ids)"}
@@ -24,10 +25,11 @@ MODEL_KINDS = {"preset": "Preset model", "offline": "Offline model (installed pa
 class Source:
     """Where the items come from; `images` are uploads, `folder` a data-root folder name."""
 
-    kind: Literal["upload", "folder", "manifest"]
+    kind: Literal["upload", "folder", "manifest", "detection"]
     images: list[Any] = field(default_factory=list)  # st UploadedFile
     folder: str = ""
     manifest: Any = None  # st UploadedFile
+    detection: Any = None  # ui.ingest_detection.DetectionInput
 
 
 @dataclass
@@ -86,6 +88,11 @@ def source_section(settings: Settings) -> Source:
         return Source("upload", images=_image_uploader(settings, "ing.images", "Images or zip"))
     if kind == "folder":
         return Source("folder", folder=_folder_input(settings, "ing.folder", "Folder"))
+    if kind == "detection":
+        from ui.ingest_detection import detection_section
+
+        st.caption("One point per image and one per box; labels matched to predictions.")
+        return Source("detection", detection=detection_section(settings))
     manifest = st.file_uploader("Manifest", type=MANIFEST_TYPES, key="ing.manifest",
                                 max_upload_size=settings.max_upload_mb,
                                 help="One row per item: a path / uri (or text) column, and "

@@ -14,7 +14,14 @@ import streamlit as st
 
 from core.config import Settings
 from core.errors import BadInputError
-from core.pipeline.ingest_job import PHASE_INDEX, IngestOutcome, LayersSource, ModelSource, VectorSource
+from core.pipeline.ingest_job import (
+    PHASE_INDEX,
+    DetectionSource,
+    IngestOutcome,
+    LayersSource,
+    ModelSource,
+    VectorSource,
+)
 from core.pipeline.ingest_job import run_ingest as run_ingest_job
 from core.types import Item
 from ui import resources, state, uploads
@@ -118,7 +125,7 @@ def _source(ctx: PageContext, dataset: str, choice: ModelChoice) -> ModelSource 
 
 
 def ingest(ctx: PageContext, project: str, dataset: str, items: list[Item],
-           source: ModelSource | LayersSource | VectorSource, status: Any) -> IngestOutcome:
+           source: ModelSource | LayersSource | VectorSource | DetectionSource, status: Any) -> IngestOutcome:
     """The CLI's ingest use case (core.pipeline.ingest_job.run_ingest) with a progress bar; then,
     for a large space, the search index is built in the background (core.pipeline.indexing:
     a child process on a copy), so the page returns and search works (exact) meanwhile."""
@@ -158,6 +165,10 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
         raise BadInputError(ask)
     validate_name(project, "project")
     validate_name(dataset, "dataset")
+    if source.kind == "detection":  # images + one point per box (ui.ingest_detection)
+        from ui.ingest_detection import run_detection
+
+        return run_detection(ctx, project, dataset, source.detection, choice)
     check_layers(choice)  # a bad Layers entry is named before any file is read or model loaded
     with st.status(f"Ingesting {md(project)}/{md(dataset)}…", expanded=True) as status:
         try:
@@ -238,6 +249,8 @@ def show_summary(summary: dict[str, Any]) -> None:
     cols[3].metric("Rejected", f"{len(summary['rejects']):,}")
     message = {"ok": st.success, "partial": st.warning}.get(summary["status"], st.error)
     message(f"Status: {summary['status']}")
+    if summary.get("detection"):  # images, objects, rejects and match statuses (DetectionReport.summary())
+        st.info(md(summary["detection"], limit=600), icon=":material/select_all:")
     if len(summary.get("spaces") or []) > 1:
         st.markdown("**Spaces made** (one forward pass)  \n" + "  \n".join(summary["spaces"]))
     if summary.get("index_building"):

@@ -318,13 +318,14 @@ def analysis_on_map(data: MapData, analysis: Any, project: str) -> Any:
 
 
 @st.cache_data(show_spinner="Reading the last comparison…", max_entries=8)
-def _compare(project: str, space: str, dataset_a: str, dataset_b: str, revision: str) -> Any:
+def _compare(project: str, space: str, dataset_a: str, dataset_b: str, revision: str, kind: str) -> Any:
     from core.pipeline.compare import load_compare
 
-    return load_compare(get_store(), project, space, dataset_a, dataset_b)
+    return load_compare(get_store(), project, space, dataset_a, dataset_b, kind)
 
 
-def cached_compare(project: str, space: str, dataset_a: str, dataset_b: str) -> Any:
-    """The persisted CompareResult of B against A (sides in their text form), or None; never
-    computed on a page view (`.stale`: out of date). Cached per project revision."""
-    return _compare(project, space, dataset_a, dataset_b, project_revision(project))
+def cached_compare(project: str, space: str, dataset_a: str, dataset_b: str, kind: str = "item") -> Any:
+    """The persisted CompareResult of B against A (sides in their text form) on `kind` points (core.types
+    ITEM_KIND / OBJECT_KIND), or None; never computed on a page view (`.stale`: out of date). Cached per
+    project revision."""
+    return _compare(project, space, dataset_a, dataset_b, project_revision(project), kind)

@@ -9,10 +9,10 @@ from core import export
 from core.analysis.box_matching import with_total
 from core.cli.common import EXIT_OK, opened_store, progress_display, table_lines
 from core.config import Settings
-from core.types import KEY
 from core.curation.corrected import corrected_ids
 from core.pipeline.analyse_objects import ObjectAnalysis, findings_frame, run_object_analysis
 from core.pipeline.vector_cache import cache_folder
+from core.types import KEY
 
 TABLE_COLUMNS = ["class", "labels", "predictions", "tp", "misclassified", "misclassified_predictions",
                  "poor_localisation", "missed", "spurious", "duplicate", "precision", "recall"]

@@ -14,6 +14,7 @@ from core.pipeline.analysis_io import export_scores
 from core.pipeline.compare import CompareResult, run_compare
 from core.pipeline.compare_sides import CompareSide
 from core.pipeline.vector_cache import cache_folder
+from core.types import ITEM_KIND, OBJECT_KIND
 
 NOVELTY_COLUMNS = ["dataset", "key", "label", "prediction", "novelty", "nearest_similarity",
                    "duplicate_of_a", "region"]
@@ -37,6 +38,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--space", required=True, help="embedding space to compare in")
     p.add_argument("--top", type=int, default=10, help="novel items and regions printed (default 10)")
     p.add_argument("--out", type=Path, help="write the novelty of every B item to a .csv or .jsonl file")
+    p.add_argument("--objects", action="store_true",
+                   help="compare the detection objects (boxes) of A and B instead of their images: which kinds "
+                        "of objects B has that A lacks (a comparison kept apart from the image one)")
     p.add_argument("--force", action="store_true", help="recompute even if nothing changed")
     p.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                    help="progress display on stderr (default: a bar on a terminal)")
@@ -55,7 +59,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with opened_store(settings) as store:
         with progress_display(args.progress, "compare") as progress:
             result = run_compare(store, args.project, args.space, side_a, side_b, progress=progress,
-                                 force=args.force, cache_dir=cache_folder(settings))
+                                 force=args.force, cache_dir=cache_folder(settings),
+                                 kind=OBJECT_KIND if args.objects else ITEM_KIND)
     sys.stdout.write(report(result, args.top))
     if args.out is not None:
         frame = export_scores(result.novelty, "novelty")
@@ -68,11 +73,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def report(result: CompareResult, top: int) -> str:
-    """The terminal summary: drift figures in words, label shift, regions, most novel B items."""
+    """The terminal summary: drift figures in words, label shift, regions, most novel B items (or
+    detection objects, for a comparison of objects)."""
     s, a, b = result.summary, result.name_a, result.name_b
     how = "reused" if result.reused else f"computed in {s.get('seconds', 0):.1f} s"
-    lines = [f"{result.project}/{result.space}: {b} ({s['n_b']} items) compared with {a} "
-             f"({s['n_a']} items) - {how}", ""]
+    points = "objects" if result.kind == OBJECT_KIND else "items"
+    lines = [f"{result.project}/{result.space}: {b} ({s['n_b']} {points}) compared with {a} "
+             f"({s['n_a']} {points}) - {how}", ""]
     lines += drift_lines(result)
     if result.label_field is not None and result.label_tv is not None:
         lines.append(f"Label shift ({result.label_field}): total variation {float(result.label_tv):.2f} "
@@ -83,8 +90,8 @@ def report(result: CompareResult, top: int) -> str:
     else:
         lines.append("Label shift: no labels (or predictions) on both sides")
     lines += [""] + region_lines(result, top)
-    lines += table_lines(f"Most novel items of {b} (novelty 1 = as close to {a} as {a}'s items are to "
-                         "each other)", result.novelty.head(top), NOVELTY_COLUMNS)
+    lines += table_lines(f"Most novel {points} of {b} (novelty 1 = as close to {a} as {a}'s {points} are "
+                         "to each other)", result.novelty.head(top), NOVELTY_COLUMNS)
     return "\n".join(lines) + "\n"
 
 

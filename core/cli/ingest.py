@@ -17,7 +17,7 @@ from core.cli.common import (
     usage_error,
     with_data_roots,
 )
-from core.cli.ingest_boxes import add_detection_arguments, detection_problem, yolo_images
+from core.cli.ingest_boxes import add_detection_arguments, detection_problem
 from core.config import Settings
 from core.embedders.base import Embedder
 from core.pipeline.ingest_job import LayersSource, ModelSource, VectorSource, run_ingest
@@ -129,6 +129,8 @@ def _run_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     elif args.boxes is not None:  # relative paths start from the manifest's folder
         named.append(args.boxes.expanduser().resolve().parent)
     if args.yolo is not None:
+        from core.datasets.detections import yolo_images
+
         named.append(yolo_images(args.yolo))
     run = with_data_roots(settings, *named)
     update: dict[str, Any] = {}
@@ -192,7 +194,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run_detections(args: argparse.Namespace, settings: Settings) -> int:
     """`ingest --coco` / `--boxes` / `--yolo`: image and object points, one summary line (+ the rejects)."""
-    from core.datasets.detections import read_box_manifest, read_coco, read_yolo
+    from core.datasets.detections import read_box_manifest, read_coco, read_yolo, yolo_images
     from core.pipeline.ingest_job import DetectionSource
 
     if args.coco is not None:  # bad files fail here, before a model is loaded

@@ -67,11 +67,6 @@ def _yolo_problem(args: argparse.Namespace) -> str | None:
     return _number_problem(args)
 
 
-def yolo_images(folder: Path) -> Path:
-    """The images folder of `--yolo DIR`: DIR/images when DIR is a dataset root holding one, else DIR."""
-    return folder / "images" if (folder / "images").is_dir() else folder
-
-
 def _number_problem(args: argparse.Namespace) -> str | None:
     if not 0.0 < args.iou <= 1.0:
         return f"--iou must be in (0, 1], got {args.iou}"

@@ -15,7 +15,7 @@ from core.datasets.detections_base import (
 )
 from core.datasets.detections_coco import read_coco
 from core.datasets.detections_manifest import read_box_manifest
-from core.datasets.detections_yolo import read_yolo
+from core.datasets.detections_yolo import read_yolo, yolo_images
 
 __all__ = [
     "BOX_FORMATS",
@@ -29,4 +29,5 @@ __all__ = [
     "read_box_manifest",
     "read_coco",
     "read_yolo",
+    "yolo_images",
 ]

@@ -53,6 +53,12 @@ def read_yolo(images_dir: Path, *, labels_dir: Path | None = None, predictions_d
     return det
 
 
+def yolo_images(folder: Path) -> Path:
+    """The images folder of a YOLO dataset named by `folder`: folder/images when it is the dataset's
+    root (images/ + labels/, as Ultralytics lays it out), else folder itself."""
+    return folder / "images" if (folder / "images").is_dir() else folder
+
+
 def _labels_folder(images: Path) -> Path:
     parts = list(images.parts)
     for n in range(len(parts) - 1, -1, -1):

@@ -16,8 +16,8 @@ import pandas as pd
 
 from core.analysis import duplicates as dup
 from core.analysis import object_findings as of
-from core.analysis.object_duplicates import DUPLICATE_COLUMNS, object_duplicates
 from core.analysis.box_matching import status_table
+from core.analysis.object_duplicates import DUPLICATE_COLUMNS, object_duplicates
 from core.errors import NotEnoughDataError
 from core.filters import Filter, objects_only
 from core.pipeline.analyse import resolve_params
@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 DOC_KIND = "object_analysis"
 OBJECT_ANALYSIS_FORMAT = 2  # a bump needs OBJECT_ANALYSIS_UPGRADES[old] (None: recompute)
 # 2: near-duplicate boxes and leakage added (recomputed from the vectors)
-OBJECT_ANALYSIS_UPGRADES: dict[int, Upgrade] = {1: None}
+OBJECT_ANALYSIS_UPGRADES: dict[int, Upgrade] = {1: lambda doc: None}
 DEFAULT_PARAMS: dict[str, Any] = {
     "k": 10,  # neighbours of every kNN step
     "probe_folds": 5,  # cross-validation folds of the mislabel probes
@@ -83,7 +83,8 @@ class ObjectAnalysis:
       size, source, ids, datasets, leakage = the group spans datasets or splits).
     duplicate_boxes: the objects in a group, with duplicate_group and leakage, by group.
     summary: counts (objects, labels, predictions, likely_mislabels, likely_missing, likely_background,
-      failure_clusters, duplicate_groups, leakage_objects) and seconds. stale: the space was written since (load_object_analysis).
+      failure_clusters, duplicate_groups, leakage_objects) and seconds. stale: the space was written
+      since (load_object_analysis).
     """
 
     project: str

@@ -15,7 +15,7 @@ import pandas as pd
 
 from core import __version__, export
 from core.errors import NotEnoughDataError, NotFoundError
-from core.filters import Condition, Filter, items_only
+from core.filters import Condition, Filter, items_only, names_kind
 from core.pipeline.vector_cache import load_vectors
 from core.store.base import VectorStore
 from core.types import CONFIDENCE, DATASET, KEY, LABEL, PREDICTION, SPLIT, URI, Progress
@@ -95,7 +95,9 @@ def load_payload(store: VectorStore, project: str, space: str, datasets: Sequenc
 
 
 def _items(datasets: Sequence[str], flt: Filter | None) -> Filter:
-    return items_only(Filter.datasets(datasets).and_(flt))
+    # a flt that names the kind (objects_only(...): Compare on detection objects) is taken as it is
+    selection = Filter.datasets(datasets).and_(flt)
+    return selection if names_kind(flt) else items_only(selection)
 
 
 def _describe(flt: Filter) -> str:

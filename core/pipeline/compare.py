@@ -27,11 +27,11 @@ from core.pipeline.analysis_io import (
     load_selection,
     resolve_datasets,
 )
-from core.pipeline.compare_sides import CompareSide, as_side, compare_key, side_problem
+from core.pipeline.compare_sides import CompareSide, as_side, compare_key, kind_filter, side_problem
 from core.pipeline.freshness import REVISION_FIELD, is_stale, stamped
 from core.store.base import VectorStore
 from core.store.documents import FORMAT, Upgrade, read_document
-from core.types import LABEL, PREDICTION, Progress
+from core.types import ITEM_KIND, LABEL, PREDICTION, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ class CompareResult:
     dataset_a / dataset_b: the sides' dataset names; side_a / side_b: the sides (set by
       run_compare; None reads as the whole dataset); name_a / name_b: their display names.
     stale: the space was written since this result was computed (set by load_compare).
+    kind: the points compared: ITEM_KIND, or OBJECT_KIND (the detection objects of both sides: which
+      kinds of objects B has that A lacks; novelty / regions then hold object point ids).
     """
 
     project: str
@@ -91,6 +93,7 @@ class CompareResult:
     side_a: CompareSide | None = None
     side_b: CompareSide | None = None
     stale: bool = False
+    kind: str = ITEM_KIND
 
     @property
     def name_a(self) -> str:
@@ -105,14 +108,17 @@ def run_compare(
     store: VectorStore, project: str, space: str, dataset_a: str | CompareSide,
     dataset_b: str | CompareSide, *, params: dict[str, Any] | None = None,
     progress: Progress | None = None, force: bool = False, cache_dir: Path | None = None,
+    kind: str = ITEM_KIND,
 ) -> CompareResult:
     """Compare B (e.g. production, may be unlabeled) against A (e.g. train) in one space:
     per-item novelty of B, over/under-represented regions, an overall drift figure, label
     shift. A side is a dataset name, a CompareSide, or its text form ("all-data:test": only
     the items of all-data whose split is "test"). Reuses the persisted result when data and
     params are unchanged; force recomputes. BadInputError for overlapping sides. cache_dir: as in
-    run_analysis (vector blocks kept between runs)."""
+    run_analysis (vector blocks kept between runs). kind: OBJECT_KIND compares the detection objects
+    of the two sides instead of their items (persisted under its own key)."""
     side_a, side_b = as_side(dataset_a), as_side(dataset_b)
+    flt_a, flt_b = kind_filter(side_a, kind), kind_filter(side_b, kind)
     problem = side_problem(side_a, side_b)
     if problem is not None:
         raise BadInputError(problem)
@@ -121,12 +127,12 @@ def run_compare(
     full = resolve_params(params, DEFAULT_PARAMS)
     revision = store.revision(project, space)  # before reading: a write meanwhile makes it stale
     a = load_selection(store, project, space, [side_a.dataset], min_points=int(full["k"]) + 2,
-                       flt=side_a.filter(), cache_dir=cache_dir)
+                       flt=flt_a, cache_dir=cache_dir)
     b = load_selection(store, project, space, [side_b.dataset], min_points=2,
-                       flt=side_b.filter(), cache_dir=cache_dir)
+                       flt=flt_b, cache_dir=cache_dir)
     _tick(progress, 1)
-    fp = _fingerprint(full, side_a, side_b, a, b)
-    key = compare_key(space, side_a, side_b)
+    fp = _fingerprint(full if kind == ITEM_KIND else {**full, "kind": kind}, side_a, side_b, a, b)
+    key = compare_key(space, side_a, side_b, kind)
     doc = None if force else read_document(store, project, DOC_KIND, key, COMPARE_FORMAT, COMPARE_UPGRADES)
     sides = (side_a, side_b)
     if doc is not None and doc.get("fingerprint") == fp:
@@ -134,28 +140,29 @@ def run_compare(
         if doc.get(REVISION_FIELD) != revision:  # same data, newer revision: current again
             store.put_document(project, DOC_KIND, key, stamped(doc, revision))
         _tick(progress, _STEPS)
-        return _from_doc(doc, project, space, sides, full, fp, b)
+        return _from_doc(doc, project, space, sides, full, fp, b, kind=kind)
     result = _compute(a, b, full, progress)
     result["summary"]["seconds"] = round(time.perf_counter() - started, 3)
-    store.put_document(project, DOC_KIND, key, stamped(_to_doc(result, full, fp, space, sides), revision))
+    store.put_document(project, DOC_KIND, key, stamped(_to_doc(result, full, fp, space, sides, kind), revision))
     _tick(progress, _STEPS)
     logger.info("comparison computed: %s/%s %s vs %s in %.1f s", project, space, side_a,
                 side_b, result["summary"]["seconds"])
-    return _from_doc(_to_doc(result, full, fp, space, sides), project, space, sides, full, fp, b, reused=False)
+    return _from_doc(_to_doc(result, full, fp, space, sides, kind), project, space, sides, full, fp, b,
+                     reused=False, kind=kind)
 
 
 def load_compare(store: VectorStore, project: str, space: str, dataset_a: str | CompareSide,
-                 dataset_b: str | CompareSide) -> CompareResult | None:
-    """The last persisted comparison of B against A, without recomputing it (no vectors are
-    read); `.stale` says whether the space was written since. None when never computed."""
+                 dataset_b: str | CompareSide, kind: str = ITEM_KIND) -> CompareResult | None:
+    """The last persisted comparison of B against A (of `kind` points), without recomputing it (no
+    vectors are read); `.stale` says whether the space was written since. None when never computed."""
     side_a, side_b = as_side(dataset_a), as_side(dataset_b)
-    key = compare_key(space, side_a, side_b)
+    key = compare_key(space, side_a, side_b, kind)
     doc = read_document(store, project, DOC_KIND, key, COMPARE_FORMAT, COMPARE_UPGRADES)
     if doc is None:
         return None
-    payload = load_payload(store, project, space, [side_b.dataset], flt=side_b.filter())
+    payload = load_payload(store, project, space, [side_b.dataset], flt=kind_filter(side_b, kind))
     b = Selection(ids=list(payload.index), vectors=np.empty((0, 0), np.float32), payload=payload)
-    result = _from_doc(doc, project, space, (side_a, side_b), doc["params"], doc["fingerprint"], b)
+    result = _from_doc(doc, project, space, (side_a, side_b), doc["params"], doc["fingerprint"], b, kind=kind)
     result.stale = is_stale(doc, store, project, space)
     return result
 
@@ -276,10 +283,10 @@ def _label_field(a: Selection, b: Selection) -> str | None:
 
 
 def _to_doc(r: dict[str, Any], params: dict[str, Any], fp: str, space: str,
-            sides: tuple[CompareSide, CompareSide]) -> dict[str, Any]:
+            sides: tuple[CompareSide, CompareSide], kind: str = ITEM_KIND) -> dict[str, Any]:
     # space and datasets: what the result refers to (deleting either deletes it, core.pipeline.delete).
     return {FORMAT: COMPARE_FORMAT, "space": space, "datasets": sorted({s.dataset for s in sides}),
-            "sides": [s.name for s in sides],
+            "sides": [s.name for s in sides], "kind": kind,
             "fingerprint": fp, "params": params, "summary": r["summary"], "drift": r["drift"],
             "label_field": r["label_field"], "label_tv": r["label_tv"],
             "novelty": frame_to_doc(r["novelty"]), "regions": frame_to_doc(r["regions"]),
@@ -288,7 +295,7 @@ def _to_doc(r: dict[str, Any], params: dict[str, Any], fp: str, space: str,
 
 def _from_doc(doc: dict[str, Any], project: str, space: str,
               sides: tuple[CompareSide, CompareSide], params: dict[str, Any], fp: str,
-              b: Selection, reused: bool = True) -> CompareResult:
+              b: Selection, reused: bool = True, kind: str = ITEM_KIND) -> CompareResult:
     computed = doc_to_frame(doc["novelty"]).astype(
         {"novelty": "float32", "nearest_similarity": "float32", "duplicate_of_a": "bool",
          "region": "int64"})
@@ -300,4 +307,4 @@ def _from_doc(doc: dict[str, Any], project: str, space: str,
         regions=doc_to_frame(doc["regions"]), drift=doc["drift"],
         labels=doc_to_frame(doc["labels"]), label_field=doc["label_field"],
         label_tv=doc["label_tv"], summary=doc["summary"], reused=reused, side_a=sides[0],
-        side_b=sides[1])
+        side_b=sides[1], kind=kind)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import BadInputError
-from core.filters import Filter
+from core.filters import Filter, objects_only
 from core.pipeline.analysis_io import doc_key
-from core.types import SPLIT
+from core.types import ITEM_KIND, OBJECT_KIND, SPLIT
 
 # Text forms of a split side: the display name "<dataset> · split=<value>" and the typeable
 # "<dataset>:<value>". Dataset names never hold '·' or ':' (core.store.names), so the first mark
@@ -68,10 +68,20 @@ def side_problem(a: str | CompareSide, b: str | CompareSide) -> str | None:
     return None
 
 
-def compare_key(space: str, a: str | CompareSide, b: str | CompareSide) -> str:
-    """Document key of the comparison of B against A in a space (no store access)."""
+def compare_key(space: str, a: str | CompareSide, b: str | CompareSide, kind: str = ITEM_KIND) -> str:
+    """Document key of the comparison of B against A in a space (no store access); kind: the points
+    compared (items, or detection objects: a comparison of its own, keyed apart)."""
     # A dataset-level key is what it was before splits existed, so those results are reused;
     # \x1d never occurs in a dataset name, so a split side cannot collide with a dataset name.
     def part(side: CompareSide) -> str:
         return side.dataset if side.split is None else f"{side.dataset}\x1d{side.split}"
-    return doc_key(space, part(as_side(a)), "\x1e", part(as_side(b)))
+    names = [part(as_side(a)), "\x1e", part(as_side(b))]
+    return doc_key(space, *names) if kind == ITEM_KIND else doc_key(space, *names, "\x1c", kind)
+
+
+def kind_filter(side: CompareSide, kind: str) -> Filter | None:
+    """The side's filter narrowed to the points compared: None / the split filter for items (the
+    selection's default rule), objects_only(...) for detection objects."""
+    if kind not in (ITEM_KIND, OBJECT_KIND):
+        raise ValueError(f"kind must be {ITEM_KIND!r} or {OBJECT_KIND!r}, got {kind!r}")
+    return side.filter() if kind == ITEM_KIND else objects_only(side.filter())

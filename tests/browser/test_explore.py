@@ -238,9 +238,10 @@ def test_clicking_a_point_opens_its_detail(demo_server: Server, page: Any) -> No
     page.get_by_text("Nearest neighbours").first.wait_for()
     wait_idle(page)
     assert item_key
-    # The detail (the innermost block with the neighbours) shows the clicked item's key (its image caption).
-    detail = page.locator('[data-testid="stVerticalBlock"]').filter(has_text="Nearest neighbours").last
-    assert item_key in detail.inner_text().replace("\u2060", ""), item_key
+    # The detail shows the clicked item's image with its key as the caption (exactly the key: the hover
+    # tip says "... · dataset · key"), beside the neighbours.
+    page.get_by_text(item_key, exact=True).first.wait_for()
+    assert page.get_by_text(item_key, exact=True).first.is_visible(), item_key
     page.screenshot(path="/tmp/explore_click.png", full_page=True)
 
 

@@ -26,6 +26,7 @@ _POINT_XY = """(sel) => {
 }"""
 _POINTS = """(sel) => {
   const gd = document.querySelector(sel + ' .js-plotly-plot');
+  if (!gd || !gd._fullData) return -1;  // the chart is being (re)drawn: wait_for_function polls again
   return gd._fullData.reduce((n, t) => n + (t.hoverinfo !== 'skip' && t.x ? t.x.length : 0), 0);
 }"""
 

@@ -13,10 +13,10 @@ from sklearn.datasets import load_digits
 from core.analysis.box_matching import match_set
 from core.analysis.object_duplicates import object_duplicates
 from core.datasets.detections import Box, DetObject
-from core.ids import object_id
+from core.ids import object_id, point_id
 from core.linalg import l2_normalise
 from core.store.base import VectorStore
-from core.types import DATASET, KEY, SOURCE, SPLIT, SpaceInfo
+from core.types import DATASET, KEY, SOURCE, SPLIT, Item, SpaceInfo
 
 N = 120  # digits, one label box and its prediction each, 4 per image
 
@@ -34,8 +34,10 @@ def _objects(rng: np.random.Generator, images: str, pick: np.ndarray) -> tuple[l
 
 
 def _frame(project: str, dataset: str, objects: list[DetObject], split: str | None) -> pd.DataFrame:
-    from tests.core.test_object_findings import frame_of  # the ingest's payload rule for these objects
-    from tests.core.test_object_findings import Scene
+    from tests.core.test_object_findings import (
+        Scene,
+        frame_of,  # the ingest's payload rule for these objects
+    )
     scene = Scene(objects, {(o.image_key, o.source, o.index): np.zeros(2, np.float32) for o in objects},
                   set(), set(), set(), set())
     _, frame = frame_of(scene, match_set(objects))
@@ -72,12 +74,11 @@ def test_planted_duplicates_and_leakage_are_grouped() -> None:
     assert pair in members.values() or any(pair <= m and len(m) == 2 for m in members.values())
     assert set(per_object.index[per_object["leakage"]]) == leaking
     # a label and its own prediction are one object, never a duplicate group
-    assert (groups["source"].map(lambda s: s in {"label", "prediction"})).all()
     for ids in groups["ids"]:
         assert frame.loc[ids, SOURCE].nunique() == 1
     assert len(groups) == 5 and groups["size"].is_monotonic_decreasing  # the pair + 4 pasted crops
     assert sorted(per_object["duplicate_group"].unique().tolist()) == [-1, 0, 1, 2, 3, 4]
-    # one split label differs inside a dataset too: the leaking pair's split is what makes it leak
+    # the same groups in one dataset without splits: nothing leaks
     same = frame.assign(**{DATASET: "one", SPLIT: None})
     assert not object_duplicates(x, same)[0]["leakage"].any()
 
@@ -87,6 +88,11 @@ def seed(store: VectorStore, project: str, space: str) -> tuple[set[str], set[st
     store.ensure_space(project, SpaceInfo(space, x.shape[1], "vector"))
     payloads = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()} | {"meta": {}}
                 for _, row in frame.iterrows()]
+    for dataset, part in frame.groupby(DATASET):  # the image items register the datasets, as the ingest does
+        keys = sorted({str(k).split("#")[0] for k in part[KEY]})
+        store.upsert(project, space, [point_id(project, str(dataset), k) for k in keys],
+                     l2_normalise(np.ones((len(keys), x.shape[1]), np.float32)),
+                     [Item(key=k, uri=f"/data/{k}").payload(str(dataset)) for k in keys])
     store.upsert(project, space, list(frame.index), x, payloads)
     return pair, leaking
 
@@ -94,8 +100,10 @@ def seed(store: VectorStore, project: str, space: str) -> tuple[set[str], set[st
 def test_object_analysis_persists_prints_and_exports_duplicates(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from core.__main__ import main
-    from core.pipeline.analyse_objects import findings_frame, load_object_analysis, run_object_analysis
+    from core.pipeline.analyse_objects import DOC_KIND, findings_frame, load_object_analysis, run_object_analysis
+    from core.pipeline.analysis_io import doc_key
     from core.store import EdgeStore
+    from core.store.documents import FORMAT
 
     path = tmp_path / "store"
     store = EdgeStore(path)
@@ -113,6 +121,15 @@ def test_object_analysis_persists_prints_and_exports_duplicates(
         assert set(found.loc[found["finder"] == "leakage", "id"]) == leaking
         assert set(found.loc[found["finder"] == "duplicate", "id"]) == set(result.duplicate_boxes.index)
         keys = result.objects.loc[sorted(pair), KEY].tolist()
+        # a format-1 document (before duplicates) is recomputed, never read as if it had them
+        doc_key_ = doc_key("own", "prod", "train")
+        stored = store.get_document("det", DOC_KIND, doc_key_)
+        assert stored is not None
+        old = {**stored, FORMAT: 1}
+        store.put_document("det", DOC_KIND, doc_key_, old)
+        assert load_object_analysis(store, "det", "own") is None
+        again = run_object_analysis(store, "det", "own")
+        assert not again.reused and again.summary["duplicate_groups"] == 5
     finally:
         store.close()
     csv = tmp_path / "found.csv"

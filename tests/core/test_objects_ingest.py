@@ -240,12 +240,9 @@ def test_cli_ingests_a_box_manifest_in_xyxy(capsys: pytest.CaptureFixture[str], 
     assert "spurious 1" in out and "rejected b.png#label" in out
 
 
-def test_cli_ingests_a_yolo_folder_with_predictions(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                    tiny_clip_dir: Path) -> None:
-    from core.config import load_settings
-    from core.store import open_store
-
-    root = tmp_path / "yolo"  # Ultralytics layout: images/ + labels/ + data.yaml; a predictions folder
+def write_yolo(root: Path) -> Path:
+    """A YOLO dataset (Ultralytics layout: images/ + labels/ + data.yaml) and a predictions folder root/preds:
+    a: a tp pair + a spurious dog; b: a misclassified pair + a label line with an unknown class id (line 2)."""
     rng = np.random.default_rng(1)
     for name in ("a", "b"):
         (root / "images").mkdir(parents=True, exist_ok=True)
@@ -257,6 +254,15 @@ def test_cli_ingests_a_yolo_folder_with_predictions(capsys: pytest.CaptureFixtur
     (root / "preds").mkdir()
     (root / "preds" / "a.txt").write_text("0 0.25 0.25 0.25 0.25 0.9\n1 0.8 0.8 0.2 0.2 0.4\n")
     (root / "preds" / "b.txt").write_text("0 0.5 0.5 0.5 0.5 0.7\n")
+    return root
+
+
+def test_cli_ingests_a_yolo_folder_with_predictions(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                    tiny_clip_dir: Path) -> None:
+    from core.config import load_settings
+    from core.store import open_store
+
+    root = write_yolo(tmp_path / "yolo")
     code, out, err = run_cli(capsys, "ingest", "--yolo", root, "--predictions", root / "preds", "--project", "y",
                              "--dataset", "val", "--model", tiny_clip_dir, "--progress", "none")
     assert code == 3, err  # partial: the bad line is named

@@ -1,0 +1,169 @@
+"""The Ingest page's "Detection dataset" source: COCO / box manifest / YOLO inputs, object options, and the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.config import Settings
+from core.datasets.detections import DetectionSet
+from core.errors import BadInputError
+from ui import uploads
+from ui.ingest_form import ModelChoice
+from ui.page import PageContext
+from ui.text import md
+
+FORMATS = {"coco": "COCO (instances JSON + optional results JSON)", "boxes": "Box manifest (JSONL / Parquet)",
+           "yolo": "YOLO folder (images/ + labels/ txt)"}
+MODES = {"crop": "crop: embed each box's crop (same space as the images; text search works on objects)",
+         "roi": "roi: ROI pooling of one forward pass per image (faster with many boxes; space <model>-roi)"}
+BOX_FORMATS = {"xywh": "[x, y, w, h]", "xyxy": "[x1, y1, x2, y2]"}
+
+
+@dataclass
+class DetectionInput:
+    """What the detection form names: files (uploads or server paths under a data root) and options."""
+
+    format: str = "coco"
+    labels: Any = None  # UploadedFile: COCO instances JSON or box manifest
+    labels_path: str = ""  # the same, as a file under a data root
+    results: Any = None  # UploadedFile: COCO results JSON
+    results_path: str = ""  # COCO results JSON, or (YOLO) the predictions folder, under a data root
+    images: str = ""  # images folder under a data root (YOLO: the images folder or the dataset folder)
+    box_format: str = "xywh"
+    mode: str = "crop"
+    iou: float = 0.5
+    margin: float = 0.1
+
+
+def detection_section(settings: Settings) -> DetectionInput:
+    """The widgets of a detection dataset source (files, images folder, object mode, IoU, margin)."""
+    roots = ", ".join(md(str(r)) for r in settings.allowed_roots)
+    where = f"A path relative to, or inside, one of: {roots}."
+    fmt = st.radio("Format", list(FORMATS), format_func=FORMATS.__getitem__, key="ing.det.format", horizontal=True)
+    inp = DetectionInput(str(fmt))
+    if fmt == "yolo":
+        inp.images = st.text_input("YOLO folder (images/ + labels/, or the images folder)", key="ing.det.images",
+                                   help=f"{where} Class names from classes.txt or data.yaml.").strip()
+        inp.results_path = st.text_input("Predictions folder (optional: class cx cy w h score per line)",
+                                         key="ing.det.results_path", help=where).strip()
+    else:
+        coco = fmt == "coco"
+        left, right = st.columns(2)
+        inp.labels = left.file_uploader("COCO instances JSON" if coco else "Box manifest",
+                                        type=["json"] if coco else ["jsonl", "parquet"], key="ing.det.labels",
+                                        max_upload_size=settings.max_upload_mb)
+        inp.labels_path = right.text_input("…or its path on the server", key="ing.det.labels_path",
+                                           help=where).strip()
+        if coco:
+            inp.results = left.file_uploader("COCO results JSON (optional predictions)", type=["json"],
+                                             key="ing.det.results", max_upload_size=settings.max_upload_mb)
+            inp.results_path = right.text_input("…or its path on the server", key="ing.det.results_path",
+                                                help=where).strip()
+        else:
+            inp.box_format = str(st.radio("Boxes as", list(BOX_FORMATS), format_func=BOX_FORMATS.__getitem__,
+                                          key="ing.det.box_format", horizontal=True))
+        inp.images = st.text_input("Images folder" + ("" if coco else " (optional: default the manifest's)"),
+                                   key="ing.det.images", help=f"{where} The files' paths start from it.").strip()
+    inp.mode = str(st.radio("Objects", list(MODES), format_func=MODES.__getitem__, key="ing.det.mode"))
+    left, right = st.columns(2)
+    inp.iou = float(left.number_input("IoU to match a prediction to a label", 0.05, 1.0, 0.5, 0.05,
+                                      key="ing.det.iou"))
+    inp.margin = float(right.number_input("Crop margin (fraction of the box on each side)", 0.0, 2.0, 0.1, 0.05,
+                                          key="ing.det.margin"))
+    return inp
+
+
+def server_file(text: str, settings: Settings, what: str) -> Path:
+    """The existing file `text` names under a data root (relative names are tried in each root);
+    BadInputError naming it otherwise (outside the roots, missing)."""
+    if "\x00" in text:
+        raise BadInputError(f"{what} {text!r} contains a NUL byte")
+    raw = Path(text).expanduser()
+    roots = settings.allowed_roots
+    allowed = ", ".join(str(r) for r in roots)
+    for candidate in [raw] if raw.is_absolute() else [root / raw for root in roots]:
+        resolved = candidate.resolve()  # symlinks followed: the target must lie under a root too
+        if not any(resolved.is_relative_to(r) for r in roots):
+            raise BadInputError(f"{what} {text!r} is outside the data roots ({allowed})")
+        if resolved.is_file():
+            return resolved
+    raise BadInputError(f"{what} {text!r} is not a file under the data roots ({allowed})")
+
+
+def _file(upload: Any, path: str, settings: Settings, dataset: str, what: str) -> Path | None:
+    """An uploaded file (kept under uploads/.files/<dataset>/, its name unchanged so errors name it) or a
+    server path; None when neither is given."""
+    from ui.ingest_run import _side_file
+
+    if upload is not None and path:
+        raise BadInputError(f"{what}: upload it or name its path, not both")
+    if upload is not None:
+        return _side_file(upload, settings, dataset)
+    return server_file(path, settings, what) if path else None
+
+
+def read_detections(inp: DetectionInput, settings: Settings, dataset: str) -> DetectionSet:
+    """The DetectionSet the form names, read by the CLI's readers (CoreError naming the bad file / box)."""
+    from core.datasets.detections import read_box_manifest, read_coco, read_yolo, yolo_images
+
+    if inp.format == "yolo":
+        if not inp.images:
+            raise BadInputError("Name the YOLO folder (under a data root)")
+        folder = yolo_images(uploads.resolve_data_folder(inp.images, settings))
+        predictions = uploads.resolve_data_folder(inp.results_path, settings) if inp.results_path else None
+        return read_yolo(folder, predictions_dir=predictions, settings=settings)
+    what = "COCO instances JSON" if inp.format == "coco" else "Box manifest"
+    labels = _file(inp.labels, inp.labels_path, settings, dataset, what)
+    if labels is None:
+        raise BadInputError(f"Upload the {what} or name its path first")
+    images = uploads.resolve_data_folder(inp.images, settings) if inp.images else None
+    if inp.format == "boxes":
+        return read_box_manifest(labels, images, box_format=inp.box_format, settings=settings)
+    if images is None:
+        raise BadInputError("Name the images folder (under a data root) the COCO file_name paths start from")
+    results = _file(inp.results, inp.results_path, settings, dataset, "COCO results JSON")
+    return read_coco(labels, images, predictions=results, settings=settings)
+
+
+def run_detection(ctx: PageContext, project: str, dataset: str, inp: DetectionInput,
+                  choice: ModelChoice) -> dict[str, Any]:
+    """Read the boxes, embed images and objects with the chosen model (run_ingest(DetectionSource)), keep
+    the summary (+ DetectionReport.summary(), the counts line) in session state; CoreError propagates."""
+    from core.pipeline.ingest_job import DetectionSource
+    from ui import resources, state
+    from ui.ingest_run import _model_name, check_layers, failure, ingest, space_line, status_label, summarize
+
+    if choice.kind == "own":
+        raise BadInputError("A detection dataset is embedded with a model (its boxes are cut from the images): "
+                            "choose a model, not own embeddings")
+    if check_layers(choice):
+        raise BadInputError("Layers: a detection dataset is embedded with one layer (clear the Layers field)")
+    with st.status(f"Ingesting {md(project)}/{md(dataset)}…", expanded=True) as status:
+        try:
+            st.write("Reading the boxes…")
+            det = read_detections(inp, ctx.settings, dataset)
+            counts = det.counts()
+            st.write(f"{counts['images']:,} images, {counts['label']:,} labels, {counts['prediction']:,} "
+                     f"predictions, {counts['rejects']:,} rejected while reading.")
+            embedder = resources.get_model(_model_name(choice, ctx.settings))
+            job = DetectionSource(det, embedder, inp.mode, inp.margin, inp.iou)
+            outcome = ingest(ctx, project, dataset, det.images, job, status)
+        except Exception as e:
+            status.update(label=f"Ingest of {md(project)}/{md(dataset)} failed: {md(failure(e), limit=200)}",
+                          state="error", expanded=True)
+            raise
+        report = outcome.report
+        status.update(label=status_label(outcome), state="error" if report.status == "failed" else "complete")
+    state.set_project(project)
+    state.set_space(report.space)
+    state.set_datasets([dataset])
+    summary = summarize(report, index_built=outcome.index_built)
+    summary["index_building"] = outcome.index_building
+    summary["spaces"] = [space_line(r) for r in outcome.all_reports()]
+    summary["detection"] = report.summary()
+    st.session_state[state.LAST_INGEST] = summary
+    return summary
