@@ -40,6 +40,25 @@ def scenes_server(start_server: Callable[..., Server], tmp_path_factory: pytest.
     return start_server(base / "data"), scenes
 
 
+def _hover_until_tip(page: Any, tip: Any, tries: int = 5) -> dict[str, float]:
+    """Hover a point until its preview shows; returns the point. A rerun that remounts the chart (the
+    colour menu settling after the switch) can swallow one hover, as a user would hover again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        wait_idle(page)
+        point = page.evaluate(_POINT_XY, CHART)
+        page.mouse.move(point["x"] - 30, point["y"] - 30)
+        page.mouse.move(point["x"], point["y"], steps=4)
+        try:
+            tip.wait_for(state="visible", timeout=15_000)
+            return dict(point)
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_the_objects_map_shows_crops_on_hover(scenes_server: tuple[Server, Scenes], page: Any) -> None:
     server, scenes = scenes_server
     open_app(page, f"{server.url}/Explore")
@@ -58,11 +77,8 @@ def test_the_objects_map_shows_crops_on_hover(scenes_server: tuple[Server, Scene
     assert shown == "match", shown
     legend = page.locator(f"{CHART} .legend").first.text_content() or ""
     assert all(status in legend for status in set(scenes.status.values())), legend
-    point = page.evaluate(_POINT_XY, CHART)
-    page.mouse.move(point["x"] - 30, point["y"] - 30)
-    page.mouse.move(point["x"], point["y"], steps=4)
     tip = page.locator('[data-testid="embedscope-hover-preview"]')
-    tip.wait_for(state="visible")
+    point = _hover_until_tip(page, tip)
     page.wait_for_function(f"() => document.querySelector('{TIP_IMG}')?.naturalWidth > 0")
     width = page.evaluate(f"() => document.querySelector('{TIP_IMG}').naturalWidth")
     # A crop (a box and its margin: at most ~44 px wide here), not the whole 96 px scene.
