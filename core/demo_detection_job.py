@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.config import Settings
 from core.demo import pretrained_available, pretrained_embedder
 from core.demo_detection import ingest_detection_space, prepare_detection_demo
-from core.demo_job import DemoJob, lower_thread_priority
+from core.demo_job import DemoJob, start_job
 from core.embedders.base import Embedder
 from core.embedders.pixels import PixelEmbedder
 from core.pipeline.rejects import IngestReport
@@ -58,36 +57,9 @@ def load_detection_demo_quick(store: VectorStore, settings: Settings, progress: 
     job = None
     if with_pretrained and (embedder is not None or pretrained_available()):
         make = embedder or (lambda: pretrained_embedder(settings))
-        job = _start(store, len(det.images), lambda update: [
-            ingest_detection_space(store, settings, det, make(), update)])
+        job = start_job(store, len(det.images), lambda update: [
+            ingest_detection_space(store, settings, det, make(), update)],
+            what="detection demo", thread="embedscope-detection-demo", jobs=_JOBS, lock=_JOBS_LOCK)
     elif with_pretrained:
         log.info("detection demo: EfficientNet-Lite0 weights not installed; only the pixels space")
     return DetectionDemoStart(reports, job)
-
-
-def _start(store: VectorStore, total: int, work: Callable[[Progress], list[IngestReport]]) -> DemoJob:
-    """Run work(job.update) in a low-priority daemon thread; a job of this store still running is
-    returned instead of starting a second."""
-    with _JOBS_LOCK:
-        running = _JOBS.get(store.describe())
-        if running is not None and running.running:
-            return running
-        job = DemoJob(total=total)
-        _JOBS[store.describe()] = job
-
-    def run() -> None:
-        lower_thread_priority()
-        try:
-            job.reports = work(job.update)
-            job.space = job.reports[0].space if job.reports else job.space
-            log.info("detection demo: the %s space was stored in the background in %.0f s", job.space, job.elapsed_s)
-        except BaseException as e:  # kept for the page to show
-            log.exception("detection demo: the background %s space failed", job.space)
-            job.error = e
-        finally:
-            job.ended = time.monotonic()
-            job.phase = "failed" if job.error is not None else "done"
-            job.finished.set()
-
-    threading.Thread(target=run, name="embedscope-detection-demo", daemon=True).start()
-    return job

@@ -119,28 +119,40 @@ def start_pretrained(store: VectorStore, settings: Settings, data: DemoData, ite
                      embedder: Callable[[], Embedder] | None = None) -> DemoJob:
     """Embed the demo's images into the pretrained space in a low-priority daemon thread.
     A job of this store still running is returned instead of starting a second."""
-    with _JOBS_LOCK:
-        running = _JOBS.get(store.describe())
+    return start_job(store, len(items), lambda update: ingest_pretrained(
+        store, settings, data, items, update, embedder=embedder), what="demo", thread="embedscope-demo-pretrained")
+
+
+def start_job(store: VectorStore, total: int, work: Callable[[Progress], list[IngestReport]], *,
+              what: str, thread: str, jobs: dict[str, DemoJob] | None = None,
+              lock: threading.Lock | None = None) -> DemoJob:
+    """Run work(job.update) in a low-priority daemon thread named `thread` (`what` names the demo
+    in the log); a job of this store still running is returned instead of starting a second.
+    jobs / lock: the registry of such jobs (default this module's; the detection demo keeps its own,
+    so both demos' jobs can run side by side)."""
+    jobs = _JOBS if jobs is None else jobs
+    with _JOBS_LOCK if lock is None else lock:
+        running = jobs.get(store.describe())
         if running is not None and running.running:
             return running
-        job = DemoJob(total=len(items))
-        _JOBS[store.describe()] = job
+        job = DemoJob(total=total)
+        jobs[store.describe()] = job
 
-    def work() -> None:
+    def run() -> None:
         lower_thread_priority()
         try:
-            job.reports = ingest_pretrained(store, settings, data, items, job.update, embedder=embedder)
+            job.reports = work(job.update)
             job.space = job.reports[0].space if job.reports else job.space
-            log.info("demo: the %s space was stored in the background in %.0f s", job.space, job.elapsed_s)
+            log.info("%s: the %s space was stored in the background in %.0f s", what, job.space, job.elapsed_s)
         except BaseException as e:  # kept for the page to show
-            log.exception("demo: the background %s space failed", job.space)
+            log.exception("%s: the background %s space failed", what, job.space)
             job.error = e
         finally:
             job.ended = time.monotonic()
             job.phase = "failed" if job.error is not None else "done"
             job.finished.set()
 
-    threading.Thread(target=work, name="embedscope-demo-pretrained", daemon=True).start()
+    threading.Thread(target=run, name=thread, daemon=True).start()
     return job
 
 
