@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import demo_detection, overview
+from ui import demo_detection, jobs_view, overview
 from ui.errors import show_errors
 from ui.page import PAGES, nav_link, setup_page
 from ui.text import md, md_frame
@@ -37,6 +37,7 @@ if not projects:
 
 st.markdown(f"**Store:** {md(ctx.store.describe(), limit=None)} · **projects:** "
             f"{', '.join(md(p) for p in projects)}")
+jobs_view.jobs_section()  # everyone's background jobs: who started them, how far, cancel
 # Just loaded: the demo's pretrained space filling in the background, and the way to its map.
 if "demo" in projects and overview.demo_job_status(ctx.store):
     nav_link("pages/2_Explore.py", "Open the demo's map on Explore", ":material/map:")

@@ -19,12 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from core.auth import Actor, Role
 from core.curation import history, labels, tags
 from core.curation.corrected import corrected_ids
 from core.ids import point_id
 from core.store import EdgeStore, ServerStore
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
+
+BENCH = Actor("bench", Role.EDITOR)  # who the benchmark's history entries name
 
 P = "bench"
 
@@ -54,21 +57,21 @@ def run(points: int, entries: int, kind: str) -> list[tuple[str, float]]:
     try:
         ids = _seed(store, points)
         bulk = _timed(rows, f"set_labels of {points} points (1 entry, 2 spaces)", lambda: labels.set_labels(
-            store, P, ids, ["fixed"] * points, who="bench", why="finding"))
+            store, P, ids, ["fixed"] * points, actor=BENCH, why="finding"))
         for i in range(entries):
-            labels.set_labels(store, P, [ids[i]], [f"one-{i}"], who="bench", why="manual")
+            labels.set_labels(store, P, [ids[i]], [f"one-{i}"], actor=BENCH, why="manual")
         history._cache.clear()  # as a fresh process
         _timed(rows, f"read_history, {entries + 1} entries, cold", lambda: history.read_history(store, P))
         _timed(rows, f"read_history, {entries + 1} entries, warm", lambda: history.read_history(store, P))
         _timed(rows, "read_history of one item (warm)", lambda: history.read_history(store, P, dataset="train",
                                                                                      key="k3"))
         _timed(rows, f"corrected_ids ({points} corrected)", lambda: corrected_ids(store, P, "a"))
-        _timed(rows, f"add_tags to {points} points", lambda: tags.add_tags(store, P, ids, ["t"], who="bench"))
+        _timed(rows, f"add_tags to {points} points", lambda: tags.add_tags(store, P, ids, ["t"], actor=BENCH))
         _timed(rows, "tag_counts", lambda: tags.tag_counts(store, P, "a"))
         for _ in range(entries):  # the later one-item relabels first, then the bulk entry
-            labels.undo(store, P, who="bench")
-        labels.undo(store, P, who="bench")  # the tags
-        _timed(rows, f"undo of the bulk entry ({points} rows)", lambda: labels.undo(store, P, bulk.entry, who="bench"))
+            labels.undo(store, P, actor=BENCH)
+        labels.undo(store, P, actor=BENCH)  # the tags
+        _timed(rows, f"undo of the bulk entry ({points} rows)", lambda: labels.undo(store, P, bulk.entry, actor=BENCH))
     finally:
         store.close()
     return rows

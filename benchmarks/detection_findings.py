@@ -26,6 +26,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.auth import system_actor  # noqa: E402 (after the path)
+
 PROJECT = "demo-detection"
 FINDERS = {"mislabel": ("wrong_class",), "missing": ("missing_box",), "background": ("spurious",)}
 
@@ -83,7 +85,7 @@ def main() -> None:
         rows = []
         for space in [s.name for s in store.list_spaces(PROJECT)]:
             start = time.perf_counter()
-            found = findings_frame(run_object_analysis(store, PROJECT, space, force=True))
+            found = findings_frame(run_object_analysis(store, PROJECT, space, force=True, actor=system_actor()))
             seconds = time.perf_counter() - start
             for finder, kinds in FINDERS.items():
                 truth = {key for key, kind in planted.items() if kind in kinds}

@@ -30,6 +30,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from core.auth import system_actor
 from core.embedders import ModelEmbedder, configure_threads, load_embedder  # noqa: E402
 from core.types import Item  # noqa: E402
 from tests.tiny_models import make_clip_b32_shaped  # noqa: E402
@@ -146,7 +147,7 @@ def end_to_end_pipeline(embedder: ModelEmbedder, paths: list[Path], store: Any, 
     settings = Settings(data_dir=data_dir, data_roots=(paths[0].parent,), batch_size=embedder.batch_size)
     items = [Item(key=p.name, uri=str(p)) for p in paths]
     start = time.perf_counter()
-    report = ingest_items(store, PROJECT, DATASET, items, embedder, settings=settings)
+    report = ingest_items(store, PROJECT, DATASET, items, embedder, settings=settings, actor=system_actor())
     elapsed = time.perf_counter() - start
     if report.stored != len(paths):
         raise RuntimeError(f"pipeline stored {report.stored} of {len(paths)}: {report.rejects[:3]}")

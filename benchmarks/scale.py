@@ -61,6 +61,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.auth import Actor, Role, system_actor  # noqa: E402 (after the path)
+
 PROJECT, SPACE, DATASET = "scale", "own", "ds"
 STEPS = ("ingest", "index", "search", "map", "reopen", "analyse", "browser", "curate")
 BLOCK = 100_000
@@ -287,7 +289,7 @@ def step_map(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()
         # refit: a kept store already holds the map (the reopen step measures reusing it)
         result = get_map(store, PROJECT, SPACE, [DATASET], method="umap", progress=_progress("map"), refit=True,
-                         **_cache_kwargs(get_map))
+                         actor=system_actor(), **_cache_kwargs(get_map))
         return {"wall_s": time.perf_counter() - start, "points": len(result), "fitted": result.fitted,
                 "n_fitted": result.n_fitted, "placed": result.placed}
     finally:
@@ -301,7 +303,8 @@ def step_reopen(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     store = _open_store(folder)
     try:
         opened = time.perf_counter()
-        result = get_map(store, PROJECT, SPACE, [DATASET], method="umap", **_cache_kwargs(get_map))
+        result = get_map(store, PROJECT, SPACE, [DATASET], method="umap", actor=system_actor(),
+                         **_cache_kwargs(get_map))
         done = time.perf_counter()
         return {"wall_s": done - opened, "with_import_and_open_s": done - start, "points": len(result),
                 "fitted": result.fitted}
@@ -316,7 +319,7 @@ def step_analyse(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     try:
         start = time.perf_counter()
         result = run_analysis(store, PROJECT, SPACE, [DATASET], progress=_progress("analyse"), force=True,
-                              **_cache_kwargs(run_analysis))
+                              **_cache_kwargs(run_analysis), actor=system_actor())
         summary = {k: v for k, v in getattr(result, "summary", {}).items() if isinstance(v, int | float | str)}
         return {"wall_s": time.perf_counter() - start, "summary": summary}
     finally:
@@ -352,16 +355,17 @@ def step_curate(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         from core.ids import point_id
 
         points = [point_id(PROJECT, DATASET, key) for key in ids]
-        timed("tag_10k_s", lambda: tags.add_tags(store, PROJECT, points, ["bench"], who="bench"))
-        timed("relabel_1_s", lambda: labels.set_labels(store, PROJECT, points[:1], ["fixed"], who="bench",
+        timed("tag_10k_s", lambda: tags.add_tags(store, PROJECT, points, ["bench"], actor=Actor("bench", Role.EDITOR)))
+        timed("relabel_1_s", lambda: labels.set_labels(store, PROJECT, points[:1], ["fixed"],
+                                                       actor=Actor("bench", Role.EDITOR),
                                                        why="manual"))
         timed("relabel_1k_s", lambda: labels.set_labels(store, PROJECT, points[1:1001], ["fixed"] * 1000,
-                                                        who="bench", why="finding"))
+                                                        actor=Actor("bench", Role.EDITOR), why="finding"))
         full_reads = _count_payload_reads(store)
         frame = timed("payloads_after_write_s", lambda: load_payloads(store, PROJECT, SPACE, cache_dir=cache))
         reads = len(full_reads)
         timed("relabel_1_again_s", lambda: labels.set_labels(store, PROJECT, points[1001:1002], ["fixed"],
-                                                             who="bench", why="manual"))
+                                                             actor=Actor("bench", Role.EDITOR), why="manual"))
         full_reads.clear()  # set_labels reads the payloads of its points
         frame = timed("payloads_after_relabel_1_s", lambda: load_payloads(store, PROJECT, SPACE, cache_dir=cache))
         figures["payload_full_reads_after_writes"] = reads + len(full_reads)  # 0: patched from the journal
@@ -370,7 +374,7 @@ def step_curate(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         figures["corrected"] = len(timed("corrected_ids_s", lambda: corrected_ids(store, PROJECT, SPACE)))
         figures["relabelled_seen"] = int((frame["label"] == "fixed").sum())
         for name in ("undo_1_again_s", "undo_1k_s", "undo_1_s", "untag_10k_s"):
-            timed(name, lambda: labels.undo(store, PROJECT, who="bench"))
+            timed(name, lambda: labels.undo(store, PROJECT, actor=Actor("bench", Role.EDITOR)))
         return figures
     finally:
         store.close()
@@ -396,7 +400,8 @@ def _map_data_rebuild(store: Any, payloads: Any) -> float:
     from ui.explore import map_data
 
     start = time.perf_counter()
-    result = get_map(store, PROJECT, SPACE, [DATASET], method="umap", **_cache_kwargs(get_map))
+    result = get_map(store, PROJECT, SPACE, [DATASET], method="umap", actor=system_actor(),
+                     **_cache_kwargs(get_map))
     read = time.perf_counter()
     map_data(result.ids, result.coords, payloads, None, n_fitted=result.n_fitted, token="bench")
     done = time.perf_counter()

@@ -14,7 +14,8 @@ from core.logging_setup import configure_logging
 # Command modules in core/cli/, in help order. Each exposes register(subparsers).
 COMMANDS: tuple[str, ...] = ("ingest", "list", "delete", "search", "collections", "export",
                              "import_labels", "tag", "label", "history", "undo", "analyse", "compare",
-                             "evaluate", "models", "demo", "migrate")
+                             "evaluate", "models", "demo", "migrate", "export_project",
+                             "import_project", "backup", "restore")
 
 
 def build_parser() -> argparse.ArgumentParser:

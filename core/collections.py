@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from core import export as _export
+from core.auth import Actor, Permission, require
 from core.errors import BadInputError, NotFoundError
 from core.filters import Filter
 from core.store.base import VectorStore
@@ -100,6 +101,7 @@ def save(
     name: str,
     ids: Sequence[str],
     *,
+    actor: Actor,
     space: str,
     scores: Sequence[float | None] | None = None,
     description: str = "",
@@ -111,7 +113,9 @@ def save(
 
     overwrite=True replaces an existing collection of that name (never done silently).
     scores / refs, when given, are aligned with ids. Duplicate ids keep their first place.
+    PermissionDeniedError unless actor may write collections.
     """
+    require(actor, Permission.COLLECTIONS, f"saving collection {name!r} in project {project!r}")
     name = _checked_name(name)
     store.get_space(project, space)  # NotFoundError for an unknown project / space
     order = list(dict.fromkeys(ids))
@@ -147,6 +151,7 @@ def save_hits(
     name: str,
     hits: Sequence[Hit],
     *,
+    actor: Actor,
     space: str,
     description: str = "",
     query: dict[str, Any] | None = None,
@@ -154,7 +159,7 @@ def save_hits(
 ) -> Collection:
     """Save a search result (its ids, scores and the query that made it) as a collection."""
     return save(
-        store, project, name, [h.id for h in hits], space=space, scores=[h.score for h in hits],
+        store, project, name, [h.id for h in hits], actor=actor, space=space, scores=[h.score for h in hits],
         refs=[(h.payload.get(DATASET), h.payload.get(KEY)) for h in hits],
         description=description, query=query, overwrite=overwrite,
     )
@@ -192,15 +197,20 @@ def list_collections(store: VectorStore, project: str) -> list[Collection]:
     return [get(store, project, key, with_items=False) for key in store.list_documents(project, KIND)]
 
 
-def delete(store: VectorStore, project: str, name: str) -> None:
-    """Delete a collection (the points stay); NotFoundError if there is none of that name."""
+def delete(store: VectorStore, project: str, name: str, *, actor: Actor) -> None:
+    """Delete a collection (the points stay); NotFoundError if there is none of that name,
+    PermissionDeniedError unless actor may write collections."""
+    require(actor, Permission.COLLECTIONS, f"deleting collection {name!r} of project {project!r}")
     if not store.delete_document(project, KIND, _checked_name(name)):
         raise NotFoundError(f"No collection named {name!r} in project {project!r}")
     log.info("Deleted collection %r of project %s", name, project)
 
 
-def rename(store: VectorStore, project: str, old: str, new: str, *, overwrite: bool = False) -> Collection:
-    """Give a collection a new name; refuses to replace another collection unless overwrite."""
+def rename(store: VectorStore, project: str, old: str, new: str, *, actor: Actor,
+           overwrite: bool = False) -> Collection:
+    """Give a collection a new name; refuses to replace another collection unless overwrite.
+    PermissionDeniedError unless actor may write collections."""
+    require(actor, Permission.COLLECTIONS, f"renaming collection {old!r} of project {project!r}")
     coll = get(store, project, old, with_items=False)
     new = _checked_name(new)
     if new == coll.name:

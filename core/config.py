@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import BadInputError
@@ -83,6 +84,26 @@ class Settings(BaseSettings):
     # models; False: a fast demo without them (the browser tests use it).
     demo_pretrained: bool = True
     log_level: str = "INFO"
+    # Roles (core.auth). The local identity: the CLI's, and the dashboard's when sign-in is off.
+    actor_name: str | None = None  # default: the OS user
+    actor_role: Literal["viewer", "editor", "admin"] = "admin"  # a laptop user owns their store
+    # Signed-in users: comma lists of group names, e-mails or "@domain"; the highest matching role wins.
+    role_admins: Annotated[tuple[str, ...], NoDecode] = ()
+    role_editors: Annotated[tuple[str, ...], NoDecode] = ()
+    role_viewers: Annotated[tuple[str, ...], NoDecode] = ()
+    role_claim: str = "groups"  # the ID-token claim holding the user's groups
+    default_role: Literal["viewer", "editor", "none"] = "viewer"  # signed in but matching no rule
+    # Background jobs (core.jobs): worker threads per dashboard process, and how long a page waits for
+    # a job it started before it shows the job's progress and lets the user go on.
+    job_workers: int = Field(default=2, ge=1, le=16)
+    job_wait_s: float = Field(default=2.0, ge=0.0)
+    # Sign-in with OpenID Connect (st.login; ui.serve turns these into Streamlit's [auth] secrets).
+    auth_client_id: str | None = None
+    auth_client_secret: SecretStr | None = None
+    auth_server_metadata_url: str | None = None  # the provider's .well-known/openid-configuration
+    auth_redirect_uri: str | None = None  # https://<host>/oauth2callback; default http://localhost:<port>/...
+    auth_cookie_secret: SecretStr | None = None  # signs the sign-in cookie; default: generated, kept in data_dir
+    auth_required: bool = False  # the Compose deployment: refuse to start without sign-in configured
 
     @field_validator("data_roots", mode="before")
     @classmethod
@@ -93,10 +114,36 @@ class Settings(BaseSettings):
             return tuple(Path(p).expanduser() for p in parts if p.strip())
         return value
 
-    @field_validator("qdrant_url", "qdrant_path", mode="before")
+    @field_validator("role_admins", "role_editors", "role_viewers", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "ml-admins, bob@example.com, @example.com" from the environment
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("qdrant_url", "qdrant_path", "actor_name", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("auth_client_id", "auth_client_secret", "auth_server_metadata_url", "auth_redirect_uri",
+                     "auth_cookie_secret", mode="before")
+    @classmethod
+    def _auth_blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("auth_server_metadata_url", "auth_redirect_uri")
+    @classmethod
+    def _check_auth_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """http(s) with a host; the redirect URI must end with Streamlit's /oauth2callback route."""
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{redact_url(value)} must be an http:// or https:// URL with a host")
+        if info.field_name == "auth_redirect_uri" and not parts.path.endswith("/oauth2callback"):
+            raise ValueError(f"{redact_url(value)} must end with /oauth2callback (Streamlit's sign-in callback)")
+        return value.strip()
 
     @field_validator("qdrant_url")
     @classmethod
@@ -142,6 +189,15 @@ class Settings(BaseSettings):
         roots = (*self.data_roots, self.uploads_dir, self.demo_dir)
         return tuple(Path(r).expanduser().resolve() for r in roots)
 
+    @property
+    def auth_enabled(self) -> bool:
+        """Sign-in is configured: EMBEDSCOPE_AUTH_CLIENT_ID and _SERVER_METADATA_URL are set, or a
+        .streamlit/secrets.toml (Streamlit's own places) has an [auth] section."""
+        if self.auth_client_id and self.auth_server_metadata_url:
+            return True
+        return any(_toml_has_auth(path) for path in (Path.home() / ".streamlit" / "secrets.toml",
+                                                     Path.cwd() / ".streamlit" / "secrets.toml"))
+
     def describe_store(self) -> str:
         """A human description of where Qdrant is, never containing the API key or a password."""
         if self.qdrant_url:
@@ -149,6 +205,15 @@ class Settings(BaseSettings):
         if self.embedded_path == ":memory:":
             return "embedded Qdrant Edge (in memory)"
         return f"embedded Qdrant Edge at {self.embedded_path}"
+
+
+def _toml_has_auth(path: Path) -> bool:
+    """True when `path` is a TOML file with an [auth] table (a user's own Streamlit sign-in secrets)."""
+    try:
+        with path.open("rb") as f:
+            return isinstance(tomllib.load(f).get("auth"), dict)
+    except (OSError, tomllib.TOMLDecodeError):  # absent or unreadable: Streamlit ignores it too
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:

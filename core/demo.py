@@ -23,6 +23,7 @@ from typing import cast
 import numpy as np
 from PIL import Image
 
+from core.auth import system_actor  # the demo is an internal job: its callers check the user may ingest
 from core.config import Settings
 from core.demo_model import HIDDEN, SPLITS, DemoData, build_demo_data
 from core.embedders.base import Embedder
@@ -140,7 +141,7 @@ def ingest_own_spaces(store: VectorStore, data: DemoData, items: list[Item], pro
         for split in SPLITS:
             rows = np.flatnonzero(data.split == split)
             reports.append(ingest_vectors(
-                store, DEMO_PROJECT, split, space, [items[r] for r in rows], vectors[rows],
+                store, DEMO_PROJECT, split, space, [items[r] for r in rows], vectors[rows], actor=system_actor(),
                 progress=_shifted(progress, len(reports) // 3 * len(items) + _before(data, split), total)))
     return reports
 
@@ -170,6 +171,6 @@ def ingest_pretrained(store: VectorStore, settings: Settings, data: DemoData, it
     for split in SPLITS:
         rows = np.flatnonzero(data.split == split)
         reports.append(ingest_items(
-            store, DEMO_PROJECT, split, [items[r] for r in rows], model, settings=settings,
+            store, DEMO_PROJECT, split, [items[r] for r in rows], model, actor=system_actor(), settings=settings,
             progress=_shifted(progress, _before(data, split), len(items))))
     return reports

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.auth import system_actor  # the demo is an internal job: its callers check the user may ingest
 from core.config import Settings
 from core.demo import pretrained_available, pretrained_embedder
 from core.demo_detection_boxes import SIZE
@@ -200,8 +201,8 @@ def ingest_detection_space(store: VectorStore, settings: Settings, det: Detectio
     """The demo's images and boxes in embedder's space (crop mode); progress(done, images)."""
     from core.pipeline.objects_ingest import ingest_detections
 
-    return ingest_detections(store, DETECTION_PROJECT, DETECTION_DATASET, det, embedder, mode="crop",
-                             settings=settings, progress=progress)
+    return ingest_detections(store, DETECTION_PROJECT, DETECTION_DATASET, det, embedder, actor=system_actor(),
+                             mode="crop", settings=settings, progress=progress)
 
 
 def _shifted(progress: Progress | None, offset: int, total: int) -> Progress | None:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.auth import system_actor  # the demo is an internal job: its callers check the user may ingest
 from core.config import Settings
 from core.demo import (
     DEMO_PROJECT,
@@ -174,8 +175,8 @@ def load_demo_quick(store: VectorStore, settings: Settings, progress: Progress |
     reports = ingest_own_spaces(store, data, items, progress)
     start = time.perf_counter()
     # The Explore page's default view (first space, every dataset, UMAP, no filter): it opens drawn.
-    get_map(store, DEMO_PROJECT, MLP_SPACE.name, None, method="umap", cache_dir=cache_folder(settings),
-            fit_progress=map_progress)
+    get_map(store, DEMO_PROJECT, MLP_SPACE.name, None, actor=system_actor(), method="umap",
+            cache_dir=cache_folder(settings), fit_progress=map_progress)
     map_seconds = time.perf_counter() - start
     job = None
     if with_pretrained and (embedder is not None or pretrained_available()):

@@ -42,6 +42,10 @@ class UnsupportedOperationError(CoreError):
     """The operation does not apply here (e.g. text search in a space with no text side)."""
 
 
+class PermissionDeniedError(CoreError):
+    """The acting user's role does not allow this action (core.auth.require names both)."""
+
+
 class StoreOutdatedError(CoreError):
     """The store was written by an older embedscope layout: run `embedscope migrate` (or the
     dashboard's Migrate button) before using it."""

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from core.auth import Actor, Permission, require
 from core.errors import BadInputError, NotFoundError
 from core.store.base import VectorStore
 from core.store.documents import FORMAT, Upgrade, read_document
 from core.store.names import validate_name
-from core.types import CONFIDENCE, META, REVIEWED
+from core.types import BOX_AREA, CONFIDENCE, IOU, META, REVIEWED
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,13 @@ FORMAT_VERSION = 1
 UPGRADES: dict[int, Upgrade] = {}
 # URL parameter names. Filter fields are prefixed, so a field never collides with a view field.
 P_PROJECT, P_SPACE, P_DATASETS, P_COLOUR, P_ITEM = "project", "space", "datasets", "colour", "item"
+P_POINTS = "points"  # Explore's images | objects switch (detection datasets); absent: images
+POINTS_VIEWS = ("images", "objects")
 P_FILTER = "f."
 P_UNLABELED = "f.unlabeled"
 P_CONFIDENCE = "f.confidence"
 RANGE_SEP = ":"
+RANGE_FIELDS = (BOX_AREA, IOU)  # the objects view's numeric filters, as f.<field>=low:high (View.ranges)
 MAX_VALUES = 200  # values per parameter read from a URL (a link is typed or pasted by people)
 REVIEW_VALUES = ("reviewed", "not reviewed")  # the REVIEWED filter (ui.widgets.filters.REVIEW_STATES less "any")
 
@@ -39,7 +43,9 @@ class View:
     filters: (field, values) pairs of the payload filter (field as in core.types: "label",
     "meta.camera"...), values as text (a URL has no types: matched by text against the facets);
     confidence: (low, high) or None; item: the opened point id; page: the script a saved view was
-    made on (e.g. "pages/2_Explore.py"), not part of a URL (the URL's path is the page).
+    made on (e.g. "pages/2_Explore.py"), not part of a URL (the URL's path is the page); points:
+    "objects" for Explore's objects view of a detection dataset (None: images); ranges: (field,
+    (low, high)) of the RANGE_FIELDS (the objects' box area and IoU).
     """
 
     project: str | None = None
@@ -51,6 +57,8 @@ class View:
     confidence: tuple[float, float] | None = None
     item: str | None = None
     page: str | None = field(default=None, compare=False)
+    points: str | None = None
+    ranges: tuple[tuple[str, tuple[float, float]], ...] = ()
 
     def filter_values(self) -> dict[str, tuple[str, ...]]:
         return dict(self.filters)
@@ -74,6 +82,10 @@ def encode(view: View) -> dict[str, list[str]]:
     if view.confidence is not None:
         low, high = view.confidence
         out[P_CONFIDENCE] = [f"{low:g}{RANGE_SEP}{high:g}"]
+    if view.points and view.points != POINTS_VIEWS[0]:
+        out[P_POINTS] = [view.points]
+    for name, (low, high) in view.ranges:  # 10 digits: a box area in px² keeps its units
+        out[P_FILTER + name] = [f"{low:.10g}{RANGE_SEP}{high:.10g}"]
     return out
 
 
@@ -123,14 +135,27 @@ def decode(params: Mapping[str, str | Sequence[str]]) -> tuple[View, list[str]]:
     if item is not None and not is_point_id(item):
         notices.append(f"Ignored the item {item!r}: not a point id.")
         item = None
+    points = _one(params, P_POINTS)
+    if points is not None and points not in POINTS_VIEWS:
+        notices.append(f"Ignored points={points!r} (expected {' or '.join(POINTS_VIEWS)}).")
+    ranged = tuple(P_FILTER + f for f in RANGE_FIELDS)
     filters = tuple((name[len(P_FILTER):], tuple(dict.fromkeys(_values(params, name))))
                     for name in sorted(params)
-                    if name.startswith(P_FILTER) and name not in (P_UNLABELED, P_CONFIDENCE)
+                    if name.startswith(P_FILTER) and name not in (P_UNLABELED, P_CONFIDENCE, *ranged)
                     and _values(params, name))
+    ranges: list[tuple[str, tuple[float, float]]] = []
+    for field_name in RANGE_FIELDS:
+        if (text := _one(params, P_FILTER + field_name)) is not None:
+            bounds = _range(text)
+            if bounds is None:
+                notices.append(f"Ignored the {field_name} range {text!r} (expected low{RANGE_SEP}high).")
+            else:
+                ranges.append((field_name, bounds))
     view = View(project=_one(params, P_PROJECT), space=_one(params, P_SPACE),
                 datasets=tuple(dict.fromkeys(_values(params, P_DATASETS))), colour=_one(params, P_COLOUR),
                 filters=filters, unlabeled=_one(params, P_UNLABELED) in ("1", "true"),
-                confidence=confidence, item=item)
+                confidence=confidence, item=item,
+                points=points if points in POINTS_VIEWS[1:] else None, ranges=tuple(ranges))
     return view, notices
 
 
@@ -160,9 +185,14 @@ def resolve_filters(view: View, facets: Mapping[str, Sequence[Any]]) -> tuple[di
 
 def clamp_confidence(view: View, bounds: Sequence[float] | None) -> tuple[float, float] | None:
     """The view's confidence range inside the data's [min, max] (None: no range, or no confidence)."""
-    if view.confidence is None or not bounds or len(bounds) != 2:
+    return clamp_range(view.confidence, bounds)
+
+
+def clamp_range(wanted: tuple[float, float] | None, bounds: Sequence[float] | None) -> tuple[float, float] | None:
+    """A (low, high) range inside the data's [min, max] (None: no range, no data, or no overlap)."""
+    if wanted is None or not bounds or len(bounds) != 2:
         return None
-    low, high = max(view.confidence[0], float(bounds[0])), min(view.confidence[1], float(bounds[1]))
+    low, high = max(wanted[0], float(bounds[0])), min(wanted[1], float(bounds[1]))
     return (low, high) if low <= high else None
 
 
@@ -172,9 +202,11 @@ def _name(name: str) -> str:
     return validate_name(name.strip() if isinstance(name, str) else name, "view name")
 
 
-def save_view(store: VectorStore, project: str, name: str, view: View) -> str:
+def save_view(store: VectorStore, project: str, name: str, view: View, *, actor: Actor) -> str:
     """Save `view` as `name` in the project (replacing one of that name); returns the checked name.
-    BadInputError for a bad name; NotFoundError when the project does not exist."""
+    BadInputError for a bad name; NotFoundError when the project does not exist; PermissionDeniedError
+    unless actor may write collections (saved views are shared by the project's users, like them)."""
+    require(actor, Permission.COLLECTIONS, f"saving view {name!r} in project {project!r}")
     name = _name(name)
     if project not in store.list_projects():
         raise NotFoundError(f"Project {project!r} not found")
@@ -205,6 +237,8 @@ def load_view(store: VectorStore, project: str, name: str) -> View:
     return replace(view, project=project, page=page if isinstance(page, str) else None)
 
 
-def delete_view(store: VectorStore, project: str, name: str) -> bool:
-    """Delete the saved view `name`; False when there was none."""
+def delete_view(store: VectorStore, project: str, name: str, *, actor: Actor) -> bool:
+    """Delete the saved view `name`; False when there was none. PermissionDeniedError unless
+    actor may write collections."""
+    require(actor, Permission.COLLECTIONS, f"deleting view {name!r} of project {project!r}")
     return store.delete_document(project, KIND, _name(name))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.auth import Permission
 from ui import ingest_form, ingest_run, state
+from ui.actor import current_actor
 from ui.errors import show_errors
 from ui.page import setup_page
 
@@ -19,10 +21,15 @@ with st.container(border=True):
 with st.container(border=True):
     choice = ingest_form.model_section(ctx.settings)
 
-if st.button("Ingest", type="primary", icon=":material/rocket_launch:", key="ing.run"):
+can_ingest = current_actor().can(Permission.INGEST)  # core refuses a viewer too: no button that would fail
+if not can_ingest:
+    st.info("View only: ingesting needs the editor role.", icon=":material/visibility:")
+if st.button("Ingest", type="primary", icon=":material/rocket_launch:", key="ing.run", disabled=not can_ingest):
     with show_errors():
         ingest_run.run_ingest(ctx, project, dataset, source, choice)
-        st.rerun()  # the sidebar picks up the new dataset
+        st.rerun()  # the sidebar picks up the new dataset (or the next run follows the ingest still running)
+with show_errors():
+    ingest_run.follow_ingest()  # an ingest running in the background: its progress, then its summary
 
 summary = st.session_state.get(state.LAST_INGEST)
 if summary:

@@ -9,11 +9,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.auth import Permission
 from core.display import shorten
 from core.filters import Filter
+from core.jobs.work import JobSpec
 from core.pipeline.vector_cache import cache_folder
 from core.types import ITEM_KIND, OBJECT_KIND
-from ui import explore, objects_view, resources, state, view_state
+from ui import explore, jobs_view, objects_view, resources, state, view_state
+from ui.actor import current_actor
 from ui.errors import show_errors
 from ui.page import PageContext, require_datasets, setup_page
 from ui.text import md
@@ -24,10 +27,14 @@ from ui.widgets.filters import payload_filter_widgets
 from ui.widgets.grid import paged_grid
 from ui.widgets.map_preview import preview_picture
 from ui.widgets.object_problems import TITLE as OBJECT_PROBLEMS
-from ui.widgets.object_problems import current_object_analysis, object_problems_panel, run_find_object_problems
+from ui.widgets.object_problems import (
+    current_object_analysis,
+    follow_find_object_problems,
+    object_problems_panel,
+    start_find_object_problems,
+)
 from ui.widgets.out_of_date import out_of_date_notice
-from ui.widgets.problems import current_analysis, problems_panel, run_find_problems
-from ui.widgets.progress import ProgressBar
+from ui.widgets.problems import current_analysis, follow_find_problems, problems_panel, start_find_problems
 from ui.widgets.scatter import scatter_map
 from ui.widgets.table import view_table
 
@@ -42,19 +49,23 @@ def map_args(ctx: PageContext, method: str, fit_filter: Filter | None) -> dict[s
             "method": method, "flt": fit_filter}
 
 
-def compute_map(ctx: PageContext, args: dict[str, Any], *, refit: bool) -> None:
-    """Fit (or refit) the projection with a progress bar; it is persisted in the store."""
-    from core.pipeline.maps import get_map
+FIT_JOB = "explore.fit"  # the key under which this page follows its map fit (ui.jobs_view)
 
-    label = "Refitting" if refit else "Computing"
-    with st.status(f"{label} the {args['method'].upper()} map…", expanded=True) as status:
-        with ProgressBar(f"{label} the map", container=status) as bar, \
-                ProgressBar("Fitting the layout (%)", container=status) as fit_bar:
-            get_map(ctx.store, args["project"], args["space"], args["datasets"],
-                    method=args["method"], flt=args["flt"], refit=refit, progress=bar,
-                    cache_dir=cache_folder(ctx.settings), fit_progress=fit_bar)
-        status.update(label="Map ready", state="complete", expanded=False)
-    # No cache to clear: the rewritten map document changed the project's revision (the key).
+
+def fit_spec(ctx: PageContext, args: dict[str, Any], *, refit: bool) -> JobSpec:
+    """The map fit (or refit) as a background job: another user asking for the same map joins it."""
+    from core.jobs.work import map_fit
+    from ui.actor import current_actor
+
+    return map_fit(ctx.store, args["project"], args["space"], args["datasets"], actor=current_actor(),
+                   method=args["method"], flt=args["flt"], refit=refit, cache_dir=cache_folder(ctx.settings))
+
+
+def follow_fit(args: dict[str, Any]) -> None:
+    """The fit this session follows: its progress while it runs; once it has ended, a rerun draws it (no
+    cache to clear: the rewritten map document moved the map documents' token, the caches' key)."""
+    if jobs_view.track(FIT_JOB, f"Computing the {args['method'].upper()} map") is not None:
+        st.rerun()
 
 
 def map_source(ctx: PageContext, args: dict[str, Any]) -> tuple[str, dict[str, Any] | None, bool]:
@@ -149,8 +160,10 @@ def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
                  help="Use the selection (first 20) as examples on the Search page"):
         find_similar(ids()[:20])
     # Made on click only: a lasso can select 100k+ rows, and every rerun would rebuild the file.
+    # on_click="ignore": a download changes nothing on the page, so the click reruns nothing.
     c3.download_button("CSV", lambda: export.to_csv(export.export_frame(rows)), file_name="selection.csv",
-                       mime="text/csv", key="explore.sel.csv", icon=":material/download:", width="stretch")
+                       mime="text/csv", key="explore.sel.csv", icon=":material/download:", width="stretch",
+                       on_click="ignore")
     curation_actions(ctx, ids, key="explore.sel.cur", count=len(rows))  # tag / label / reviewed
     with st.popover("Save as collection", width="stretch"):
         name = st.text_input("Collection name", key="explore.sel.name")
@@ -160,7 +173,7 @@ def selection_actions(ctx: PageContext, rows: pd.DataFrame) -> None:
             chosen = ids()
             with show_errors():
                 assert ctx.project is not None and ctx.space is not None
-                collections.save(ctx.store, ctx.project, name, chosen, space=ctx.space)
+                collections.save(ctx.store, ctx.project, name, chosen, actor=current_actor(), space=ctx.space)
                 st.success(f"Saved {len(chosen):,} items as “{md(name)}”.")
 
 
@@ -176,8 +189,11 @@ colour_slot = top[1].empty()
 refit = top[2].button("Refit", key="explore.refit", width="stretch",
                       help="Fit the projection again on every point (points ingested since the "
                            "last fit are placed into the existing map until you do).")
+can_analyse = current_actor().can(Permission.ANALYSE)  # a viewer reads the persisted analysis only
 find = top[3].button("Find problems", key="explore.find", type="primary", width="stretch",
-                     icon=":material/troubleshoot:")
+                     icon=":material/troubleshoot:", disabled=not can_analyse,
+                     help=None if can_analyse else "Running an analysis needs the editor role.")
+job_slot = st.container()  # the progress of an analysis this session started (it runs in the background)
 map_col, side = st.columns([3, 2], gap="medium")
 with map_col:
     map_slot = st.empty()
@@ -207,17 +223,19 @@ fit_filtered = bool(flt) and st.sidebar.checkbox(
 args = map_args(ctx, METHODS[method_label], objects_view.view_filter(objects, flt if fit_filtered else None))
 with show_errors(stop=True):
     if refit:
-        compute_map(ctx, args, refit=True)
+        jobs_view.start(FIT_JOB, fit_spec(ctx, args, refit=True))
     method, params, quick = map_source(ctx, args)
     if find:
-        (run_find_object_problems if objects else run_find_problems)(ctx)
+        (start_find_object_problems if objects else start_find_problems)(ctx)
+    with show_errors():  # a failed analysis is said; the map is still drawn
+        (follow_find_object_problems if objects else follow_find_problems)(job_slot)
     # The objects view has an analysis of its own (ui.widgets.object_problems): image scores mean nothing on boxes.
     analysis = None if objects else current_analysis(ctx)  # the persisted one: never recomputed on a page view
     found = current_object_analysis(ctx) if objects else None
     if analysis is not None and analysis.stale and out_of_date_notice(
             "the problem scores (and the map colours from them)", key="explore.recompute",
             labels_only=analysis.labels_changed):
-        run_find_problems(ctx)
+        start_find_problems(ctx)
         st.rerun()
     data = resources.cached_map_data(ctx.project, ctx.space, ctx.datasets, method=method, params=params,
                                      flt=args["flt"], scores=analysis is not None)
@@ -295,8 +313,15 @@ with st.expander(f":material/troubleshoot: {OBJECT_PROBLEMS}" if objects else
         st.rerun()
 bring_into_view(ctx, frame)
 
-if quick:
-    # The quick layout is on screen: now fit the real map, then show it.
-    with fit_slot.container(), show_errors(stop=True):
-        compute_map(ctx, args, refit=False)
-    st.rerun()
+with fit_slot.container(), show_errors():
+    spec = fit_spec(ctx, args, refit=False) if quick else None
+    if spec is not None and not spec.actor.can(Permission.ANALYSE):  # its map would not be saved: no loop
+        st.caption(f"The {method_label} map has not been computed yet; an editor's visit computes and saves it.")
+    elif spec is not None and jobs_view.cancelled_here(FIT_JOB, spec):
+        st.caption(f"The {method_label} fit was cancelled: the quick layout is shown.")
+        if st.button(f"Compute the {method_label} map", key="explore.fit.again", icon=":material/map:"):
+            jobs_view.start(FIT_JOB, spec)
+            st.rerun()
+    elif spec is not None:  # the quick layout is on screen: now fit the real map (or join its fit)
+        jobs_view.start(FIT_JOB, spec)
+    follow_fit(args)

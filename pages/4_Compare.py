@@ -88,8 +88,6 @@ st.caption(f"Clusters of {ma} and {mb} together; a region's share of {mb} is com
            "share overall (binomial test).")
 compare_view.regions_section(result, payloads)
 
-if quick:
-    # The quick layout is on screen: fit the real map now, then show it.
-    with fit_slot.container(), show_errors(stop=True):
-        compare_view.fit_joint_map(ctx, a, b, method, kind)
-    st.rerun()
+with fit_slot.container(), show_errors():
+    # The quick layout is on screen: fit the real map now (a background job), then show it.
+    compare_view.fit_joint_map(ctx, a, b, method, kind, quick=quick)

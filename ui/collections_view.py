@@ -13,8 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from core import collections, export
+from core.auth import Permission
 from core.collections import Collection
 from ui import state
+from ui.actor import current_actor
 from ui.errors import show_errors
 from ui.page import PageContext
 from ui.text import md
@@ -68,7 +70,7 @@ def save_form(ctx: PageContext, ids: Sequence[str], *, key: str,
                      f"{md(ctx.project)}: choose another name, or tick “Replace a collection of "
                      "the same name”.", icon=":material/warning:")
             return None
-        saved = collections.save(ctx.store, ctx.project, name, list(ids), space=ctx.space,
+        saved = collections.save(ctx.store, ctx.project, name, list(ids), actor=current_actor(), space=ctx.space,
                                  scores=scores, refs=refs, description=note, query=query,
                                  overwrite=overwrite)
         st.success(f"Saved {len(saved):,} items as collection “{md(saved.name)}” (see the "
@@ -111,7 +113,10 @@ def query_summary(query: dict[str, Any] | None) -> str:
 
 
 def delete_trigger(name: str) -> None:
-    """The "Delete…" button: asks for a confirmation (delete_confirmation) instead of deleting."""
+    """The "Delete…" button: asks for a confirmation (delete_confirmation) instead of deleting.
+    Not shown to a viewer (core refuses them anyway)."""
+    if not current_actor().can(Permission.COLLECTIONS):
+        return
     if st.button("Delete…", key="coll.delete", icon=":material/delete:", width="stretch",
                  disabled=st.session_state.get(_CONFIRM) == name):
         st.session_state[_CONFIRM] = name
@@ -132,7 +137,7 @@ def delete_confirmation(ctx: PageContext, name: str) -> bool:
         if yes.button("Yes, delete", key="coll.delete.confirm", type="primary", width="stretch"):
             st.session_state.pop(_CONFIRM, None)
             with show_errors():
-                collections.delete(ctx.store, ctx.project, name)
+                collections.delete(ctx.store, ctx.project, name, actor=current_actor())
                 return True
     return False
 

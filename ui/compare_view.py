@@ -16,18 +16,19 @@ from core.pipeline.compare import CompareResult
 from core.pipeline.compare_sides import CompareSide
 from core.pipeline.vector_cache import cache_folder
 from core.types import BOX, ITEM_KIND, OBJECT_KIND
-from ui import compare_pick, crops, explore, resources
+from ui import compare_pick, crops, explore, jobs_view, resources
+from ui.actor import current_actor
 from ui.page import PageContext
 from ui.text import md, plotly_text
 from ui.widgets import scatter
 from ui.widgets.grid import caption, image_grid
-from ui.widgets.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
 COLOUR_A, COLOUR_B = "#7f9cc0", "#f28e2b"  # A muted underneath, B bright on top
 MAP_KEY = "compare.map"  # the joint map's widget key (its lasso lands in ui.widgets.map_events)
 LASSO = "compare.lasso.ids"  # the ids lassoed on the joint map, ringed on it and listed below
+COMPARE_JOB, FIT_JOB = "compare.run", "compare.fit"  # keys of the jobs this page follows (ui.jobs_view)
 
 
 def run(ctx: PageContext, a: CompareSide, b: CompareSide, *, force: bool = False,
@@ -36,23 +37,26 @@ def run(ctx: PageContext, a: CompareSide, b: CompareSide, *, force: bool = False
     revision; `.stale` when the data changed since: the page offers to update it) and computes,
     with a progress bar, only the first time. refresh: bring a stale result up to date (reused
     when the data of the two sides did not change); force: compute again whatever the data.
-    CoreError propagates. kind: the points compared (OBJECT_KIND: the two sides' detection objects)."""
-    from core.pipeline.compare import run_compare
+    CoreError propagates. kind: the points compared (OBJECT_KIND: the two sides' detection objects).
+    The computation is a background job (core.jobs, shared with anyone comparing the same sides): while
+    it runs past settings.job_wait_s its progress shows and the run stops (the page reruns at its end)."""
+    from core.jobs.work import comparison
 
     assert ctx.project is not None and ctx.space is not None
+    label = f"Comparing {b} with {a}: novelty, regions, drift"
     if not (force or refresh):
         # Sides travel as their text form: plain strings for the cache key.
         persisted = resources.cached_compare(ctx.project, ctx.space, a.name, b.name, kind)
         if persisted is not None:
+            jobs_view.track(COMPARE_JOB, label)  # a recompute started on an earlier run, still going
             return persisted
-    with st.status(f"Comparing {md(b)} with {md(a)}: novelty, regions, drift…", expanded=True) as box:
-        with ProgressBar("Comparing", container=box) as bar:
-            result = run_compare(ctx.store, ctx.project, ctx.space, a, b, progress=bar,
-                                 force=force, cache_dir=cache_folder(ctx.settings), kind=kind)
-        box.update(label=f"Compared {len(result.novelty):,} {md(b)} {noun(result)} with {md(a)}",
-                   state="complete", expanded=False)
+    spec = comparison(ctx.store, ctx.project, ctx.space, a, b, actor=current_actor(), force=force,
+                      cache_dir=cache_folder(ctx.settings), kind=kind)
+    job = jobs_view.track(COMPARE_JOB, label, jobs_view.start(COMPARE_JOB, spec))
+    if job is None:  # still running (or cancelled): nothing to show until it ends
+        st.stop()
     # No cache to clear: the stored result changed the project's revision, the cache key.
-    return result
+    return job.result
 
 
 def noun(result: CompareResult) -> str:
@@ -132,19 +136,27 @@ def load_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide,
                                        method=method, flt=flt):
         return resources.cached_map(ctx.project, ctx.space, datasets, method=method,
                                     flt=flt), False
-    return maps.quick_map(ctx.store, ctx.project, ctx.space, datasets, flt=flt,
+    return maps.quick_map(ctx.store, ctx.project, ctx.space, datasets, actor=current_actor(), flt=flt,
                           cache_dir=cache_folder(ctx.settings)), True
 
 
-def fit_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide, method: str, kind: str = ITEM_KIND) -> None:
-    """Fit (and persist) the joint map (of `kind` points) with a progress bar."""
-    from core.pipeline.maps import get_map
+def fit_joint_map(ctx: PageContext, a: CompareSide, b: CompareSide, method: str, kind: str = ITEM_KIND,
+                  *, quick: bool = True) -> None:
+    """Fit (and persist) the joint map (of `kind` points) as a background job when `quick` (only its quick
+    layout is drawn), and follow it: the page reruns to draw it once fitted."""
+    from core.auth import Permission
+    from core.jobs.work import map_fit
 
     assert ctx.project is not None and ctx.space is not None
     datasets, flt = compare_pick.map_scope(a, b, kind)
-    with ProgressBar(f"Computing the {method.upper()} map of {md(a)} + {md(b)}") as bar:
-        get_map(ctx.store, ctx.project, ctx.space, datasets, method=method, flt=flt,
-                progress=bar, cache_dir=cache_folder(ctx.settings))
+    spec = map_fit(ctx.store, ctx.project, ctx.space, datasets, actor=current_actor(), method=method, flt=flt,
+                   cache_dir=cache_folder(ctx.settings)) if quick else None
+    if spec is not None and not spec.actor.can(Permission.ANALYSE):  # its map would not be saved: no loop
+        st.caption(f"The {method.upper()} map has not been computed yet; an editor's visit computes and saves it.")
+    elif spec is not None and not jobs_view.cancelled_here(FIT_JOB, spec):
+        jobs_view.start(FIT_JOB, spec)
+    if jobs_view.track(FIT_JOB, f"Computing the {method.upper()} map of {a} + {b}") is not None:
+        st.rerun()
 
 
 def joint_map(map_result: Any, payloads: pd.DataFrame, result: CompareResult,

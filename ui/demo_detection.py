@@ -26,8 +26,12 @@ def load_detection_demo_with_progress(store: VectorStore, settings: Settings) ->
     """Load the detection demo (core.demo_detection_job.load_detection_demo_quick) with a progress
     bar for its pixels space; the pretrained space continues in the background
     (detection_job_status shows it). CoreError propagates (show_errors shows it)."""
+    from core.auth import Permission, require
     from core.demo_detection_job import load_detection_demo_quick
+    from ui.actor import current_actor
 
+    # The demo writes as the system actor (an internal job): the user who starts it must be allowed to ingest.
+    require(current_actor(), Permission.INGEST, "loading the detection demo")
     with st.status("Loading the detection demo…", expanded=True) as status:
         status.write("Composing the scenes and writing the COCO files…")
         bar = ProgressBar("Storing the images and boxes (pixels space)", container=status)

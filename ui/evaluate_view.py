@@ -13,6 +13,7 @@ from core.pipeline.evaluate import SCORE_COLUMNS, Scorecard
 from core.pipeline.payload_cache import cache_folder as payload_folder
 from core.pipeline.vector_cache import cache_folder
 from ui import explore, resources
+from ui.actor import current_actor
 from ui.errors import show_errors
 from ui.page import PageContext
 from ui.text import md, plotly_text
@@ -39,9 +40,9 @@ def compute_scorecard(ctx: PageContext, sample: int, *, force: bool = False) -> 
     assert ctx.project is not None
     with st.status("Scoring the embedding spaces…", expanded=True) as status:
         with ProgressBar("Spaces scored", container=status) as bar:
-            evaluate_spaces(ctx.store, ctx.project, None, ctx.datasets, sample=sample, force=force,
-                            cache_dir=cache_folder(ctx.settings), payload_cache=payload_folder(ctx.settings),
-                            progress=bar)
+            evaluate_spaces(ctx.store, ctx.project, None, ctx.datasets, actor=current_actor(), sample=sample,
+                            force=force, cache_dir=cache_folder(ctx.settings),
+                            payload_cache=payload_folder(ctx.settings), progress=bar)
         status.update(label="Scorecard ready", state="complete", expanded=False)
 
 
@@ -107,7 +108,7 @@ def _compute_map(ctx: PageContext, space: str, method: str) -> None:
     assert ctx.project is not None
     with st.status(f"Computing the {method.upper()} map of {md(space)}…", expanded=True) as status:
         with ProgressBar("Computing the map", container=status) as bar:
-            get_map(ctx.store, ctx.project, space, ctx.datasets, method=method, progress=bar,
+            get_map(ctx.store, ctx.project, space, ctx.datasets, actor=current_actor(), method=method, progress=bar,
                     cache_dir=cache_folder(ctx.settings))
         status.update(label="Map ready", state="complete", expanded=False)
 

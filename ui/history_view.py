@@ -10,8 +10,9 @@ import streamlit as st
 
 from core.display import shorten
 from core.errors import CoreError
+from ui.actor import current_actor
 from ui.text import md
-from ui.widgets.curation import Scope, who
+from ui.widgets.curation import Scope
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def _on_undo(sc: Scope, entry: str | None) -> None:
     from core.curation.labels import undo
 
     try:
-        done = undo(sc.store, sc.project, entry, who=who())
+        done = undo(sc.store, sc.project, entry, actor=current_actor())
     except CoreError as e:
         log.info("undo refused: %s", e)
         st.session_state["history.message"] = ("error", str(e))

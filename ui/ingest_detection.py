@@ -1,10 +1,11 @@
-"""The Ingest page's "Detection dataset" source: COCO / box manifest / YOLO inputs, object options, and the run."""
+"""The Ingest page's "Detection dataset" source: COCO / box manifest / YOLO inputs, object options (a model's
+crops / ROI vectors, or the user's own object vectors), and the run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -16,10 +17,16 @@ from ui.ingest_form import ModelChoice
 from ui.page import PageContext
 from ui.text import md
 
+if TYPE_CHECKING:
+    from core.datasets.object_vectors import ObjectVectorsFile
+    from core.pipeline.ingest_job import DetectionSource, ObjectVectorsSource
+
 FORMATS = {"coco": "COCO (instances JSON + optional results JSON)", "boxes": "Box manifest (JSONL / Parquet)",
            "yolo": "YOLO folder (images/ + labels/ txt)"}
 MODES = {"crop": "crop: embed each box's crop (same space as the images; text search works on objects)",
-         "roi": "roi: ROI pooling of one forward pass per image (faster with many boxes; space <model>-roi)"}
+         "roi": "roi: ROI pooling of one forward pass per image (faster with many boxes; space <model>-roi)",
+         "own": "own: your own object vectors (Parquet with an id column, or .npy + ids), no model"}
+OWN = "own"
 BOX_FORMATS = {"xywh": "[x, y, w, h]", "xyxy": "[x1, y1, x2, y2]"}
 
 
@@ -37,6 +44,11 @@ class DetectionInput:
     mode: str = "crop"
     iou: float = 0.5
     margin: float = 0.1
+    vectors: Any = None  # mode "own": UploadedFile, .parquet or .npy
+    vectors_path: str = ""  # the same, as a file under a data root
+    ids: Any = None  # UploadedFile: the .npy's ids (one per line, or CSV / Parquet)
+    ids_path: str = ""
+    space: str = OWN  # the own space the vectors go to
 
 
 def detection_section(settings: Settings) -> DetectionInput:
@@ -69,12 +81,32 @@ def detection_section(settings: Settings) -> DetectionInput:
         inp.images = st.text_input("Images folder" + ("" if coco else " (optional: default the manifest's)"),
                                    key="ing.det.images", help=f"{where} The files' paths start from it.").strip()
     inp.mode = str(st.radio("Objects", list(MODES), format_func=MODES.__getitem__, key="ing.det.mode"))
+    if inp.mode == OWN:
+        _own_vectors_inputs(inp, settings, where)
     left, right = st.columns(2)
     inp.iou = float(left.number_input("IoU to match a prediction to a label", 0.05, 1.0, 0.5, 0.05,
                                       key="ing.det.iou"))
-    inp.margin = float(right.number_input("Crop margin (fraction of the box on each side)", 0.0, 2.0, 0.1, 0.05,
-                                          key="ing.det.margin"))
+    if inp.mode != OWN:  # own vectors are made already: no crops
+        inp.margin = float(right.number_input("Crop margin (fraction of the box on each side)", 0.0, 2.0, 0.1,
+                                              0.05, key="ing.det.margin"))
     return inp
+
+
+def _own_vectors_inputs(inp: DetectionInput, settings: Settings, where: str) -> None:
+    """The own-object-vectors widgets: the vectors file (+ ids for a .npy), upload or server path, and the space."""
+    st.caption("One row per object, keyed by its id: a COCO label's annotation id or a manifest box's \"id\", "
+               "else its object key (`<image key>#label/<n>` or `#prediction/<n>`); a row keyed by an image key "
+               "is that image's own point. The Embeddings choice below is not used.")
+    left, right = st.columns(2)
+    inp.vectors = left.file_uploader("Object vectors (.parquet: id + vector column, or .npy)",
+                                     type=["parquet", "npy"], key="ing.det.vectors",
+                                     max_upload_size=settings.max_upload_mb)
+    inp.vectors_path = right.text_input("…or its path on the server", key="ing.det.vectors_path",
+                                        help=where).strip()
+    inp.ids = left.file_uploader("Ids for the .npy (one per line, or CSV / Parquet)", type=["txt", "csv", "parquet"],
+                                 key="ing.det.ids", max_upload_size=settings.max_upload_mb)
+    inp.ids_path = right.text_input("…or its path on the server", key="ing.det.ids_path", help=where).strip()
+    inp.space = st.text_input("Space name", value=OWN, key="ing.det.space").strip()
 
 
 def server_file(text: str, settings: Settings, what: str) -> Path:
@@ -129,18 +161,49 @@ def read_detections(inp: DetectionInput, settings: Settings, dataset: str) -> De
     return read_coco(labels, images, predictions=results, settings=settings)
 
 
-def run_detection(ctx: PageContext, project: str, dataset: str, inp: DetectionInput,
-                  choice: ModelChoice) -> dict[str, Any]:
-    """Read the boxes, embed images and objects with the chosen model (run_ingest(DetectionSource)), keep
-    the summary (+ DetectionReport.summary(), the counts line) in session state; CoreError propagates."""
-    from core.pipeline.ingest_job import DetectionSource
-    from ui import resources, state
-    from ui.ingest_run import _model_name, check_layers, failure, ingest, space_line, status_label, summarize
+def own_vectors(ctx: PageContext, project: str, dataset: str, inp: DetectionInput) -> ObjectVectorsFile:
+    """The own object vectors the form names (an upload or a file under a data root; a .npy with its ids),
+    checked against the size of an existing space of that name (BadInputError / DimensionMismatchError)."""
+    from core.datasets.object_vectors import open_object_vectors
+    from core.store.names import validate_name
 
-    if choice.kind == "own":
+    space = validate_name(inp.space or OWN, "space name")
+    vectors = _file(inp.vectors, inp.vectors_path, ctx.settings, dataset, "Object vectors file")
+    if vectors is None:
+        raise BadInputError("Upload the object vectors (.parquet, or .npy + ids) or name their path first")
+    ids = _file(inp.ids, inp.ids_path, ctx.settings, dataset, "Ids file")
+    existing = {s.name: s for s in ctx.store.list_spaces(project)}.get(space) \
+        if project in ctx.store.list_projects() else None
+    return open_object_vectors(vectors, ids, dim=existing.dim if existing else None)
+
+
+def _source(ctx: PageContext, project: str, dataset: str, inp: DetectionInput, choice: ModelChoice,
+            det: DetectionSet) -> DetectionSource | ObjectVectorsSource:
+    """What stores the objects: the user's own vectors (mode "own"), else the chosen model."""
+    from core.pipeline.ingest_job import DetectionSource, ObjectVectorsSource
+    from ui import resources
+    from ui.ingest_run import _model_name
+
+    if inp.mode == OWN:
+        vectors = own_vectors(ctx, project, dataset, inp)
+        st.write(f"{vectors.rows:,} vector rows of {vectors.dim} values in {md(vectors.path.name)}.")
+        return ObjectVectorsSource(det, vectors, inp.space or OWN, inp.iou)
+    return DetectionSource(det, resources.get_model(_model_name(choice, ctx.settings)), inp.mode, inp.margin,
+                           inp.iou)
+
+
+def run_detection(ctx: PageContext, project: str, dataset: str, inp: DetectionInput,
+                  choice: ModelChoice) -> dict[str, Any] | None:
+    """Read the boxes, embed images and objects with the chosen model (run_ingest(DetectionSource)) or store
+    the user's own object vectors (run_ingest(ObjectVectorsSource)) as a background job, keep the summary
+    (+ DetectionReport.summary(), the counts line) in session state; CoreError propagates.
+    None while the ingest still runs in the background (ui.ingest_run.follow_ingest finishes it)."""
+    from ui.ingest_run import check_layers, failure, finish_ingest, ingest, status_label
+
+    if inp.mode != OWN and choice.kind == "own":
         raise BadInputError("A detection dataset is embedded with a model (its boxes are cut from the images): "
-                            "choose a model, not own embeddings")
-    if check_layers(choice):
+                            "choose a model, or Objects: own for your own object vectors")
+    if inp.mode != OWN and check_layers(choice):
         raise BadInputError("Layers: a detection dataset is embedded with one layer (clear the Layers field)")
     with st.status(f"Ingesting {md(project)}/{md(dataset)}…", expanded=True) as status:
         try:
@@ -149,21 +212,14 @@ def run_detection(ctx: PageContext, project: str, dataset: str, inp: DetectionIn
             counts = det.counts()
             st.write(f"{counts['images']:,} images, {counts['label']:,} labels, {counts['prediction']:,} "
                      f"predictions, {counts['rejects']:,} rejected while reading.")
-            embedder = resources.get_model(_model_name(choice, ctx.settings))
-            job = DetectionSource(det, embedder, inp.mode, inp.margin, inp.iou)
+            job = _source(ctx, project, dataset, inp, choice, det)
             outcome = ingest(ctx, project, dataset, det.images, job, status)
         except Exception as e:
             status.update(label=f"Ingest of {md(project)}/{md(dataset)} failed: {md(failure(e), limit=200)}",
                           state="error", expanded=True)
             raise
-        report = outcome.report
-        status.update(label=status_label(outcome), state="error" if report.status == "failed" else "complete")
-    state.set_project(project)
-    state.set_space(report.space)
-    state.set_datasets([dataset])
-    summary = summarize(report, index_built=outcome.index_built)
-    summary["index_building"] = outcome.index_building
-    summary["spaces"] = [space_line(r) for r in outcome.all_reports()]
-    summary["detection"] = report.summary()
-    st.session_state[state.LAST_INGEST] = summary
-    return summary
+        if outcome is None:
+            status.update(label=f"Ingesting {md(project)}/{md(dataset)} in the background…", state="running")
+            return None
+        status.update(label=status_label(outcome), state="error" if outcome.report.status == "failed" else "complete")
+    return finish_ingest(outcome, dataset)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,16 @@ from core.pipeline.ingest_job import (
     IngestOutcome,
     LayersSource,
     ModelSource,
+    ObjectVectorsSource,
     VectorSource,
 )
-from core.pipeline.ingest_job import run_ingest as run_ingest_job
+from core.pipeline.objects_plan import DetectionReport
 from core.types import Item
-from ui import resources, state, uploads
+from ui import jobs_view, resources, state, uploads
+from ui.actor import current_actor
 from ui.ingest_form import ModelChoice, Source
 from ui.page import PageContext
 from ui.text import md
-from ui.widgets.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -124,25 +124,55 @@ def _source(ctx: PageContext, dataset: str, choice: ModelChoice) -> ModelSource 
     return VectorSource(choice.space, own, own.keys, choice.vectors.name)
 
 
-def ingest(ctx: PageContext, project: str, dataset: str, items: list[Item],
-           source: ModelSource | LayersSource | VectorSource | DetectionSource, status: Any) -> IngestOutcome:
-    """The CLI's ingest use case (core.pipeline.ingest_job.run_ingest) with a progress bar; then,
-    for a large space, the search index is built in the background (core.pipeline.indexing:
-    a child process on a copy), so the page returns and search works (exact) meanwhile."""
-    from core.pipeline.indexing import start_index_build
+INGEST_JOB = "ingest.run"  # the key under which the Ingest page follows its ingest job (ui.jobs_view)
 
-    bar = ProgressBar("Embedding and storing")
-    outcome = run_ingest_job(ctx.store, project, dataset, items, source, settings=ctx.settings,
-                             progress=bar, build_index=False)
-    bar.finish()
+
+def ingest(ctx: PageContext, project: str, dataset: str, items: list[Item],
+           source: ModelSource | LayersSource | VectorSource | DetectionSource | ObjectVectorsSource,
+           status: Any) -> IngestOutcome | None:
+    """The CLI's ingest use case (core.pipeline.ingest_job.run_ingest) as a background job (core.jobs.work.ingest:
+    listed for everyone, cancellable); then, for a large space, the search index is built in the background
+    (core.pipeline.indexing: a child process on a copy), so search works (exact) meanwhile. The outcome when
+    it ended within settings.job_wait_s, else None: its progress shows, and follow_ingest finishes it."""
+    from core.jobs.work import ingest as ingest_job
+
+    spec = ingest_job(ctx.store, project, dataset, items, source, actor=current_actor(), settings=ctx.settings)
+    job = jobs_view.track(INGEST_JOB, spec.title, jobs_view.start(INGEST_JOB, spec))
+    if job is None:
+        return None
+    outcome: IngestOutcome = job.result
     for report in outcome.all_reports():  # one line per space made (several for a Layers list)
         st.write(space_line(report))
-    building = [r.space for r in outcome.all_reports()
-                if r.stored and start_index_build(ctx.store, project, r.space) is not None]
-    if building:
+    if outcome.index_building:
         st.write(f"{PHASE_INDEX[:1].upper()}{PHASE_INDEX[1:]} (search works meanwhile, exact)")
-        return replace(outcome, index_built=False, index_building=True)
     return outcome
+
+
+def follow_ingest() -> None:
+    """The ingest this session started on an earlier run, still in the background: its progress; once it
+    has ended, its summary (kept in session state) and a rerun, so the sidebar shows the new dataset."""
+    job = jobs_view.track(INGEST_JOB, "Ingesting")
+    if job is not None:
+        outcome: IngestOutcome = job.result
+        finish_ingest(outcome, outcome.report.dataset)
+        st.rerun()
+
+
+def finish_ingest(outcome: IngestOutcome, dataset: str) -> dict[str, Any]:
+    """Open what was ingested in the sidebar and keep the summary (shown by show_summary) in session state."""
+    report = outcome.report
+    # No cache to clear: every cached read is keyed on the space's revision, which this changed.
+    state.set_project(report.project)
+    state.set_space(report.space)
+    state.set_datasets([dataset])
+    summary = summarize(report, index_built=outcome.index_built)
+    summary["index_building"] = outcome.index_building
+    summary["spaces"] = [space_line(r) for r in outcome.all_reports()]
+    summary["status"] = worst_status(outcome)
+    if isinstance(report, DetectionReport):  # images, objects, rejects and match statuses
+        summary["detection"] = report.summary()
+    st.session_state[state.LAST_INGEST] = summary
+    return summary
 
 
 def space_line(report: Any) -> str:
@@ -152,8 +182,9 @@ def space_line(report: Any) -> str:
 
 
 def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
-               choice: ModelChoice) -> dict[str, Any]:
-    """Read, embed and store one dataset exactly like `python -m core ingest`; return a summary.
+               choice: ModelChoice) -> dict[str, Any] | None:
+    """Read, embed and store one dataset exactly like `python -m core ingest`; return a summary (None
+    while it still runs in the background: follow_ingest finishes it).
 
     CoreError (bad names, files, models, store) propagates for show_errors() to display.
     """
@@ -184,18 +215,11 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
             status.update(label=f"Ingest of {md(project)}/{md(dataset)} failed: {md(failure(e), limit=200)}",
                           state="error", expanded=True)
             raise
-        report, reports, worst = outcome.report, outcome.all_reports(), worst_status(outcome)
-        status.update(label=status_label(outcome), state="error" if worst == "failed" else "complete")
-    # No cache to clear: every cached read is keyed on the space's revision, which this changed.
-    state.set_project(project)
-    state.set_space(report.space)
-    state.set_datasets([dataset])
-    summary = summarize(report, index_built=outcome.index_built)
-    summary["index_building"] = outcome.index_building
-    summary["spaces"] = [space_line(r) for r in reports]
-    summary["status"] = worst
-    st.session_state[state.LAST_INGEST] = summary
-    return summary
+        if outcome is None:
+            status.update(label=f"Ingesting {md(project)}/{md(dataset)} in the background…", state="running")
+            return None
+        status.update(label=status_label(outcome), state="error" if worst_status(outcome) == "failed" else "complete")
+    return finish_ingest(outcome, dataset)
 
 
 def worst_status(outcome: IngestOutcome) -> str:

@@ -12,10 +12,10 @@ from core.collections import Collection
 from core.interop import exporting, selection
 from core.interop.label_import import ImportPreview, apply_import, preview_import, read_labels
 from ui import resources
+from ui.actor import current_actor
 from ui.errors import show_errors
 from ui.page import PageContext
 from ui.text import md
-from ui.widgets.curation import who
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def import_labels(ctx: PageContext) -> None:
     if st.button(f"Apply {len(preview.changed):,} change(s)", key=APPLY, type="primary", icon=":material/done_all:",
                  disabled=not preview.changed):
         with show_errors():
-            entry = apply_import(ctx.store, ctx.project, preview, who=who())
+            entry = apply_import(ctx.store, ctx.project, preview, actor=current_actor())
             count = len(entry.rows) if entry is not None else 0
             st.session_state[_DONE] = (f"Set {count:,} label(s) from {upload.name}: one history entry, "
                                        "undoable on the History page.")

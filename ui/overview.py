@@ -72,8 +72,12 @@ def load_demo_with_progress(store: VectorStore, settings: Settings) -> DemoStart
     """Load the demo the fast way (core.demo_job.load_demo_quick) with a progress bar for its
     points and one for its first map (both with an ETA); the pretrained space continues in the
     background (demo_job_status shows it). CoreError propagates (show_errors shows it)."""
+    from core.auth import Permission, require
     from core.demo_job import load_demo_quick
+    from ui.actor import current_actor
 
+    # The demo writes as the system actor (an internal job): the user who starts it must be allowed to ingest.
+    require(current_actor(), Permission.INGEST, "loading the demo project")
     # settings.demo_pretrained (EMBEDSCOPE_DEMO_PRETRAINED=0: skip the pretrained-model space).
     with st.status("Loading the demo project…", expanded=True) as status:
         bar = ProgressBar("Storing the own-model and pixel spaces", container=status)

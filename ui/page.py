@@ -11,11 +11,14 @@ from typing import Any
 
 import streamlit as st
 
+from core.auth import Permission
 from core.config import Settings
 from core.errors import CoreError, StoreLockedError, StoreOutdatedError
 from core.store.base import VectorStore
 from core.types import DatasetInfo, SpaceInfo
-from ui import resources, state, view_state
+from ui import downloads, jobs_view, resources, state, view_state
+from ui.actor import current_actor
+from ui.signin import require_signin
 from ui.text import md
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,10 @@ def _offer_migrate(e: StoreOutdatedError, settings: Settings) -> None:
     st.warning(md(str(e), limit=None), icon=":material/upgrade:")
     st.caption("Migrating upgrades the store in place (the same step as `embedscope migrate`); "
                "points, maps and collections are kept.")
+    actor = current_actor()
+    if not actor.can(Permission.MIGRATE):  # core refuses too: say who may, instead of a button that fails
+        st.info(f"Only an admin can migrate the store; you are {md(actor.name, limit=None)} ({actor.role.value}).")
+        st.stop()
     if st.button("Migrate", key="_migrate_store", type="primary"):
         from core.store import open_store
         from core.store.migrate import migrate
@@ -101,7 +108,7 @@ def _offer_migrate(e: StoreOutdatedError, settings: Settings) -> None:
             with st.spinner("Migrating the store..."):
                 store = open_store(settings, check_schema=False)
                 try:
-                    report = migrate(store)
+                    report = migrate(store, actor=actor)
                 finally:
                     store.close()
         except CoreError as err:
@@ -168,6 +175,8 @@ def _space_label(space: SpaceInfo) -> str:
 def _sidebar(store: VectorStore, projects: list[str]) -> tuple[
         str | None, list[str], SpaceInfo | None, list[DatasetInfo]]:
     st.sidebar.caption(f"Store: {md(store.describe(), limit=None)}")
+    actor = current_actor()
+    st.sidebar.caption(f":material/person: {md(actor.name, limit=None)} · {actor.role.value}")
     if not projects:
         st.sidebar.info("The store is empty. Use **Load demo** on the home page, or ingest data "
                         "on the Ingest page.")
@@ -245,8 +254,10 @@ def setup_page(title: str, icon: str = ":material/travel_explore:") -> PageConte
     Stops the script run (after an st.error and a Retry button) when the store cannot be used.
     """
     st.set_page_config(page_title=f"{title} · embedscope", page_icon=icon, layout="wide")
+    require_signin()  # sign-in on and not signed in: a sign-in page, and the run stops before any data
     settings, store, projects = _open()
     _start_warmup(settings)
+    downloads.keep_generated_downloads()  # once per process: click-made downloads outlive others' reruns
     page = next((path for path, label, _ in PAGES if label == title), None)
     try:
         view_state.read_url_once(store, projects)  # a shared link, before the widgets are built
@@ -259,5 +270,6 @@ def setup_page(title: str, icon: str = ":material/travel_explore:") -> PageConte
         _connection_error(e)
     if page not in view_state.SYNCED_BY_PAGE:
         view_state.sync_url(project, space_name, datasets, page)
+    jobs_view.jobs_sidebar(project)  # everyone's running jobs: who, how far, cancel for owner / admin
     return PageContext(settings=settings, store=store, project=project, datasets=datasets,
                        space=space_name, space_info=space, all_datasets=infos, page=page)

@@ -3,8 +3,11 @@
 Nothing else in ui/ or pages/ calls st.cache_*. Cached reads take plain hashable arguments plus
 the store's revision (VectorStore.revision: a token that changes on every write, payload updates
 included, from this process or the CLI): a write changes the key, so nothing ever clears a cache
-shared by every session, and a label changed from the CLI shows on the next rerun. Pages read
-persisted results here; computing them is an explicit action (Find problems, Recompute).
+shared by every session, and a label changed from the CLI shows on the next rerun. Results read
+from documents key on the space's revision and their own document kind's (documents_revision),
+not on the project's, which every write anywhere in the project moves: an ingest into another
+space, a history entry or a collection saved rebuilds no session's map. Pages read persisted
+results here; computing them is an explicit action (Find problems, Recompute).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import streamlit as st
 
 from core.config import Settings, load_settings
 from core.filters import Filter
+from core.pipeline.map_doc import MAP_KIND
 from core.store.base import VectorStore
+from core.store.revisions import vectors_part
 from core.types import SpaceInfo
 
 if TYPE_CHECKING:
@@ -98,6 +103,39 @@ def project_revision(project: str) -> str:
     return get_store().revision(project)
 
 
+def documents_revision(project: str, kind: str) -> str:
+    """The store's token of the project's documents of one kind (VectorStore.document_revision):
+    moves when a document of that kind is written (a map refitted or its new points placed, an
+    analysis recomputed), by this server or the CLI, and on no other write."""
+    return get_store().document_revision(project, kind)
+
+
+def _map_revision(project: str, space: str, flt: Filter | None) -> str:
+    """What a map of the space depends on: its map documents, and the points it shows (the vectors
+    part of the space's revision; the whole revision when a filter may test labels)."""
+    points = space_revision(project, space)
+    return f"{points if flt else vectors_part(points)}/{documents_revision(project, MAP_KIND)}"
+
+
+def _map_data_revision(project: str, space: str, scores: bool) -> str:
+    """What the map data depends on besides the map: every payload of the space (the join), and
+    the persisted analysis when it carries its scores."""
+    base = f"{space_revision(project, space)}/{documents_revision(project, MAP_KIND)}"
+    return f"{base}/{_analyses_token(project)}" if scores else base
+
+
+def _analyses_token(project: str) -> str:
+    from core.pipeline.analyse import DOC_KIND
+
+    return documents_revision(project, DOC_KIND)
+
+
+def _analysis_revision(project: str, space: str) -> str:
+    """What a persisted analysis of the space depends on: its documents, the space's payloads
+    (joined) and revision (its `.stale`)."""
+    return f"{space_revision(project, space)}/{_analyses_token(project)}"
+
+
 def _payload_dir() -> Path:
     from core.pipeline.payload_cache import cache_folder
 
@@ -137,7 +175,7 @@ def search_calibration(project: str, space: str, ids: Sequence[str]) -> Any:
     return _search_calibration(project, space, space_revision(project, space), ids)
 
 
-# (project, space, datasets, project revision) of every MapData this process has built: map_ready.
+# (project, space, datasets, _map_data_revision without scores) of every MapData this process has built: map_ready.
 _built: set[tuple[str, str, tuple[str, ...], str]] = set()
 _built_lock = threading.Lock()
 
@@ -157,11 +195,13 @@ def map_payloads(project: str, space: str, datasets: Sequence[str]) -> pd.DataFr
 
 
 def map_ready(project: str, space: str, datasets: Sequence[str]) -> bool:
-    """Whether this process has built the map data of these datasets at the project's current
-    revision (so another build, e.g. for a filter, reuses payloads and analysis in memory). False
-    on a first view and after every write: the page then draws the map's shape first."""
+    """Whether this process has built the map data of these datasets at the space's current
+    revision and map documents (so another build, e.g. for a filter, reuses payloads and analysis in
+    memory). False on a first view and after every write to the space or its maps: the page then
+    draws the map's shape first."""
+    revision = _map_data_revision(project, space, scores=False)
     with _built_lock:
-        return (project, space, tuple(datasets), project_revision(project)) in _built
+        return (project, space, tuple(datasets), revision) in _built
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -206,33 +246,37 @@ def _map(project: str, space: str, datasets: tuple[str, ...], method: str,
     # A resource, not data: a 1M-point MapResult (ids + coords) is not copied on every rerun.
     from core.pipeline.maps import get_map
     from core.pipeline.vector_cache import cache_folder
+    from ui.actor import current_actor  # ui.actor imports this module: imported here
 
-    return get_map(get_store(), project, space, list(datasets), method=method, params=params,
-                   flt=flt, cache_dir=cache_folder(get_settings()))
+    # Shared by every session: the first caller's role decides whether a missing map is persisted.
+    return get_map(get_store(), project, space, list(datasets), actor=current_actor(), method=method,
+                   params=params, flt=flt, cache_dir=cache_folder(get_settings()))
 
 
 def cached_map(project: str, space: str, datasets: Sequence[str], *, method: str = "umap",
                params: dict[str, Any] | None = None, flt: Filter | None = None) -> Any:
-    """core.pipeline.maps.get_map, cached per (arguments, project revision) -> MapResult: a refit
-    or new points placed (both rewrite the map document) give a new key. Shared: never mutate it."""
-    return _map(project, space, tuple(datasets), method, params, flt, project_revision(project))
+    """core.pipeline.maps.get_map, cached per (arguments, the space's points, the project's map
+    documents) -> MapResult: points written to the space, a refit or new points placed (both rewrite
+    a map document) give a new key; a label changed does not (unless flt). Shared: never mutate it."""
+    return _map(project, space, tuple(datasets), method, params, flt, _map_revision(project, space, flt))
 
 
 @st.cache_resource(show_spinner="Preparing the map…", max_entries=2)
 def _map_data(project: str, space: str, datasets: tuple[str, ...], method: str, params: dict[str, Any] | None,
-              flt: Filter | None, scores: bool, revision: str) -> MapData:
+              flt: Filter | None, scores: bool, map_revision: str, revision: str) -> MapData:
     from ui.explore import map_data
 
-    result = _map(project, space, datasets, method, params, flt, revision)
+    result = _map(project, space, datasets, method, params, flt, map_revision)
     payloads = map_payloads(project, space, datasets)
     analysis = cached_analysis(project, space, datasets) if scores else None
     token = hashlib.sha1(repr((project, space, datasets, method, params, flt, scores, revision)).encode()).hexdigest()
     data = map_data(result.ids, result.coords, payloads, analysis.scores if analysis is not None else None,
                     n_fitted=result.n_fitted, token=token[:16])
+    ready = revision if not scores else revision.rsplit("/", 1)[0]  # map_ready's key: no analysis part
     with _built_lock:
         if len(_built) > 1_000:  # one entry per revision seen: forget old ones now and then
             _built.clear()
-        _built.add((project, space, datasets, revision))
+        _built.add((project, space, datasets, ready))
     return data
 
 
@@ -240,9 +284,15 @@ def cached_map_data(project: str, space: str, datasets: Sequence[str], *, method
                     params: dict[str, Any] | None = None, flt: Filter | None = None,
                     scores: bool = False) -> MapData:
     """The Explore map's data (ui.explore.MapData): cached_map joined to map_payloads (and the
-    persisted analysis's scores when `scores`), built once per project revision and shared
-    without a copy (never mutate it): a rerun after a lasso rebuilds nothing."""
-    return _map_data(project, space, tuple(datasets), method, params, flt, scores, project_revision(project))
+    persisted analysis's scores when `scores`), built once per revision of the space, of the map
+    documents (and of the analyses, with scores) and shared without a copy (never mutate it): a
+    rerun after a lasso rebuilds nothing, nor does a write to another space or another document kind."""
+    chosen = tuple(datasets)
+    # The map first: fitting it or placing new points rewrites its document, which moves the key the
+    # data is then cached under (else the next rerun, e.g. a lasso, would join the payloads again).
+    _map(project, space, chosen, method, params, flt, _map_revision(project, space, flt))
+    return _map_data(project, space, chosen, method, params, flt, scores,
+                     _map_revision(project, space, flt), _map_data_revision(project, space, scores))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -280,9 +330,9 @@ def _analysis(project: str, space: str, datasets: tuple[str, ...], revision: str
 def cached_analysis(project: str, space: str, datasets: Sequence[str]) -> Any:
     """The persisted AnalysisResult of these datasets (core.pipeline.analyse.load_analysis), or
     None; never computed on a page view: `.stale` says it predates the data (offer a recompute).
-    Cached per project revision, so a recompute anywhere (page, CLI) shows on the next rerun.
-    Shared between reruns and sessions: never mutate it."""
-    return _analysis(project, space, tuple(datasets), project_revision(project))
+    Cached per revision of the space and of the analyses, so a recompute anywhere (page, CLI) shows
+    on the next rerun. Shared between reruns and sessions: never mutate it."""
+    return _analysis(project, space, tuple(datasets), _analysis_revision(project, space))
 
 
 def in_index(index: pd.Index, within: pd.Index) -> np.ndarray:
@@ -310,11 +360,11 @@ def _analysis_on_map(token: str, revision: str, _data: MapData, _analysis: Any) 
 
 def analysis_on_map(data: MapData, analysis: Any, project: str) -> Any:
     """`analysis` (cached_analysis) with only the scores of the points on the map `data`: worked out
-    once per map and project revision, not on every rerun (the problems panel lists these). Shared
-    between reruns and sessions: never mutate it."""
+    once per map and revision of the analysis's space and of the analyses, not on every rerun (the
+    problems panel lists these). Shared between reruns and sessions: never mutate it."""
     if analysis is None:
         return None
-    return _analysis_on_map(data.token, project_revision(project), data, analysis)
+    return _analysis_on_map(data.token, _analysis_revision(project, analysis.space), data, analysis)
 
 
 @st.cache_data(show_spinner="Reading the last comparison…", max_entries=8)
@@ -327,5 +377,8 @@ def _compare(project: str, space: str, dataset_a: str, dataset_b: str, revision:
 def cached_compare(project: str, space: str, dataset_a: str, dataset_b: str, kind: str = "item") -> Any:
     """The persisted CompareResult of B against A (sides in their text form) on `kind` points (core.types
     ITEM_KIND / OBJECT_KIND), or None; never computed on a page view (`.stale`: out of date). Cached per
-    project revision."""
-    return _compare(project, space, dataset_a, dataset_b, project_revision(project), kind)
+    revision of the space and of the comparisons."""
+    from core.pipeline.compare import DOC_KIND
+
+    revision = f"{space_revision(project, space)}/{documents_revision(project, DOC_KIND)}"
+    return _compare(project, space, dataset_a, dataset_b, revision, kind)

@@ -14,9 +14,10 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.types import LABEL
+from ui.actor import current_actor
 from ui.review_view import Queue, forget
 from ui.text import md
-from ui.widgets.curation import Scope, label_picker, tag_picker, who
+from ui.widgets.curation import Scope, label_picker, tag_picker
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,14 @@ def _accept(sc: Scope, queue: Queue, point_id: str, suggested: str) -> None:
     from core.curation import labels
 
     _write(queue, point_id, "accepted", lambda: labels.set_labels(
-        sc.store, sc.project, [point_id], [suggested], who=who(), why="finding", note=NOTE))
+        sc.store, sc.project, [point_id], [suggested], actor=current_actor(), why="finding", note=NOTE))
 
 
 def _keep(sc: Scope, queue: Queue, point_id: str) -> None:
     from core.curation import tags
 
-    _write(queue, point_id, "kept", lambda: tags.set_reviewed(sc.store, sc.project, [point_id], True, who=who()))
+    actor = current_actor()
+    _write(queue, point_id, "kept", lambda: tags.set_reviewed(sc.store, sc.project, [point_id], True, actor=actor))
 
 
 def _set_label(sc: Scope, queue: Queue, point_id: str) -> None:
@@ -67,7 +69,7 @@ def _set_label(sc: Scope, queue: Queue, point_id: str) -> None:
         st.toast("Choose a label first.", icon=":material/info:")
         return
     _write(queue, point_id, "relabelled", lambda: labels.set_labels(
-        sc.store, sc.project, [point_id], [str(label).strip()], who=who(), why="manual", note=NOTE))
+        sc.store, sc.project, [point_id], [str(label).strip()], actor=current_actor(), why="manual", note=NOTE))
 
 
 def _tag(sc: Scope, queue: Queue, point_id: str) -> None:
@@ -77,7 +79,8 @@ def _tag(sc: Scope, queue: Queue, point_id: str) -> None:
     if not chosen:
         st.toast("Choose a tag first.", icon=":material/info:")
         return
-    _write(queue, point_id, "tagged", lambda: tags.add_tags(sc.store, sc.project, [point_id], chosen, who=who()))
+    actor = current_actor()
+    _write(queue, point_id, "tagged", lambda: tags.add_tags(sc.store, sc.project, [point_id], chosen, actor=actor))
 
 
 def _skip(queue: Queue, point_id: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core import export
+from core.auth import local_actor
 from core.cli.analyse_objects import run_objects
 from core.cli.common import EXIT_OK, PROGRESS_MODES, opened_store, progress_display, table_lines, usage_error
 from core.config import Settings
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         export.format_for(args.out)  # fail on a bad suffix before computing
     with opened_store(settings) as store:
         with progress_display(args.progress, "analyse") as progress:
-            result = run_analysis(store, args.project, args.space, datasets,
+            result = run_analysis(store, args.project, args.space, datasets, actor=local_actor(settings),
                                   progress=progress, force=args.force, cache_dir=cache_folder(settings))
         corrected = corrected_ids(store, args.project, args.space)
     sys.stdout.write(report(result, args.top, corrected))

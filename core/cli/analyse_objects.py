@@ -7,6 +7,7 @@ import sys
 
 from core import export
 from core.analysis.box_matching import with_total
+from core.auth import local_actor
 from core.cli.common import EXIT_OK, opened_store, progress_display, table_lines
 from core.config import Settings
 from core.curation.corrected import corrected_ids
@@ -25,7 +26,8 @@ def run_objects(args: argparse.Namespace, settings: Settings, datasets: list[str
         export.format_for(args.out)  # fail on a bad suffix before computing
     with opened_store(settings) as store:
         with progress_display(args.progress, "analyse objects") as progress:
-            result = run_object_analysis(store, args.project, args.space, datasets, progress=progress,
+            result = run_object_analysis(store, args.project, args.space, datasets, actor=local_actor(settings),
+                                         progress=progress,
                                          force=args.force, cache_dir=cache_folder(settings))
         corrected = corrected_ids(store, args.project, args.space)
     sys.stdout.write(report(result, args.top, corrected))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core import collections, export
+from core.auth import Actor, local_actor
 from core.cli.common import EXIT_OK, opened_store
 from core.cli.search import format_table
 from core.config import Settings
@@ -34,7 +35,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _act(store: VectorStore, args: argparse.Namespace) -> str:
+def _act(store: VectorStore, args: argparse.Namespace, actor: Actor) -> str:
     """Do the action; return what to print."""
     if args.action == "list":
         rows = [
@@ -53,9 +54,10 @@ def _act(store: VectorStore, args: argparse.Namespace) -> str:
         export.write(frame, args.out)
         return f"{len(frame)} rows written to {args.out}\n"
     if args.action == "rename":
-        coll = collections.rename(store, args.project, args.name, args.new_name, overwrite=args.overwrite)
+        coll = collections.rename(store, args.project, args.name, args.new_name, actor=actor,
+                                  overwrite=args.overwrite)
         return f"renamed {args.name!r} to {coll.name!r}\n"
-    collections.delete(store, args.project, args.name)
+    collections.delete(store, args.project, args.name, actor=actor)
     return f"deleted collection {args.name!r}\n"
 
 
@@ -65,5 +67,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "export":
         export.format_for(args.out)
     with opened_store(settings) as store:
-        sys.stdout.write(_act(store, args))
+        sys.stdout.write(_act(store, args, local_actor(settings)))
     return EXIT_OK

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core import export
+from core.auth import local_actor
 from core.cli.common import EXIT_OK, PROGRESS_MODES, opened_store, progress_display, table_lines, usage_error
 from core.config import Settings
 from core.pipeline.analysis_io import export_scores
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         export.format_for(args.out)  # a bad suffix fails before computing
     with opened_store(settings) as store:
         with progress_display(args.progress, "compare") as progress:
-            result = run_compare(store, args.project, args.space, side_a, side_b, progress=progress,
+            result = run_compare(store, args.project, args.space, side_a, side_b, actor=local_actor(settings),
+                                 progress=progress,
                                  force=args.force, cache_dir=cache_folder(settings),
                                  kind=OBJECT_KIND if args.objects else ITEM_KIND)
     sys.stdout.write(report(result, args.top))

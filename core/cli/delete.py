@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from core.auth import Permission, local_actor, require
 from core.cli.common import EXIT_FAILURE, EXIT_OK, confirm, opened_store, usage_error
 from core.config import Settings
 from core.errors import NotFoundError
@@ -53,8 +54,10 @@ def _describe(store: VectorStore, args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Execute `embedscope delete`; 0 deleted, 1 declined or not found, 2 no one to ask."""
+    actor = local_actor(settings)  # EMBEDSCOPE_ACTOR_NAME / EMBEDSCOPE_ACTOR_ROLE
     with opened_store(settings) as store:
         target = _describe(store, args)
+        require(actor, Permission.DELETE, f"deleting {target}")  # refused before asking, and again in core
         if not args.yes:
             answer = confirm(f"Delete {target}?")
             if answer is None:
@@ -63,12 +66,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 sys.stderr.write("not deleted\n")
                 return EXIT_FAILURE
         if args.dataset is not None:
-            report = delete.delete_dataset(store, args.project, args.dataset)
+            report = delete.delete_dataset(store, args.project, args.dataset, actor=actor)
             sys.stdout.write(f"deleted {target}: {report.points} points removed ({report.summary()})\n")
         elif args.space is not None:
-            report = delete.delete_space(store, args.project, args.space)
+            report = delete.delete_space(store, args.project, args.space, actor=actor)
             sys.stdout.write(f"deleted {target} ({report.summary()})\n")
         else:
-            store.delete_project(args.project)
+            delete.delete_project(store, args.project, actor=actor)
             sys.stdout.write(f"deleted {target}\n")
     return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from core.auth import Permission, local_actor, require
 from core.cli.common import EXIT_BY_STATUS, PROGRESS_MODES, opened_store, progress_display
 from core.config import Settings
 
@@ -38,6 +39,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Execute `embedscope demo`; returns 0 (ok), 3 (some items rejected) or 1."""
     from core.demo import DEMO_PROJECT, load_demo
 
+    actor = local_actor(settings)
+    # The demo writes as the system actor (an internal job): the user who starts it must be allowed to ingest.
+    require(actor, Permission.INGEST, "loading the demo project")
+
     project = DEMO_PROJECT
     with opened_store(settings) as store:
         with progress_display(args.progress, "demo") as progress:
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             from core.pipeline.maps import get_map
 
             for space in store.list_spaces(project):
-                result = get_map(store, project, space.name, None)
+                result = get_map(store, project, space.name, None, actor=actor)
                 sys.stdout.write(f"map of {space.name}: {len(result)} points "
                                  f"({'fitted' if result.fitted else 'reused'})\n")
     sys.stdout.write(f"images in {settings.demo_dir}; open the dashboard and pick project {project!r}\n")

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from core import export
+from core.auth import local_actor
 from core.cli.common import EXIT_OK, PROGRESS_MODES, opened_store, progress_display, table_lines, usage_error
 from core.config import Settings
 from core.display import shorten
@@ -64,7 +65,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with opened_store(settings) as store:
         with progress_display(args.progress, "evaluate (spaces)") as progress:
             card = evaluate_spaces(store, args.project, _names(args.space), _names([args.datasets or ""]),
-                                   sample=args.sample, k=args.k, seed=args.seed, force=args.force,
+                                   actor=local_actor(settings), sample=args.sample, k=args.k, seed=args.seed,
+                                   force=args.force,
                                    cache_dir=cache_folder(settings), payload_cache=payload_folder(settings),
                                    progress=progress)
     sys.stdout.write({"table": report, "csv": as_csv, "json": as_json}[args.format](card))

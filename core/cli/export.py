@@ -16,6 +16,7 @@ from core.interop import objects, selection
 from core.interop.exporting import FORMATS, ExportFiles, UrlOptions, build
 from core.pipeline.payload_cache import cache_folder
 from core.store.base import VectorStore
+from core.types import DATASET
 
 
 def register(subparsers: Any) -> None:
@@ -89,8 +90,12 @@ def _export_objects(store: VectorStore, settings: Settings, args: argparse.Names
     space, found = _objects(store, settings, args)
     predictions = args.predictions or args.finding in objects.PREDICTION_FINDINGS
     urls = UrlOptions(args.image_url_prefix, args.local_files_root)
+    from core.pipeline.detection_info import category_ids
+
+    kept = category_ids(store, args.project, found[DATASET].dropna().astype(str).unique().tolist()
+                        if DATASET in found.columns else [])  # the COCO category ids the datasets came with
     made = objects.build_objects(settings, args.project, space, found, args.format, stem=_stem(args.out),
-                                 predictions=predictions, urls=urls)
+                                 predictions=predictions, urls=urls, categories=kept)
     return space, len(found), made
 
 

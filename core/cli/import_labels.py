@@ -45,7 +45,7 @@ def report(preview: ImportPreview) -> str:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Execute `embedscope import-labels`; CoreErrors (a bad file, naming the task / row / field)
     propagate to core.__main__ (exit 1)."""
-    from core.curation.history import who_am_i
+    from core.auth import local_actor
 
     try:
         data = args.file.read_bytes()
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.dry_run:
             sys.stdout.write("dry run: nothing changed\n")
             return EXIT_OK
-        entry = apply_import(store, args.project, preview, who=who_am_i())
+        entry = apply_import(store, args.project, preview, actor=local_actor(settings))
     if entry is None:
         sys.stdout.write("nothing to change\n")
     else:

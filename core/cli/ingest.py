@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from core.auth import local_actor
 from core.cli.common import (
     EXIT_BY_STATUS,
     EXIT_OK,
@@ -83,7 +84,7 @@ def register(subparsers: Any) -> None:
 
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if (args.coco is not None or args.boxes is not None or args.predictions is not None or args.images is not None
-            or args.yolo is not None):
+            or args.yolo is not None or args.object_vectors is not None):
         return detection_problem(args)
     sources = [s for s in (args.folder, args.manifest) if s is not None]
     if args.embeddings is None and len(sources) != 1:
@@ -179,13 +180,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.labels_only:
             from core.pipeline.ingest_vectors import update_payloads
 
-            updated = update_payloads(store, args.project, args.dataset, items)
+            updated = update_payloads(store, args.project, args.dataset, items, actor=local_actor(settings))
             sys.stdout.write(f"{args.project}/{args.dataset}: updated {updated} of {len(items)} items\n")
             return EXIT_OK
         source = _own_source(args) if args.embeddings is not None else _model_source(args, settings, items)
         with progress_display(args.progress, "ingest") as progress:
-            outcome = run_ingest(store, args.project, args.dataset, items, source, settings=settings,
-                                 progress=progress, phase=_say, build_index=not args.no_index)
+            outcome = run_ingest(store, args.project, args.dataset, items, source, actor=local_actor(settings),
+                                 settings=settings, progress=progress, phase=_say, build_index=not args.no_index)
         for space in outcome.indexed:
             sys.stderr.write(f"built the search index of {args.project}/{space}\n")
     _print_report(outcome.all_reports())
@@ -203,14 +204,20 @@ def _run_detections(args: argparse.Namespace, settings: Settings) -> int:
         det = read_yolo(yolo_images(args.yolo), predictions_dir=args.predictions, settings=settings)
     else:
         det = read_box_manifest(args.boxes, args.images, box_format=args.box_format, settings=settings)
+    if args.object_vectors is not None:  # own vectors: no model
+        from core.cli.ingest_boxes import ingest_own_objects
+
+        own = ingest_own_objects(args, settings, det)
+        _print_report([own])
+        return EXIT_BY_STATUS[own.status]
     with opened_store(settings) as store:
         source = _model_source(args, settings, det.images)
         if not isinstance(source, ModelSource):  # --layers is refused by detection_problem
             raise ValueError("a detection ingest embeds with one model layer")
         job = DetectionSource(det, source.embedder, args.objects, args.margin, args.iou)
         with progress_display(args.progress, "ingest") as progress:
-            outcome = run_ingest(store, args.project, args.dataset, det.images, job, settings=settings,
-                                 progress=progress, phase=_say, build_index=not args.no_index)
+            outcome = run_ingest(store, args.project, args.dataset, det.images, job, actor=local_actor(settings),
+                                 settings=settings, progress=progress, phase=_say, build_index=not args.no_index)
         for space in outcome.indexed:
             sys.stderr.write(f"built the search index of {args.project}/{space}\n")
     _print_report(outcome.all_reports())

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from core.cli.common import opened_store, progress_display
+from core.config import Settings
+from core.datasets.detections import DetectionSet
+from core.pipeline.objects_plan import DetectionReport
 
 
 def add_detection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,10 +34,19 @@ def add_detection_arguments(parser: argparse.ArgumentParser) -> None:
     boxes.add_argument("--iou", type=float, default=0.5, help="IoU for a prediction to match a label")
     boxes.add_argument("--margin", type=float, default=0.1, help="context around each crop, a fraction of "
                        "the box size on each side")
+    boxes.add_argument("--object-vectors", type=Path, metavar="FILE", help="your own object vectors instead of "
+                       "a model: .parquet (id + vector column) or .npy (with --ids), stored in --space (default "
+                       "own). An id is an object key (<image key>#label/<n> or #prediction/<n>), a COCO "
+                       "annotation id or a box manifest entry's \"id\"; a row keyed by an image key gives that "
+                       "image's own point (optional)")
 
 
 def detection_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the detection options (None when fine or not a detection ingest)."""
+    if args.object_vectors is not None and (problem := _own_problem(args)):
+        return problem
+    if args.object_vectors is None and args.ids is not None:
+        return "--ids goes with --embeddings or --object-vectors"
     if args.predictions is not None and args.coco is None and args.yolo is None:
         return "--predictions goes with --coco or --yolo"
     if args.yolo is not None:
@@ -51,9 +66,19 @@ def detection_problem(args: argparse.Namespace) -> str | None:
 def _others(args: argparse.Namespace) -> list[str]:
     """The non-detection options given (they do not go with a detection ingest)."""
     others = {"FOLDER": args.folder, "--manifest": args.manifest, "--embeddings": args.embeddings,
-              "--layers": args.layers, "--labels-only": args.labels_only or None, "--space": args.space,
+              "--layers": args.layers, "--labels-only": args.labels_only or None,
+              "--space": None if args.object_vectors is not None else args.space,
               "--base-dir": args.base_dir, "--modality text": args.modality == "text" or None}
     return [name for name, value in others.items() if value is not None]
+
+
+def _own_problem(args: argparse.Namespace) -> str | None:
+    """--object-vectors: a detection input, and no model options (the vectors are already made)."""
+    if args.coco is None and args.boxes is None and args.yolo is None:
+        return "--object-vectors goes with --coco, --boxes or --yolo (the objects its ids name)"
+    given = [name for name, value in (("--model", args.model), ("--layer", args.layer), ("--layers", args.layers),
+                                      ("--objects roi", args.objects == "roi" or None)) if value is not None]
+    return f"--object-vectors does not go with {', '.join(given)} (the vectors are already made)" if given else None
 
 
 def _yolo_problem(args: argparse.Namespace) -> str | None:
@@ -73,3 +98,27 @@ def _number_problem(args: argparse.Namespace) -> str | None:
     if not 0.0 <= args.margin <= 10.0:
         return f"--margin must be in [0, 10] (a fraction of the box size), got {args.margin}"
     return None
+
+
+def ingest_own_objects(args: argparse.Namespace, settings: Settings, det: DetectionSet) -> DetectionReport:
+    """`ingest --coco/--boxes/--yolo ... --object-vectors FILE`: the objects (and the images with a
+    vector row) stored with the file's vectors in --space (default own), then indexed when large."""
+    from core.auth import local_actor
+    from core.datasets.object_vectors import open_object_vectors
+    from core.pipeline.indexing import build_index_if_large
+    from core.pipeline.ingest_vectors import own_space
+    from core.pipeline.objects_own import ingest_object_vectors
+
+    name = args.space or "own"
+    with opened_store(settings) as store:
+        existing = {s.name: s for s in store.list_spaces(args.project)}.get(name)
+        vectors = open_object_vectors(args.object_vectors, args.ids, id_column=args.id_column or "id",
+                                      vector_column=args.vector_column, dim=existing.dim if existing else None)
+        space = own_space(store, args.project, name, vectors.dim, args.object_vectors.name)
+        with progress_display(args.progress, "ingest") as progress:
+            report = ingest_object_vectors(store, args.project, args.dataset, det, vectors, space=space,
+                                           actor=local_actor(settings), iou=args.iou, settings=settings,
+                                           progress=progress)
+        if report.stored and not args.no_index and build_index_if_large(store, args.project, space.name):
+            sys.stderr.write(f"built the search index of {args.project}/{space.name}\n")
+    return report

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from core.auth import Actor, local_actor
 from core.cli.common import EXIT_OK, add_store_options, opened_store, table_lines, usage_error
 from core.config import Settings
 from core.curation import labels
-from core.curation.history import who_am_i
 from core.curation.points import points_of_keys
 from core.errors import NotFoundError
 from core.store.base import VectorStore
@@ -50,17 +50,17 @@ def _check_project(store: VectorStore, project: str) -> None:
         raise NotFoundError(f"no project {project!r} (projects: {', '.join(projects) or 'none'})")
 
 
-def _set(store: VectorStore, args: argparse.Namespace) -> str:
+def _set(store: VectorStore, args: argparse.Namespace, actor: Actor) -> str:
     point = points_of_keys(store, args.project, [(args.dataset, args.key)])[0]
     new = None if args.clear else args.label
-    entry = labels.set_labels(store, args.project, [point], [new], who=who_am_i(), why="manual", note=args.note)
+    entry = labels.set_labels(store, args.project, [point], [new], actor=actor, why="manual", note=args.note)
     if entry is None:
         return f"{args.dataset}/{args.key}: label unchanged ({new!r})\n"
     row = entry.rows[0]
     return f"{row.dataset}/{row.key}: {row.old!r} -> {row.new!r} (history entry {entry.entry})\n"
 
 
-def _accept(store: VectorStore, args: argparse.Namespace) -> str:
+def _accept(store: VectorStore, args: argparse.Namespace, actor: Actor) -> str:
     datasets = [d.strip() for d in (args.datasets or "").split(",") if d.strip()] or None
     changes = labels.suggestions(store, args.project, args.space, min_score=args.min_score, datasets=datasets)
     if not changes:
@@ -73,7 +73,7 @@ def _accept(store: VectorStore, args: argparse.Namespace) -> str:
     if args.dry_run:
         return text + "dry run: nothing changed\n"
     entry = labels.set_labels(store, args.project, [c.point for c in changes], [c.new for c in changes],
-                              who=who_am_i(), why="finding", note=args.note or f"accepted suggestions of {args.space}")
+                              actor=actor, why="finding", note=args.note or f"accepted suggestions of {args.space}")
     count = len(entry.rows) if entry is not None else 0
     where = f" (history entry {entry.entry}; `embedscope undo --project {args.project}` reverts it)" if entry else ""
     return text + f"relabeled {count} item(s){where}\n"
@@ -85,5 +85,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return usage_error("label set", "give a LABEL or --clear (not both)")
     with opened_store(settings) as store:
         _check_project(store, args.project)
-        sys.stdout.write(_set(store, args) if args.action == "set" else _accept(store, args))
+        actor = local_actor(settings)  # EMBEDSCOPE_ACTOR_NAME / EMBEDSCOPE_ACTOR_ROLE
+        sys.stdout.write(_set(store, args, actor) if args.action == "set" else _accept(store, args, actor))
     return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from core.auth import local_actor
 from core.cli.common import EXIT_OK
 from core.config import Settings
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     store = open_store(settings, check_schema=False)  # the one caller allowed to open any layout
     try:
-        report = migrate(store, dry_run=args.dry_run)
+        report = migrate(store, actor=local_actor(settings), dry_run=args.dry_run)
     finally:
         store.close()
     for line in report.changes:

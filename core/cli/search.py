@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from core import collections, export, search
+from core.auth import local_actor
 from core.cli.common import EXIT_OK, opened_store, usage_error
 from core.config import Settings
 from core.display import shorten
@@ -209,7 +210,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             sys.stdout.write(format_table(frame, OBJECT_TABLE_COLUMNS if objects else TABLE_COLUMNS))
         if args.save_as:
-            coll = collections.save_hits(store, args.project, args.save_as, hits, space=space, query=query,
+            coll = collections.save_hits(store, args.project, args.save_as, hits, actor=local_actor(settings),
+                                         space=space, query=query,
                                          description=args.description, overwrite=args.overwrite)
             sys.stdout.write(f"saved collection {coll.name!r} ({len(coll)} points)\n")
     return EXIT_OK

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from core import collections
+from core.auth import local_actor
 from core.cli.common import EXIT_OK, add_store_options, opened_store, usage_error
 from core.config import Settings
 from core.curation import tags
-from core.curation.history import who_am_i
 from core.curation.points import named, points_of_keys
 from core.errors import BadInputError, NotFoundError
 from core.filters import parse_filter
@@ -102,7 +102,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with opened_store(settings) as store:
         points = chosen_points(store, args)
         change = tags.add_tags if args.action == "add" else tags.remove_tags
-        changed = change(store, args.project, points, args.tags, who=who_am_i(), note=args.note) if points else 0
+        changed = change(store, args.project, points, args.tags, actor=local_actor(settings),
+                         note=args.note) if points else 0
     verb = "tagged" if args.action == "add" else "untagged"
     sys.stdout.write(f"{verb} {changed} of {len(points)} chosen point(s) ({', '.join(args.tags)}); "
                      f"{len(points) - changed} unchanged\n")

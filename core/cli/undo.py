@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from core.auth import local_actor
 from core.cli.common import EXIT_OK, opened_store
 from core.cli.history import entry_lines
 from core.config import Settings
-from core.curation.history import who_am_i
 from core.curation.undo import undo
 from core.errors import NotFoundError
 
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         projects = store.list_projects()
         if args.project not in projects:
             raise NotFoundError(f"no project {args.project!r} (projects: {', '.join(projects) or 'none'})")
-        entry = undo(store, args.project, args.entry, who=who_am_i())
+        entry = undo(store, args.project, args.entry, actor=local_actor(settings))
     sys.stdout.write(f"undid {entry.undoes}: {len(entry.rows)} item(s) restored\n")
     sys.stdout.write("\n".join(entry_lines(entry, rows=True)) + "\n")
     return EXIT_OK

@@ -10,7 +10,6 @@ new keys (reading the history is one listing of keys plus the entries not seen b
 
 from __future__ import annotations
 
-import getpass
 import logging
 import uuid
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from core.auth.identity import who_am_i  # noqa: F401  (kept here for older callers)
 from core.store.base import VectorStore
 from core.store.documents import FORMAT, load_versioned
 
@@ -72,18 +72,10 @@ class HistoryEntry:
                    why=str(doc["why"]), note=str(doc.get("note", "")), rows=rows, undoes=doc.get("undoes"))
 
 
-def who_am_i() -> str:
-    """The operating-system user (the CLI's `who`; the dashboard passes the signed-in user instead)."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name and no USER variable (some containers)
-        return "unknown"
-
-
 def check_who(who: str) -> None:
     """ValueError unless who is non-empty text (checked before anything is written)."""
     if not who or not isinstance(who, str):
-        raise ValueError("history entries need a who (core.curation.history.who_am_i() for the OS user)")
+        raise ValueError("history entries need a who (an Actor's name: core.auth)")
 
 
 def new_entry_id(now: datetime | None = None) -> str:

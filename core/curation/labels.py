@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from core.auth import Actor, Permission, require
 from core.curation import history as hist
 from core.curation.corrected import corrected_mask
 from core.curation.points import canonical_ids, current_payloads, missing, rows_of
+from core.curation.rematch import rematch_objects
 from core.curation.undo import undo
 from core.errors import BadInputError, NotFoundError
 from core.pipeline.analyse import load_analysis
@@ -72,20 +74,22 @@ def _changes(store: VectorStore, project: str, points: Sequence[str],
 
 
 def set_labels(store: VectorStore, project: str, points: Sequence[str], labels: Sequence[str | None], *,
-               who: str, why: str, note: str = "") -> hist.HistoryEntry | None:
+               actor: Actor, why: str, note: str = "") -> hist.HistoryEntry | None:
     """Set the labels of points (labels[i] for points[i]; None clears one) in every space of the
-    project, and record the operation as one history entry (None when no label changes)."""
+    project, and record the operation as one history entry (None when no label changes).
+    PermissionDeniedError unless actor may relabel."""
+    require(actor, Permission.RELABEL, f"relabeling in project {project!r}")
     if why not in hist.WHYS or why == "undo":
         raise ValueError(f"why must be one of {[w for w in hist.WHYS if w != 'undo']}, got {why!r}")
-    hist.check_who(who)
     changes, frame = _changes(store, project, points, labels)
     if not changes:
         return None
     first = _first_changes(store, project, frame.loc[[c.point for c in changes], ORIGINAL_LABEL])
     values = [{LABEL: c.new, **({ORIGINAL_LABEL: c.old} if c.point in first else {})} for c in changes]
     store.set_payload(project, [c.point for c in changes], values)
+    rematch_objects(store, project, [c.point for c in changes])  # a relabeled box: its image's matches change
     rows = [hist.HistoryRow(c.point, c.dataset, c.key, c.old, c.new) for c in changes]
-    return hist.append_entry(store, project, field="label", why=why, who=who, rows=rows, note=note)
+    return hist.append_entry(store, project, field="label", why=why, who=actor.name, rows=rows, note=note)
 
 
 def _first_changes(store: VectorStore, project: str, originals: pd.Series) -> set[str]:

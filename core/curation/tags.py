@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from core.auth import Actor, Permission, require
 from core.curation import history as hist
 from core.curation.points import current_payloads, rows_of, tag_list
 from core.curation.undo import normalised
@@ -29,13 +30,13 @@ def check_tags(tags: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _change(store: VectorStore, project: str, points: Sequence[str], field: str, who: str, why: str,
+def _change(store: VectorStore, project: str, points: Sequence[str], field: str, actor: Actor, why: str,
             note: str, new_value: Callable[[Any], Any]) -> int:
     """Read each point's current value of field (NotFoundError names points not in the project),
     compute the new one, write those that change and record them as one history entry; returns
     how many points changed. Read-modify-write: a concurrent edit of the same points in between
-    is overwritten (the history keeps both entries)."""
-    hist.check_who(who)
+    is overwritten (the history keeps both entries). PermissionDeniedError unless actor may tag."""
+    require(actor, Permission.TAG, f"{'tagging' if field == TAGS else 'marking reviewed'} in project {project!r}")
     if not points:
         return 0
     frame = current_payloads(store, project, [str(p) for p in points], [field])
@@ -48,29 +49,29 @@ def _change(store: VectorStore, project: str, points: Sequence[str], field: str,
     if not rows:
         return 0
     store.set_payload(project, [r.point for r in rows], [{field: r.new} for r in rows])
-    hist.append_entry(store, project, field=field, why=why, who=who, rows=rows, note=note)
+    hist.append_entry(store, project, field=field, why=why, who=actor.name, rows=rows, note=note)
     return len(rows)
 
 
-def add_tags(store: VectorStore, project: str, points: Sequence[str], tags: Sequence[str], *, who: str,
+def add_tags(store: VectorStore, project: str, points: Sequence[str], tags: Sequence[str], *, actor: Actor,
              why: str = "manual", note: str = "") -> int:
     """Add tags to the points (a tag already there stays once); returns how many points changed."""
     wanted = check_tags(tags)
-    return _change(store, project, points, TAGS, who, why, note,
+    return _change(store, project, points, TAGS, actor, why, note,
                    lambda old: old + [t for t in wanted if t not in old])
 
 
-def remove_tags(store: VectorStore, project: str, points: Sequence[str], tags: Sequence[str], *, who: str,
+def remove_tags(store: VectorStore, project: str, points: Sequence[str], tags: Sequence[str], *, actor: Actor,
                 why: str = "manual", note: str = "") -> int:
     """Remove tags from the points; returns how many points changed."""
     unwanted = set(check_tags(tags))
-    return _change(store, project, points, TAGS, who, why, note, lambda old: [t for t in old if t not in unwanted])
+    return _change(store, project, points, TAGS, actor, why, note, lambda old: [t for t in old if t not in unwanted])
 
 
-def set_reviewed(store: VectorStore, project: str, points: Sequence[str], reviewed: bool, *, who: str,
+def set_reviewed(store: VectorStore, project: str, points: Sequence[str], reviewed: bool, *, actor: Actor,
                  why: str = "manual", note: str = "") -> int:
     """Mark the points reviewed (or not reviewed); returns how many points changed."""
-    return _change(store, project, points, REVIEWED, who, why, note, lambda old: bool(reviewed))
+    return _change(store, project, points, REVIEWED, actor, why, note, lambda old: bool(reviewed))
 
 
 def tagged(*tags: str) -> Filter:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from core.auth import Actor, Permission, require
 from core.curation import history as hist
 from core.curation.points import current_payloads, missing, named, tag_list
 from core.errors import BadInputError, NotFoundError
@@ -55,14 +56,17 @@ def _target(entries: list[hist.HistoryEntry], project: str, entry: str | None) -
     return found
 
 
-def undo(store: VectorStore, project: str, entry: str | None = None, *, who: str) -> hist.HistoryEntry:
+def undo(store: VectorStore, project: str, entry: str | None = None, *, actor: Actor) -> hist.HistoryEntry:
     """Revert one entry (entry id or a unique prefix; None: the newest change not undone yet,
     undo entries excluded) and record the undo as a new entry, which it returns.
 
     BadInputError when there is nothing to undo, the entry was undone already, or a row was
-    changed again since (naming the items); NotFoundError for an unknown entry id."""
-    hist.check_who(who)
+    changed again since (naming the items); NotFoundError for an unknown entry id;
+    PermissionDeniedError unless actor may change that entry's field (relabel, or tag)."""
+    require(actor, Permission.TAG, f"undoing a change in project {project!r}")  # before anything is read
     target = _target(hist.all_entries(store, project), project, entry)
+    if target.field == "label":
+        require(actor, Permission.RELABEL, f"undoing relabel {target.entry}")
     now = current_values(store, project, [r.point for r in target.rows], target.field)
     rows = [r for r in target.rows if r.point in now]
     gone = len(target.rows) - len(rows)
@@ -77,5 +81,9 @@ def undo(store: VectorStore, project: str, entry: str | None = None, *, who: str
     back = [hist.HistoryRow(r.point, r.dataset, r.key, r.new, r.old) for r in rows]
     if back:
         store.set_payload(project, [r.point for r in back], [{target.field: r.new} for r in back])
-    return hist.append_entry(store, project, field=target.field, why="undo", who=who, rows=back,
+        if target.field == "label":  # an undone relabel of a box: its image's matches change back
+            from core.curation.rematch import rematch_objects
+
+            rematch_objects(store, project, [r.point for r in back])
+    return hist.append_entry(store, project, field=target.field, why="undo", who=actor.name, rows=back,
                              note=f"undo of {target.entry}", undoes=target.entry)

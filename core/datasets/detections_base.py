@@ -100,13 +100,16 @@ class DetectionSet:
     and everything it refused, one Reject per image or box, naming the file, entry and field.
 
     sizes: (width, height) in pixels of each kept image, by image key (from the file's own
-    width/height when given, else the image header).
+    width/height when given, else the image header). categories: the input's own class ids (COCO:
+    {"id", "name", "supercategory"} per category, name = the class as DetObject.cls has it), so an
+    export can give them back; [] when the input numbers no classes.
     """
 
     images: list[Item]
     objects: list[DetObject]
     rejects: list[Reject]
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    categories: list[dict[str, Any]] = field(default_factory=list)
 
     def by_image(self) -> dict[str, list[DetObject]]:
         """The objects grouped by image key (labels then predictions, each by index); every image present."""

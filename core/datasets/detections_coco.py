@@ -78,7 +78,7 @@ def read_coco(instances: Path, images_dir: Path, *, predictions: Path | None = N
         if predictions is not None:
             _predictions(image_id, found, images, categories, predictions.name, objects, rejects)
     det = DetectionSet([item for item, _ in images.kept.values()], objects, rejects,
-                       {item.key: size for item, size in images.kept.values()})
+                       {item.key: size for item, size in images.kept.values()}, _category_list(doc, categories))
     log.info("%s: %s; %d crowd regions (iscrowd=1) skipped", shown(instances), det.counts(), crowds)
     return det
 
@@ -103,6 +103,14 @@ def _categories(doc: Raw, path: Path) -> dict[Any, str]:
         text = str(name).strip() if isinstance(name, (str, int)) and not isinstance(name, bool) else ""
         found[entry["id"]] = readable_key(text or str(entry["id"]))
     return found
+
+
+def _category_list(doc: Raw, names: dict[Any, str]) -> list[dict[str, Any]]:
+    """The categories as the file numbers them ({"id", "name", "supercategory"}), for exports to give back."""
+    supers = {entry["id"]: entry.get("supercategory") for entry in doc.get("categories") or []
+              if isinstance(entry, dict) and _is_id(entry.get("id"))}
+    return [{"id": cid, "name": name, "supercategory": s if isinstance(s := supers.get(cid), str) else ""}
+            for cid, name in names.items()]
 
 
 def _is_id(value: Any) -> bool:

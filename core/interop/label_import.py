@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from core.auth import Actor, Permission, require
 from core.curation.points import current_payloads
 from core.errors import BadInputError, NotFoundError
 from core.ids import point_id
@@ -167,13 +168,14 @@ def preview_import(store: VectorStore, project: str, labels: Sequence[ImportedLa
     return preview
 
 
-def apply_import(store: VectorStore, project: str, preview: ImportPreview, *, who: str,
+def apply_import(store: VectorStore, project: str, preview: ImportPreview, *, actor: Actor,
                  note: str = "") -> HistoryEntry | None:
     """Write the preview's changes through the curation API (one history entry, why "import");
-    None when nothing changes."""
+    None when nothing changes. PermissionDeniedError unless actor may relabel."""
     from core.curation.labels import set_labels
 
+    require(actor, Permission.RELABEL, f"importing labels into project {project!r}")
     if not preview.changed:
         return None
     return set_labels(store, project, [r.point for r in preview.changed], [r.new for r in preview.changed],
-                      who=who, why="import", note=note or f"imported from {preview.source}")
+                      actor=actor, why="import", note=note or f"imported from {preview.source}")

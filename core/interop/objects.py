@@ -1,7 +1,8 @@
 """Export of detection objects: which objects (tag, corrected, finding, collection) and their COCO / CSV / JSONL files.
 
 COCO (https://cocodataset.org/#format-data): one image entry per parent image of the exported
-objects (its key as file_name, size from the image header), categories numbered from 1, and one
+objects (its key as file_name, size from the image header), categories with the ids the dataset
+came with (a COCO ingest keeps them: core.pipeline.detection_info; else numbered from 1), and one
 annotation per label box with its real bbox [x, y, w, h] in pixels. Prediction boxes go to a
 COCO *results* file beside it (a list of {image_id, category_id, bbox, score}, what detectors
 write), written when asked for or when the selection is predictions only (missing labels,
@@ -11,7 +12,7 @@ background). Every image and annotation carries "embedscope_id" (its point id), 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,12 +136,16 @@ class CocoObjects:
 
 def to_coco_objects(objects: pd.DataFrame, *, size_of: Callable[[str | None], tuple[int, int] | None],
                     predictions: bool, description: str = "",
-                    url_of: Callable[[pd.Series], str | None] | None = None) -> CocoObjects:
+                    url_of: Callable[[pd.Series], str | None] | None = None,
+                    categories: Sequence[Mapping[str, Any]] = ()) -> CocoObjects:
     """COCO instances (label boxes) and, when predictions, a results list (prediction boxes) of
-    objects (payloads indexed by point id; PARENT, BOX, SOURCE and the class fields)."""
+    objects (payloads indexed by point id; PARENT, BOX, SOURCE and the class fields).
+    categories: the dataset's own ({"id", "name", "supercategory"}, core.pipeline.detection_info): kept
+    whole, with their ids; a class they lack (a new label) gets the next free id."""
     several = objects[DATASET].nunique() > 1 if DATASET in objects.columns else False
     classes = sorted({c for _, row in objects.iterrows() if (c := object_class(row)) is not None})
-    category = {name: n for n, name in enumerate(classes, start=1)}
+    listed = category_list(classes, categories)
+    category = {str(c["name"]): c["id"] for c in listed}
     image_ids: dict[str, int] = {}
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
@@ -175,8 +180,22 @@ def to_coco_objects(objects: pd.DataFrame, *, size_of: Callable[[str | None], tu
             annotations.append({"id": len(annotations) + 1, **entry, "iscrowd": 0, "segmentation": []})
     doc = {"info": info_block(description or "embedscope export of detection objects"), "licenses": [],
            "images": images, "annotations": annotations,
-           "categories": [{"id": n, "name": name, "supercategory": ""} for name, n in category.items()]}
+           "categories": listed}
     return CocoObjects(doc, results if predictions else None, skipped)
+
+
+def category_list(classes: Sequence[str], given: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The COCO categories of `classes`: the given ones with their ids (all of them, so a labeling tool
+    sees the dataset's whole class list), then each class they lack numbered after the largest
+    integer id (from 1 in name order when none is given)."""
+    out = [{"id": c["id"], "name": str(c["name"]), "supercategory": str(c.get("supercategory") or "")}
+           for c in given]
+    known = {c["name"] for c in out}
+    ints = [c["id"] for c in out if isinstance(c["id"], int) and not isinstance(c["id"], bool)]
+    start = max(ints, default=0) + 1
+    new = [name for name in classes if name not in known]
+    out += [{"id": start + n, "name": name, "supercategory": ""} for n, name in enumerate(new)]
+    return out
 
 
 
@@ -184,10 +203,12 @@ OBJECT_FORMATS: tuple[str, ...] = ("coco", "csv", "jsonl")
 
 
 def build_objects(settings: Settings, project: str, space: str, objects: pd.DataFrame, fmt: str, *, stem: str,
-                  predictions: bool = False, urls: UrlOptions | None = None) -> ExportFiles:
-    """The files of an export of objects: coco -> <stem>.coco.json (label boxes) and, with
-    predictions, <stem>.results.json (prediction boxes with scores); csv / jsonl -> one row per
-    object with the object payload columns."""
+                  predictions: bool = False, urls: UrlOptions | None = None,
+                  categories: Sequence[Mapping[str, Any]] = ()) -> ExportFiles:
+    """The files of an export of objects: coco -> <stem>.coco.json (label boxes; categories: the
+    datasets' own class ids, core.pipeline.detection_info.category_ids) and, with predictions,
+    <stem>.results.json (prediction boxes with scores); csv / jsonl -> one row per object with
+    the object payload columns."""
     if fmt not in OBJECT_FORMATS:
         raise ValueError(f"fmt must be one of {OBJECT_FORMATS}, got {fmt!r}")
     if objects.empty:
@@ -198,7 +219,8 @@ def build_objects(settings: Settings, project: str, space: str, objects: pd.Data
                            [f"{len(frame)} objects"])
     urls = urls or UrlOptions()
     made = to_coco_objects(objects, size_of=lambda uri: coco_image_size(uri, settings), predictions=predictions,
-                           url_of=urls.url, description=f"embedscope {project}/{space} objects")
+                           url_of=urls.url, description=f"embedscope {project}/{space} objects",
+                           categories=categories)
     doc = made.doc
     if not doc["images"]:
         raise BadInputError("Nothing to export as COCO: none of the objects has a readable image file"

@@ -17,6 +17,7 @@ from core.analysis import duplicates as dup
 from core.analysis import mislabels as ml
 from core.analysis.knn import KnnMethod, knn_graph
 from core.analysis.outliers import likely_outliers, outlier_scores
+from core.auth import Actor, Permission, require
 from core.filters import Filter, items_only
 from core.pipeline.analysis_io import (
     Selection,
@@ -105,14 +106,16 @@ def resolve_params(params: dict[str, Any] | None, defaults: dict[str, Any]) -> d
 
 def run_analysis(
     store: VectorStore, project: str, space: str, datasets: Sequence[str] | None = None, *,
-    params: dict[str, Any] | None = None, progress: Progress | None = None, force: bool = False,
+    actor: Actor, params: dict[str, Any] | None = None, progress: Progress | None = None, force: bool = False,
     cache_dir: Path | None = None,
 ) -> AnalysisResult:
     """Outliers, likely mislabels, clusters, error clusters and near-duplicates of the items of
     `datasets` (default: all) in one space, reusing the persisted result when neither the data
     (ids, vectors, labels, predictions) nor the params changed; force=True recomputes.
     progress(done, total) is called after each step. cache_dir: where the vectors are kept between
-    runs (vector_cache.cache_folder(settings)); None reads them from the store."""
+    runs (vector_cache.cache_folder(settings)); None reads them from the store.
+    PermissionDeniedError unless actor may ANALYSE (viewers read persisted results: load_analysis)."""
+    require(actor, Permission.ANALYSE, f"analysing space {space!r} of project {project!r}")
     started = time.perf_counter()
     names = resolve_datasets(store, project, datasets)
     full = resolve_params(params, DEFAULT_PARAMS)

@@ -18,6 +18,7 @@ from core.analysis import duplicates as dup
 from core.analysis import object_findings as of
 from core.analysis.box_matching import status_table
 from core.analysis.object_duplicates import DUPLICATE_COLUMNS, object_duplicates
+from core.auth import Actor, Permission, require
 from core.errors import NotEnoughDataError
 from core.filters import Filter, objects_only
 from core.pipeline.analyse import resolve_params
@@ -128,13 +129,15 @@ def matching_table(objects: pd.DataFrame) -> pd.DataFrame:
 
 def run_object_analysis(
     store: VectorStore, project: str, space: str, datasets: Sequence[str] | None = None, *,
-    params: dict[str, Any] | None = None, force: bool = False, cache_dir: Path | None = None,
+    actor: Actor, params: dict[str, Any] | None = None, force: bool = False, cache_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> ObjectAnalysis:
     """The object finders on the detection objects of `datasets` (default all) in one space,
     reusing the persisted result while the vectors, classes, statuses and params are unchanged
     (force=True recomputes). cache_dir: the vector cache's folder (vector_cache.cache_folder).
-    NotEnoughDataError when the selection holds fewer than 3 objects."""
+    NotEnoughDataError when the selection holds fewer than 3 objects; PermissionDeniedError unless
+    actor may ANALYSE (viewers read persisted results: load_object_analysis)."""
+    require(actor, Permission.ANALYSE, f"analysing the objects of space {space!r} of project {project!r}")
     started = time.perf_counter()
     names = resolve_datasets(store, project, datasets)
     full = resolve_params(params, DEFAULT_PARAMS)

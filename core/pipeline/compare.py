@@ -16,6 +16,7 @@ from core.analysis import drift
 from core.analysis.duplicates import DEFAULT_RELATIVE, DEFAULT_THRESHOLD, duplicate_cutoff
 from core.analysis.knn import KnnMethod, knn_graph, knn_search
 from core.analysis.novelty import Novelty, novelty_from_graphs
+from core.auth import Actor, Permission, require
 from core.errors import BadInputError
 from core.pipeline.analyse import resolve_params
 from core.pipeline.analysis_io import (
@@ -106,7 +107,7 @@ class CompareResult:
 
 def run_compare(
     store: VectorStore, project: str, space: str, dataset_a: str | CompareSide,
-    dataset_b: str | CompareSide, *, params: dict[str, Any] | None = None,
+    dataset_b: str | CompareSide, *, actor: Actor, params: dict[str, Any] | None = None,
     progress: Progress | None = None, force: bool = False, cache_dir: Path | None = None,
     kind: str = ITEM_KIND,
 ) -> CompareResult:
@@ -116,7 +117,9 @@ def run_compare(
     the items of all-data whose split is "test"). Reuses the persisted result when data and
     params are unchanged; force recomputes. BadInputError for overlapping sides. cache_dir: as in
     run_analysis (vector blocks kept between runs). kind: OBJECT_KIND compares the detection objects
-    of the two sides instead of their items (persisted under its own key)."""
+    of the two sides instead of their items (persisted under its own key). PermissionDeniedError
+    unless actor may ANALYSE (viewers read persisted comparisons: load_compare)."""
+    require(actor, Permission.ANALYSE, f"comparing {dataset_a} with {dataset_b} in project {project!r}")
     side_a, side_b = as_side(dataset_a), as_side(dataset_b)
     flt_a, flt_b = kind_filter(side_a, kind), kind_filter(side_b, kind)
     problem = side_problem(side_a, side_b)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core import collections
+from core.auth import Actor, Permission, require
+from core.pipeline import detection_info
 from core.pipeline.map_doc import MAP_KIND
 from core.store.base import VectorStore
 
@@ -76,12 +78,14 @@ def _delete_results(store: VectorStore, project: str, report: DeleteReport, *, s
             report.results.append((kind, key))
 
 
-def delete_dataset(store: VectorStore, project: str, dataset: str) -> DeleteReport:
+def delete_dataset(store: VectorStore, project: str, dataset: str, *, actor: Actor) -> DeleteReport:
     """Delete a dataset's points in every space, the results computed on it, and its entries in
-    collections (a collection left empty is deleted)."""
+    collections (a collection left empty is deleted). PermissionDeniedError unless actor is an admin."""
+    require(actor, Permission.DELETE, f"deleting dataset {dataset!r} of project {project!r}")
     report = DeleteReport()
     _delete_results(store, project, report, dataset=dataset)
     report.points = store.delete_dataset(project, dataset)
+    store.delete_document(project, detection_info.KIND, dataset)  # a detection dataset's class ids, IoU
     for coll in collections.list_collections(store, project):
         keep = [i for i, (ds, _) in enumerate(coll.refs) if ds != dataset]
         if len(keep) == len(coll.ids):
@@ -98,9 +102,11 @@ def delete_dataset(store: VectorStore, project: str, dataset: str) -> DeleteRepo
     return report
 
 
-def delete_space(store: VectorStore, project: str, space: str) -> DeleteReport:
+def delete_space(store: VectorStore, project: str, space: str, *, actor: Actor) -> DeleteReport:
     """Drop one space (its vectors), the results computed in it and the collections saved from it
-    (other spaces and their results stay). NotFoundError for an unknown space."""
+    (other spaces and their results stay). NotFoundError for an unknown space; PermissionDeniedError
+    unless actor is an admin."""
+    require(actor, Permission.DELETE, f"deleting space {space!r} of project {project!r}")
     store.get_space(project, space)  # NotFoundError before anything is deleted
     report = DeleteReport()
     _delete_results(store, project, report, space=space)
@@ -113,6 +119,8 @@ def delete_space(store: VectorStore, project: str, space: str) -> DeleteReport:
     return report
 
 
-def delete_project(store: VectorStore, project: str) -> None:
-    """Delete every space, point and document of a project (the store drops them all)."""
+def delete_project(store: VectorStore, project: str, *, actor: Actor) -> None:
+    """Delete every space, point and document of a project (the store drops them all).
+    PermissionDeniedError unless actor is an admin."""
+    require(actor, Permission.DELETE, f"deleting project {project!r}")
     store.delete_project(project)

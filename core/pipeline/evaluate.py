@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis.scorecard import DEFAULT_K, MIN_LABELLED, best_space, score_space
+from core.auth import Actor, Permission, require
 from core.errors import NotEnoughDataError, NotFoundError
 from core.pipeline.analysis_io import load_payload, resolve_datasets
 from core.pipeline.freshness import REVISION_FIELD
@@ -186,16 +187,18 @@ def _blank(value: Any) -> bool:
 
 
 def evaluate_spaces(store: VectorStore, project: str, spaces: Sequence[str] | None = None,
-                    datasets: Sequence[str] | None = None, *, sample: int = DEFAULT_SAMPLE, k: int = DEFAULT_K,
-                    seed: int = 0, force: bool = False, cache_dir: Path | None = None,
+                    datasets: Sequence[str] | None = None, *, actor: Actor, sample: int = DEFAULT_SAMPLE,
+                    k: int = DEFAULT_K, seed: int = 0, force: bool = False, cache_dir: Path | None = None,
                     payload_cache: Path | None = None, progress: Progress | None = None) -> Scorecard:
     """The scorecard of `spaces` (None: every space of the project) on `datasets` (None: all).
 
     A space whose stored row is up to date (same revision, same map) is reused unless force.
     cache_dir / payload_cache: where vector blocks / payload frames are kept (settings.cache_dir
     / "vectors" and / "payloads"). progress(done, total) counts spaces. Raises NotFoundError
-    (unknown project, space or dataset), NotEnoughDataError (a space with < 3 items).
+    (unknown project, space or dataset), NotEnoughDataError (a space with < 3 items),
+    PermissionDeniedError unless actor may ANALYSE (viewers read stored_scorecard).
     """
+    require(actor, Permission.ANALYSE, f"scoring the spaces of project {project!r}")
     params = _params(sample, k, seed)
     infos = resolve_spaces(store, project, spaces)
     names = resolve_datasets(store, project, datasets)

@@ -35,20 +35,19 @@ def build_index_if_large(store: VectorStore, project: str, space: str, threshold
     """Build the approximate index of a space holding more than `threshold` points, in this thread.
 
     Slow (minutes at 1M points on 2 cores): the CLI runs it after an ingest; the dashboard uses
-    start_index_build. Without tick: store.optimize. With tick: store.build_index (Edge: in a child
-    process, since its optimize holds the GIL and no ticker could run), and tick(elapsed_s) every
-    tick_s (Edge reports no fraction done). Returns True when it ran; the store's errors propagate.
+    start_index_build. Always store.build_index (Edge: in a child process on a copy, since its
+    optimize holds the GIL and the store's lease for minutes, locking a dashboard out), and, with
+    tick, tick(elapsed_s) every tick_s (Edge reports no fraction done). Returns True when it ran (and,
+    on Edge, was swapped in); the store's errors propagate.
     Do not call it inside store.hold(): the build needs the lease from another thread.
     """
     if not needs_index(store, project, space, threshold):
         return False
     log.info("building the search index of %s/%s; this can take minutes", project, space)
-    if tick is None:
-        store.optimize(project, space)
-        return True
     build = _start(store, project, space)
     while not build.done.wait(tick_s):
-        tick(build.elapsed_s)
+        if tick is not None:
+            tick(build.elapsed_s)
     if build.error is not None:
         raise build.error
     return not build.discarded

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.auth import Actor, Permission, require
 from core.config import Settings
 from core.embedders.base import Embedder, PreprocessingEmbedder
 from core.ids import point_id
@@ -56,6 +57,7 @@ def ingest_items(
     items: Sequence[Item],
     embedder: Embedder,
     *,
+    actor: Actor,
     settings: Settings,
     progress: Progress | None = None,
     batch_size: int | None = None,
@@ -71,8 +73,9 @@ def ingest_items(
     report.rejects and a CSV under rejects_dir (default <data_dir>/rejects). Store or model
     failures raise (CoreError), keeping stored batches. The space is created at the first write,
     so a run that stores nothing leaves no new empty space. Raises BadInputError for an invalid
-    project or dataset name.
+    project or dataset name, PermissionDeniedError (before anything is read) unless actor may ingest.
     """
+    require(actor, Permission.INGEST, f"ingesting into dataset {dataset!r} of project {project!r}")
     run = _Run(embedder, partial(_embed, embedder), settings, progress, batch_size)
     return _ingest(store, project, dataset, items, [embedder.space_info()], run, rejects_dir)[0]
 
@@ -84,6 +87,7 @@ def ingest_layers(
     items: Sequence[Item],
     layers: LayerEmbedders,
     *,
+    actor: Actor,
     settings: Settings,
     progress: Progress | None = None,
     batch_size: int | None = None,
@@ -95,6 +99,7 @@ def ingest_layers(
     they share the rejects (one CSV) and the timings. Resumable per space: an item is embedded
     when some space lacks it, and stored only in the spaces that lack it, so an interrupted run
     resumes every space where it stopped. progress(done, total) counts items, as ingest_items."""
+    require(actor, Permission.INGEST, f"ingesting into dataset {dataset!r} of project {project!r}")
     run = _Run(layers.lead, partial(_embed_layers, layers), settings, progress, batch_size)
     return _ingest(store, project, dataset, items, layers.space_infos(), run, rejects_dir)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.auth import Actor, Permission, require
 from core.config import Settings
 from core.datasets.own_embeddings import OwnVectors
 from core.embedders.base import Embedder
@@ -25,6 +26,7 @@ from core.types import Item, Progress
 
 if TYPE_CHECKING:
     from core.datasets.detections import DetectionSet
+    from core.datasets.object_vectors import ObjectVectorsFile
     from core.embedders.layers import LayerEmbedders  # imports the model loaders: only for types
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,18 @@ class DetectionSource:
 
 
 @dataclass(frozen=True)
+class ObjectVectorsSource:
+    """A detection dataset stored with the user's own object vectors (no model) in the own space `space`,
+    joined by object id, labels matched to predictions at `iou` (core.pipeline.objects_own; progress counts
+    the file's rows)."""
+
+    det: DetectionSet
+    vectors: ObjectVectorsFile
+    space: str
+    iou: float = 0.5
+
+
+@dataclass(frozen=True)
 class IngestOutcome:
     """What run_ingest did: the ingest's report, and whether it built the space's search index.
 
@@ -94,7 +108,8 @@ class IngestOutcome:
 
 
 def run_ingest(store: VectorStore, project: str, dataset: str, items: Sequence[Item],
-               source: ModelSource | LayersSource | VectorSource | DetectionSource, *, settings: Settings,
+               source: ModelSource | LayersSource | VectorSource | DetectionSource | ObjectVectorsSource, *,
+               actor: Actor, settings: Settings,
                progress: Progress | None = None, phase: Phase | None = None,
                build_index: bool = True, index_threshold: int | None = None) -> IngestOutcome:
     """Store `items` as `dataset` of `project` (embedded by a model, or own vectors), then, when
@@ -104,27 +119,36 @@ def run_ingest(store: VectorStore, project: str, dataset: str, items: Sequence[I
     progress(done, total) follows the items; phase(label) announces PHASE_STORE and PHASE_INDEX,
     then "<PHASE_INDEX> <n> s" every 10 s while the index builds (build_index=False: the caller
     builds it, e.g. the dashboard in the background with indexing.start_index_build).
-    CoreError from reading, embedding or the store propagates."""
+    CoreError from reading, embedding or the store propagates; PermissionDeniedError (before
+    anything is written) unless actor may ingest."""
+    require(actor, Permission.INGEST, f"ingesting into dataset {dataset!r} of project {project!r}")
     from core.pipeline.ingest import ingest_items, ingest_layers
     from core.pipeline.ingest_target import rejects_folder
     from core.pipeline.ingest_vectors import ingest_vectors, own_space
 
     _announce(phase, PHASE_STORE)
     if isinstance(source, ModelSource):
-        reports = [ingest_items(store, project, dataset, items, source.embedder, settings=settings,
-                                progress=progress)]
+        reports = [ingest_items(store, project, dataset, items, source.embedder, actor=actor,
+                                settings=settings, progress=progress)]
     elif isinstance(source, LayersSource):
-        reports = ingest_layers(store, project, dataset, items, source.layers, settings=settings,
-                                progress=progress)
+        reports = ingest_layers(store, project, dataset, items, source.layers, actor=actor,
+                                settings=settings, progress=progress)
     elif isinstance(source, DetectionSource):  # `items` unused: the images are source.det.images
         from core.pipeline.objects_ingest import ingest_detections
 
-        reports = [ingest_detections(store, project, dataset, source.det, source.embedder, mode=source.mode,
-                                     margin=source.margin, iou=source.iou, settings=settings, progress=progress)]
+        reports = [ingest_detections(store, project, dataset, source.det, source.embedder, actor=actor,
+                                     mode=source.mode, margin=source.margin, iou=source.iou, settings=settings,
+                                     progress=progress)]
+    elif isinstance(source, ObjectVectorsSource):  # own object vectors: `items` unused, as above
+        from core.pipeline.objects_own import ingest_object_vectors
+
+        space = own_space(store, project, source.space, source.vectors.dim, source.vectors.path.name)
+        reports = [ingest_object_vectors(store, project, dataset, source.det, source.vectors, space=space,
+                                         actor=actor, iou=source.iou, settings=settings, progress=progress)]
     else:
         space = own_space(store, project, source.space, int(source.vectors.shape[1]), source.origin)
         reports = [ingest_vectors(store, project, dataset, space, items, source.vectors,
-                                  keys=source.keys, progress=progress,
+                                  actor=actor, keys=source.keys, progress=progress,
                                   rejects_dir=rejects_folder(settings))]
     threshold = indexing.INDEX_THRESHOLD if index_threshold is None else index_threshold
     indexed = tuple(r.space for r in reports if _index(store, project, r, phase, build_index, threshold))

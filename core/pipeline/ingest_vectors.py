@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from core.auth import Actor, Permission, require
 from core.datasets.own_embeddings import OwnVectors
 from core.errors import BadInputError, DimensionMismatchError
 from core.ids import point_id
@@ -51,6 +52,7 @@ def ingest_vectors(
     items: Sequence[Item],
     vectors: np.ndarray | OwnVectors,
     *,
+    actor: Actor,
     keys: Sequence[str] | None = None,
     progress: Progress | None = None,
     rejects_dir: Path | None = None,
@@ -67,8 +69,10 @@ def ingest_vectors(
     a norm too small to normalise are rejected by name, as are repeated keys. Vectors with huge
     values (1e38) are normalised exactly (norms in float64, core.linalg). A run that stores
     nothing leaves no new empty space behind.
-    Raises DimensionMismatchError when the vectors' size is not space.dim.
+    Raises DimensionMismatchError when the vectors' size is not space.dim, PermissionDeniedError
+    (before anything is written) unless actor may ingest.
     """
+    require(actor, Permission.INGEST, f"ingesting vectors into dataset {dataset!r} of project {project!r}")
     timer = Timer()
     validate_name(project, "project")
     validate_name(dataset, "dataset")
@@ -158,12 +162,14 @@ def _usable_rows(vectors: np.ndarray, items: Sequence[Item], kept: list[int], re
     return candidates[usable]
 
 
-def update_payloads(store: VectorStore, project: str, dataset: str, items: Sequence[Item]) -> int:
+def update_payloads(store: VectorStore, project: str, dataset: str, items: Sequence[Item], *, actor: Actor) -> int:
     """Attach labels / predictions / confidences / splits / meta that arrive after the vectors.
 
     Only fields an item has (not None; meta when non-empty, replacing the stored meta) are
     written, in every space of the project. Returns the number of points updated.
+    PermissionDeniedError unless actor may ingest.
     """
+    require(actor, Permission.INGEST, f"updating the payloads of dataset {dataset!r} of project {project!r}")
     validate_name(project, "project")
     validate_name(dataset, "dataset")
     ids: list[str] = []

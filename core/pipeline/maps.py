@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from core.auth import Actor, Permission, require
 from core.errors import NotEnoughDataError
 from core.filters import Filter, items_only, names_kind
 from core.pipeline.analysis_io import resolve_datasets
@@ -150,6 +151,7 @@ def get_map(
     space: str,
     datasets: Sequence[str] | None,
     *,
+    actor: Actor,
     method: str = "umap",
     params: dict[str, Any] | None = None,
     flt: Filter | None = None,
@@ -170,7 +172,11 @@ def get_map(
     space was written since the map was saved. cache_dir: where load_vectors keeps vector
     blocks (settings.cache_dir / "vectors"); None reads from the store. fit_progress(done, 100):
     the fit's own per-cent progress (fit_projection's), when this call fits.
+    actor: who asks. Anyone may explore; the map is persisted (fitted, placed or restamped) only
+    for an actor who may ANALYSE (editor and up): a viewer's map is computed and returned unsaved.
     """
+    require(actor, Permission.EXPLORE, f"mapping space {space!r} of project {project!r}")
+    persist = actor.can(Permission.ANALYSE)
     names, normalised, key, selection = _prepare(store, project, space, datasets, method, params, flt)
     _tick(progress, 0)
     revision = store.revision(project, space)  # before reading: a write meanwhile shows next time
@@ -178,7 +184,7 @@ def get_map(
     stored = from_doc(doc, method, normalised, key) if doc is not None else None
     if stored is None:
         stored = _fit(store, project, space, selection, method, normalised, cache_dir, progress, fit_progress)
-        stored = _save(store, project, key, stored, space, names, flt, progress)
+        stored = _save(store, project, key, stored, space, names, flt, progress, persist)
         return _result(stored, fitted=True, placed=0)
     # nothing written to the space since, or only payloads (labels, tags) and the selection tests
     # datasets alone (a write of dataset / kind renews the vectors part): the same points, no id listing
@@ -197,16 +203,22 @@ def get_map(
     if keep.all() and not new_ids:
         # Same points, newer revision (e.g. labels changed): record it so the next reopen is one read.
         log.info("map reused: %s of %d points of %s/%s", method, len(stored.ids), project, space)
-        stored = _save(store, project, key, stored, space, names, flt, progress)
+        stored = _save(store, project, key, stored, space, names, flt, progress, persist)
         return _result(stored, fitted=False, placed=0)
-    return _update(store, project, space, key, names, flt, stored, keep, new_ids, progress)
+    return _update(store, project, space, key, names, flt, stored, keep, new_ids, progress, actor)
 
 
 def _save(store: VectorStore, project: str, key: str, stored: StoredMap, space: str, names: list[str],
-          flt: Filter | None, progress: Progress | None) -> StoredMap:
-    """Persist stored with its params_hash (so a reopen need not sort and hash every id)."""
+          flt: Filter | None, progress: Progress | None, persist: bool) -> StoredMap:
+    """Persist stored with its params_hash (so a reopen need not sort and hash every id);
+    persist False (a viewer's map): only the hash, nothing written."""
     start = time.perf_counter()
     stored = dataclasses.replace(stored, params_hash=params_hash(stored.method, stored.params, stored.ids))
+    if not persist:
+        log.info("map: %d points of %s/%s not saved (the actor may not persist maps)", len(stored.ids), project,
+                 space)
+        _tick(progress, _SAVE)
+        return stored
     store.put_document(project, MAP_KIND, key, to_doc(stored, space, names, flt))
     log.info("map: saved %d points of %s/%s in %.1f s", len(stored.ids), project, space, time.perf_counter() - start)
     _tick(progress, _SAVE)
@@ -214,14 +226,15 @@ def _save(store: VectorStore, project: str, key: str, stored: StoredMap, space: 
 
 
 def _update(store: VectorStore, project: str, space: str, key: str, names: list[str], flt: Filter | None,
-            stored: StoredMap, keep: np.ndarray, new_ids: list[str], progress: Progress | None) -> MapResult:
+            stored: StoredMap, keep: np.ndarray, new_ids: list[str], progress: Progress | None,
+            actor: Actor) -> MapResult:
     """Drop deleted points, place new ones, save; refit when too few fitted points remain."""
     if not keep.all():
         log.info("map: dropped %d deleted points", int((~keep).sum()))
         stored = stored.subset(keep)
     if int(stored.fitted.sum()) < MIN_POINTS:
         log.info("map: fewer than %d fitted points remain, fitting again", MIN_POINTS)
-        return get_map(store, project, space, names, method=stored.method, params=stored.params,
+        return get_map(store, project, space, names, actor=actor, method=stored.method, params=stored.params,
                        flt=flt, refit=True, progress=progress)
     _tick(progress, _FIT)
     placed = 0
@@ -233,7 +246,7 @@ def _update(store: VectorStore, project: str, space: str, key: str, names: list[
         log.info("placed %d new points onto the %s map of %s/%s in %.2f s",
                  placed, stored.method, project, space, time.perf_counter() - start)
     _tick(progress, _PLACE)
-    stored = _save(store, project, key, stored, space, names, flt, progress)
+    stored = _save(store, project, key, stored, space, names, flt, progress, actor.can(Permission.ANALYSE))
     return _result(stored, fitted=False, placed=placed)
 
 
@@ -248,10 +261,10 @@ def has_map(store: VectorStore, project: str, space: str, datasets: Sequence[str
 
 
 def quick_map(store: VectorStore, project: str, space: str, datasets: Sequence[str] | None, *,
-              flt: Filter | None = None, seed: int = 0, progress: Progress | None = None,
+              actor: Actor, flt: Filter | None = None, seed: int = 0, progress: Progress | None = None,
               cache_dir: Path | None = None) -> MapResult:
     """A layout to show at once while the full one is computed: the PCA-2 map (~1 s at 100k
     points, dominated by reading the vectors), persisted like any map, so it is also instant
     the second time and new points place exactly."""
-    return get_map(store, project, space, datasets, method="pca", params={"seed": seed}, flt=flt,
+    return get_map(store, project, space, datasets, actor=actor, method="pca", params={"seed": seed}, flt=flt,
                    progress=progress, cache_dir=cache_dir)

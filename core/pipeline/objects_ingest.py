@@ -14,12 +14,14 @@ import numpy as np
 from PIL import Image
 
 from core.analysis.box_matching import Match, match_set
+from core.auth import Actor, Permission, require
 from core.config import Settings
 from core.datasets.detections import DetectionSet, DetObject
 from core.datasets.images import shown
 from core.embedders.base import Embedder, PreprocessingEmbedder
 from core.embedders.objects import OBJECT_MODES, embed_image_objects, object_space_info, roi_unsupported
 from core.errors import UnsupportedOperationError
+from core.pipeline.detection_info import save_detection_info
 from core.pipeline.ingest_target import Target, finish_reports, rejects_folder, screen
 from core.pipeline.objects_decode import Decoded, decode_batch, without_bad_boxes
 from core.pipeline.objects_plan import (
@@ -61,7 +63,7 @@ class _Run:
 
 
 def ingest_detections(store: VectorStore, project: str, dataset: str, det: DetectionSet, embedder: Embedder, *,
-                      mode: str = "crop", margin: float = 0.1, iou: float = 0.5, settings: Settings,
+                      actor: Actor, mode: str = "crop", margin: float = 0.1, iou: float = 0.5, settings: Settings,
                       progress: Progress | None = None, rejects_dir: Path | None = None,
                       batch_size: int | None = None) -> DetectionReport:
     """Store each image of `det` (an item point, as ingest_items) and each of its boxes (an object
@@ -79,8 +81,10 @@ def ingest_detections(store: VectorStore, project: str, dataset: str, det: Detec
     crop can be cut from (BadBoxError) rejects that box only. The reader's rejects (det.rejects:
     bad boxes) join the report and its CSV. progress(done, total) counts images (total =
     len(det.images), known up front). Raises ValueError for an unknown mode or iou,
-    UnsupportedOperationError for roi on a model without it, BadInputError for a bad name.
+    UnsupportedOperationError for roi on a model without it, BadInputError for a bad name,
+    PermissionDeniedError (before anything is read) unless actor may ingest.
     """
+    require(actor, Permission.INGEST, f"ingesting detections into dataset {dataset!r} of project {project!r}")
     if mode not in OBJECT_MODES:
         raise ValueError(f"mode must be one of {OBJECT_MODES}, got {mode!r}")
     validate_name(project, "project")
@@ -108,6 +112,8 @@ def ingest_detections(store: VectorStore, project: str, dataset: str, det: Detec
         target.drop_if_empty()
         boxes_target.drop_if_empty()
     count_objects(report, objects, matches, {r.key for r in report.rejects[first:]})
+    if report.stored or report.skipped:  # the dataset exists: its class ids (COCO) for exports, the IoU for re-matching
+        save_detection_info(store, project, dataset, categories=det.categories, iou=iou)
     report.timings = run.timer.totals()
     finish_reports([report], rejects_dir or rejects_folder(settings))
     return report

@@ -214,6 +214,12 @@ class VectorStore(Protocol):
         a scan: key caches on it on every rerun. "0" for what was never written."""
         ...
 
+    def document_revision(self, project: str, kind: str) -> str:
+        """Like revision(), for the project's documents of one kind: changes on every put_document
+        / delete_document of that kind (and delete_project), never on other writes, so a cache of
+        maps or analyses is not rebuilt when a history entry or a collection is written."""
+        ...
+
     def schema_version(self) -> int:
         """The layout version the store was written with (core.store.schema)."""
         ...

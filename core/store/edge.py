@@ -67,6 +67,7 @@ class EdgeStore(EdgeOps):
         self._load_seconds: dict[tuple[str, str], float] = {}  # the last load of each space's shard
         self._docs_shard: qe.EdgeShard | None = None
         self._infos: dict[tuple[str, str], tuple[int, SpaceInfo]] = {}  # (config mtime, info)
+        self._counts_due: set[tuple[str, str]] = set()  # spaces written since their counts file was kept
         self._lease = StoreLease(self._root, self._close_shards, timeout_s=lock_timeout_s)
         self._docs = DocumentArea(self)
         self._revisions = FileRevisions(self._root)
@@ -96,6 +97,9 @@ class EdgeStore(EdgeOps):
         # Read without the lease (a file written atomically by the holder): free on every rerun.
         return self._revisions.get(project, space)
 
+    def document_revision(self, project: str, kind: str) -> str:
+        return self._revisions.document_revision(project, kind)  # a file read, like revision()
+
     def _bump(self, project: str, spaces: list[str] | tuple[str, ...] = (), *, payload_only: bool = False,
               groups: journal.Groups | None = None) -> None:
         """New revision tokens after a write (call inside the lease, after the write); groups: the
@@ -105,6 +109,7 @@ class EdgeStore(EdgeOps):
 
         self._revisions.bump(project, spaces, payload_only=payload_only,
                              before_write=record if groups is not None else None)
+        self._counts_due.update((project, space) for space in spaces)
 
     def payload_journal(self, project: str) -> journal.FileJournal:
         """The project's payload journal (core.store.journal): read without the lease."""
@@ -132,13 +137,25 @@ class EdgeStore(EdgeOps):
             return False
 
     def _close_shards(self) -> None:
-        """Close every open shard (on hand-over and close)."""
+        """Close every open shard (on hand-over and close), first keeping the dataset counts of the
+        spaces written meanwhile: the next holder (the dashboard's sidebar, next to a CLI ingest)
+        then reads them from a file instead of loading the shard to count."""
+        self._keep_counts()
         shards = list(self._shards.values()) + ([self._docs_shard] if self._docs_shard else [])
         self._shards.clear()
         self._written.clear()
         self._docs_shard = None
         for shard in shards:
             shard.close()  # close() flushes (measured: data survives, and the next load is fast)
+
+    def _keep_counts(self) -> None:
+        due, self._counts_due = self._counts_due, set()
+        for project, space in due:
+            if (project, space) in self._shards:  # counting an open shard costs milliseconds
+                try:
+                    self._dataset_counts(project, space)
+                except Exception as e:  # noqa: BLE001 - only a cache: the reader counts itself
+                    log.debug("could not keep the dataset counts of %s/%s: %s", project, space, e)
 
     def _shard(self, project: str, space: str) -> qe.EdgeShard:
         """The open shard of a space (call inside a lease); NotFoundError if absent."""
@@ -309,14 +326,17 @@ class EdgeStore(EdgeOps):
             if folder.is_dir():
                 shutil.rmtree(folder)
             shutil.rmtree(self._root / COUNTS_DIR / encode(project), ignore_errors=True)
+            kinds = {kind for owner, kind, _ in self._docs.index() if owner == project}
             self._docs.delete_project(project)
             self._bump(project, spaces)
+            self._revisions.bump_documents(project, kinds)
 
     # -- documents ---------------------------------------------------------------------------
     def put_document(self, project: str, kind: str, key: str, doc: dict[str, Any]) -> None:
         with self.hold("put_document"):
             self._docs.put(project, kind, key, doc)
             self._bump(project)
+            self._revisions.bump_documents(project, [kind])
 
     def get_document(self, project: str, kind: str, key: str) -> dict[str, Any] | None:
         with self.hold("get_document"):
@@ -330,6 +350,7 @@ class EdgeStore(EdgeOps):
         with self.hold("delete_document"):
             existed = self._docs.delete(project, kind, key)
             self._bump(project)
+            self._revisions.bump_documents(project, [kind])
             return existed
 
     def document_index(self) -> list[tuple[str, str, str]]:

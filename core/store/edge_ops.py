@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -54,6 +55,10 @@ RELEASE_EVERY = 100_000
 # at 1M) until vectors() closes the shard after the read.
 RELOAD_MAX_S = 1.0
 _PAGE = 1024  # points per scroll page
+# A long read (payloads / vectors of a whole space) holds the store for about this long at a time,
+# then lets the operations queued meanwhile run (other sessions' counts, searches, thumbnails'
+# payloads; another process's turn) before its next slice: a 100k-point read is ~30 slices.
+SLICE_S = 0.05
 
 
 class EdgeOps:
@@ -112,17 +117,17 @@ class EdgeOps:
     def upsert(self, project: str, space: str, ids: Sequence[str], vectors: np.ndarray,
                payloads: Sequence[dict[str, Any]]) -> None:
         with self.hold("upsert"):
-            info = self._info(project, space)
-            arr = common.check_points(space, info.dim, ids, vectors, payloads)
-            shard = self._shard(project, space)
-            for start in range(0, len(ids), common.UPSERT_BATCH):
-                stop = start + common.UPSERT_BATCH
-                points = [qe.Point(str(pid), vec.tolist(), common.clean_payload(dict(p)))
-                          for pid, vec, p in zip(ids[start:stop], arr[start:stop], payloads[start:stop], strict=True)]
-                shard.update(qe.UpdateOperation.upsert_points(points))
-            if len(ids):
+            arr = common.check_points(space, self._info(project, space).dim, ids, vectors, payloads)
+        # One hold per UPSERT_BATCH, each with its own revision bump: a CLI ingest's 1,024-point calls
+        # took 2-4 s on a loaded machine, and the dashboard's sessions waited that long for the store.
+        for start in range(0, len(ids), common.UPSERT_BATCH):
+            stop = start + common.UPSERT_BATCH
+            points = [qe.Point(str(pid), vec.tolist(), common.clean_payload(dict(p)))
+                      for pid, vec, p in zip(ids[start:stop], arr[start:stop], payloads[start:stop], strict=True)]
+            with self.hold("upsert"):
+                self._shard(project, space).update(qe.UpdateOperation.upsert_points(points))
                 self._bump(project, [space])
-                self._release_after_write(project, space, len(ids))
+                self._release_after_write(project, space, len(points))
 
     def existing_ids(self, project: str, space: str, ids: Sequence[str]) -> set[str]:
         with self.hold("existing_ids"):
@@ -139,62 +144,81 @@ class EdgeOps:
         keys = common.payload_selector_fields(fields)
         selector: Any = qe.PayloadSelector.Include(keys) if keys is not None else True
         columns = common.PayloadColumns()
-        with self.hold("payloads"), common.gc_paused():  # ~10 objects per point: no cycles to find
-            for page in es.scroll(self._shard(project, space), self._flt(project, space, flt), with_payload=selector):
+        with self.hold("payloads"):
+            edge_filter = self._flt(project, space, flt)
+        with common.gc_paused():  # ~10 objects per point: no cycles to find
+            for page in self._sliced_scroll("payloads", project, space, edge_filter, with_payload=selector):
                 columns.add(common.uuid_texts([r.id for r in page]), [r.payload or {} for r in page])
         return columns.frame(fields)
 
     def vectors(self, project: str, space: str, ids: Sequence[str] | None = None,
                 flt: Filter | None = None, *, progress: Progress | None = None) -> tuple[list[str], np.ndarray]:
+        if ids is not None:
+            return self._vectors_of(project, space, ids)
         with self.hold("vectors"):
             dim = self._info(project, space).dim
-            shard = self._shard(project, space)
-            if ids is not None:
-                return self._vectors_of(shard, ids, dim)
             edge_filter = self._flt(project, space, flt)
-            total = int(shard.count(qe.CountRequest(exact=True, filter=edge_filter)))
-            block = common.RowBlock(dim, total)
-            with common.gc_paused():
-                for page in self._scroll_releasing(project, space, edge_filter):
-                    block.add([str(r.id) for r in page], [es.vector_of(r) for r in page])
-                    if progress is not None:
-                        progress(len(block.ids), max(total, len(block.ids)))
-            if len(block.ids) >= RELEASE_AFTER_READ:
-                # A loaded shard keeps its vector files mapped, and every page a full read touched
-                # stays in this process's RSS (0.9 GB at 300k x 512, ~3 GB at 1M) on top of the
-                # block the caller now holds: close it (the next operation loads it again: 2 s at 300k).
+            total = int(self._shard(project, space).count(qe.CountRequest(exact=True, filter=edge_filter)))
+        block = common.RowBlock(dim, total)
+        with common.gc_paused():
+            for page in self._sliced_scroll("vectors", project, space, edge_filter, with_vector=True):
+                block.add([str(r.id) for r in page], [es.vector_of(r) for r in page])
+                if progress is not None:
+                    progress(len(block.ids), max(total, len(block.ids)))
+        if len(block.ids) >= RELEASE_AFTER_READ:
+            # A loaded shard keeps its vector files mapped, and every page a full read touched
+            # stays in this process's RSS (0.9 GB at 300k x 512, ~3 GB at 1M) on top of the
+            # block the caller now holds: close it (the next operation loads it again: 2 s at 300k).
+            with self.hold("vectors"):
                 self.close_space(project, space)
-            return block.sorted_by_id()  # Edge scrolls in id order: no reordering in practice
+        return block.sorted_by_id()  # Edge scrolls in id order: no reordering in practice
 
-    def _scroll_releasing(self, project: str, space: str, flt: qe.Filter | None) -> Iterator[list[qe.Record]]:
-        """Pages of (id, vector) records in id order (inside the lease). A cold space's shard is
-        closed and loaded again every RELEASE_EVERY points read when that load is cheap
-        (RELOAD_MAX_S): the vector pages a scroll touched would otherwise stay resident (2 GB at
-        1M x 512) next to the block being filled."""
+    def _sliced_scroll(self, operation: str, project: str, space: str, flt: qe.Filter | None, *,
+                       with_payload: Any = False, with_vector: bool = False) -> Iterator[list[qe.Record]]:
+        """Pages of records in id order, read under the lease in slices of about SLICE_S (see
+        SLICE_S); the caller consumes each slice's pages with the store free. Offset paging by id
+        reads each point at most once; a write between slices shows or not, as over a server's
+        scroll. With vectors, a cold space's shard is closed and loaded again every RELEASE_EVERY
+        points read when that load is cheap (RELOAD_MAX_S): the vector pages a scroll touched
+        would otherwise stay resident (2 GB at 1M x 512) next to the block being filled."""
         offset: Any = None
         read = 0
         while True:
-            request = qe.ScrollRequest(offset=offset, limit=_PAGE, filter=flt, with_payload=False,
-                                       with_vector=True)
-            records, offset = self._shard(project, space).scroll(request)
-            if records:
-                yield records
+            pages: list[list[qe.Record]] = []
+            with self.hold(operation):
+                until = time.monotonic() + SLICE_S
+                while offset is not None or not pages:
+                    request = qe.ScrollRequest(offset=offset, limit=_PAGE, filter=flt, with_payload=with_payload,
+                                               with_vector=with_vector)
+                    records, offset = self._shard(project, space).scroll(request)
+                    pages.append(records)
+                    read += len(records)
+                    if with_vector and offset is not None and read >= RELEASE_EVERY and self._cheap_reload(
+                            project, space):
+                        self.close_space(project, space)  # the next page loads it again (offset paging)
+                        read = 0
+                    if time.monotonic() >= until:
+                        break
+            yield from (page for page in pages if page)
             if offset is None:
                 return
-            read += len(records)
-            cheap = self._load_seconds.get((project, space), 0.0) <= RELOAD_MAX_S
-            if read >= RELEASE_EVERY and cheap and self._vectors_cold(project, space):
-                self.close_space(project, space)  # the next page loads it again (offset paging)
-                read = 0
 
-    @staticmethod
-    def _vectors_of(shard: qe.EdgeShard, ids: Sequence[str], dim: int) -> tuple[list[str], np.ndarray]:
-        """The vectors of these ids, in that order (missing ids skipped), one page at a time."""
+    def _cheap_reload(self, project: str, space: str) -> bool:
+        cheap = self._load_seconds.get((project, space), 0.0) <= RELOAD_MAX_S
+        return cheap and self._vectors_cold(project, space)
+
+    def _vectors_of(self, project: str, space: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The vectors of these ids, in that order (missing ids skipped), one page (and one short
+        hold of the store) at a time."""
+        with self.hold("vectors"):
+            dim = self._info(project, space).dim
         wanted = [common.check_id(i) for i in ids]
         found: dict[str, int] = {}
         block = common.RowBlock(dim, len(wanted))
         for start in range(0, len(wanted), common.SCROLL_BATCH):
-            records = es.retrieve(shard, wanted[start:start + common.SCROLL_BATCH], False, True)
+            with self.hold("vectors"):
+                records = es.retrieve(self._shard(project, space), wanted[start:start + common.SCROLL_BATCH],
+                                      False, True)
             found.update((str(r.id), len(block.ids) + at) for at, r in enumerate(records))
             block.add([str(r.id) for r in records], [es.vector_of(r) for r in records])
         _, rows = block.finish()

@@ -9,11 +9,17 @@ the CLI out while the dashboard runs (and the reverse), so the store is *leased*
 * every store operation runs inside `StoreLease.hold()`, which takes an exclusive flock on
   `<root>/.embedscope.lock` if this instance does not hold it yet;
 * a process that wants the lease writes a request into `<root>/.embedscope.wanted` and polls;
-* the holder sees the request at the end of its current operation (or, when idle, in a
-  watcher thread polling every 0.1 s), closes its shards (on_release) and unlocks; its next
-  operation waits in turn (after a 0.3 s head start for the requester, so two busy processes
-  alternate instead of one starving). Reads are never stale: shards are re-opened after every
-  hand-over. `with lease.hold(...)` blocks nest: hand-over happens only between outermost ones.
+* the holder sees the request at the end of its current operation once it has had the store
+  for MIN_TURN_S (or at once when idle, in a watcher thread polling every 0.1 s), closes its
+  shards (on_release) and unlocks; its next operation waits in turn (after a 0.3 s head start
+  for the requester, so two busy processes alternate instead of one starving). The minimum turn
+  keeps two busy processes from handing over after every single operation (each hand-over
+  closes and re-opens the shards); operations are short (long reads are cut into slices, see
+  core.store.edge_ops), so a busy holder still hands over within about a second. Reads are
+  never stale: shards are re-opened after every hand-over. `with lease.hold(...)` blocks nest:
+  hand-over happens only between outermost ones.
+* the threads of one process take turns through a fair (FIFO) mutex (core.store.fair_lock);
+  the time spent waiting for it, and for another process, is counted in core.store.waits.
 * a waiter gives up after timeout_s with StoreLockedError naming the folder, the holder's pid
   and what it is doing. The OS drops a flock when its process dies, so a crash never leaves a
   stale lock behind.
@@ -32,12 +38,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.errors import StoreLockedError
+from core.store import waits
+from core.store.fair_lock import FairRLock
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".embedscope.lock"
 HOLDER_FILE = ".embedscope.holder"
 WANTED_FILE = ".embedscope.wanted"
+MIN_TURN_S = 0.5  # a busy holder keeps the store this long after taking it before handing it over
+HEAD_START_S = 0.3  # after handing over, let the requester (polling every 30 ms) in first
 
 
 class StoreLease:
@@ -55,9 +65,10 @@ class StoreLease:
         self._timeout_s = timeout_s
         self._watch_s = watch_s
         self._token = uuid.uuid4().hex
-        self._mutex = threading.RLock()  # serialises operations and the hand-over
+        self._mutex = FairRLock()  # serialises operations and the hand-over, in arrival order
         self._fd: int | None = None
         self._acquired_ns = 0
+        self._acquired_at = 0.0  # time.monotonic() when the lease was taken (MIN_TURN_S)
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._depth = 0  # nesting of hold(); hand-over happens only between outermost operations
@@ -71,19 +82,27 @@ class StoreLease:
     @contextmanager
     def hold(self, operation: str) -> Iterator[None]:
         """Run one store operation with the lease held (acquiring it first if needed)."""
+        asked = time.monotonic()
         with self._mutex:
+            waits.record(waits.THREAD, time.monotonic() - asked, operation)
             if self._fd is None:
                 self._acquire(operation)
             if self._depth == 0:
                 self._write_holder(operation)
             self._depth += 1
+            started = time.monotonic()
             try:
                 yield
             finally:
                 self._depth -= 1
-                # A busy holder may never look idle to the watcher: hand over after each operation.
-                if self._depth == 0 and self._requested_by_other():
+                # A busy holder may never look idle to the watcher: hand over between operations.
+                if self._depth == 0 and self._turn_over() and self._requested_by_other():
                     self._hand_over()
+                if self._depth == 0:  # closing the shards on a hand-over is part of the hold
+                    waits.record_hold(time.monotonic() - started, operation)
+
+    def _turn_over(self) -> bool:
+        return time.monotonic() - self._acquired_at >= MIN_TURN_S
 
     def release(self) -> None:
         """Close the shards and give the lease up (no-op when not held)."""
@@ -101,11 +120,12 @@ class StoreLease:
 
     def _hand_over(self) -> None:
         log.debug("handing the lease on %s over to another process", self._root)
-        self._yield_until = time.monotonic() + 0.3
+        self._yield_until = time.monotonic() + HEAD_START_S
         self.release()
 
     def _acquire(self, operation: str) -> None:
-        time.sleep(max(0.0, self._yield_until - time.monotonic()))  # requester polls every 30 ms
+        asked = time.monotonic()
+        time.sleep(max(0.0, self._yield_until - asked))  # requester polls every 30 ms
         self._root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self._timeout_s
@@ -125,6 +145,8 @@ class StoreLease:
                 time.sleep(0.03)
         self._fd = fd
         self._acquired_ns = time.time_ns()
+        self._acquired_at = time.monotonic()
+        waits.record(waits.PROCESS, self._acquired_at - asked, operation)
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, args=(self._stop,), daemon=True,
                                          name=f"embedscope-lease-{self._token[:6]}")

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.auth import Actor, Permission, require
 from core.filters import without_kind
 from core.store import schema
 from core.store.base import VectorStore
@@ -94,11 +95,14 @@ def _v1_to_v2(store: VectorStore, report: MigrationReport) -> None:
 STEPS: dict[int, Callable[[VectorStore, MigrationReport], None]] = {1: _v1_to_v2}
 
 
-def migrate(store: VectorStore, *, dry_run: bool = False) -> MigrationReport:
+def migrate(store: VectorStore, *, actor: Actor, dry_run: bool = False) -> MigrationReport:
     """Run every step from the store's layout version to SCHEMA_VERSION (none when current).
 
-    StoreTooNewError for a store of a newer layout. dry_run: report, write nothing.
+    StoreTooNewError for a store of a newer layout. dry_run: report, write nothing (any role).
+    PermissionDeniedError, before anything is read, unless actor is an admin (or dry_run).
     """
+    if not dry_run:
+        require(actor, Permission.MIGRATE, f"migrating {store.describe()}")
     found = store.schema_version()
     if found > schema.SCHEMA_VERSION:
         schema.check_version(found, store.describe())

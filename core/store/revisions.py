@@ -10,6 +10,10 @@ A space's token has two parts, "<vectors>.<payload>": a payload-only write (set_
 tags, review state) keeps the vectors part and renews the payload part, so a result that depends
 on the vectors alone (a cached vector block, a map) can tell "labels changed" from "vectors
 changed" (vectors_part). Tokens written before had one part: their vectors part is the whole token.
+
+Documents also have a token per (project, kind) (document_revision): a cache of what one kind of
+document holds (the maps, the analyses) need not be rebuilt when another kind is written (a history
+entry, a collection), as it would be if keyed on the project's token.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from core.types import DATASET, KIND
 NO_REVISION = "0"
 REVISIONS_DIR = "revisions"
 _PROJECT_FILE = ".project"  # encode() never yields a '.', so no space file can be named so
+_KIND_PREFIX = ".kind-"  # + encode(kind): a document kind's token (document_revision)
 JOURNAL_DIR = ".journal"  # the payload journal (core.store.journal), next to the space files
 
 
@@ -86,11 +91,22 @@ class FileRevisions:
         if before_write is not None:
             before_write({s: (b, t) for s, b, t in zip(keys, before, tokens, strict=True) if s is not None})
         for space, token in zip(keys, tokens, strict=True):
-            path = self._path(project, space)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{new_token()}.tmp")
-            tmp.write_text(token)
-            os.replace(tmp, path)
+            _write(self._path(project, space), token)
+
+    def _kind_path(self, project: str, kind: str) -> Path:
+        return self._dir / encode(project) / f"{_KIND_PREFIX}{encode(kind)}"
+
+    def document_revision(self, project: str, kind: str) -> str:
+        """The current token of the project's documents of one kind."""
+        try:
+            return self._kind_path(project, kind).read_text().strip() or NO_REVISION
+        except (FileNotFoundError, NotADirectoryError):
+            return NO_REVISION
+
+    def bump_documents(self, project: str, kinds: Iterable[str]) -> None:
+        """New tokens for these document kinds of the project (after a document write)."""
+        for kind in kinds:
+            _write(self._kind_path(project, kind), new_token())
 
     def journal_folder(self, project: str) -> Path:
         """Where the project's payload journal lives (core.store.journal; hidden from spaces())."""
@@ -102,3 +118,11 @@ class FileRevisions:
         if not folder.is_dir():
             return []
         return [decode(p.name) for p in folder.iterdir() if not p.name.startswith(".") and not p.name.endswith(".tmp")]
+
+
+def _write(path: Path, token: str) -> None:
+    """Write a token atomically (a reader without the lease sees the old or the new one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{new_token()}.tmp")
+    tmp.write_text(token)
+    os.replace(tmp, path)

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import httpx
@@ -54,7 +54,11 @@ class ServerStore(ServerOps):
             raise ValueError("ServerStore needs exactly one of url= (a Qdrant server) or path= (local mode)")
         self._where = f"Qdrant server at {redact_url(url)}" if url else f"qdrant-client local mode at {path}"
         self._local = url is None  # local mode: brute force only, payload indexes are no-ops
-        self._mutex = threading.RLock()  # local mode is not thread-safe; cheap for a server
+        # Local mode is not thread-safe: one call at a time. Over HTTP qdrant-client is (one
+        # httpx connection pool), and the server orders concurrent requests itself, so a dashboard's
+        # sessions must not queue behind one another's 100k-point reads: no lock there.
+        self._mutex: AbstractContextManager[Any] = threading.RLock() if url is None else nullcontext()
+        self._creating = threading.RLock()  # check-then-create of a collection, even over HTTP
         self._infos: dict[tuple[str, str], SpaceInfo] = {}
         self._docs = DocumentArea(self)
         self._docs_ready = False
@@ -89,7 +93,7 @@ class ServerStore(ServerOps):
 
     @contextmanager
     def _guard(self, operation: str) -> Iterator[None]:
-        """Serialise calls and turn qdrant-client / HTTP errors into CoreError."""
+        """Serialise calls in local mode, and turn qdrant-client / HTTP errors into CoreError."""
         try:
             with self._mutex:
                 yield
@@ -142,6 +146,10 @@ class ServerStore(ServerOps):
     def revision(self, project: str, space: str | None = None) -> str:
         with self._guard("revision"):
             return self._meta.revision(project, space)
+
+    def document_revision(self, project: str, kind: str) -> str:
+        with self._guard("document_revision"):
+            return self._meta.document_revision(project, kind)
 
     def _bump(self, project: str, spaces: Sequence[str] = (), *, payload_only: bool = False,
               groups: journal.Groups | None = None) -> None:
@@ -213,9 +221,10 @@ class ServerStore(ServerOps):
     # -- documents backend (DocBackend) -----------------------------------------------------
     def _docs_collection(self) -> str:
         if not self._docs_ready:
-            if not self.client.collection_exists(DOCS_COLLECTION):
-                self._create(DOCS_COLLECTION, 1, KEYWORD_DOC_FIELDS)
-            self._docs_ready = True
+            with self._creating:
+                if not self.client.collection_exists(DOCS_COLLECTION):
+                    self._create(DOCS_COLLECTION, 1, KEYWORD_DOC_FIELDS)
+                self._docs_ready = True
         return DOCS_COLLECTION
 
     def doc_upsert(self, points: list[tuple[str, dict[str, Any]]]) -> None:
@@ -253,7 +262,7 @@ class ServerStore(ServerOps):
         validate_name(info.name, "space name")
         if info.dim < 1:
             raise ValueError(f"Space {info.name!r} needs a positive dim, got {info.dim}")
-        with self._guard("ensure_space"):
+        with self._guard("ensure_space"), self._creating:
             name = collection_name(project, info.name)
             if self.client.collection_exists(name):
                 existing = self._info(project, info.name)
@@ -302,14 +311,17 @@ class ServerStore(ServerOps):
             for space in spaces:
                 self._infos.pop((project, space), None)
                 self.client.delete_collection(collection_name(project, space))
+            kinds = {kind for owner, kind, _ in self._docs.index() if owner == project}
             self._docs.delete_project(project)  # the project's revision points too: bumped again below
             self._bump(project, spaces)
+            self._meta.bump_documents(project, kinds)
 
     # -- documents ------------------------------------------------------------------------------
     def put_document(self, project: str, kind: str, key: str, doc: dict[str, Any]) -> None:
         with self._guard("put_document"):
             self._docs.put(project, kind, key, doc)
             self._bump(project)
+            self._meta.bump_documents(project, [kind])
 
     def get_document(self, project: str, kind: str, key: str) -> dict[str, Any] | None:
         with self._guard("get_document"):
@@ -323,6 +335,7 @@ class ServerStore(ServerOps):
         with self._guard("delete_document"):
             existed = self._docs.delete(project, kind, key)
             self._bump(project)
+            self._meta.bump_documents(project, [kind])
             return existed
 
     def document_index(self) -> list[tuple[str, str, str]]:

@@ -23,6 +23,7 @@ from core.store.schema import SCHEMA_FIELD
 _NAMESPACE = uuid.UUID("5a1d7c2e-8f4b-4b8e-a1c3-6e0f2d9b7a41")
 META_ROLE = "meta"
 SCHEMA_KIND, REVISION_KIND = "_schema", "_revision"
+DOC_REVISION_KIND = "_doc_revision"  # one token per (project, document kind): document_revision
 JOURNAL_KIND, FLOOR_KIND = "_journal", "_journal_floor"  # the payload journal (core.store.journal)
 TOKEN, AT, SIZE = "token", "at", "size"
 
@@ -74,6 +75,18 @@ class ServerMeta:
         self._put([(_point_id(REVISION_KIND, project, key), {PROJECT: project, KIND: REVISION_KIND, KEY: key,
                                                              TOKEN: token})
                    for key, token in zip(keys, tokens, strict=True)])
+
+    def document_revision(self, project: str, kind: str) -> str:
+        point = self._get(_point_id(DOC_REVISION_KIND, project, kind))
+        return str(point[TOKEN]) if point else NO_REVISION
+
+    def bump_documents(self, project: str, kinds: Iterable[str]) -> None:
+        """New tokens for these document kinds of the project, in one request."""
+        points = [(_point_id(DOC_REVISION_KIND, project, kind), {PROJECT: project, KIND: DOC_REVISION_KIND,
+                                                                  KEY: kind, TOKEN: new_token()})
+                  for kind in kinds]
+        if points:
+            self._put(points)
 
     # -- the payload journal: one point per entry, plus a floor point per project ------------------
     def _journal_points(self, project: str, fields: list[str]) -> list[qm.Record]:

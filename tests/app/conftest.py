@@ -39,6 +39,9 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setting
     import ui.page
 
     monkeypatch.setattr(ui.page, "warmup_started", True)  # no background numba compile in tests
+    # A page waits for the background jobs it starts (core.jobs) until they end, so one AppTest run
+    # shows their result as before; tests of the polling path set 0.
+    monkeypatch.setenv("EMBEDSCOPE_JOB_WAIT_S", "600")
     _clear_caches()
     yield load_settings()
     _clear_caches()

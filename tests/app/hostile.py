@@ -17,6 +17,7 @@ from PIL import Image
 from core.config import Settings
 from core.ids import point_id
 from core.types import SpaceInfo
+from tests.actors import ADMIN
 
 # Valid names (letters, digits, '-', '_', '.', inner spaces) that still mean Markdown: __bold__.
 PROJECT = "__proj__"
@@ -107,13 +108,13 @@ def seed_hostile(settings: Settings, *, with_map: bool = True) -> HostileSeed:
         store.upsert(PROJECT, SPACE, seed.ids, np.stack(vectors).astype(np.float32), payloads)
         from core.pipeline.analyse import run_analysis
 
-        run_analysis(store, PROJECT, SPACE, [DATASET])
+        run_analysis(store, PROJECT, SPACE, [DATASET], actor=ADMIN)
         collections.save(store, PROJECT, COLLECTION, seed.ids[:12], space=SPACE,
-                         description=DESCRIPTION, query={"type": "text", "text": LABELS[3]})
+                         description=DESCRIPTION, query={"type": "text", "text": LABELS[3]}, actor=ADMIN)
         if with_map:
             from core.pipeline.maps import get_map
 
-            get_map(store, PROJECT, SPACE, [DATASET], method="umap")
+            get_map(store, PROJECT, SPACE, [DATASET], method="umap", actor=ADMIN)
     finally:
         store.close()
     return seed

@@ -15,6 +15,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
+from tests.actors import ADMIN
 from tests.app.conftest import Seeded, run_page
 from ui import state
 
@@ -136,7 +137,7 @@ def test_labeling_round_trip_downloads_preview_and_apply(seeded_store: Seeded, m
     ids = seeded_store.ids["train"][:6]
     store = open_store(seeded_store.settings)
     try:
-        collections.save(store, seeded_store.project, "to label", ids, space=seeded_store.space)
+        collections.save(store, seeded_store.project, "to label", ids, space=seeded_store.space, actor=ADMIN)
     finally:
         store.close()
     at = run_page(PAGE).run()

@@ -13,6 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.ids import point_id
+from tests.actors import ADMIN
 from tests.app.conftest import SEED_PROJECT, SEED_SPACE, Seeded, run_page
 
 EXPLORE, HISTORY = "pages/2_Explore.py", "pages/7_History.py"
@@ -54,7 +55,7 @@ def plant_flipped_labels(seeded: Seeded, n: int = 3) -> list[str]:
                            "prediction": "cat", "confidence": 0.9, "split": "train",
                            "meta": {"camera": "cam0"}, "kind": "item"}])
             ids.append(pid)
-        run_analysis(store, SEED_PROJECT, SEED_SPACE, ["prod", "test", "train"])
+        run_analysis(store, SEED_PROJECT, SEED_SPACE, ["prod", "test", "train"], actor=ADMIN)
     finally:
         store.close()
     return ids

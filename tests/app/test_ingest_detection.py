@@ -104,3 +104,74 @@ def test_a_yolo_folder_with_predictions_ingests_from_the_page(data_roots: Path, 
     assert list(at.dataframe[0].value["key"]) == ["b.png#label/line-2"]
     objects = _payloads(load_settings(), "det").query("kind == @OBJECT_KIND")
     assert len(objects) == 5 and objects["parent"].nunique() == 2
+
+
+def _own_form(project: str, **paths: str):  # noqa: ANN202 -- an AppTest
+    """The detection source with Objects: own (no model chosen), the COCO set by its server paths."""
+    at = run_page(PAGE, timeout=180).run()
+    at.radio(key="ing.source").set_value("detection").run()
+    at.radio(key="ing.det.mode").set_value("own").run()
+    at.text_input(key="ing.project").set_value(project)
+    at.text_input(key="ing.dataset").set_value("val")
+    for key, value in {"labels_path": "coco/instances.json", "results_path": "coco/results.json",
+                       "images": "coco/images", **paths}.items():
+        at.text_input(key=f"ing.det.{key}").set_value(value)
+    return at.run()
+
+
+def test_own_object_vectors_ingest_from_the_page_without_a_model(data_roots: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.core.test_object_vectors import LABEL_IDS, PREDICTION_KEYS
+
+    ids = [*LABEL_IDS, *PREDICTION_KEYS]  # COCO annotation ids, and the predictions' object keys
+    rows = np.random.default_rng(0).normal(size=(len(ids), 4)).astype(np.float32)
+    pq.write_table(pa.table({"id": ids, "embedding": pa.array(rows.tolist(), type=pa.list_(pa.float32()))}),
+                   data_roots / "coco" / "objects.parquet")
+    at = _own_form("own", vectors_path="coco/objects.parquet", space="mine")
+    assert not [n for n in at.number_input if n.key == "ing.det.margin"]  # no crops: no margin
+    at.button(key="ing.run").click().run()
+    assert not at.exception, at.exception
+    (line,) = [i.value.replace("\\", "") for i in at.info if "objects" in i.value]
+    assert "4 images" in line and f"{N_LABELS + N_PREDICTIONS} objects" in line
+    assert all(f"{status} {n}" in line for status, n in EXPECTED.items()), line
+    assert "2 rejected" in line  # d.png's two bad boxes, as with a model
+    payloads = _payloads(load_settings(), "own")  # one space: "mine", no model's
+    objects = payloads[payloads["kind"] == OBJECT_KIND]
+    assert len(objects) == N_LABELS + N_PREDICTIONS and payloads["kind"].eq(ITEM_KIND).sum() == 0  # no image rows
+    assert objects["match"].value_counts().to_dict() == {s: n for s, n in EXPECTED.items() if n}
+    assert set(objects["parent"]) <= {point_id("own", "val", k) for k in ("a.png", "b.png", "c.png", "d.png")}
+
+
+def test_own_object_vectors_as_npy_uploads_and_what_is_missing_is_named(data_roots: Path) -> None:
+    import io
+
+    import numpy as np
+
+    from tests.core.test_object_vectors import LABEL_IDS, PREDICTION_KEYS
+
+    at = _own_form("own2")
+    at.button(key="ing.run").click().run()
+    errors = [e.value.replace("\\", "") for e in at.error]
+    assert any("Upload the object vectors" in e for e in errors), errors
+    ids = [*LABEL_IDS, *PREDICTION_KEYS[:-1]]  # c.png#prediction/2 has no vector: a named reject
+    buffer = io.BytesIO()
+    np.save(buffer, np.random.default_rng(1).normal(size=(len(ids), 3)).astype(np.float32))
+    at.file_uploader(key="ing.det.vectors").set_value(("v.npy", buffer.getvalue(), "application/octet-stream"))
+    at.run()
+    at.button(key="ing.run").click().run()
+    errors = [e.value.replace("\\", "") for e in at.error]
+    assert any("v.npy" in e and "ids" in e for e in errors), errors  # a .npy without its ids
+    at.file_uploader(key="ing.det.ids").set_value(("ids.txt", "\n".join(ids).encode(), "text/plain"))
+    at.run()
+    at.button(key="ing.run").click().run()
+    assert not at.exception, at.exception
+    (line,) = [i.value.replace("\\", "") for i in at.info if "objects" in i.value]
+    assert f"{len(ids)} objects" in line and f"{len(ids)} stored" in line, line
+    assert "3 rejected" in line  # the reader's two bad boxes, and the object without a vector
+    rejects = at.dataframe[0].value
+    assert "c.png#prediction/2" in set(rejects["key"])
+    objects = _payloads(load_settings(), "own2").query("kind == @OBJECT_KIND")
+    assert len(objects) == len(ids) and objects.index.nunique() == len(ids)

@@ -11,6 +11,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
+from tests.actors import ADMIN
 from tests.app.conftest import SEED_LABELS, Seeded, run_page
 from ui import state
 from ui.text import md
@@ -156,7 +157,7 @@ def clip_store(app_env: Settings,
     embedder = load_embedder(str(tiny_clip_dir), "image", device="cpu")
     store = open_store(app_env)
     try:
-        report = ingest_items(store, "clip", "photos", items, embedder, settings=app_env)
+        report = ingest_items(store, "clip", "photos", items, embedder, settings=app_env, actor=ADMIN)
         assert report.stored == 12
     finally:
         store.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.actors import ADMIN
 from tests.browser.conftest import Server, open_app, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -39,8 +40,8 @@ def curation_server(start_server: Callable[..., Server], tmp_path_factory: pytes
         load_demo(store, settings, with_pretrained=False)
         space = store.list_spaces("demo")[0].name  # the sidebar's default space and datasets
         datasets = [d.name for d in store.list_datasets("demo")]
-        run_analysis(store, "demo", space, datasets)
-        get_map(store, "demo", space, datasets, method="umap")
+        run_analysis(store, "demo", space, datasets, actor=ADMIN)
+        get_map(store, "demo", space, datasets, method="umap", actor=ADMIN)
     finally:
         store.close()  # the server process opens the embedded store itself
     return start_server(base / "data")

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.browser
 
 CHART = '[data-testid="stPlotlyChart"]'
 TIP_IMG = '[data-testid="embedscope-hover-preview"] img'
+GRID_THUMB = 160  # ui.widgets.grid's thumb_size: a whole scene's width in the selection grid
 
 # A point of the map's first drawn trace, in page pixels (plotly's own axes: l2p).
 _POINT_XY = """(sel) => {
@@ -98,3 +99,90 @@ def test_the_objects_map_shows_crops_on_hover(scenes_server: tuple[Server, Scene
     opener.click()
     wait_idle(page)
     page.wait_for_function(f"(sel) => ({_POINTS})(sel) === {len(scenes.images)}", arg=CHART)
+
+
+# Ids of the selection grid's crops (their "Open" buttons: Streamlit's st-key-<key> class, key
+# "explore.grid.open.<point id>" with the dots as dashes), each with its crop's decoded size.
+_SELECTION_CROPS = """() => [...document.querySelectorAll('[class*="st-key-explore-grid-open-"]')].map(el => {
+  const cls = [...el.classList].find(c => c.startsWith('st-key-explore-grid-open-'));
+  const img = el.closest('[data-testid="stColumn"]').querySelector('[data-testid="stImage"] img');
+  return {id: cls.slice('st-key-explore-grid-open-'.length), width: img ? img.naturalWidth : 0};
+})"""
+_FOCUSED = """(sel) => {
+  const gd = document.querySelector(sel + ' .js-plotly-plot');
+  const t = gd && gd._fullData ? gd._fullData.find(t => t.name === 'selected') : null;
+  return t ? t.x.length : 0;
+}"""
+
+
+@pytest.fixture(scope="module")
+def detection_server(start_server: Callable[..., Server],
+                     tmp_path_factory: pytest.TempPathFactory) -> tuple[Server, list[str]]:
+    """The detection demo (its pixels space) with its object analysis persisted, as "Find problems"
+    leaves it; returns the server and the ids the first failure cluster shows (its "Select … on map")."""
+    from core.auth import local_actor
+    from core.config import load_settings
+    from core.demo_detection import DETECTION_PROJECT, load_detection_demo
+    from core.pipeline.analyse_objects import run_object_analysis
+    from core.store import open_store
+
+    base = tmp_path_factory.mktemp("browser-detection")
+    settings = load_settings(data_dir=base / "data")
+    store = open_store(settings)
+    try:
+        load_detection_demo(store, settings, with_pretrained=False)
+        found = run_object_analysis(store, DETECTION_PROJECT, "pixels", actor=local_actor(settings))
+    finally:
+        store.close()  # the server process opens the embedded store itself
+    assert not found.clusters.empty, "the detection demo's planted misses make a failure cluster"
+    ids = [str(i) for i in found.clusters.iloc[0]["examples"] if i in found.objects.index]
+    assert len(ids) > 1
+    return start_server(base / "data"), ids
+
+
+def _select_cluster(page: Any, select: Any, tries: int = 3) -> None:
+    """Press the cluster's "Select N on map"; a rerun that remounts the panel (the map fit landing)
+    can swallow one click, as a user would press it again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        wait_idle(page)
+        select.click()
+        try:
+            page.get_by_role("heading", name="Selection ·").first.wait_for(timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+
+
+def test_a_failure_clusters_crops_open_on_the_objects_map(detection_server: tuple[Server, list[str]],
+                                                          page: Any) -> None:
+    import re
+
+    from core.demo_detection import DETECTION_PROJECT
+    from core.demo_detection_boxes import SIZE
+
+    server, ids = detection_server
+    open_app(page, f"{server.url}/Explore?project={DETECTION_PROJECT}&space=pixels&points=objects")
+    page.get_by_text("Quick layout").wait_for(state="detached", timeout=300_000)
+    wait_idle(page)
+    page.locator(CHART).first.locator("canvas").first.wait_for()
+    assert page.evaluate(_FOCUSED, CHART) == 0  # nothing selected yet
+    page.get_by_role("tab", name="Failure clusters").click()
+    select = page.get_by_role("button", name=re.compile(rf"Select {len(ids)} on map")).filter(visible=True).first
+    _select_cluster(page, select)
+    heading = page.get_by_role("heading", name=f"Selection · {len(ids)}")
+    heading.wait_for()
+    wait_idle(page)
+    # The map rings the cluster's objects ...
+    page.wait_for_function(f"(sel) => ({_FOCUSED})(sel) === {len(ids)}", arg=CHART)
+    # ... and the selection's grid shows exactly them, as crops (decoded images smaller than the scene).
+    page.wait_for_function(f"() => ({_SELECTION_CROPS})().length === {len(ids)} && "
+                           f"({_SELECTION_CROPS})().every(c => c.width > 0)")
+    crops = page.evaluate(_SELECTION_CROPS)
+    assert {c["id"] for c in crops} == set(ids), crops
+    # Crops, not scenes: a whole scene would be a full grid thumbnail (GRID_THUMB px wide, SIZE px scenes).
+    widths = sorted(c["width"] for c in crops)
+    assert widths[len(widths) // 2] < GRID_THUMB < SIZE, widths
+    page.screenshot(path="/tmp/explore_objects_cluster.png", full_page=True)

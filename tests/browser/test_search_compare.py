@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.actors import ADMIN
 from tests.browser.conftest import Server, open_app, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -47,7 +48,7 @@ def clip_server(start_server: Callable[..., Server], tiny_clip_dir: Path,  # noq
     store = open_store(settings)
     try:
         ingest_items(store, "pictures", "photos", items,
-                     load_embedder(str(tiny_clip_dir), "image", device="cpu"), settings=settings)
+                     load_embedder(str(tiny_clip_dir), "image", device="cpu"), settings=settings, actor=ADMIN)
     finally:
         store.close()
     return start_server(data_dir)

@@ -17,6 +17,7 @@ from core.pipeline.analysis_io import export_scores
 from core.pipeline.compare import run_compare
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
+from tests.actors import ADMIN
 
 P, S = "proj", "emb"
 
@@ -57,7 +58,7 @@ def _seed(store: VectorStore) -> dict[str, list[str]]:
 
 def test_planted_problems_are_found(store: VectorStore) -> None:
     ids = _seed(store)
-    result = run_analysis(store, P, S, ["train", "test"])
+    result = run_analysis(store, P, S, ["train", "test"], actor=ADMIN)
     scores = result.scores
     assert len(scores) == 300 and result.datasets == ["test", "train"] and not result.reused
     for col in ("outlier", "mislabel", "suggested_label", "cluster", "is_error",
@@ -92,8 +93,8 @@ def test_rerun_is_reused_until_labels_change(store: VectorStore,
                                              caplog: pytest.LogCaptureFixture) -> None:
     ids = _seed(store)
     caplog.set_level(logging.INFO, logger="core.pipeline.analyse")
-    first = run_analysis(store, P, S, ["train"])
-    again = run_analysis(store, P, S, ["train"])
+    first = run_analysis(store, P, S, ["train"], actor=ADMIN)
+    again = run_analysis(store, P, S, ["train"], actor=ADMIN)
     assert again.reused and "analysis reused" in caplog.text
     pd.testing.assert_frame_equal(first.scores, again.scores, check_exact=False, atol=1e-5)
     pd.testing.assert_frame_equal(first.clusters, again.clusters)
@@ -103,18 +104,18 @@ def test_rerun_is_reused_until_labels_change(store: VectorStore,
     fixed = str(first.scores.loc[ids["train"][0], "suggested_label"])
     store.set_payload(P, [ids["train"][0]], [{"label": fixed}])
     caplog.clear()
-    changed = run_analysis(store, P, S, ["train"])
+    changed = run_analysis(store, P, S, ["train"], actor=ADMIN)
     assert not changed.reused and "analysis computed" in caplog.text
     assert changed.fingerprint != first.fingerprint
     assert changed.scores.loc[ids["train"][0], "mislabel"] < 0.5 < first.scores.loc[
         ids["train"][0], "mislabel"]
-    assert not run_analysis(store, P, S, ["train"], force=True).reused
-    assert not run_analysis(store, P, S, ["train"], params={"k": 8}).reused
+    assert not run_analysis(store, P, S, ["train"], force=True, actor=ADMIN).reused
+    assert not run_analysis(store, P, S, ["train"], params={"k": 8}, actor=ADMIN).reused
 
 
 def test_compare_finds_the_novel_region(store: VectorStore) -> None:
     ids = _seed(store)
-    result = run_compare(store, P, S, "train", "production")
+    result = run_compare(store, P, S, "train", "production", actor=ADMIN)
     novel = set(ids["production"][50:])
     assert set(result.novelty.index[:20]) == novel
     assert result.novelty["novelty"].is_monotonic_decreasing
@@ -126,23 +127,23 @@ def test_compare_finds_the_novel_region(store: VectorStore) -> None:
     assert (result.novelty.loc[list(novel), "region"] == top["region"]).mean() >= 0.9
     assert (result.regions.iloc[1:]["status"] != "only in B").all()
     assert result.label_field is None and result.labels.empty
-    again = run_compare(store, P, S, "train", "production")
+    again = run_compare(store, P, S, "train", "production", actor=ADMIN)
     assert again.reused
     pd.testing.assert_frame_equal(result.novelty, again.novelty)
-    test = run_compare(store, P, S, "train", "test")
+    test = run_compare(store, P, S, "train", "test", actor=ADMIN)
     assert test.label_field == "label" and test.label_tv is not None and test.label_tv < 0.3
     assert test.novelty["duplicate_of_a"].sum() == 4
     assert test.drift["knn_p_value"] > 0.01
     assert test.regions["status"].eq("balanced").all()
     with pytest.raises(BadInputError):
-        run_compare(store, P, S, "train", "train")
+        run_compare(store, P, S, "train", "train", actor=ADMIN)
     with pytest.raises(NotFoundError, match="nope"):
-        run_compare(store, P, S, "train", "nope")
+        run_compare(store, P, S, "train", "nope", actor=ADMIN)
 
 
 def test_unlabelled_dataset_gets_outliers_and_clusters_only(store: VectorStore) -> None:
     ids = _seed(store)
-    result = run_analysis(store, P, S, ["production"])
+    result = run_analysis(store, P, S, ["production"], actor=ADMIN)
     assert result.scores["mislabel"].isna().all() and result.scores["is_error"].isna().all()
     assert result.error_clusters.empty and result.summary["error_rate"] is None
     novel = result.scores.loc[ids["production"][50:], "cluster"]
@@ -152,7 +153,7 @@ def test_unlabelled_dataset_gets_outliers_and_clusters_only(store: VectorStore) 
 
 def test_export_and_bad_params(store: VectorStore, tmp_path: Path) -> None:
     _seed(store)
-    result = run_analysis(store, P, S, ["train"])
+    result = run_analysis(store, P, S, ["train"], actor=ADMIN)
     out = export_scores(result.scores, "outlier", tmp_path / "o.jsonl")
     assert list(out.columns[:6]) == ["id", "uri", "label", "prediction", "score", "dataset"]
     rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
@@ -161,7 +162,7 @@ def test_export_and_bad_params(store: VectorStore, tmp_path: Path) -> None:
         lambda f: (f.to_csv(tmp_path / "m.csv", index=False), tmp_path / "m.csv")[1]))
     assert csv["score"].is_monotonic_decreasing
     with pytest.raises(ValueError, match="allowed"):
-        run_analysis(store, P, S, ["train"], params={"neighbours": 5})
+        run_analysis(store, P, S, ["train"], params={"neighbours": 5}, actor=ADMIN)
 
 
 def test_cli_analyse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,8 +203,8 @@ def test_store_neighbours_equal_the_exact_graph(store: VectorStore) -> None:
     np.testing.assert_allclose(sims, exact_sims, atol=1e-4)
     same = np.array(sel.ids, dtype=object)[exact_idx] == ids
     assert same.mean() > 0.99  # equal but for near-ties
-    on_server = run_analysis(store, P, S, ["train", "test"], params={"knn_method": "server", "k": 5})
-    in_process = run_analysis(store, P, S, ["train", "test"], params={"knn_method": "exact", "k": 5})
+    on_server = run_analysis(store, P, S, ["train", "test"], params={"knn_method": "server", "k": 5}, actor=ADMIN)
+    in_process = run_analysis(store, P, S, ["train", "test"], params={"knn_method": "exact", "k": 5}, actor=ADMIN)
     pd.testing.assert_series_equal(on_server.scores["outlier"], in_process.scores["outlier"], atol=1e-4)
     assert (on_server.scores["duplicate_group"] >= 0).sum() == (in_process.scores["duplicate_group"] >= 0).sum()
 
@@ -229,7 +230,7 @@ def _clean_digits(store: VectorStore) -> list[str]:
 
 def test_clean_small_upload_has_no_likely_mislabels(store: VectorStore) -> None:
     ids = _clean_digits(store)
-    result = run_analysis(store, P, S, ["clean"], params={"k": 5})
+    result = run_analysis(store, P, S, ["clean"], params={"k": 5}, actor=ADMIN)
     scores = result.scores
     assert len(scores) == 30 and scores["mislabel"].notna().all()
     assert result.summary["likely_mislabels"] == 0 and not scores["likely_mislabel"].any()
@@ -245,7 +246,7 @@ def test_clean_small_upload_has_no_likely_mislabels(store: VectorStore) -> None:
     # Flip three labels: they are flagged, with a precision estimate.
     # Relabel three zeros: they are flagged.
     store.set_payload(P, ids[:3], [{"label": "digit1"}, {"label": "digit6"}, {"label": "digit1"}])
-    flipped = run_analysis(store, P, S, ["clean"], params={"k": 5})
+    flipped = run_analysis(store, P, S, ["clean"], params={"k": 5}, actor=ADMIN)
     assert len(set(flipped.scores.index[flipped.scores["likely_mislabel"]]) & set(ids[:3])) >= 2
     assert flipped.summary["likely_mislabels"] >= 2
 
@@ -257,7 +258,7 @@ def test_an_analysis_of_the_previous_format_is_recomputed(store: VectorStore) ->
     from core.store.documents import FORMAT
 
     _clean_digits(store)
-    run_analysis(store, P, S, ["clean"], params={"k": 5})
+    run_analysis(store, P, S, ["clean"], params={"k": 5}, actor=ADMIN)
     key = doc_key(S, "clean")
     doc = store.get_document(P, DOC_KIND, key)
     assert doc is not None and doc[FORMAT] == ANALYSIS_FORMAT == 2
@@ -267,6 +268,6 @@ def test_an_analysis_of_the_previous_format_is_recomputed(store: VectorStore) ->
         del doc["computed"]["dtypes"][name]
     store.put_document(P, DOC_KIND, key, {**doc, FORMAT: 1})
     assert load_analysis(store, P, S, ["clean"]) is None
-    result = run_analysis(store, P, S, ["clean"], params={"k": 5})
+    result = run_analysis(store, P, S, ["clean"], params={"k": 5}, actor=ADMIN)
     assert not result.reused and "likely_mislabel" in result.scores.columns
     assert store.get_document(P, DOC_KIND, key)[FORMAT] == 2

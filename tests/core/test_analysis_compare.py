@@ -18,6 +18,7 @@ from core.ids import point_id
 from core.pipeline.compare import DOC_KIND, CompareSide, StackedRows, _joint_graph, compare_key, run_compare
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
+from tests.actors import ADMIN
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -146,7 +147,7 @@ def test_side_text_forms_round_trip() -> None:
 
 def test_compare_splits_of_one_dataset(store: VectorStore) -> None:
     ids = _seed_splits(store)
-    result = run_compare(store, P, S, CompareSide(ALL, "train"), f"{ALL}:prod")
+    result = run_compare(store, P, S, CompareSide(ALL, "train"), f"{ALL}:prod", actor=ADMIN)
     assert set(result.novelty.index) == set(ids["prod"])  # only prod, never test
     assert set(result.novelty.index[:20]) == set(ids["prod"][60:])
     assert set(result.novelty["nearest_a"]) <= set(ids["train"])
@@ -158,17 +159,17 @@ def test_compare_splits_of_one_dataset(store: VectorStore) -> None:
     in_regions = {str(i) for reps in result.regions["representatives"] for i in reps}
     assert in_regions <= set(ids["train"]) | set(ids["prod"])
     with pytest.raises(NotEnoughDataError, match="split = 'nope'"):
-        run_compare(store, P, S, f"{ALL}:train", f"{ALL}:nope")
+        run_compare(store, P, S, f"{ALL}:train", f"{ALL}:nope", actor=ADMIN)
 
 
 def test_overlapping_sides_are_refused(store: VectorStore) -> None:
     _seed_splits(store)
     with pytest.raises(BadInputError, match="twice"):
-        run_compare(store, P, S, f"{ALL}:train", CompareSide(ALL, "train"))
+        run_compare(store, P, S, f"{ALL}:train", CompareSide(ALL, "train"), actor=ADMIN)
     with pytest.raises(BadInputError, match="contains its split"):
-        run_compare(store, P, S, ALL, f"{ALL}:prod")
+        run_compare(store, P, S, ALL, f"{ALL}:prod", actor=ADMIN)
     with pytest.raises(BadInputError):
-        run_compare(store, P, S, "other", "other")
+        run_compare(store, P, S, "other", "other", actor=ADMIN)
 
 
 def test_dataset_and_split_comparisons_persist_apart_and_are_reused(
@@ -177,14 +178,14 @@ def test_dataset_and_split_comparisons_persist_apart_and_are_reused(
     caplog.set_level(logging.INFO, logger="core.pipeline.compare")
     pairs = [("other", ALL), (f"{ALL}:train", f"{ALL}:prod"), (f"{ALL}:prod", f"{ALL}:train"),
              ("other", f"{ALL}:prod")]
-    first = [run_compare(store, P, S, a, b) for a, b in pairs]
+    first = [run_compare(store, P, S, a, b, actor=ADMIN) for a, b in pairs]
     keys = [compare_key(S, a, b) for a, b in pairs]
     assert len(set(keys)) == len(pairs) and store.list_documents(P, DOC_KIND) == sorted(keys)
     assert len({r.fingerprint for r in first}) == len(pairs)
     assert not any(r.reused for r in first)
     assert compare_key(S, "other", ALL) == compare_key(S, CompareSide("other"), CompareSide(ALL))
     caplog.clear()
-    again = [run_compare(store, P, S, a, b) for a, b in pairs]
+    again = [run_compare(store, P, S, a, b, actor=ADMIN) for a, b in pairs]
     assert all(r.reused for r in again) and "comparison computed" not in caplog.text
     for before, after in zip(first, again, strict=True):
         assert after.fingerprint == before.fingerprint

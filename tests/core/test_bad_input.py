@@ -28,6 +28,7 @@ from core.pipeline.ingest_vectors import ingest_vectors
 from core.search.vectors import image_query_vector
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
+from tests.actors import ADMIN
 from tests.core.test_datasets import (
     class_image,
     make_image_folder,
@@ -108,7 +109,7 @@ def test_odd_names_are_stored_and_bad_files_are_single_named_rejects(
     for i, name in enumerate([ODD, *STRANGE]):
         _save(folder, name, i)
     write_truncated_jpeg(folder / "cut\nhere.jpg")
-    report = ingest_items(store, "p", "d", from_image_folder(folder, settings), clip, settings=settings)
+    report = ingest_items(store, "p", "d", from_image_folder(folder, settings), clip, settings=settings, actor=ADMIN)
     assert (report.stored, [r.key for r in report.rejects]) == (7, ["cut\nhere.jpg"])
     stored = set(store.payloads("p", clip.name, fields=["key"])["key"])
     assert {"caf%E9.png", "new\nline.png", "x\u2215y.png"} <= stored
@@ -131,7 +132,7 @@ def test_an_unexpected_error_on_one_item_is_a_reject_naming_it(
 
     monkeypatch.setattr(prepare, "load_image", flaky)
     report = ingest_items(store, "p", "d", from_image_folder(tmp_path / "data" / "shapes", settings), clip,
-                          settings=settings)
+                          settings=settings, actor=ADMIN)
     (reject,) = report.rejects
     assert report.stored == 2 and reject.key == "circle/circle_001.png"
     assert "circle_001.png: unexpected KeyError" in reject.reason
@@ -142,7 +143,7 @@ def test_duplicate_keys_and_unstorable_text_are_rejects_not_aborts(
     make_image_folder(tmp_path / "data" / "shapes", {"circle": 2})
     first, second = from_image_folder(tmp_path / "data" / "shapes", settings)
     items = [first, Item(first.key, second.uri), Item("bad-label", second.uri, label="\udce9")]
-    report = ingest_items(store, "p", "d", items, clip, settings=settings)
+    report = ingest_items(store, "p", "d", items, clip, settings=settings, actor=ADMIN)
     reasons = {r.key: r.reason for r in report.rejects}
     assert report.stored == 1 and "duplicate key" in reasons[first.key]
     assert "label not valid Unicode" in reasons["bad-label"]
@@ -154,7 +155,7 @@ def test_a_run_that_stores_nothing_leaves_no_new_space(
     folder = tmp_path / "data" / "junk"
     write_random_png(folder / "a.png")
     write_truncated_jpeg(folder / "b.jpg")
-    report = ingest_items(store, "p", "d", from_image_folder(folder, settings), clip, settings=settings)
+    report = ingest_items(store, "p", "d", from_image_folder(folder, settings), clip, settings=settings, actor=ADMIN)
     assert report.status == "failed" and len(report.rejects) == 2
     assert store.list_spaces("p") == []  # no empty space behind
 
@@ -167,21 +168,21 @@ def test_a_run_that_stores_nothing_leaves_no_new_space(
     with monkeypatch.context() as patched:
         patched.setattr(store, "upsert", broken)
         with pytest.raises(StoreUnavailableError):
-            ingest_items(store, "p", "d", items, clip, settings=settings)
+            ingest_items(store, "p", "d", items, clip, settings=settings, actor=ADMIN)
     assert store.list_spaces("p") == []  # created at the first write, dropped when it failed
 
     store.ensure_space("p", clip.space_info())  # a space that existed before the run is kept
     junk = [item for item in items if item.key in ("a.png", "b.jpg")]
-    assert ingest_items(store, "p", "d", junk, clip, settings=settings).status == "failed"
+    assert ingest_items(store, "p", "d", junk, clip, settings=settings, actor=ADMIN).status == "failed"
     assert [s.name for s in store.list_spaces("p")] == [clip.name]
 
 
 def test_dataset_names_are_validated_in_core(store: VectorStore, settings: Settings,
                                              clip: CountingEmbedder) -> None:
     with pytest.raises(BadInputError, match="dataset 'a/b' may contain only"):
-        ingest_items(store, "p", "a/b", [Item("k", "/nowhere.png")], clip, settings=settings)
+        ingest_items(store, "p", "a/b", [Item("k", "/nowhere.png")], clip, settings=settings, actor=ADMIN)
     with pytest.raises(BadInputError, match="dataset"):
-        ingest_vectors(store, "p", "", SpaceInfo("own", 2, "vector"), [Item("k")], np.ones((1, 2)))
+        ingest_vectors(store, "p", "", SpaceInfo("own", 2, "vector"), [Item("k")], np.ones((1, 2)), actor=ADMIN)
 
 
 # -- paths no file system can hold, URLs, file:// URIs -------------------------------------------
@@ -210,7 +211,7 @@ def test_manifest_rows_with_bad_paths_are_rejected_one_by_one(
             {"id": "colon", "path": "cat:1.png"}]
     manifest = root / "m.jsonl"
     manifest.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
-    report = ingest_items(store, "p", "d", from_manifest(manifest, settings), clip, settings=settings)
+    report = ingest_items(store, "p", "d", from_manifest(manifest, settings), clip, settings=settings, actor=ADMIN)
     reasons = {r.key: r.reason for r in report.rejects}
     assert report.stored == 2 and set(reasons) == {"nul", "long", "ftp", "colon"}
     assert "NUL byte" in reasons["nul"] and "304 bytes long" in reasons["long"]
@@ -262,7 +263,7 @@ def test_huge_vectors_are_normalised_and_non_finite_ones_rejected_by_name(store:
     vectors = np.array([[1e38, 1e38, 0.0], [3.0, 4.0, 0.0], [np.inf, 0.0, 0.0], [1e-30, 0.0, 0.0]],
                        dtype=np.float32)
     items = [Item(f"k{i}") for i in range(4)]
-    report = ingest_vectors(store, "v", "d", SpaceInfo("own", 3, "vector"), items, vectors)
+    report = ingest_vectors(store, "v", "d", SpaceInfo("own", 3, "vector"), items, vectors, actor=ADMIN)
     reasons = {r.key: r.reason for r in report.rejects}
     assert report.stored == 2 and "non-finite norm" in reasons["k2"] and "too small" in reasons["k3"]
     _, stored = store.vectors("v", "own", [point_id("v", "d", "k0"), point_id("v", "d", "k1")])

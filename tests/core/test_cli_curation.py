@@ -17,6 +17,7 @@ from core.ids import point_id
 from core.store import EdgeStore
 from core.store.base import VectorStore
 from core.types import LABEL, ORIGINAL_LABEL, TAGS
+from tests.actors import ADMIN
 from tests.core.test_analyse_pipeline import P, S
 from tests.core.test_analyse_pipeline import _seed as seed_planted
 
@@ -63,7 +64,7 @@ def test_tag_add_and_remove_by_ids_keys_collection_and_filter(planted: tuple[str
     keys.write_text("train-2\ntrain-3\n")
     code, out, _ = cli(capsys, path, "tag", "add", "--project", P, "--ids", keys, "--dataset", "train", "blurry")
     assert code == 0 and "tagged 1 of 2" in out and "1 unchanged" in out
-    collections.save(opened, P, "picked", ids["test"][:4], space=S)
+    collections.save(opened, P, "picked", ids["test"][:4], space=S, actor=ADMIN)
     assert cli(capsys, path, "tag", "add", "--project", P, "--collection", "picked", "check")[0] == 0
     code, out, _ = cli(capsys, path, "tag", "add", "--project", P, "--filter", "dataset=production",
                        "--filter", "tags is missing", "unlabeled")

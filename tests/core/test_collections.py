@@ -16,6 +16,7 @@ from core.filters import Filter
 from core.ids import point_id
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
+from tests.actors import ADMIN
 
 P = "proj"
 SPACE = SpaceInfo(name="own", dim=8, modality="vector")
@@ -51,7 +52,8 @@ def test_save_and_load_a_search_result_with_current_payloads(seeded) -> None:
     store, ids = seeded
     hits = _hits(store, ids)
     query = {"type": "examples", "positive": [ids[0]], "filter": ["split=production"]}
-    saved = collections.save_hits(store, P, "hard cases", hits, space="own", query=query, description="to label")
+    saved = collections.save_hits(store, P, "hard cases", hits, actor=ADMIN, space="own", query=query,
+                                  description="to label")
     assert saved.ids == [h.id for h in hits]
     # Labels that arrive later show up when the collection is loaded (payloads are read live).
     store.set_payload(P, [hits[0].id], [{"label": "fox"}])
@@ -66,40 +68,40 @@ def test_save_and_load_a_search_result_with_current_payloads(seeded) -> None:
 
 def test_save_refuses_silent_overwrite_and_bad_names(seeded) -> None:
     store, ids = seeded
-    collections.save(store, P, "batch-1", ids[:3], space="own")
+    collections.save(store, P, "batch-1", ids[:3], space="own", actor=ADMIN)
     with pytest.raises(BadInputError, match="already exists"):
-        collections.save(store, P, "batch-1", ids[3:6], space="own")
+        collections.save(store, P, "batch-1", ids[3:6], space="own", actor=ADMIN)
     assert collections.load(store, P, "batch-1").ids == ids[:3], "the old data is untouched"
-    collections.save(store, P, "batch-1", ids[3:6], space="own", overwrite=True)
+    collections.save(store, P, "batch-1", ids[3:6], space="own", overwrite=True, actor=ADMIN)
     assert collections.load(store, P, "batch-1").ids == ids[3:6]
     for bad in ("", "..", "../etc", "a/b", "x" * 101, " spaces-only-ok? "):  # core.store.names' rule
         with pytest.raises(BadInputError, match="collection name"):
-            collections.save(store, P, bad, ids[:1], space="own")
+            collections.save(store, P, bad, ids[:1], space="own", actor=ADMIN)
     with pytest.raises(BadInputError, match="empty"):
-        collections.save(store, P, "nothing", [], space="own")
+        collections.save(store, P, "nothing", [], space="own", actor=ADMIN)
 
 
 def test_explore_selection_ids_rename_delete_and_missing_points(seeded) -> None:
     store, ids = seeded
     selection = [ids[4], ids[5], ids[4]]  # duplicates keep their first place
-    coll = collections.save(store, P, "selection", selection, space="own")
+    coll = collections.save(store, P, "selection", selection, space="own", actor=ADMIN)
     assert coll.ids == [ids[4], ids[5]] and coll.refs == [("train", "img/004.png"), ("prod", "img/005.png")]
     with pytest.raises(NotFoundError, match="not in space"):
-        collections.save(store, P, "ghost", [point_id(P, "train", "nope")], space="own")
-    collections.save(store, P, "other", ids[:2], space="own")
+        collections.save(store, P, "ghost", [point_id(P, "train", "nope")], space="own", actor=ADMIN)
+    collections.save(store, P, "other", ids[:2], space="own", actor=ADMIN)
     with pytest.raises(BadInputError, match="already exists"):
-        collections.rename(store, P, "selection", "other")
-    collections.rename(store, P, "selection", "renamed")
+        collections.rename(store, P, "selection", "other", actor=ADMIN)
+    collections.rename(store, P, "selection", "renamed", actor=ADMIN)
     assert collections.list_collections(store, P)[0].name == "other"
     assert {c.name for c in collections.list_collections(store, P)} == {"other", "renamed"}
     store.delete_dataset(P, "prod")
     loaded = collections.load(store, P, "renamed")
     assert loaded.missing == [ids[5]] and loaded.items.loc[ids[4], "key"] == "img/004.png"
-    collections.delete(store, P, "renamed")
+    collections.delete(store, P, "renamed", actor=ADMIN)
     with pytest.raises(NotFoundError):
         collections.load(store, P, "renamed")
     with pytest.raises(NotFoundError):
-        collections.delete(store, P, "renamed")
+        collections.delete(store, P, "renamed", actor=ADMIN)
 
 
 def test_collections_persist_across_close_and_reopen(tmp_path: Path) -> None:
@@ -107,7 +109,7 @@ def test_collections_persist_across_close_and_reopen(tmp_path: Path) -> None:
 
     store = EdgeStore(tmp_path / "qdrant")
     ids = _seed(store)
-    collections.save(store, P, "keep", ids[:4], space="own", scores=[0.9, 0.8, None, 0.5])
+    collections.save(store, P, "keep", ids[:4], space="own", scores=[0.9, 0.8, None, 0.5], actor=ADMIN)
     store.close()
     reopened = EdgeStore(tmp_path / "qdrant")
     try:
@@ -121,7 +123,7 @@ def test_collections_persist_across_close_and_reopen(tmp_path: Path) -> None:
 def test_export_csv_and_jsonl_open_in_pandas_with_the_stated_columns(seeded, tmp_path: Path) -> None:
     store, ids = seeded
     hits = _hits(store, ids)
-    collections.save_hits(store, P, "queue", hits, space="own")
+    collections.save_hits(store, P, "queue", hits, space="own", actor=ADMIN)
     csv_bytes = collections.export_csv(store, P, "queue", tmp_path / "out" / "queue.csv")
     assert (tmp_path / "out" / "queue.csv").read_bytes() == csv_bytes
     jsonl_bytes = collections.export_jsonl(store, P, "queue")

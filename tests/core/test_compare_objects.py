@@ -14,6 +14,7 @@ from core.ids import object_id, point_id
 from core.linalg import l2_normalise
 from core.store.base import VectorStore
 from core.types import ITEM_KIND, OBJECT_KIND, Item, SpaceInfo
+from tests.actors import ADMIN
 
 P, S = "det", "own"
 NEW_CLASS = 9  # production only
@@ -76,7 +77,7 @@ def test_only_in_b_region_holds_the_new_class(tmp_path: Path, capsys: pytest.Cap
     store = EdgeStore(path)
     try:
         seed(store)
-        result = run_compare(store, P, S, "train", "prod", kind=OBJECT_KIND)
+        result = run_compare(store, P, S, "train", "prod", kind=OBJECT_KIND, actor=ADMIN)
         assert result.kind == OBJECT_KIND and not result.reused
         assert result.summary["n_a"] == 360 and result.summary["n_b"] == 240  # the boxes, not the 200 images
         assert (result.novelty["key"].str.contains("#prediction/")).all()
@@ -87,9 +88,9 @@ def test_only_in_b_region_holds_the_new_class(tmp_path: Path, capsys: pytest.Cap
         top = result.novelty.head(40)
         assert (top["prediction"] == str(NEW_CLASS)).mean() >= 0.8
         # the image comparison is a result of its own (keyed apart), and both are reused / loaded
-        images = run_compare(store, P, S, "train", "prod")
+        images = run_compare(store, P, S, "train", "prod", actor=ADMIN)
         assert images.kind == ITEM_KIND and images.summary["n_a"] == 120 and not images.reused
-        again = run_compare(store, P, S, "train", "prod", kind=OBJECT_KIND)
+        again = run_compare(store, P, S, "train", "prod", kind=OBJECT_KIND, actor=ADMIN)
         assert again.reused and again.fingerprint == result.fingerprint != images.fingerprint
         loaded = load_compare(store, P, S, "train", "prod", kind=OBJECT_KIND)
         assert loaded is not None and loaded.kind == OBJECT_KIND
@@ -119,8 +120,8 @@ def test_objects_compare_without_objects_says_so(tmp_path: Path) -> None:
             store.upsert(P, S, [point_id(P, dataset, k) for k in keys],
                          l2_normalise(np.random.default_rng(1).standard_normal((20, 4)).astype(np.float32)),
                          [Item(key=k).payload(dataset) for k in keys])
-        assert run_compare(store, P, S, "train", "prod").summary["n_b"] == 20
+        assert run_compare(store, P, S, "train", "prod", actor=ADMIN).summary["n_b"] == 20
         with pytest.raises(NotEnoughDataError, match="kind = 'object'"):
-            run_compare(store, P, S, "train", "prod", kind=OBJECT_KIND)
+            run_compare(store, P, S, "train", "prod", kind=OBJECT_KIND, actor=ADMIN)
     finally:
         store.close()

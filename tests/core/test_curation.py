@@ -17,6 +17,7 @@ from core.ids import point_id
 from core.pipeline.analyse import load_analysis, run_analysis
 from core.store.base import VectorStore
 from core.types import LABEL, ORIGINAL_LABEL, REVIEWED, TAGS
+from tests.actors import ADMIN, user
 from tests.core.conftest import seed_clusters
 from tests.core.test_analyse_pipeline import P as AP
 from tests.core.test_analyse_pipeline import S as AS
@@ -35,8 +36,8 @@ def _payload(store: VectorStore, ids: list[str], fields: list[str], project: str
 
 def test_tags_match_by_element_count_and_undo(store: VectorStore) -> None:
     ids, _, _ = seed_clusters(store)
-    assert tags.add_tags(store, P, ids[:10], ["bad", " blurry "], who="ann") == 10
-    assert tags.add_tags(store, P, ids[5:15], ["bad"], who="bob", note="second look") == 5  # 5 had it
+    assert tags.add_tags(store, P, ids[:10], ["bad", " blurry "], actor=user("ann")) == 10
+    assert tags.add_tags(store, P, ids[5:15], ["bad"], actor=user("bob"), note="second look") == 5  # 5 had it
     assert _count(store, Filter(must=(Condition(TAGS, equals="bad"),))) == 15
     assert _count(store, tags.tagged("blurry")) == 10
     assert _count(store, tags.tagged("blurry", "nope")) == 10
@@ -47,25 +48,25 @@ def test_tags_match_by_element_count_and_undo(store: VectorStore) -> None:
     assert tags.tag_counts(store, P, S, Filter.ids(ids[:6])) == {"bad": 6, "blurry": 6}
     # Tags are read-modify-write: the second add kept "blurry" on the overlap, in order.
     assert list(_payload(store, [ids[7]], [TAGS])[TAGS].iloc[0]) == ["bad", "blurry"]
-    assert tags.remove_tags(store, P, ids[:10], ["blurry"], who="ann") == 10
+    assert tags.remove_tags(store, P, ids[:10], ["blurry"], actor=user("ann")) == 10
     assert tags.tag_counts(store, P, S) == {"bad": 15}
     newest = history.read_history(store, P)
     assert [(e.field, e.who, len(e.rows)) for e in newest] == [("tags", "ann", 10), ("tags", "bob", 5),
                                                                 ("tags", "ann", 10)]
     assert newest[1].note == "second look" and newest[0].rows[0].old == ["bad", "blurry"]
-    labels.undo(store, P, who="ann")  # the removal
+    labels.undo(store, P, actor=user("ann"))  # the removal
     assert tags.tag_counts(store, P, S) == {"bad": 15, "blurry": 10}
 
 
 def test_tag_input_errors_name_what_is_wrong(store: VectorStore) -> None:
     ids, _, _ = seed_clusters(store)
     with pytest.raises(BadInputError, match="1 to 100"):
-        tags.add_tags(store, P, ids[:2], [""], who="ann")
+        tags.add_tags(store, P, ids[:2], [""], actor=user("ann"))
     with pytest.raises(BadInputError, match="not-a-uuid"):
-        tags.add_tags(store, P, ["not-a-uuid"], ["x"], who="ann")
+        tags.add_tags(store, P, ["not-a-uuid"], ["x"], actor=user("ann"))
     stranger = point_id(P, "train", "no-such-item")
     with pytest.raises(NotFoundError, match=stranger):
-        tags.add_tags(store, P, [ids[0], stranger], ["x"], who="ann")
+        tags.add_tags(store, P, [ids[0], stranger], ["x"], actor=user("ann"))
     with pytest.raises(NotFoundError, match="train/no-such-item"):
         points_of_keys(store, P, [("train", "item-0000"), ("train", "no-such-item")])
     assert history.read_history(store, P) == [], "a refused operation writes nothing"
@@ -75,10 +76,10 @@ def test_relabel_keeps_the_original_and_undo_restores(store: VectorStore) -> Non
     ids, _, _ = seed_clusters(store)  # item 0 is unlabeled (every 5th), items 1-2 are "c0"
     assert labels.preview_labels(store, P, ids[:3], [None, "c0", "x"]) == [
         labels.LabelChange(ids[2], "train", "item-0002", "c0", "x")]
-    first = labels.set_labels(store, P, ids[:3], ["new", "y", "x"], who="ann", why="manual", note="fix")
+    first = labels.set_labels(store, P, ids[:3], ["new", "y", "x"], actor=user("ann"), why="manual", note="fix")
     assert first is not None and [(r.old, r.new) for r in first.rows] == [(None, "new"), ("c0", "y"), ("c0", "x")]
-    second = labels.set_labels(store, P, ids[:2], ["z", "w"], who="bob", why="manual")
-    assert second is not None and labels.set_labels(store, P, ids[:1], ["z"], who="bob", why="manual") is None
+    second = labels.set_labels(store, P, ids[:2], ["z", "w"], actor=user("bob"), why="manual")
+    assert second is not None and labels.set_labels(store, P, ids[:1], ["z"], actor=user("bob"), why="manual") is None
     now = _payload(store, ids[:3], [LABEL, ORIGINAL_LABEL])
     assert list(now[LABEL]) == ["z", "w", "x"]
     # Set once, on the first change: "c0" survives the second change; item 0 had none.
@@ -87,30 +88,30 @@ def test_relabel_keeps_the_original_and_undo_restores(store: VectorStore) -> Non
     assert [(e.entry, e.rows[0].old, e.rows[0].new) for e in item] == [(second.entry, "y", "w"),
                                                                        (first.entry, "c0", "y")]
     with pytest.raises(BadInputError, match=r"train/item-0000 .*train/item-0001"):
-        labels.undo(store, P, first.entry, who="ann")  # both rows were changed again by `second`
-    assert labels.undo(store, P, who="ann").undoes == second.entry
+        labels.undo(store, P, first.entry, actor=user("ann"))  # both rows were changed again by `second`
+    assert labels.undo(store, P, actor=user("ann")).undoes == second.entry
     with pytest.raises(BadInputError, match="give more of the id"):
-        labels.undo(store, P, first.entry[:2], who="ann")  # the start of every entry
-    undo_first = labels.undo(store, P, first.entry[:-3], who="ann")  # a unique start is enough
+        labels.undo(store, P, first.entry[:2], actor=user("ann"))  # the start of every entry
+    undo_first = labels.undo(store, P, first.entry[:-3], actor=user("ann"))  # a unique start is enough
     assert undo_first.why == "undo" and undo_first.undoes == first.entry
     now = _payload(store, ids[:3], [LABEL, ORIGINAL_LABEL])
     assert pd.isna(now[LABEL].iloc[0]) and now[LABEL].iloc[1:].tolist() == ["c0", "c0"]
     assert now[ORIGINAL_LABEL].iloc[1:].tolist() == ["c0", "c0"], "undo keeps the original label"
     with pytest.raises(BadInputError, match="Nothing to undo"):
-        labels.undo(store, P, who="ann")
+        labels.undo(store, P, actor=user("ann"))
     with pytest.raises(BadInputError, match="already undone"):
-        labels.undo(store, P, first.entry, who="ann")
-    redo = labels.undo(store, P, undo_first.entry, who="ann")  # undoing an undo re-applies the entry
+        labels.undo(store, P, first.entry, actor=user("ann"))
+    redo = labels.undo(store, P, undo_first.entry, actor=user("ann"))  # undoing an undo re-applies the entry
     assert redo.undoes == undo_first.entry and _payload(store, [ids[2]], [LABEL])[LABEL].iloc[0] == "x"
     states = {e.entry: e.undone_by for e in history.read_history(store, P)}
     assert states[first.entry] is None and states[undo_first.entry] == redo.entry
     with pytest.raises(NotFoundError, match="No history entry"):
-        labels.undo(store, P, "1999", who="ann")
+        labels.undo(store, P, "1999", actor=user("ann"))
 
 
 def test_accepting_suggestions_is_one_entry_and_drops_them_from_the_mislabels(store: VectorStore) -> None:
     planted = seed_planted(store)
-    result = run_analysis(store, AP, AS, ["train", "test"])
+    result = run_analysis(store, AP, AS, ["train", "test"], actor=ADMIN)
     likely = result.scores[result.scores["likely_mislabel"]]
     changes = labels.suggestions(store, AP, AS, datasets=["train", "test"])
     assert {c.point for c in changes} == set(likely.index[likely["suggested_label"] != likely["label"]])
@@ -122,7 +123,7 @@ def test_accepting_suggestions_is_one_entry_and_drops_them_from_the_mislabels(st
     assert len(wider) > len(changes) and all(c.old != c.new for c in wider)
     with pytest.raises(NotFoundError, match="no analysis"):
         labels.suggestions(store, AP, AS, datasets=["train"])
-    entry = labels.set_labels(store, AP, [c.point for c in changes], [c.new for c in changes], who="ann",
+    entry = labels.set_labels(store, AP, [c.point for c in changes], [c.new for c in changes], actor=user("ann"),
                               why="finding")
     assert entry is not None and len(entry.rows) == len(changes)
     assert len(history.read_history(store, AP)) == 1, "a bulk accept is one history entry"
@@ -133,12 +134,12 @@ def test_accepting_suggestions_is_one_entry_and_drops_them_from_the_mislabels(st
     assert corrected_ids(store, AP, AS) == {c.point for c in changes}
     assert drop_corrected_from_store(store, AP, reloaded_likely).index.isin(
         [c.point for c in changes]).sum() == 0
-    labels.undo(store, AP, who="ann")  # the accepted suggestions
+    labels.undo(store, AP, actor=user("ann"))  # the accepted suggestions
     assert {c.point for c in labels.suggestions(store, AP, AS, datasets=["train", "test"])} == {
         c.point for c in changes}, "after the undo they are suggested again"
     # A reviewed item ("keep label" in the review queue) counts as decided too.
     kept = changes[0].point
-    assert tags.set_reviewed(store, AP, [kept], True, who="ann") == 1
+    assert tags.set_reviewed(store, AP, [kept], True, actor=user("ann")) == 1
     payloads = store.payloads(AP, AS, Filter.ids(list(likely.index)), fields=[LABEL, ORIGINAL_LABEL, REVIEWED])
     assert kept not in drop_corrected(likely, payloads).index and len(drop_corrected(likely, payloads)) == len(
         likely) - 1
@@ -161,7 +162,7 @@ def test_an_edge_store_made_before_tags_gets_the_index_on_open(tmp_path: Path) -
     shard.close()
     reopened = EdgeStore(path)
     try:
-        assert tags.add_tags(reopened, P, ids[:4], ["x"], who="ann") == 4
+        assert tags.add_tags(reopened, P, ids[:4], ["x"], actor=user("ann")) == 4
         assert reopened.count(P, S, tags.tagged("x")) == 4
     finally:
         reopened.close()
@@ -180,11 +181,11 @@ def test_a_space_ingested_after_a_fix_gets_the_fixed_label_and_tags(store: Vecto
 
     items = [Item(key=f"k{i}", label="cat" if i % 2 else "dog") for i in range(12)]
     rng = np.random.default_rng(0)
-    ingest_vectors(store, P, "train", SpaceInfo("a", 8, "vector"), items, rng.standard_normal((12, 8)))
+    ingest_vectors(store, P, "train", SpaceInfo("a", 8, "vector"), items, rng.standard_normal((12, 8)), actor=ADMIN)
     ids = [point_id(P, "train", f"k{i}") for i in range(12)]
-    labels.set_labels(store, P, ids[:2], ["bird", "bird"], who="ann", why="manual")
-    tags.add_tags(store, P, ids[1:3], ["check"], who="ann")
-    ingest_vectors(store, P, "train", SpaceInfo("b", 4, "vector"), items, rng.standard_normal((12, 4)))
+    labels.set_labels(store, P, ids[:2], ["bird", "bird"], actor=user("ann"), why="manual")
+    tags.add_tags(store, P, ids[1:3], ["check"], actor=user("ann"))
+    ingest_vectors(store, P, "train", SpaceInfo("b", 4, "vector"), items, rng.standard_normal((12, 4)), actor=ADMIN)
     for space in ("a", "b"):
         frame = _payload(store, ids[:4], [LABEL, ORIGINAL_LABEL, TAGS], space=space)
         assert list(frame[LABEL]) == ["bird", "bird", "dog", "cat"], space

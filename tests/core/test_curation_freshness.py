@@ -17,6 +17,7 @@ from core.store import EdgeStore
 from core.store.base import VectorStore
 from core.store.revisions import vectors_part
 from core.types import LABEL, TAGS, Item
+from tests.actors import ADMIN, user
 from tests.core.conftest import seed_clusters
 from tests.core.test_analyse_pipeline import P as AP
 from tests.core.test_analyse_pipeline import S as AS
@@ -34,7 +35,7 @@ def test_a_relabel_keeps_cached_vectors_of_datasets_but_not_of_label_filters(sto
     by_label = Filter.where(label="c1")
     before = load_vectors(counting, P, S, Filter.datasets(["train"]), cache_dir=tmp_path)  # type: ignore[arg-type]
     load_vectors(counting, P, S, by_label, cache_dir=tmp_path)  # type: ignore[arg-type]
-    labels.set_labels(store, P, ids[1:3], ["c1", "c1"], who="ann", why="manual")
+    labels.set_labels(store, P, ids[1:3], ["c1", "c1"], actor=user("ann"), why="manual")
     assert store.revision(P, S) != before.revision
     assert vectors_part(store.revision(P, S)) == vectors_part(before.revision)
     counting.reads.clear()
@@ -47,10 +48,10 @@ def test_a_relabel_keeps_cached_vectors_of_datasets_but_not_of_label_filters(sto
 
 def test_the_analysis_stays_usable_and_says_labels_changed(store: VectorStore, tmp_path: Path) -> None:
     planted = seed_planted(store)
-    run_analysis(store, AP, AS, ["train"], cache_dir=tmp_path)
+    run_analysis(store, AP, AS, ["train"], cache_dir=tmp_path, actor=ADMIN)
     doc_fresh = load_analysis(store, AP, AS, ["train"])
     assert doc_fresh is not None and not doc_fresh.stale and not doc_fresh.labels_changed
-    labels.set_labels(store, AP, planted["train"][:1], ["eel"], who="ann", why="manual")
+    labels.set_labels(store, AP, planted["train"][:1], ["eel"], actor=user("ann"), why="manual")
     result = load_analysis(store, AP, AS, ["train"])
     assert result is not None and result.stale and result.labels_changed
     assert result.scores.at[planted["train"][0], LABEL] == "eel", "scores join the current labels"
@@ -82,7 +83,7 @@ def test_the_cli_next_to_the_dashboard_is_seen_on_the_next_read(tmp_path: Path) 
         assert again.at[ids[1], LABEL] == "fixed", "the payload cache follows the other process's write"
         (entry,) = history.read_history(dashboard, P)
         assert entry.rows[0].key == key and entry.why == "manual"
-        tags.add_tags(dashboard, P, ids[:3], ["seen"], who="dash")
+        tags.add_tags(dashboard, P, ids[:3], ["seen"], actor=user("dash"))
         shown = subprocess.run([*_CLI, str(path), "history", "--project", P, "--rows"], capture_output=True,
                                text=True, timeout=180, cwd=REPO)
         assert shown.returncode == 0 and "tags" in shown.stdout and "[seen]" in shown.stdout, shown.stderr

@@ -14,6 +14,7 @@ from core.demo import DEMO_PROJECT, MLP_SPACE, PIXELS_SPACE, load_demo
 from core.demo_model import HELD_OUT, assign_splits, plant_labels
 from core.pipeline.compare import run_compare
 from core.store import open_store
+from tests.actors import ADMIN
 
 EXPECTED = {"train": 1078, "test": 359, "production": 360}  # 60 / 20 / 20 % of 1,797 digits
 
@@ -49,7 +50,7 @@ def test_demo_loads_three_datasets_with_drift_and_errors_and_is_idempotent(capsy
         assert {r.status for r in reports} == {"ok"} and len(reports) == 6
         assert seen[-1] == (2 * 1797, 2 * 1797)
         frame = store.payloads(DEMO_PROJECT, MLP_SPACE.name)
-        compared = run_compare(store, DEMO_PROJECT, MLP_SPACE.name, "train", "production")
+        compared = run_compare(store, DEMO_PROJECT, MLP_SPACE.name, "train", "production", actor=ADMIN)
     finally:
         store.close()
     # Compare points at the planted drift: a region only in production, shown by production 9s

@@ -45,20 +45,26 @@ def test_listing_datasets_again_loads_no_shard_while_nothing_changed(tmp_path: P
         assert not store._shards, "the counts came from the kept files, not from loading the shards"
         # a write to one space counts that space again (and only it)
         _add(store, "own", "late", 3)
+        store.close_space(P, "own")  # closed without keeping its counts (as after a cold write)
         store._close_shards()
         assert _counts(store) == {**expected, "late": {"own": 3}}
         assert set(store._shards) == {(P, "own")}
+        # a writer that still has the shard open keeps the counts when it hands the store over
+        _add(store, "own", "later", 2)
+        store._close_shards()
+        assert _counts(store) == {**expected, "late": {"own": 3}, "later": {"own": 2}}
+        assert not store._shards, "counted before the hand-over, not loaded again"
         # deleting a dataset moves every space's revision: nothing stale is served
         store.delete_dataset(P, "train")
-        assert _counts(store) == {"extra": {"other": 7}, "late": {"own": 3}}
+        assert _counts(store) == {"extra": {"other": 7}, "late": {"own": 3}, "later": {"own": 2}}
         store.delete_space(P, "other")
-        assert _counts(store) == {"late": {"own": 3}}
+        assert _counts(store) == {"late": {"own": 3}, "later": {"own": 2}}
         assert not (store.root / COUNTS_DIR / "proj" / "other.json").exists()
     finally:
         store.close()
     reopened = EdgeStore(tmp_path / "s", lock_timeout_s=10.0)  # another process's view: the same
     try:
-        assert _counts(reopened) == {"late": {"own": 3}} and not reopened._shards
+        assert _counts(reopened) == {"late": {"own": 3}, "later": {"own": 2}} and not reopened._shards
     finally:
         reopened.close()
 

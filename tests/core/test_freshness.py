@@ -9,6 +9,7 @@ from core.pipeline.analyse import DOC_KIND, load_analysis, run_analysis
 from core.pipeline.compare import load_compare, run_compare
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
+from tests.actors import ADMIN
 
 P, S = "proj", "emb"
 
@@ -27,7 +28,7 @@ def _seed(store: VectorStore, dataset: str, n: int = 40, seed: int = 0) -> list[
 def test_analysis_is_stale_after_a_label_change_until_recomputed(store: VectorStore) -> None:
     ids = _seed(store, "train")
     assert load_analysis(store, P, S, ["train"]) is None
-    first = run_analysis(store, P, S, ["train"])
+    first = run_analysis(store, P, S, ["train"], actor=ADMIN)
     shown = load_analysis(store, P, S, ["train"])
     assert shown is not None and not shown.stale and shown.fingerprint == first.fingerprint
     store.set_payload(P, [ids[0]], [{"label": "c9"}])  # same counts, new label
@@ -35,16 +36,16 @@ def test_analysis_is_stale_after_a_label_change_until_recomputed(store: VectorSt
     assert shown is not None and shown.stale
     assert shown.fingerprint == first.fingerprint  # the old result, not recomputed by loading
     assert shown.scores.loc[ids[0], "label"] == "c9"  # joined to the current payloads
-    run_analysis(store, P, S, ["train"])
+    run_analysis(store, P, S, ["train"], actor=ADMIN)
     assert not load_analysis(store, P, S, ["train"]).stale  # type: ignore[union-attr]
 
 
 def test_an_unrelated_write_is_cleared_by_a_cheap_reuse(store: VectorStore) -> None:
     _seed(store, "train")
-    first = run_analysis(store, P, S, ["train"])
+    first = run_analysis(store, P, S, ["train"], actor=ADMIN)
     _seed(store, "other", seed=1)  # another dataset of the same space: the revision moves
     assert load_analysis(store, P, S, ["train"]).stale  # type: ignore[union-attr]
-    again = run_analysis(store, P, S, ["train"])
+    again = run_analysis(store, P, S, ["train"], actor=ADMIN)
     assert again.reused and again.fingerprint == first.fingerprint
     assert not load_analysis(store, P, S, ["train"]).stale  # type: ignore[union-attr]
     assert store.list_documents(P, DOC_KIND)  # still the one persisted result
@@ -55,7 +56,7 @@ def test_comparison_is_stale_after_a_change_until_recomputed(store: VectorStore)
     store.set_payload(P, ids, [{"split": "train" if i < 40 else "production"} for i in range(60)])
     a, b = "all:train", "all:production"
     assert load_compare(store, P, S, a, b) is None
-    first = run_compare(store, P, S, a, b)
+    first = run_compare(store, P, S, a, b, actor=ADMIN)
     shown = load_compare(store, P, S, a, b)
     assert shown is not None and not shown.stale
     assert list(shown.novelty.index) == list(first.novelty.index)
@@ -64,5 +65,5 @@ def test_comparison_is_stale_after_a_change_until_recomputed(store: VectorStore)
     shown = load_compare(store, P, S, a, b)
     assert shown is not None and shown.stale and shown.fingerprint == first.fingerprint
     assert moved not in shown.novelty.index and len(shown.novelty) == len(first.novelty) - 1
-    assert not run_compare(store, P, S, a, b).reused
+    assert not run_compare(store, P, S, a, b, actor=ADMIN).reused
     assert not load_compare(store, P, S, a, b).stale  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ from core.pipeline.indexing import build_index_if_large
 from core.pipeline.ingest_job import PHASE_INDEX, PHASE_STORE, VectorSource, run_ingest
 from core.store.base import VectorStore
 from core.types import ITEM_KIND, Item, SpaceInfo
+from tests.actors import ADMIN
 
 
 def _seed(store: VectorStore, n: int = 60, dim: int = 8) -> np.ndarray:
@@ -59,7 +60,7 @@ def test_ingest_use_case_builds_the_index_above_the_threshold(
     calls = _count_optimize(store, monkeypatch)
     phases: list[str] = []
     outcome = run_ingest(store, "p", "d", items, source, settings=load_settings(), phase=phases.append,
-                         index_threshold=100)
+                         index_threshold=100, actor=ADMIN)
     assert outcome.report.stored == 300 and outcome.index_built
     assert calls == ["own"] and phases[:2] == [PHASE_STORE, PHASE_INDEX]
     assert all(p.startswith(PHASE_INDEX) and p.endswith(" s") for p in phases[2:])  # elapsed-time ticks
@@ -72,9 +73,9 @@ def test_ingest_use_case_leaves_small_spaces_and_no_index_runs_alone(
     items, source = _vectors_source(300)
     calls = _count_optimize(store, monkeypatch)
     settings = load_settings()
-    small = run_ingest(store, "p", "d", items, source, settings=settings, index_threshold=1000)
+    small = run_ingest(store, "p", "d", items, source, settings=settings, index_threshold=1000, actor=ADMIN)
     skipped = run_ingest(store, "p", "e", items, source, settings=settings, build_index=False,
-                         index_threshold=100)
+                         index_threshold=100, actor=ADMIN)
     assert not small.index_built and not skipped.index_built and calls == []
     assert store.count("p", "own") == 600
 

@@ -22,6 +22,7 @@ from core.ids import point_id
 from core.pipeline.rejects import IngestReport, write_rejects
 from core.store import open_store
 from core.types import Item, Reject, SpaceInfo
+from tests.actors import ADMIN
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMULAS = ('=HYPERLINK("http://evil.test","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
@@ -100,7 +101,7 @@ def test_every_cli_csv_and_collection_export_is_guarded(tmp_path: Path) -> None:
     ids = _seed_on_disk()
     store = open_store(load_settings())
     try:
-        collections.save(store, P, "queue", ids[:10], space=SPACE, description="=desc")
+        collections.save(store, P, "queue", ids[:10], space=SPACE, description="=desc", actor=ADMIN)
         written = {"collection": collections.export_csv(store, P, "queue")}
     finally:
         store.close()

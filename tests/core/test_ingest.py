@@ -23,6 +23,7 @@ from core.pipeline.ingest import ingest_items
 from core.pipeline.ingest_vectors import VECTOR_BATCH, ingest_vectors, update_payloads
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
+from tests.actors import ADMIN
 from tests.core.test_datasets import (
     make_image_folder,
     write_manifest,
@@ -75,7 +76,7 @@ def test_folder_ingest_stores_labels_rejects_corrupt_files_and_skips_on_rerun(
     seen: list[tuple[int, int]] = []
 
     report = ingest_items(store, "p", "train", items, clip, settings=settings, batch_size=4,
-                          progress=lambda done, total: seen.append((done, total)))
+                          progress=lambda done, total: seen.append((done, total)), actor=ADMIN)
 
     assert (report.total, report.stored, report.skipped, report.status) == (23, 21, 0, "partial")
     reasons = {r.key: r.reason for r in report.rejects}
@@ -88,7 +89,7 @@ def test_folder_ingest_stores_labels_rejects_corrupt_files_and_skips_on_rerun(
     assert seen[0] == (0, 23) and seen[-1] == (23, 23)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
-    again = ingest_items(store, "p", "train", items, clip, settings=settings, batch_size=4)
+    again = ingest_items(store, "p", "train", items, clip, settings=settings, batch_size=4, actor=ADMIN)
     assert (again.stored, again.skipped, len(again.rejects)) == (0, 21, 2)
     assert clip.embedded == 21  # nothing embedded twice
     assert store.count("p", clip.name) == 21
@@ -110,10 +111,10 @@ def test_interrupted_ingest_keeps_stored_batches_and_resumes(
 
     with pytest.raises(KeyboardInterrupt):
         ingest_items(store, "p", "d", items, clip, settings=settings, batch_size=4,
-                     progress=stop_after_two_batches)
+                     progress=stop_after_two_batches, actor=ADMIN)
     assert store.count("p", clip.name) == 8
 
-    report = ingest_items(store, "p", "d", items, clip, settings=settings, batch_size=4)
+    report = ingest_items(store, "p", "d", items, clip, settings=settings, batch_size=4, actor=ADMIN)
     assert (report.skipped, report.stored, report.status) == (8, 12, "ok")
     assert clip.embedded == 20  # the 8 stored before the interruption were not embedded again
     ids = [point_id("p", "d", item.key) for item in items]
@@ -133,7 +134,7 @@ def test_manifest_metadata_is_stored_and_filterable(
              "camera": "north" if i % 2 else "south", "shift": i}
             for label in ("circle", "square") for i in range(3)]
     items = from_manifest(write_manifest(root / "manifest.csv", rows), settings)
-    report = ingest_items(store, "p", "m", items, clip, settings=settings)
+    report = ingest_items(store, "p", "m", items, clip, settings=settings, actor=ADMIN)
     assert report.status == "ok" and report.stored == 6
     space = clip.name
     north = Filter(must=(Condition("meta.camera", equals="north"),))
@@ -152,7 +153,7 @@ def test_text_manifest_with_a_tiny_bert(store: VectorStore, settings: Settings, 
         ("   ", "cat"), ("broken \ufffd text", "car")])]
     items = from_manifest(write_manifest(tmp_path / "data" / "texts.jsonl", rows), settings)
     bert = CountingEmbedder(load_embedder(str(tiny_bert_dir), "text"))
-    report = ingest_items(store, "t", "docs", items, bert, settings=settings)
+    report = ingest_items(store, "t", "docs", items, bert, settings=settings, actor=ADMIN)
     assert (report.stored, report.status) == (3, "partial")
     assert {r.key: r.reason for r in report.rejects} == {"3": "empty text", "4": "text is not valid UTF-8"}
     frame = store.payloads("t", bert.name, fields=["key", "text", "label"])
@@ -178,7 +179,7 @@ def test_unsafe_or_missing_images_are_rejects_not_failures(
              Item("gone", uri=str(root / "gone.png")),
              Item("url", uri="http://example.com/x.png"),
              Item("nothing")]
-    report = ingest_items(store, "p", "d", items, clip, settings=settings)
+    report = ingest_items(store, "p", "d", items, clip, settings=settings, actor=ADMIN)
     reasons = {r.key: r.reason for r in report.rejects}
     assert report.stored == 2 and report.status == "partial"
     assert "outside the allowed data roots" in reasons["outside"]
@@ -187,7 +188,7 @@ def test_unsafe_or_missing_images_are_rejects_not_failures(
     assert "file not found" in reasons["gone"]
     assert "only local image files" in reasons["url"]
     assert reasons["nothing"] == "no image path or uri"
-    failed = ingest_items(store, "p", "e", items[2:], clip, settings=settings)
+    failed = ingest_items(store, "p", "e", items[2:], clip, settings=settings, actor=ADMIN)
     assert failed.status == "failed" and failed.stored == 0
 
 
@@ -200,7 +201,7 @@ def test_own_vectors_join_by_id_and_round_trip_exactly(store: VectorStore, tmp_p
     items = [Item("k0", label="cat"), Item("k1", label="dog"), Item("k-no-vector", label="cat")]
     space = SpaceInfo("own", 5, "vector")
     report = ingest_vectors(store, "v", "train", space, items, vectors, keys=keys,
-                            rejects_dir=tmp_path / "rejects")
+                            rejects_dir=tmp_path / "rejects", actor=ADMIN)
     assert report.stored == 4 and report.status == "partial"
     assert {r.key: r.reason for r in report.rejects} == {
         "k-no-vector": "no vector with this id in the embeddings file",
@@ -220,11 +221,11 @@ def test_own_vectors_join_by_id_and_round_trip_exactly(store: VectorStore, tmp_p
 
     flipped = vectors.copy()
     flipped[:4] *= -1
-    again = ingest_vectors(store, "v", "train", space, items, flipped, keys=keys)
+    again = ingest_vectors(store, "v", "train", space, items, flipped, keys=keys, actor=ADMIN)
     assert again.stored == 4 and store.count("v", "own") == 4  # overwritten, not duplicated
     np.testing.assert_allclose(store.vectors("v", "own", ids)[1], -unit, atol=1e-6)
     with pytest.raises(DimensionMismatchError, match="5-d"):
-        ingest_vectors(store, "v", "train", space, [Item("x")], np.ones((1, 3), np.float32))
+        ingest_vectors(store, "v", "train", space, [Item("x")], np.ones((1, 3), np.float32), actor=ADMIN)
 
 
 def test_own_vectors_file_is_ingested_block_by_block(store: VectorStore, tmp_path: Path) -> None:
@@ -255,7 +256,7 @@ def test_own_vectors_file_is_ingested_block_by_block(store: VectorStore, tmp_pat
     lazy = OwnVectors(own.path, own.keys, own.shape, blocks)
     items = [Item("k3", label="cat"), Item("nope")]
     report = ingest_vectors(Watching(), "b", "d", SpaceInfo("own", 8, "vector"), items, lazy,  # type: ignore[arg-type]
-                            keys=own.keys)
+                            keys=own.keys, actor=ADMIN)
     assert report.stored == 2499 and {r.key for r in report.rejects} == {"k1500", "nope"}
     assert read == [1000, 1000, 500] and max(n for n, _ in upserts) <= VECTOR_BATCH
     assert upserts[0][1] == 1  # the first rows are stored before the second block is read
@@ -267,7 +268,8 @@ def test_own_vectors_file_is_ingested_block_by_block(store: VectorStore, tmp_pat
 def test_repeated_keys_are_found_across_blocks(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ingest_vectors_module, "_ARRAY_BLOCK", 2)
     items = [Item("a"), Item("b"), Item("c"), Item("a"), Item("d")]
-    report = ingest_vectors(store, "r", "d", SpaceInfo("own", 3, "vector"), items, np.eye(5, 3, dtype=np.float64))
+    report = ingest_vectors(store, "r", "d", SpaceInfo("own", 3, "vector"), items, np.eye(5, 3, dtype=np.float64),
+                            actor=ADMIN)
     assert report.stored == 3 and [r.key for r in report.rejects] == ["a", "d"]  # a: repeated, d: zeros
     assert "duplicate key" in report.rejects[0].reason
 
@@ -275,11 +277,11 @@ def test_repeated_keys_are_found_across_blocks(store: VectorStore, monkeypatch: 
 def test_update_payloads_attaches_labels_after_the_vectors(store: VectorStore) -> None:
     vectors = np.eye(4, dtype=np.float32)
     items = [Item(f"k{i}") for i in range(4)]
-    ingest_vectors(store, "u", "prod", SpaceInfo("own", 4, "vector"), items, vectors)
+    ingest_vectors(store, "u", "prod", SpaceInfo("own", 4, "vector"), items, vectors, actor=ADMIN)
     assert store.count("u", "own", Filter(must=(Condition("label", missing=True),))) == 4
     later = [Item("k0", label="cat", prediction="dog", confidence=0.3, meta={"camera": "north"}),
              Item("k1", label="dog"), Item("k2")]
-    assert update_payloads(store, "u", "prod", later) == 2
+    assert update_payloads(store, "u", "prod", later, actor=ADMIN) == 2
     labels = _labels_by_key(store, "u", "own")
     assert (labels["k0"], labels["k1"]) == ("cat", "dog") and pd.isna(labels["k3"])
     assert store.count("u", "own", Filter(must=(Condition("meta.camera", equals="north"),))) == 1

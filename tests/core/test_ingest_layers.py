@@ -17,6 +17,7 @@ from core.errors import BadInputError
 from core.pipeline.ingest import ingest_items, ingest_layers
 from core.store.base import VectorStore
 from core.types import Item
+from tests.actors import ADMIN
 from tests.core.test_cli import run_cli
 from tests.core.test_datasets import make_image_folder, write_truncated_jpeg
 
@@ -61,7 +62,7 @@ def test_one_pass_stores_exactly_the_vectors_of_one_layer_at_a_time(
     items = _items(tmp_path, settings)
     clear_cache()  # each side loads its own copy of the model: nothing is shared between them
     layers = load_layers(path, LAYERS, "image", batch_size=4)
-    reports = ingest_layers(store, "multi", "train", items, layers, settings=settings, batch_size=4)
+    reports = ingest_layers(store, "multi", "train", items, layers, settings=settings, batch_size=4, actor=ADMIN)
 
     names = [info.name for info in layers.space_infos()]
     assert [r.space for r in reports] == names and len(set(names)) == 3
@@ -70,7 +71,7 @@ def test_one_pass_stores_exactly_the_vectors_of_one_layer_at_a_time(
     for layer, name in zip(LAYERS, names, strict=True):
         alone = load_embedder(path, "image", layer=layer, batch_size=4)
         assert alone.name == name
-        ingest_items(store, "single", "train", items, alone, settings=settings, batch_size=4)
+        ingest_items(store, "single", "train", items, alone, settings=settings, batch_size=4, actor=ADMIN)
         multi, single = _by_key(store, "multi", name), _by_key(store, "single", name)
         assert multi.keys() == single.keys() and len(multi) == 10
         assert all(np.array_equal(multi[k], single[k]) for k in multi), layer
@@ -105,20 +106,20 @@ def test_an_interrupted_ingest_resumes_every_space_where_it_stopped(
     items = _items(tmp_path, settings, per_class=6)
     loaded = load_layers(str(tiny_vit_dir), LAYERS, "image", batch_size=4)
     # An interruption between two spaces' upserts: hidden:1 holds the first 8 items, pooled the first 4.
-    ingest_items(store, "p", "d", items[:8], loaded.embedders[0], settings=settings, batch_size=4)
-    ingest_items(store, "p", "d", items[:4], loaded.embedders[2], settings=settings, batch_size=4)
+    ingest_items(store, "p", "d", items[:8], loaded.embedders[0], settings=settings, batch_size=4, actor=ADMIN)
+    ingest_items(store, "p", "d", items[:4], loaded.embedders[2], settings=settings, batch_size=4, actor=ADMIN)
     layers = CountingLayers(loaded.embedders)
     seen: list[tuple[int, int]] = []
 
     reports = ingest_layers(store, "p", "d", items, layers, settings=settings, batch_size=4,
-                            progress=lambda done, total: seen.append((done, total)))
+                            progress=lambda done, total: seen.append((done, total)), actor=ADMIN)
 
     assert [(r.stored, r.skipped) for r in reports] == [(4, 8), (12, 0), (8, 4)]
     assert layers.embedded == 12  # every item lacked in some space (hidden:2 is new): one pass each
     assert all(store.count("p", r.space) == 12 for r in reports)
     assert seen[-1] == (12, 12) and [d for d, _ in seen] == sorted(d for d, _ in seen)
     again = CountingLayers(loaded.embedders)
-    reports = ingest_layers(store, "p", "d", items, again, settings=settings, batch_size=4)
+    reports = ingest_layers(store, "p", "d", items, again, settings=settings, batch_size=4, actor=ADMIN)
     assert again.embedded == 0 and all((r.stored, r.skipped) == (0, 12) for r in reports)
 
 
@@ -130,7 +131,7 @@ def test_rejects_are_reported_once_for_every_space(
     layers = load_layers(str(tiny_vit_dir), ["hidden:1", "pooled"], "image", batch_size=4)
 
     reports = ingest_layers(store, "p", "d", from_image_folder(folder, settings), layers, settings=settings,
-                            rejects_dir=tmp_path / "rejects")
+                            rejects_dir=tmp_path / "rejects", actor=ADMIN)
 
     assert [(r.total, r.stored, len(r.rejects), r.status) for r in reports] == [(7, 6, 1, "partial")] * 2
     assert reports[0].rejects_path is not None and reports[0].rejects_path == reports[1].rejects_path

@@ -27,6 +27,7 @@ from core.interop.label_import import apply_import, preview_import, read_labels
 from core.interop.urls import LOCAL_FILES, image_url
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
+from tests.actors import ADMIN, user
 from tests.core.conftest import make_store
 
 P, SPACE = "proj", "own"
@@ -60,7 +61,7 @@ def seeded(tmp_path: Path, settings: Settings) -> tuple[Path, list[str]]:
     store = make_store("edge", path)
     try:
         ids = seed(store, tmp_path / "data")
-        collections.save(store, P, "c", ids[:8], space=SPACE)
+        collections.save(store, P, "c", ids[:8], space=SPACE, actor=ADMIN)
     finally:
         store.close()
     return path, ids
@@ -316,7 +317,7 @@ def test_finding_export_lists_the_planted_mislabels(tmp_path: Path, settings: Se
         ids, _, clusters = seed_clusters(store, P, SPACE)
         flipped = [ids[i] for i in (1, 32, 63)]  # labeled items moved to the next cluster's label
         store.set_payload(P, flipped, [{"label": f"c{(clusters[i] + 1) % 4}"} for i in (1, 32, 63)])
-        run_analysis(store, P, SPACE)
+        run_analysis(store, P, SPACE, actor=ADMIN)
         items = selection.from_finding(store, P, SPACE, "mislabels")
         assert set(flipped) <= set(items.index[:6])
         assert items["score"].is_monotonic_decreasing
@@ -336,11 +337,11 @@ def test_apply_writes_one_history_entry_and_nothing_when_unchanged(tmp_path: Pat
         ids = seed(store, tmp_path / "data", n=4)
         labels = read_labels(b"key,label\nsub dir/00.png,dog\nsub dir/01.png,dog\n", "fix.csv")
         preview = preview_import(store, P, labels, dataset="train", source="fix.csv")
-        entry = apply_import(store, P, preview, who="tester")
+        entry = apply_import(store, P, preview, actor=user("tester"))
         assert entry is not None and entry.why == "import" and entry.who == "tester" and len(entry.rows) == 1
         assert selection.current_items(store, P, SPACE, ids[:1])["label"].tolist() == ["dog"]
         again = preview_import(store, P, labels, dataset="train")
-        assert not again.changed and apply_import(store, P, again, who="tester") is None
+        assert not again.changed and apply_import(store, P, again, actor=user("tester")) is None
     finally:
         store.close()
 

@@ -14,6 +14,7 @@ from core.config import Settings
 from core.curation.labels import set_labels
 from core.curation.tags import add_tags
 from core.store import open_store
+from tests.actors import ADMIN, user
 from tests.object_scenes import HEIGHT, WIDTH, Scenes, seed_scenes
 
 P, SPACE = "scenes", "colours"
@@ -40,7 +41,7 @@ def test_coco_export_of_tagged_objects_has_the_stored_boxes(tmp_path: Path, sett
     tagged = scenes.objects[:10]  # the boxes of the first 2-3 scenes, labels and predictions
     store = open_store(settings)
     try:
-        add_tags(store, P, tagged, ["fix"], who="test")
+        add_tags(store, P, tagged, ["fix"], actor=user("test"))
     finally:
         store.close()
     code, out = _export(tmp_path, "--format", "coco", "--objects", "--tag", "fix", "--predictions")
@@ -71,7 +72,7 @@ def test_coco_export_of_tagged_objects_has_the_stored_boxes(tmp_path: Path, sett
     # A collection of images and boxes: --objects exports its boxes only.
     store = open_store(settings)
     try:
-        collections.save(store, P, "mixed", [scenes.images[0], *tagged[:3]], space=SPACE)
+        collections.save(store, P, "mixed", [scenes.images[0], *tagged[:3]], space=SPACE, actor=ADMIN)
     finally:
         store.close()
     code, out = _export(tmp_path, "--format", "csv", "--objects", "--collection", "mixed", name="mixed.csv")
@@ -88,14 +89,15 @@ def test_csv_and_jsonl_of_corrected_objects(tmp_path: Path, settings: Settings, 
     store = open_store(settings)
     try:
         new = "bike" if scenes.cls[fixed] == "car" else "car"
-        set_labels(store, P, [fixed], [new], who="test", why="manual")
+        set_labels(store, P, [fixed], [new], actor=user("test"), why="manual")
     finally:
         store.close()
     code, out = _export(tmp_path, "--format", "jsonl", "--objects", "--corrected", name="fixed.jsonl")
     assert code == 0, capsys.readouterr().err
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert row["id"] == fixed and row["label"] == new and row["box"] == scenes.box[fixed]
-    assert row["source"] == "label" and row["match"] == "misclassified" and row["parent"] == scenes.parent[fixed]
+    # Re-matched on relabel (core.curation.rematch): two classes, so the new one is its prediction's.
+    assert row["source"] == "label" and row["match"] == "tp" and row["parent"] == scenes.parent[fixed]
     code, out = _export(tmp_path, "--format", "csv", "--objects", "--corrected", name="fixed.csv")
     frame = pd.read_csv(out)
     assert code == 0 and list(frame["id"]) == [fixed] and {"box", "match", "box_area", "parent"} <= set(frame.columns)
@@ -113,7 +115,7 @@ def test_a_finding_of_the_object_analysis_exports_its_flagged_boxes(tmp_path: Pa
     assert code == 1 and "analyse --objects" in capsys.readouterr().err  # not analysed yet
     store = open_store(settings)
     try:
-        rows = findings_frame(run_object_analysis(store, P, SPACE))
+        rows = findings_frame(run_object_analysis(store, P, SPACE, actor=ADMIN))
     finally:
         store.close()
     flagged = rows[(rows["finder"] == "background") & rows["flagged"]]

@@ -18,6 +18,7 @@ from core.pipeline.maps import get_map, has_map, quick_map
 from core.store.base import VectorStore
 from core.store.documents import FORMAT
 from core.types import Item
+from tests.actors import ADMIN
 from tests.core.conftest import planted_clusters, seed_clusters
 
 FAST = {"n_epochs": 30}
@@ -43,28 +44,28 @@ def cluster_of(coords: np.ndarray, ref: np.ndarray, ref_clusters: np.ndarray) ->
 def test_map_is_fitted_once_then_reused(store: VectorStore, caplog: pytest.LogCaptureFixture) -> None:
     ids, _, _ = seed_clusters(store)
     caplog.set_level(logging.INFO, logger="core.pipeline.maps")
-    first = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    first = get_map(store, PROJECT, SPACE, ["train"], params=FAST, actor=ADMIN)
     assert first.fitted and first.placed == 0 and sorted(first.ids) == sorted(ids)
     assert first.coords.dtype == np.float32 and first.coords.shape == (len(ids), 2)
     assert np.isfinite(first.coords).all()
     assert "map fitted" in caplog.text
-    again = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    again = get_map(store, PROJECT, SPACE, ["train"], params=FAST, actor=ADMIN)
     assert not again.fitted and again.placed == 0
     assert again.ids == first.ids and np.array_equal(again.coords, first.coords)
     assert again.params_hash == first.params_hash
     assert "map reused" in caplog.text
     # a caller that already read the selection's ids (for colouring) passes them: same answer
     frame_ids = list(store.payloads(PROJECT, SPACE, fields=["label"]).index)
-    fast = get_map(store, PROJECT, SPACE, ["train"], params=FAST, ids=frame_ids)
+    fast = get_map(store, PROJECT, SPACE, ["train"], params=FAST, ids=frame_ids, actor=ADMIN)
     assert not fast.fitted and fast.ids == first.ids
 
 
 def test_new_points_are_placed_without_refit(store: VectorStore, caplog: pytest.LogCaptureFixture) -> None:
     _, _, clusters = seed_clusters(store)
-    first = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    first = get_map(store, PROJECT, SPACE, ["train"], params=FAST, actor=ADMIN)
     caplog.set_level(logging.INFO, logger="core.pipeline.maps")
     new_ids, new_clusters = add_points(store, 50)
-    grown = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    grown = get_map(store, PROJECT, SPACE, ["train"], params=FAST, actor=ADMIN)
     assert not grown.fitted and grown.placed == 50 and len(grown) == len(first) + 50
     assert "placed 50 new points" in caplog.text
     assert grown.params_hash != first.params_hash  # the point set changed
@@ -77,7 +78,7 @@ def test_new_points_are_placed_without_refit(store: VectorStore, caplog: pytest.
     assert (cluster_of(placed, first.coords, ref_clusters) == new_clusters).mean() >= 0.95
     assert grown.n_fitted == len(first)
     # and the extended map is persisted: the next call reuses it
-    again = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
+    again = get_map(store, PROJECT, SPACE, ["train"], params=FAST, actor=ADMIN)
     assert not again.fitted and again.placed == 0 and again.ids == grown.ids
 
 
@@ -89,31 +90,31 @@ def _clusters_in_map_order(map_ids: list[str], clusters: np.ndarray) -> np.ndarr
 
 def test_refit_and_other_params_fit_again(store: VectorStore) -> None:
     seed_clusters(store)
-    first = get_map(store, PROJECT, SPACE, ["train"], params=FAST)
-    refitted = get_map(store, PROJECT, SPACE, ["train"], params=FAST, refit=True)
+    first = get_map(store, PROJECT, SPACE, ["train"], params=FAST, actor=ADMIN)
+    refitted = get_map(store, PROJECT, SPACE, ["train"], params=FAST, refit=True, actor=ADMIN)
     assert refitted.fitted and refitted.params_hash == first.params_hash
-    other = get_map(store, PROJECT, SPACE, ["train"], params={**FAST, "min_dist": 0.5})
+    other = get_map(store, PROJECT, SPACE, ["train"], params={**FAST, "min_dist": 0.5}, actor=ADMIN)
     assert other.fitted and other.params_hash != first.params_hash
     # both maps are kept side by side
-    assert not get_map(store, PROJECT, SPACE, ["train"], params=FAST).fitted
-    assert not get_map(store, PROJECT, SPACE, ["train"], params={**FAST, "min_dist": 0.5}).fitted
+    assert not get_map(store, PROJECT, SPACE, ["train"], params=FAST, actor=ADMIN).fitted
+    assert not get_map(store, PROJECT, SPACE, ["train"], params={**FAST, "min_dist": 0.5}, actor=ADMIN).fitted
 
 
 def test_map_survives_reopening_the_store(store_factory: Callable[..., VectorStore], tmp_path: Path) -> None:
     path = tmp_path / "edge"
     store = store_factory("edge", path)
     seed_clusters(store)
-    first = quick_map(store, PROJECT, SPACE, None)
+    first = quick_map(store, PROJECT, SPACE, None, actor=ADMIN)
     assert first.fitted and first.method == "pca"
     store.close()
     reopened = store_factory("edge", path)
     assert has_map(reopened, PROJECT, SPACE, None, method="pca", params={"seed": 0})
     assert not has_map(reopened, PROJECT, SPACE, None, params=FAST)
-    again = quick_map(reopened, PROJECT, SPACE, None)
+    again = quick_map(reopened, PROJECT, SPACE, None, actor=ADMIN)
     assert not again.fitted and np.array_equal(again.coords, first.coords)
     # PCA maps place new points exactly, through the persisted components
     add_points(reopened, 20)
-    grown = quick_map(reopened, PROJECT, SPACE, None)
+    grown = quick_map(reopened, PROJECT, SPACE, None, actor=ADMIN)
     assert grown.placed == 20 and not grown.fitted
     doc = reopened.get_document(PROJECT, MAP_KIND, reopened.list_documents(PROJECT, MAP_KIND)[0])
     assert doc is not None and doc["n"] == len(grown) and "pca_components" in doc
@@ -122,7 +123,7 @@ def test_map_survives_reopening_the_store(store_factory: Callable[..., VectorSto
 def test_has_map_lists_keys_without_reading_the_map(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
     seed_clusters(store)
     assert not has_map(store, PROJECT, SPACE, ["train"], method="pca")
-    get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    get_map(store, PROJECT, SPACE, ["train"], method="pca", actor=ADMIN)
     read: list[str] = []
     original = store.get_document
     monkeypatch.setattr(store, "get_document", lambda *a, **k: read.append(a[2]) or original(*a, **k))
@@ -136,18 +137,18 @@ def test_has_map_lists_keys_without_reading_the_map(store: VectorStore, monkeypa
 
 def test_filter_gives_its_own_map_and_too_few_points_fail(store: VectorStore) -> None:
     seed_clusters(store)
-    only_c0 = get_map(store, PROJECT, SPACE, ["train"], method="pca", flt=Filter.where(label="c0"))
-    whole = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    only_c0 = get_map(store, PROJECT, SPACE, ["train"], method="pca", flt=Filter.where(label="c0"), actor=ADMIN)
+    whole = get_map(store, PROJECT, SPACE, ["train"], method="pca", actor=ADMIN)
     assert whole.fitted and len(only_c0) < len(whole)
     labels = store.payloads(PROJECT, SPACE, fields=["label"])["label"]
     assert set(labels.loc[only_c0.ids]) == {"c0"}
     few = Filter.where(label="c0").and_(Filter.where(**{"meta.n": 1}))
     with pytest.raises(NotEnoughDataError, match="at least"):
-        get_map(store, PROJECT, SPACE, ["train"], method="pca", flt=few)
+        get_map(store, PROJECT, SPACE, ["train"], method="pca", flt=few, actor=ADMIN)
     with pytest.raises(NotFoundError):
-        get_map(store, PROJECT, "no-such-space", ["train"])
+        get_map(store, PROJECT, "no-such-space", ["train"], actor=ADMIN)
     with pytest.raises(ValueError, match="umap"):
-        get_map(store, PROJECT, SPACE, ["train"], method="mds")
+        get_map(store, PROJECT, SPACE, ["train"], method="mds", actor=ADMIN)
 
 
 def test_big_selection_is_fitted_on_a_sample_and_the_rest_placed(store: VectorStore,
@@ -157,7 +158,8 @@ def test_big_selection_is_fitted_on_a_sample_and_the_rest_placed(store: VectorSt
     monkeypatch.setattr(fit, "UMAP_FIT_POINTS", 60)
     ids, _, clusters = seed_clusters(store, per=60)
     steps: list[tuple[int, int]] = []
-    result = get_map(store, PROJECT, SPACE, ["train"], params=FAST, progress=lambda d, t: steps.append((d, t)))
+    result = get_map(store, PROJECT, SPACE, ["train"], actor=ADMIN, params=FAST,
+                     progress=lambda d, t: steps.append((d, t)))
     assert result.fitted and result.n_fitted == 60 and len(result) == len(ids)
     assert steps == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]  # read, fit, place, save
     # planted clusters stay apart: every placed point is nearest its own cluster's fitted points
@@ -172,32 +174,32 @@ def test_big_selection_is_fitted_on_a_sample_and_the_rest_placed(store: VectorSt
 
 def test_reopen_with_unchanged_revision_lists_no_ids(store: VectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
     ids, _, _ = seed_clusters(store)
-    first = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    first = get_map(store, PROJECT, SPACE, ["train"], method="pca", actor=ADMIN)
     calls: list[object] = []
     original = store.payloads
     monkeypatch.setattr(store, "payloads", lambda *a, **k: calls.append(a) or original(*a, **k))
-    again = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    again = get_map(store, PROJECT, SPACE, ["train"], method="pca", actor=ADMIN)
     assert calls == [] and not again.fitted and again.ids == first.ids
     store.set_payload(PROJECT, ids[:1], [{"label": "c9"}])  # labels only: the points are the same
-    get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    get_map(store, PROJECT, SPACE, ["train"], method="pca", actor=ADMIN)
     assert calls == []
     store.set_payload(PROJECT, ids[:1], [{"dataset": "train"}])  # a write that may move points: ids listed once...
-    after_write = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    after_write = get_map(store, PROJECT, SPACE, ["train"], method="pca", actor=ADMIN)
     assert len(calls) == 1 and not after_write.fitted and after_write.placed == 0
-    get_map(store, PROJECT, SPACE, ["train"], method="pca")  # ...and the new revision recorded
+    get_map(store, PROJECT, SPACE, ["train"], method="pca", actor=ADMIN)  # ...and the new revision recorded
     assert len(calls) == 1
 
 
 def test_format_1_map_documents_still_load(store: VectorStore) -> None:
     seed_clusters(store)
-    first = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    first = get_map(store, PROJECT, SPACE, ["train"], method="pca", actor=ADMIN)
     (key,) = store.list_documents(PROJECT, MAP_KIND)
     doc = store.get_document(PROJECT, MAP_KIND, key)
     assert doc is not None and doc[FORMAT] == MAP_FORMAT == 2 and "id_uuids" in doc and "ids" not in doc
     # what embedscope wrote before format 2: ids as a list of strings, no revision
     old = {k: v for k, v in doc.items() if k not in ("id_uuids", "revision")}
     store.put_document(PROJECT, MAP_KIND, key, {**old, FORMAT: 1, "ids": first.ids})
-    reopened = get_map(store, PROJECT, SPACE, ["train"], method="pca")
+    reopened = get_map(store, PROJECT, SPACE, ["train"], method="pca", actor=ADMIN)
     assert not reopened.fitted and reopened.ids == first.ids
     assert np.array_equal(reopened.coords, first.coords)
     upgraded = store.get_document(PROJECT, MAP_KIND, key)  # saved again with the revision, as format 2

@@ -17,6 +17,7 @@ from core.ids import object_id, point_id
 from core.linalg import l2_normalise
 from core.store.base import VectorStore
 from core.types import DATASET, KEY, SOURCE, SPLIT, Item, SpaceInfo
+from tests.actors import ADMIN
 
 N = 120  # digits, one label box and its prediction each, 4 per image
 
@@ -109,7 +110,7 @@ def test_object_analysis_persists_prints_and_exports_duplicates(
     store = EdgeStore(path)
     try:
         pair, leaking = seed(store, "det", "own")
-        result = run_object_analysis(store, "det", "own")
+        result = run_object_analysis(store, "det", "own", actor=ADMIN)
         assert result.summary["duplicate_groups"] == 5 and result.summary["leakage_objects"] == len(leaking)
         assert set(result.duplicate_boxes.index[result.duplicate_boxes["leakage"]]) == leaking
         assert pair <= set(result.duplicate_boxes.index)
@@ -128,7 +129,7 @@ def test_object_analysis_persists_prints_and_exports_duplicates(
         old = {**stored, FORMAT: 1}
         store.put_document("det", DOC_KIND, doc_key_, old)
         assert load_object_analysis(store, "det", "own") is None
-        again = run_object_analysis(store, "det", "own")
+        again = run_object_analysis(store, "det", "own", actor=ADMIN)
         assert not again.reused and again.summary["duplicate_groups"] == 5
     finally:
         store.close()

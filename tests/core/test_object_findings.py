@@ -38,6 +38,7 @@ from core.types import (
     Item,
     SpaceInfo,
 )
+from tests.actors import ADMIN, user
 
 P, S, D = "det", "own", "scenes"
 N_IMAGES = 100  # three digits per image
@@ -246,19 +247,19 @@ def test_analyse_objects_persists_and_the_cli_prints_the_hand_count(
     store = EdgeStore(path)
     try:
         seed_store(store, scene)
-        result = run_object_analysis(store, P, S)
+        result = run_object_analysis(store, P, S, actor=ADMIN)
         assert not result.reused and len(result.objects) == len(scene.objects)
         assert precision_at(list(result.mislabels.index), _ids(scene.wrong), PLANT) >= 0.8
         assert precision_at(list(result.missing.index), _ids(scene.missing), PLANT) >= 0.8
         assert precision_at(list(result.background.index), _ids(scene.background), PLANT) >= 0.8
         assert str(FAILING_CLASS) in set(result.clusters["dominant_class"])
         assert "meta.slot" in result.objects.columns  # metadata comes along for the descriptions
-        again = run_object_analysis(store, P, S)
+        again = run_object_analysis(store, P, S, actor=ADMIN)
         assert again.reused and again.fingerprint == result.fingerprint
         pd.testing.assert_frame_equal(again.mislabels, result.mislabels)
         loaded = load_object_analysis(store, P, S)
         assert loaded is not None and not loaded.stale and list(loaded.missing.index) == list(result.missing.index)
-        assert run_object_analysis(store, P, S, params={"k": 8}).fingerprint != result.fingerprint
+        assert run_object_analysis(store, P, S, params={"k": 8}, actor=ADMIN).fingerprint != result.fingerprint
     finally:
         store.close()
     csv = tmp_path / "findings.csv"
@@ -284,13 +285,13 @@ def test_analyse_objects_persists_and_the_cli_prints_the_hand_count(
     assert main(argv) == 0 and "reused" in capsys.readouterr().out
     store = EdgeStore(path)
     try:
-        set_reviewed(store, P, [str(top["id"].iloc[0])], True, who="test")
+        set_reviewed(store, P, [str(top["id"].iloc[0])], True, actor=user("test"))
         store.close()
         assert main(argv) == 0
         out = capsys.readouterr().out
         assert "reused" in out and "(1 corrected or reviewed box(es) left out)" in out
         store = EdgeStore(path)
-        report = delete_dataset(store, P, D)
+        report = delete_dataset(store, P, D, actor=ADMIN)
         assert any(kind == DOC_KIND for kind, _ in report.results)
     finally:
         store.close()
@@ -306,7 +307,7 @@ def test_analyse_objects_without_objects_says_so(tmp_path: Path) -> None:
         store.ensure_space(P, SpaceInfo(S, 4, "vector"))
         store.upsert(P, S, [point_id(P, D, "a")], np.eye(4, dtype=np.float32)[:1], [Item(key="a").payload(D)])
         with pytest.raises(NotEnoughDataError, match="detection object"):
-            run_object_analysis(store, P, S)
+            run_object_analysis(store, P, S, actor=ADMIN)
         # one class, every box found: a table, and no finding (but no error either)
         boxes = [DetObject("a", src, i, Box(10 * i, 0, 10 * i + 8, 8), "cat", 0.9 if src == "prediction" else None)
                  for src in ("label", "prediction") for i in range(4)]
@@ -314,9 +315,9 @@ def test_analyse_objects_without_objects_says_so(tmp_path: Path) -> None:
                       set(), set(), set(), set())
         x, frame = frame_of(scene, match_set(boxes))
         store.upsert(P, S, list(frame.index), x, [{**row.to_dict(), META: {}} for _, row in frame.iterrows()])
-        result = run_object_analysis(store, P, S)
+        result = run_object_analysis(store, P, S, actor=ADMIN)
         assert result.table.set_index("class").loc["cat", ["labels", "predictions", "tp"]].tolist() == [4, 4, 4]
         assert result.mislabels.empty and result.missing.empty and result.background.empty and result.clusters.empty
-        assert run_object_analysis(store, P, S).reused
+        assert run_object_analysis(store, P, S, actor=ADMIN).reused
     finally:
         store.close()

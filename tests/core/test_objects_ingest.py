@@ -23,6 +23,7 @@ from core.ids import object_id, point_id
 from core.pipeline.objects_ingest import ingest_detections
 from core.store.base import VectorStore
 from core.types import ITEM_KIND, OBJECT_KIND, Item
+from tests.actors import ADMIN
 from tests.core.test_cli import run_cli
 from tests.core.test_ingest import CountingEmbedder
 
@@ -82,7 +83,7 @@ def test_coco_ingest_stores_every_box_with_its_parent_and_match(
     det = read_coco(instances, images_dir, predictions=results, settings=settings)
     seen: list[tuple[int, int]] = []
     report = ingest_detections(store, "p", "val", det, clip, settings=settings, batch_size=2,
-                               progress=lambda done, total: seen.append((done, total)))
+                               progress=lambda done, total: seen.append((done, total)), actor=ADMIN)
 
     space = clip.name
     assert (report.images, report.labels, report.predictions) == (4, N_LABELS, N_PREDICTIONS)
@@ -147,7 +148,7 @@ def test_an_interrupted_object_ingest_resumes_and_stores_nothing_twice(
 
     monkeypatch.setattr(clip, "embed_preprocessed", embed)
     with pytest.raises(KeyboardInterrupt):
-        ingest_detections(store, "p", "val", det, clip, settings=settings, batch_size=1)
+        ingest_detections(store, "p", "val", det, clip, settings=settings, batch_size=1, actor=ADMIN)
     boxes = {name: len(LABELS[name]) - (2 if name == "d.png" else 0) + len(PREDICTIONS.get(name, []))
              for name in LABELS}
     assert calls == [1, boxes["a.png"], 1, boxes["b.png"], 1, boxes["c.png"]]
@@ -155,7 +156,7 @@ def test_an_interrupted_object_ingest_resumes_and_stores_nothing_twice(
     assert stored_before == 3 + boxes["a.png"] + boxes["b.png"]  # a, b whole; c's image point only
 
     calls.clear()
-    report = ingest_detections(store, "p", "val", det, clip, settings=settings, batch_size=1)
+    report = ingest_detections(store, "p", "val", det, clip, settings=settings, batch_size=1, actor=ADMIN)
     # Only what is missing reaches the model: c's crops, then d's image and its crop.
     assert calls == [boxes["c.png"], 1, boxes["d.png"]]
     assert (report.skipped, report.stored) == (stored_before, sum(calls))
@@ -163,7 +164,7 @@ def test_an_interrupted_object_ingest_resumes_and_stores_nothing_twice(
     assert report.statuses == EXPECTED  # counted over every stored box, before and now
 
     calls.clear()
-    again = ingest_detections(store, "p", "val", det, clip, settings=settings)
+    again = ingest_detections(store, "p", "val", det, clip, settings=settings, actor=ADMIN)
     assert calls == [] and again.stored == 0 and store.count("p", clip.name) == 4 + N_LABELS + N_PREDICTIONS
 
 
@@ -177,7 +178,7 @@ def test_a_box_outside_its_image_is_rejected_by_name_and_the_image_kept(
         DetObject("x.png", "label", 0, good, "cat"), DetObject("x.png", "label", 1, outside, "cat"),
         DetObject("x.png", "prediction", 0, good, "cat", 0.9), DetObject("gone.png", "label", 0, good, "dog"),
     ], [])
-    report = ingest_detections(store, "p", "d", det, clip, settings=settings)
+    report = ingest_detections(store, "p", "d", det, clip, settings=settings, actor=ADMIN)
     reasons = {r.key: r.reason for r in report.rejects}
     assert set(reasons) == {"x.png#label/1", "gone.png", "gone.png#label/0"}
     assert "cannot be cropped" in reasons["x.png#label/1"] and "file not found" in reasons["gone.png#label/0"]
@@ -214,7 +215,7 @@ def test_roi_objects_go_to_their_own_space_next_to_the_image_points(
     instances, results, images_dir = coco
     det = read_coco(instances, images_dir, predictions=results, settings=settings)
     embedder = load_embedder(str(tiny_clip_dir), "image", batch_size=8)
-    report = ingest_detections(store, "p", "val", det, embedder, mode="roi", settings=settings)
+    report = ingest_detections(store, "p", "val", det, embedder, mode="roi", settings=settings, actor=ADMIN)
     roi = object_space_info(embedder, "roi").name
     assert report.object_space == roi != report.space and f"objects {roi}" in report.summary()
     assert store.count("p", report.space) == 4 and store.count("p", roi) == N_LABELS + N_PREDICTIONS

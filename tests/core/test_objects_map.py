@@ -6,6 +6,7 @@ from core.config import Settings
 from core.filters import Condition, Filter, items_only, names_kind, objects_only
 from core.pipeline.maps import get_map, has_map, selection_filter
 from core.store import open_store
+from tests.actors import ADMIN
 from tests.object_scenes import Scenes, seed_scenes
 
 
@@ -20,17 +21,17 @@ def test_the_objects_map_holds_the_objects_and_is_persisted_apart(settings: Sett
     scenes: Scenes = seed_scenes(settings)
     store = open_store(settings)
     try:
-        images = get_map(store, scenes.project, scenes.space, None, method="pca")
+        images = get_map(store, scenes.project, scenes.space, None, method="pca", actor=ADMIN)
         assert not has_map(store, scenes.project, scenes.space, None, method="pca", flt=objects_only())
-        objects = get_map(store, scenes.project, scenes.space, None, method="pca", flt=objects_only())
+        objects = get_map(store, scenes.project, scenes.space, None, method="pca", flt=objects_only(), actor=ADMIN)
         assert sorted(images.ids) == sorted(scenes.images)
         assert sorted(objects.ids) == sorted(scenes.objects)
         assert has_map(store, scenes.project, scenes.space, None, method="pca", flt=objects_only())
         # Narrowed further (fit on the filtered objects only): the missed and spurious boxes alone.
-        missed = get_map(store, scenes.project, scenes.space, None, method="pca",
+        missed = get_map(store, scenes.project, scenes.space, None, method="pca", actor=ADMIN,
                          flt=objects_only(Filter(must=(Condition("match", one_of=("missed", "spurious")),))))
         assert sorted(missed.ids) == sorted(o for o, s in scenes.status.items() if s in ("missed", "spurious"))
-        again = get_map(store, scenes.project, scenes.space, None, method="pca", flt=objects_only())
+        again = get_map(store, scenes.project, scenes.space, None, method="pca", flt=objects_only(), actor=ADMIN)
         assert not again.fitted and again.ids == objects.ids
     finally:
         store.close()

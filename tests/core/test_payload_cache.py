@@ -17,6 +17,7 @@ from core.filters import Filter
 from core.pipeline import payload_cache
 from core.pipeline.payload_cache import is_cached, load_payloads
 from core.store.base import VectorStore
+from tests.actors import ADMIN, user
 from tests.core.conftest import seed_clusters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +108,7 @@ def test_a_persisted_analysis_joins_its_payloads_from_the_cache(store: VectorSto
     from core.pipeline.analyse import load_analysis, run_analysis
 
     seed_clusters(store, P)
-    run_analysis(store, P, "own")
+    run_analysis(store, P, "own", actor=ADMIN)
     counting = Counting(store)
     first = load_analysis(counting, P, "own", cache_dir=tmp_path)  # type: ignore[arg-type]
     again = load_analysis(counting, P, "own", cache_dir=tmp_path)  # type: ignore[arg-type]
@@ -156,10 +157,10 @@ def test_tags_labels_and_review_marks_patch_the_cached_frame(store: VectorStore,
     store.set_payload(P, ids[:1], [{"tags": ["seen"], "reviewed": True, "original_label": "c0"}])
 
     def writes() -> None:
-        tags.add_tags(store, P, ids[:40], ["odd", "blurry"], who="t")
-        labels.set_labels(store, P, ids[5:8], ["c9", None, "c1"], who="t", why="manual")
-        tags.set_reviewed(store, P, ids[10:30], True, who="t")
-        tags.remove_tags(store, P, ids[:5], ["odd"], who="t")
+        tags.add_tags(store, P, ids[:40], ["odd", "blurry"], actor=user("t"))
+        labels.set_labels(store, P, ids[5:8], ["c9", None, "c1"], actor=user("t"), why="manual")
+        tags.set_reviewed(store, P, ids[10:30], True, actor=user("t"))
+        tags.remove_tags(store, P, ids[:5], ["odd"], actor=user("t"))
         store.set_payload(P, ids[50:52], [{"confidence": 2.5}, {"split": None}])
 
     frame = _patched_equals_full(store, tmp_path, writes, fields=fields)
@@ -175,7 +176,8 @@ def test_a_write_of_a_new_column_meta_or_a_filtered_field_reads_the_store(store:
     ids, _, _ = seed_clusters(store, P)
     first, second, third = sorted(ids)[:3]  # rows 0, 1, 2 of the frame (id order)
     # a new key on row 0 precedes that row's meta.* columns in a full read: not patched
-    _patched_equals_full(store, tmp_path, lambda: tags.add_tags(store, P, [first, third], ["new"], who="t"), reads=1)
+    _patched_equals_full(store, tmp_path, lambda: tags.add_tags(store, P, [first, third], ["new"], actor=user("t")),
+                         reads=1)
     # later rows: every column appeared before, so the new ones go last, in the order first met
     frame = _patched_equals_full(store, tmp_path, lambda: [store.set_payload(P, [third, second], [{"zz": 1, "aa": 2}] * 2),
                                                            store.set_payload(P, [second], [{"bb": 3}])])
@@ -194,9 +196,9 @@ def test_vector_writes_break_the_chain(store: VectorStore, tmp_path: Path) -> No
     ids, vectors, _ = seed_clusters(store, P)
 
     def upsert_then_tag() -> None:
-        tags.add_tags(store, P, ids[:2], ["x"], who="t")
+        tags.add_tags(store, P, ids[:2], ["x"], actor=user("t"))
         store.upsert(P, "own", ids[:1], vectors[1:2], [{"dataset": "train", "kind": "item", "key": "item-0000"}])
-        tags.add_tags(store, P, ids[3:4], ["x"], who="t")
+        tags.add_tags(store, P, ids[3:4], ["x"], actor=user("t"))
 
     _patched_equals_full(store, tmp_path, upsert_then_tag, reads=1)
     _patched_equals_full(store, tmp_path, lambda: store.delete_dataset(P, "train"), reads=1)
@@ -254,8 +256,8 @@ def test_a_write_from_another_process_patches_the_frame(tmp_path: Path) -> None:
         ids, _, _ = seed_clusters(store, P)
         store.set_payload(P, ids[:1], [{"tags": []}])
         script = ("import sys; from core.store import EdgeStore; from core.curation import tags; "
-                  "s = EdgeStore(sys.argv[1], lock_timeout_s=20.0); "
-                  "tags.add_tags(s, 'proj', sys.argv[2:], ['remote'], who='cli'); s.close()")
+                  "from core.auth import Actor, Role; s = EdgeStore(sys.argv[1], lock_timeout_s=20.0); "
+                  "tags.add_tags(s, 'proj', sys.argv[2:], ['remote'], actor=Actor('cli', Role.EDITOR)); s.close()")
 
         def remote() -> None:
             done = subprocess.run([sys.executable, "-c", script, str(root), *ids[:7]], cwd=ROOT,

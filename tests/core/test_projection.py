@@ -20,6 +20,7 @@ from core.projection import (
 )
 from core.projection.place import knn_reduced, place_reduced
 from core.warmup import warm_up_umap
+from tests.actors import ADMIN
 
 FAST_UMAP = {"n_epochs": 60}
 FAST_TSNE = {"max_iter": 500}
@@ -200,9 +201,9 @@ def test_bad_params_fail_before_any_vector_is_read(tmp_path: Path, monkeypatch: 
 
         monkeypatch.setattr(store, "vectors", no_vectors)
         with pytest.raises(BadInputError, match="min_dist"):
-            get_map(store, "proj", "own", None, params={"min_dist": 3.0})
+            get_map(store, "proj", "own", None, params={"min_dist": 3.0}, actor=ADMIN)
         with pytest.raises(BadInputError, match="perplexity"):
-            get_map(store, "proj", "own", None, method="tsne", params={"perplexity": -1})
+            get_map(store, "proj", "own", None, method="tsne", params={"perplexity": -1}, actor=ADMIN)
         with pytest.raises(BadInputError, match="n_epochs"):
             has_map(store, "proj", "own", None, params={"n_epochs": -1})
     finally:

@@ -30,6 +30,7 @@ from core.store.base import VectorStore
 from core.store.documents import FORMAT, load_versioned
 from core.store.migrate import migrate
 from core.types import KIND, SpaceInfo
+from tests.actors import ADMIN
 from tests.core.conftest import STORE_KINDS, make_store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_v1"
@@ -74,15 +75,15 @@ def test_a_store_of_the_previous_layout_migrates_keeping_every_point_map_and_col
     try:
         assert store.schema_version() == 1
         before = _snapshot(store)
-        dry = migrate(store, dry_run=True)
+        dry = migrate(store, dry_run=True, actor=ADMIN)
         assert dry.changed and any("kind='item' set on 10 point(s)" in line for line in dry.changes), dry.changes
         assert store.schema_version() == 1 and _snapshot(store).keys() == before.keys()
         assert store.count(P, "own", Filter(must=(Condition(KIND, missing=True),))) == 10  # dry run wrote nothing
         revision = store.revision(P, "own")
-        report = migrate(store)
+        report = migrate(store, actor=ADMIN)
         assert report.changed and report.from_version == 1 and report.to_version == schema.SCHEMA_VERSION
         assert store.revision(P, "own") != revision
-        again = migrate(store)
+        again = migrate(store, actor=ADMIN)
         assert not again.changed and "nothing to migrate" in again.summary()
     finally:
         store.close()
@@ -116,7 +117,7 @@ def _check_documents(store: VectorStore, expected: dict[str, Any]) -> None:
     new_map = from_doc(stored, "pca", stored["params"])
     assert old_map is not None and new_map is not None
     np.testing.assert_array_equal(new_map.coords, old_map.coords)
-    reopened = maps.get_map(store, P, "own", None, method="pca")
+    reopened = maps.get_map(store, P, "own", None, method="pca", actor=ADMIN)
     assert not reopened.fitted and reopened.placed == 0  # the persisted layout is reused, not refitted
     assert reopened.ids == old_map.ids
     np.testing.assert_array_equal(reopened.coords, old_map.coords)
@@ -146,7 +147,7 @@ def test_a_store_of_a_newer_layout_is_refused_naming_both_versions(kind: str, tm
     store.write_schema_version(schema.SCHEMA_VERSION + 1)
     with pytest.raises(StoreTooNewError, match=f"version {schema.SCHEMA_VERSION + 1}.*up to version "
                                                f"{schema.SCHEMA_VERSION}"):
-        migrate(store)
+        migrate(store, actor=ADMIN)
     store.close()
     with pytest.raises(StoreTooNewError, match="newer embedscope"):
         _open(kind, path)
@@ -157,7 +158,7 @@ def test_a_new_store_is_stamped_with_the_current_version(kind: str, tmp_path: Pa
     store = _open(kind, tmp_path / kind)
     try:
         assert store.schema_version() == schema.SCHEMA_VERSION
-        assert not migrate(store).changed
+        assert not migrate(store, actor=ADMIN).changed
     finally:
         store.close()
     memory = make_store(kind)
@@ -208,15 +209,15 @@ def test_every_reader_refuses_a_document_of_a_newer_format(store: VectorStore) -
     ids = [point_id(P, "d", str(i)) for i in range(12)]
     vectors = np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32)
     store.upsert(P, "own", ids, vectors, [{"dataset": "d", "key": str(i), "kind": "item"} for i in range(12)])
-    collections.save(store, P, "c", ids[:3], space="own")
-    maps.get_map(store, P, "own", None, method="pca")
+    collections.save(store, P, "c", ids[:3], space="own", actor=ADMIN)
+    maps.get_map(store, P, "own", None, method="pca", actor=ADMIN)
     for kind in ("collection", MAP_KIND):
         (key,) = store.list_documents(P, kind)
         store.put_document(P, kind, key, {**(store.get_document(P, kind, key) or {}), FORMAT: 99})
     with pytest.raises(StoreTooNewError, match="collection document 'c'.*format 99"):
         collections.get(store, P, "c")
     with pytest.raises(StoreTooNewError, match="map document 'own:.*format 99"):
-        maps.get_map(store, P, "own", None, method="pca")
+        maps.get_map(store, P, "own", None, method="pca", actor=ADMIN)
 
 
 @pytest.mark.parametrize("kind", STORE_KINDS)

@@ -21,6 +21,7 @@ from core.pipeline import evaluate
 from core.pipeline.evaluate import evaluate_spaces, sample_rows, stored_scorecard
 from core.store.base import VectorStore
 from core.types import Item, SpaceInfo
+from tests.actors import ADMIN
 
 PROJECT = "digits"
 N = 500  # digits kept: enough for 10 classes of ~50, fast on 2 cores
@@ -104,7 +105,7 @@ def test_the_sample_picks_the_same_ids_wherever_they_exist() -> None:
 
 def test_evaluate_ranks_the_clean_space_first_and_persists_each_row(digits_store: VectorStore,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    card = evaluate_spaces(digits_store, PROJECT, sample=300)
+    card = evaluate_spaces(digits_store, PROJECT, sample=300, actor=ADMIN)
     assert list(card.table.index) == ["clean", "noisy", "unlabelled"]
     assert card.best == "clean" and card.best_line().startswith("Best space: clean, by linear-probe")
     assert (card.table.loc[["clean", "noisy"], "evaluated"] == 300).all()  # a sample of the 500
@@ -116,7 +117,7 @@ def test_evaluate_ranks_the_clean_space_first_and_persists_each_row(digits_store
     calls: list[str] = []
     real = evaluate.score_one
     monkeypatch.setattr(evaluate, "score_one", lambda *a, **kw: calls.append(a[2].name) or real(*a, **kw))
-    again = evaluate_spaces(digits_store, PROJECT, sample=300)
+    again = evaluate_spaces(digits_store, PROJECT, sample=300, actor=ADMIN)
     assert calls == [] and again.table.equals(card.table)
     assert stored_scorecard(digits_store, PROJECT, sample=300).missing == []
     assert stored_scorecard(digits_store, PROJECT, sample=200).missing == ["clean", "noisy", "unlabelled"]
@@ -125,10 +126,10 @@ def test_evaluate_ranks_the_clean_space_first_and_persists_each_row(digits_store
 def test_a_persisted_map_adds_its_trustworthiness_and_a_write_rescores(digits_store: VectorStore) -> None:
     from core.pipeline.maps import get_map
 
-    evaluate_spaces(digits_store, PROJECT, ["clean"], sample=300)
-    get_map(digits_store, PROJECT, "clean", None, method="pca")
+    evaluate_spaces(digits_store, PROJECT, ["clean"], sample=300, actor=ADMIN)
+    get_map(digits_store, PROJECT, "clean", None, method="pca", actor=ADMIN)
     assert stored_scorecard(digits_store, PROJECT, ["clean"], sample=300).missing == ["clean"]
-    card = evaluate_spaces(digits_store, PROJECT, ["clean"], sample=300)
+    card = evaluate_spaces(digits_store, PROJECT, ["clean"], sample=300, actor=ADMIN)
     assert card.table.loc["clean", "map"] == "pca" and 0.5 < card.table.loc["clean", "trustworthiness"] <= 1.0
     digits_store.set_payload(PROJECT, [point_id(PROJECT, "all", "d0000")], [{"label": "7"}])
     assert stored_scorecard(digits_store, PROJECT, ["clean"], sample=300).missing == ["clean"]
@@ -136,18 +137,18 @@ def test_a_persisted_map_adds_its_trustworthiness_and_a_write_rescores(digits_st
 
 def test_unknown_project_space_or_dataset_is_named(digits_store: VectorStore) -> None:
     with pytest.raises(NotFoundError, match="Project 'nope' not found"):
-        evaluate_spaces(digits_store, "nope")
+        evaluate_spaces(digits_store, "nope", actor=ADMIN)
     with pytest.raises(NotFoundError, match="'shiny' not found in project 'digits'; it has: clean"):
-        evaluate_spaces(digits_store, PROJECT, ["shiny"])
+        evaluate_spaces(digits_store, PROJECT, ["shiny"], actor=ADMIN)
     with pytest.raises(NotFoundError, match="'gone'"):
-        evaluate_spaces(digits_store, PROJECT, datasets=["gone"])
+        evaluate_spaces(digits_store, PROJECT, datasets=["gone"], actor=ADMIN)
 
 
 def test_deleting_a_space_deletes_its_scorecard_rows(digits_store: VectorStore) -> None:
     from core.pipeline.delete import delete_space
 
-    evaluate_spaces(digits_store, PROJECT, ["clean", "noisy"], sample=300)
-    delete_space(digits_store, PROJECT, "noisy")
+    evaluate_spaces(digits_store, PROJECT, ["clean", "noisy"], sample=300, actor=ADMIN)
+    delete_space(digits_store, PROJECT, "noisy", actor=ADMIN)
     keys = digits_store.list_documents(PROJECT, evaluate.DOC_KIND)
     assert [k.split(":")[0] for k in keys] == ["clean"]
 

@@ -12,6 +12,7 @@ from core.config import Settings
 from core.datasets import from_image_folder
 from core.pipeline.ingest import ingest_items
 from core.store.base import VectorStore
+from tests.actors import ADMIN
 from tests.core.test_datasets import make_image_folder
 from tests.core.test_ingest import CountingEmbedder
 from ui import images
@@ -23,7 +24,7 @@ def test_ingest_writes_the_thumbnails_the_map_reads(store: VectorStore, settings
     folder = tmp_path / "data" / "shapes"
     make_image_folder(folder, {"circle": 3, "square": 2})
     items = from_image_folder(folder, settings)
-    ingest_items(store, "p", "train", items, clip, settings=settings, batch_size=2)
+    ingest_items(store, "p", "train", items, clip, settings=settings, batch_size=2, actor=ADMIN)
     made = sorted((settings.cache_dir / "thumbs").rglob("*.jpg"))
     assert len(made) == 5
     for item in items:

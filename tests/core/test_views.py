@@ -12,6 +12,7 @@ from core.errors import BadInputError, NotFoundError
 from core.ids import point_id
 from core.store.base import VectorStore
 from core.views import View
+from tests.actors import ADMIN
 from tests.core.conftest import seed_clusters
 
 FULL = View(project="demo", space="pixels", datasets=("train", "prod"), colour="meta.camera",
@@ -56,18 +57,19 @@ def test_saved_views_live_in_the_store(store: VectorStore) -> None:
     seed_clusters(store, project="proj")
     assert views.list_views(store, "proj") == []
     saved = views.save_view(store, "proj", "  low confidence ", View(colour="label", page="pages/2_Explore.py",
-                                                                   confidence=(0.0, 0.4)))
+                                                                   confidence=(0.0, 0.4)), actor=ADMIN)
     assert saved == "low confidence"
-    views.save_view(store, "proj", "all", View())
+    views.save_view(store, "proj", "all", View(), actor=ADMIN)
     assert views.list_views(store, "proj") == ["all", "low confidence"]
     loaded = views.load_view(store, "proj", "low confidence")
     assert (loaded.project, loaded.colour, loaded.confidence, loaded.page) == \
         ("proj", "label", (0.0, 0.4), "pages/2_Explore.py")
-    assert views.delete_view(store, "proj", "all") and not views.delete_view(store, "proj", "all")
+    assert views.delete_view(store, "proj", "all", actor=ADMIN)
+    assert not views.delete_view(store, "proj", "all", actor=ADMIN)
     assert views.list_views(store, "proj") == ["low confidence"]
     with pytest.raises(NotFoundError):
         views.load_view(store, "proj", "all")
     with pytest.raises(BadInputError):
-        views.save_view(store, "proj", "../x", View())
+        views.save_view(store, "proj", "../x", View(), actor=ADMIN)
     with pytest.raises(NotFoundError):
-        views.save_view(store, "no-such-project", "v", View())
+        views.save_view(store, "no-such-project", "v", View(), actor=ADMIN)

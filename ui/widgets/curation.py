@@ -9,11 +9,13 @@ from typing import Any
 
 import streamlit as st
 
+from core.auth import Permission
 from core.display import shorten
 from core.errors import CoreError
 from core.store.base import VectorStore
 from core.types import LABEL, REVIEWED, TAGS
 from ui import resources, state
+from ui.actor import current_actor
 from ui.page import PageContext
 from ui.text import md
 
@@ -42,18 +44,6 @@ def scope(ctx: PageContext | None = None) -> Scope | None:
     if project is None or space is None:
         return None
     return Scope(resources.get_store(), project, space, tuple(state.get_datasets()))
-
-
-def who() -> str:
-    """Who acts: the signed-in user's email (st.login), else the OS user (core.curation)."""
-    try:
-        if getattr(st.user, "is_logged_in", False) and getattr(st.user, "email", None):
-            return str(st.user.email)
-    except (AttributeError, KeyError, RuntimeError) as e:  # Streamlit without an auth config
-        log.debug("no signed-in user: %s", e)
-    from core.curation.history import who_am_i
-
-    return who_am_i()
 
 
 def known_values(sc: Scope, field: str) -> list[str]:
@@ -93,7 +83,8 @@ def _on_tags(sc: Scope, ids: Ids, key: str, add: bool) -> None:
         return
     points = _ids(ids)
     fn = tags.add_tags if add else tags.remove_tags
-    run_action(lambda: f"{'Tagged' if add else 'Untagged'} {fn(sc.store, sc.project, points, chosen, who=who()):,} "
+    actor = current_actor()
+    run_action(lambda: f"{'Tagged' if add else 'Untagged'} {fn(sc.store, sc.project, points, chosen, actor=actor):,} "
                  f"item(s): {', '.join(chosen)}")
     st.session_state[f"{key}.tags"] = []
 
@@ -108,7 +99,7 @@ def _on_label(sc: Scope, ids: Ids, key: str) -> None:
 
     def act() -> str:
         entry = labels.set_labels(sc.store, sc.project, points, [str(label).strip()] * len(points),
-                                  who=who(), why="manual")
+                                  actor=current_actor(), why="manual")
         return "Nothing changed." if entry is None else f"Label set on {len(entry.rows):,} item(s)."
     run_action(act)
 
@@ -117,7 +108,8 @@ def _on_reviewed(sc: Scope, ids: Ids, reviewed: bool) -> None:
     from core.curation import tags
 
     points = _ids(ids)
-    run_action(lambda: f"{tags.set_reviewed(sc.store, sc.project, points, reviewed, who=who()):,} item(s) marked "
+    actor = current_actor()
+    run_action(lambda: f"{tags.set_reviewed(sc.store, sc.project, points, reviewed, actor=actor):,} item(s) marked "
                  f"{'reviewed' if reviewed else 'not reviewed'}.")
 
 
@@ -141,6 +133,9 @@ def curation_actions(ctx: PageContext | None, ids: Ids, *, key: str, count: int 
     """
     sc = scope(ctx)
     if sc is None:
+        return
+    if not current_actor().can(Permission.TAG):  # a viewer: no buttons that core would refuse
+        st.caption(":material/visibility: View only: tagging and relabeling need the editor role.")
         return
     n = count if count is not None else (None if callable(ids) else len(ids))
     what = "item" if n == 1 else (f"{n:,} items" if n is not None else "these items")

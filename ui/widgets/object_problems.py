@@ -18,19 +18,20 @@ import streamlit as st
 
 from core import export
 from ui import resources
-from ui.errors import show_errors
+from ui.actor import current_actor
 from ui.page import PageContext
 from ui.text import md
-from ui.widgets.curation import finding_actions, run_action, who
+from ui.widgets.curation import finding_actions, run_action
 from ui.widgets.grid import paged_grid
 from ui.widgets.out_of_date import out_of_date_notice
-from ui.widgets.progress import ProgressBar
 
 _CSV_EXTRA = ("box", "source", "match", "suggested_label")
 TOP = 24  # crops per page of a finding's mosaic
 MAX_CLUSTERS = 8
-TITLE = "Problems: matching per class, mislabeled boxes, missing labels, background, failure clusters"
-TABS = ("Likely mislabeled boxes", "Likely missing labels", "Background predictions", "Failure clusters")
+TITLE = ("Problems: matching per class, mislabeled boxes, missing labels, background, failure clusters, "
+         "duplicates")
+TABS = ("Likely mislabeled boxes", "Likely missing labels", "Background predictions", "Failure clusters",
+        "Duplicates / leakage")
 
 
 @dataclass(frozen=True)
@@ -86,20 +87,38 @@ def current_object_analysis(ctx: PageContext) -> Any | None:
     return _load(ctx.project, ctx.space, tuple(sorted(set(ctx.datasets))), resources.project_revision(ctx.project))
 
 
-def run_find_object_problems(ctx: PageContext, params: dict[str, Any] | None = None) -> Any:
-    """Run (or reuse) the object analysis of the sidebar's selection with a progress bar; returns it.
-    NotEnoughDataError (a CoreError) when the space holds fewer than 3 objects: the page shows it."""
-    from core.pipeline.analyse_objects import run_object_analysis
+OBJECT_ANALYSIS_JOB = "problems.object_analysis"  # the key under which a page follows it (ui.jobs_view)
+
+
+def start_find_object_problems(ctx: PageContext, params: dict[str, Any] | None = None) -> None:
+    """Start the object analysis of the sidebar's selection as a background job this session follows (or
+    join the one running for the same data); follow_find_object_problems draws it."""
+    from core.jobs.work import object_analysis
     from core.pipeline.vector_cache import cache_folder
+    from ui import jobs_view
 
     assert ctx.project is not None and ctx.space is not None
-    with st.status("Finding problems in the objects: mislabeled boxes, missing labels, failure clusters…",
-                   expanded=True) as status:
-        with ProgressBar("Analysing the objects", container=status) as bar:
-            result = run_object_analysis(ctx.store, ctx.project, ctx.space, ctx.datasets, params=params,
-                                         progress=bar, cache_dir=cache_folder(ctx.settings))
-        status.update(label=f"Problems found in {len(result.objects):,} objects", state="complete", expanded=False)
-    return result
+    jobs_view.start(OBJECT_ANALYSIS_JOB, object_analysis(ctx.store, ctx.project, ctx.space, ctx.datasets,
+                                                         actor=current_actor(), params=params,
+                                                         cache_dir=cache_folder(ctx.settings)))
+
+
+def follow_find_object_problems(container: Any = None) -> Any:
+    """The ObjectAnalysis of the job this session follows once finished (persisted: current_object_analysis
+    reads it too), else None (its progress drawn while it runs; the page reruns at its end). Its error
+    (NotEnoughDataError below 3 objects, a CoreError) is raised for the page to show."""
+    from ui import jobs_view
+
+    job = jobs_view.track(OBJECT_ANALYSIS_JOB, "Finding problems in the objects: mislabeled boxes, missing labels, "
+                          "failure clusters", container=container)
+    return job.result if job is not None else None
+
+
+def run_find_object_problems(ctx: PageContext, params: dict[str, Any] | None = None, container: Any = None) -> Any:
+    """Run (or reuse) the object analysis as a background job: the ObjectAnalysis when it finished within
+    settings.job_wait_s, else None while it runs (its progress shown, the page reruns when it ends)."""
+    start_find_object_problems(ctx, params)
+    return follow_find_object_problems(container)
 
 
 def class_table(analysis: Any) -> pd.DataFrame:
@@ -123,13 +142,15 @@ def _class_table(analysis: Any, key: str) -> None:
 
 def _summary(analysis: Any) -> None:
     s = analysis.summary or {}
-    cols = st.columns(5)
+    cols = st.columns(6)
     cols[0].metric("Objects", f"{s.get('objects', len(analysis.objects)):,}",
                    help=f"{s.get('labels', 0):,} labels, {s.get('predictions', 0):,} predictions")
     cols[1].metric("Likely mislabeled", s.get("likely_mislabels", 0))
     cols[2].metric("Likely missing", s.get("likely_missing", 0))
     cols[3].metric("Background", s.get("likely_background", 0))
     cols[4].metric("Failure clusters", s.get("failure_clusters", len(analysis.clusters)))
+    cols[5].metric("Duplicate groups", s.get("duplicate_groups", len(analysis.duplicates)),
+                   help=f"{s.get('leakage_objects', 0):,} boxes leak across datasets or splits")
 
 
 def _headline(count: int, noun: str) -> str:
@@ -157,7 +178,7 @@ def _on_accept(ctx: PageContext, points: list[str], suggested: list[str]) -> Non
     assert project is not None
 
     def act() -> str:
-        entry = labels.set_labels(ctx.store, project, points, suggested, who=who(), why="finding",
+        entry = labels.set_labels(ctx.store, project, points, suggested, actor=current_actor(), why="finding",
                                   note="accepted suggested classes of boxes")
         return "Nothing changed." if entry is None else f"{len(entry.rows):,} suggested class(es) accepted."
     run_action(act)
@@ -262,8 +283,7 @@ def object_problems_panel(ctx: PageContext, analysis: Any, *, key: str = "objpro
                    "likely missing labels, background predictions, clusters of failures.")
         return None
     if analysis.stale and out_of_date_notice("the object problems", key=f"{key}.recompute"):
-        with show_errors(stop=True):
-            run_find_object_problems(ctx)
+        start_find_object_problems(ctx)  # the page follows it (follow_find_object_problems)
         st.rerun()
     _summary(analysis)
     _class_table(analysis, key)
@@ -274,4 +294,8 @@ def object_problems_panel(ctx: PageContext, analysis: Any, *, key: str = "objpro
             picked = _finder_tab(ctx, analysis, finder, f"{key}.{finder.column}") or picked
     with tabs[3]:
         picked = _clusters_tab(ctx, analysis, f"{key}.clusters") or picked
+    with tabs[4]:
+        from ui.widgets.object_duplicates import duplicates_tab
+
+        picked = duplicates_tab(ctx, analysis, f"{key}.dups") or picked
     return picked

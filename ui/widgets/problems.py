@@ -1,7 +1,7 @@
 """The Problems panel: likely outliers and mislabels (past the data's own cut-offs, the full ranking on
 request), error clusters and duplicate groups as grids.
 
-Also the "Find problems" action (core.pipeline.analyse.run_analysis with a progress bar) and the
+Also the "Find problems" action (core.pipeline.analyse.run_analysis as a background job, core.jobs) and the
 lookup of an analysis persisted earlier, so reopening Explore shows it without recomputing.
 """
 
@@ -21,7 +21,6 @@ from ui.page import PageContext
 from ui.text import md
 from ui.widgets.curation import curation_actions, finding_actions
 from ui.widgets.grid import image_grid, paged_grid
-from ui.widgets.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +49,37 @@ def current_analysis(ctx: PageContext) -> Any | None:
     return resources.cached_analysis(ctx.project, ctx.space, ctx.datasets)
 
 
-def run_find_problems(ctx: PageContext, params: dict[str, Any] | None = None) -> Any:
-    """Run (or reuse) the analysis with a progress bar; returns the AnalysisResult.
+ANALYSIS_JOB = "problems.analysis"  # the key under which a page follows its analysis job (ui.jobs_view)
+ANALYSIS_LABEL = "Finding problems: outliers, mislabels, clusters, duplicates"
 
-    params: overrides of core.pipeline.analyse.DEFAULT_PARAMS (None: the defaults)."""
-    from core.pipeline.analyse import run_analysis
+
+def start_find_problems(ctx: PageContext, params: dict[str, Any] | None = None) -> None:
+    """Start the analysis (or join the one running for the same data) as a background job that this
+    session follows; follow_find_problems draws it. params: overrides of DEFAULT_PARAMS."""
+    from core.jobs.work import analysis
     from core.pipeline.vector_cache import cache_folder
+    from ui import jobs_view
+    from ui.actor import current_actor
 
     assert ctx.project is not None and ctx.space is not None
-    with st.status("Finding problems: outliers, mislabels, clusters, duplicates…",
-                   expanded=True) as status:
-        with ProgressBar("Analysing", container=status) as bar:
-            result = run_analysis(ctx.store, ctx.project, ctx.space, ctx.datasets,
-                                  params=params, progress=bar, cache_dir=cache_folder(ctx.settings))
-        status.update(label=f"Problems found in {len(result.scores):,} items", state="complete",
-                      expanded=False)
-    return result
+    jobs_view.start(ANALYSIS_JOB, analysis(ctx.store, ctx.project, ctx.space, ctx.datasets, actor=current_actor(),
+                                           params=params, cache_dir=cache_folder(ctx.settings)))
+
+
+def follow_find_problems(container: Any = None) -> Any:
+    """The AnalysisResult of the job this session follows once it has finished (persisted: the page's
+    current_analysis reads it too), else None (its progress drawn while it runs; the page reruns at its end)."""
+    from ui import jobs_view
+
+    job = jobs_view.track(ANALYSIS_JOB, ANALYSIS_LABEL, container=container)
+    return job.result if job is not None else None
+
+
+def run_find_problems(ctx: PageContext, params: dict[str, Any] | None = None, container: Any = None) -> Any:
+    """Run (or reuse) the analysis as a background job: the AnalysisResult when it finished within
+    settings.job_wait_s, else None while it runs (its progress shown, the page reruns when it ends)."""
+    start_find_problems(ctx, params)
+    return follow_find_problems(container)
 
 
 def ranked(scores: pd.DataFrame, column: str, top: int = TOP) -> pd.DataFrame:

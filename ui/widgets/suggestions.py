@@ -11,9 +11,10 @@ import streamlit as st
 
 from core.display import shorten
 from core.errors import CoreError
+from ui.actor import current_actor
 from ui.page import PageContext
 from ui.text import md
-from ui.widgets.curation import Scope, run_action, scope, who
+from ui.widgets.curation import Scope, run_action, scope
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def _on_accept(sc: Scope, point_id: str, suggested: str) -> None:
     from core.curation import labels
 
     def act() -> str:
-        entry = labels.set_labels(sc.store, sc.project, [point_id], [suggested], who=who(), why="finding",
+        entry = labels.set_labels(sc.store, sc.project, [point_id], [suggested], actor=current_actor(), why="finding",
                                   note="accepted the suggested label")
         return "Nothing changed." if entry is None else f"Label {suggested} accepted."
     run_action(act)
@@ -56,7 +57,7 @@ def _on_apply(sc: Scope, key: str, changes: pd.DataFrame) -> None:
 
     def act() -> str:
         entry = labels.set_labels(sc.store, sc.project, chosen["point"].tolist(), chosen["new"].tolist(),
-                                  who=who(), why="finding", note="accepted suggested labels")
+                                  actor=current_actor(), why="finding", note="accepted suggested labels")
         return "Nothing changed." if entry is None else f"{len(entry.rows):,} suggested label(s) accepted."
     run_action(act)
     st.session_state[f"{key}.open"] = False
