@@ -8,7 +8,8 @@ dataset "ds", unindexed; the UMAP map persisted (core.pipeline.maps.get_map) and
 Chromium, so the sessions open a computed map.
 
 Run: `python -m ui.serve` (wrapped, see --child serve) on a free port with EMBEDSCOPE_DATA_DIR there;
-one browser, N contexts (asyncio Playwright, Debian Chromium, never `playwright install`), each
+the sessions start once the map was opened once and the server's UMAP warm-up has ended (a one-off
+cost of a server start, not of many users); one browser, N contexts (asyncio Playwright, Debian Chromium, never `playwright install`), each
 looping over: explore (open the map), recolour, filter (a label), lasso, export (the selection's
 CSV download), open (an item's detail), search (Search like these -> results). Meanwhile, in
 separate processes: CLI ingests of --extra more own vectors into dataset more<k> of the project
@@ -467,11 +468,15 @@ def main() -> None:
             bg.start()
         sampler = threading.Thread(target=_sample_load, args=(loads, bg.stop), daemon=True)
         sampler.start()
+        cpu_before = (_cpu_s(server.pid), _machine_cpu_s())
         asyncio.run(drive(url, args, stats))
+        cpu = (_cpu_s(server.pid) - cpu_before[0], _machine_cpu_s() - cpu_before[1])
         bg.stop.set()  # the running ingest / build are stopped; their waits so far are in their dumps
         for thread in bg.threads if not args.no_background else ():
             thread.join(timeout=120)
         report(stats, bg, loads, work, args)
+        print(f"CPU seconds during the sessions: dashboard process {cpu[0]:.0f} of {cpu[1]:.0f} on the machine "
+              "(the rest: the Chromium pages, the ingest and index processes, anything else running)")
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -503,6 +508,18 @@ def _wait_warm_up(log_file: Path, timeout_s: float) -> str:
             return found.group(1)
         time.sleep(1.0)  # polling the server's log file
     return f"still running after {timeout_s:.0f} s"
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy (not idle or waiting for I/O) since boot."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _sample_load(loads: list[float], stop: threading.Event) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from core.config import Settings
 from core.demo import pretrained_available, pretrained_embedder
-from core.demo_detection import ingest_detection_space, prepare_detection_demo
+from core.demo_detection import DETECTION_PROJECT, ingest_detection_space, prepare_detection_demo
 from core.demo_job import DemoJob, start_job
 from core.embedders.base import Embedder
 from core.embedders.pixels import PixelEmbedder
@@ -59,7 +59,7 @@ def load_detection_demo_quick(store: VectorStore, settings: Settings, progress: 
         make = embedder or (lambda: pretrained_embedder(settings))
         job = start_job(store, len(det.images), lambda update: [
             ingest_detection_space(store, settings, det, make(), update)],
-            what="detection demo", thread="embedscope-detection-demo", jobs=_JOBS, lock=_JOBS_LOCK)
+            what="detection demo", project=DETECTION_PROJECT, jobs=_JOBS, lock=_JOBS_LOCK)
     elif with_pretrained:
         log.info("detection demo: EfficientNet-Lite0 weights not installed; only the pixels space")
     return DetectionDemoStart(reports, job)

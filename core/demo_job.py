@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -121,16 +122,20 @@ def start_pretrained(store: VectorStore, settings: Settings, data: DemoData, ite
     """Embed the demo's images into the pretrained space in a low-priority daemon thread.
     A job of this store still running is returned instead of starting a second."""
     return start_job(store, len(items), lambda update: ingest_pretrained(
-        store, settings, data, items, update, embedder=embedder), what="demo", thread="embedscope-demo-pretrained")
+        store, settings, data, items, update, embedder=embedder), what="demo", project=DEMO_PROJECT)
 
 
 def start_job(store: VectorStore, total: int, work: Callable[[Progress], list[IngestReport]], *,
-              what: str, thread: str, jobs: dict[str, DemoJob] | None = None,
+              what: str, project: str | None = None, jobs: dict[str, DemoJob] | None = None,
               lock: threading.Lock | None = None) -> DemoJob:
-    """Run work(job.update) in a low-priority daemon thread named `thread` (`what` names the demo
-    in the log); a job of this store still running is returned instead of starting a second.
+    """Run work(job.update) in a low-priority daemon thread (`what` names the demo in the log and the
+    job list); a job of this store still running is returned instead of starting a second. The thread
+    is a job of the process's registry (core.jobs, its own thread: it must not hold a worker for
+    minutes), so every user's job list shows it with its progress and ETA; it cannot be cancelled.
     jobs / lock: the registry of such jobs (default this module's; the detection demo keeps its own,
     so both demos' jobs can run side by side)."""
+    from core.jobs import jobs as job_registry
+
     jobs = _JOBS if jobs is None else jobs
     with _JOBS_LOCK if lock is None else lock:
         running = jobs.get(store.describe())
@@ -138,23 +143,38 @@ def start_job(store: VectorStore, total: int, work: Callable[[Progress], list[In
             return running
         job = DemoJob(total=total)
         jobs[store.describe()] = job
-
-    def run() -> None:
-        lower_thread_priority()
-        try:
-            job.reports = work(job.update)
-            job.space = job.reports[0].space if job.reports else job.space
-            log.info("%s: the %s space was stored in the background in %.0f s", what, job.space, job.elapsed_s)
-        except BaseException as e:  # kept for the page to show
-            log.exception("%s: the background %s space failed", what, job.space)
-            job.error = e
-        finally:
-            job.ended = time.monotonic()
-            job.phase = "failed" if job.error is not None else "done"
-            job.finished.set()
-
-    threading.Thread(target=run, name=thread, daemon=True).start()
+    # A key of its own: a demo loaded again (after a delete) is a new job, not the one that just ended.
+    job_registry().submit(("demo", uuid.uuid4().hex), "demo", f"Load {what}: the {job.space} space ({total:,} images)",
+                          system_actor(), lambda progress, _: _run(job, work, what, progress), project=project,
+                          store=store.describe(), own_thread=True, cancellable=False)
     return job
+
+
+def _run(job: DemoJob, work: Callable[[Progress], list[IngestReport]], what: str,
+         progress: Callable[..., None]) -> list[IngestReport]:
+    """The job's thread: work(update) at the lowest priority, its progress mirrored into the listed job
+    from the first stored batch on (the model's loading would skew the ETA's rate), its end into `job`."""
+    lower_thread_priority()
+    progress(0, 0, job.phase)
+
+    def update(done: int, total: int) -> None:
+        job.update(done, total)
+        if done > 0:
+            progress(done, total, job.phase)
+
+    try:
+        job.reports = work(update)
+        job.space = job.reports[0].space if job.reports else job.space
+        log.info("%s: the %s space was stored in the background in %.0f s", what, job.space, job.elapsed_s)
+        return job.reports
+    except BaseException as e:  # kept for the page to show (and for the job list)
+        log.exception("%s: the background %s space failed", what, job.space)
+        job.error = e
+        raise
+    finally:
+        job.ended = time.monotonic()
+        job.phase = "failed" if job.error is not None else "done"
+        job.finished.set()
 
 
 def load_demo_quick(store: VectorStore, settings: Settings, progress: Progress | None = None, *,

@@ -72,11 +72,8 @@ def map_source(ctx: PageContext, args: dict[str, Any]) -> tuple[str, dict[str, A
     """(method, params, is_quick) of the map to draw: the persisted one, or a quick first layout
     (PCA, persisted too) when the full one has never been computed for these arguments (the page
     computes it after drawing)."""
-    from core.pipeline import maps
-
-    if args["method"] == "pca" or maps.has_map(ctx.store, args["project"], args["space"],
-                                                args["datasets"], method=args["method"],
-                                                flt=args["flt"]):
+    if args["method"] == "pca" or resources.has_map(args["project"], args["space"], args["datasets"],
+                                                     method=args["method"], flt=args["flt"]):
         # PCA is as fast as the quick layout (it is the quick layout): no two-step display.
         return args["method"], None, False
     return "pca", {"seed": 0}, True  # core.pipeline.maps.quick_map's arguments
@@ -87,10 +84,8 @@ def draw_preview(ctx: PageContext, slot: Any, method: str, method_label: str) ->
     are read and joined (at 1M points: seconds from the disk cache, ~20 s from the store the
     first time); the map document alone takes a moment. Nothing when there is no map of all
     points yet (the quick layout path draws one)."""
-    from core.pipeline import maps
-
     assert ctx.project is not None and ctx.space is not None
-    if not maps.has_map(ctx.store, ctx.project, ctx.space, ctx.datasets, method=method):
+    if not resources.has_map(ctx.project, ctx.space, ctx.datasets, method=method):
         return
     result = resources.cached_map(ctx.project, ctx.space, ctx.datasets, method=method)
     with slot.container():

@@ -24,8 +24,9 @@ sample = int(top[0].number_input("Items per space (at most)", min_value=100, max
 compute = top[1].button("Compute scorecard", key="evaluate.compute", type="primary",
                         icon=":material/calculate:", width="stretch")
 with show_errors(stop=True):
-    if compute:
-        evaluate_view.compute_scorecard(ctx, sample)
+    if compute:  # a background job, shared with anyone scoring the same data; followed until it ends
+        evaluate_view.start_scorecard(ctx, sample)
+    evaluate_view.follow_scorecard()
     card = evaluate_view.stored(ctx, sample)
 evaluate_view.scorecard_section(card)
 

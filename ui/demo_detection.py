@@ -27,15 +27,22 @@ def load_detection_demo_with_progress(store: VectorStore, settings: Settings) ->
     bar for its pixels space; the pretrained space continues in the background
     (detection_job_status shows it). CoreError propagates (show_errors shows it)."""
     from core.auth import Permission, require
+    from core.demo_detection import DETECTION_PROJECT
     from core.demo_detection_job import load_detection_demo_quick
+    from ui import jobs_view
     from ui.actor import current_actor
 
     # The demo writes as the system actor (an internal job): the user who starts it must be allowed to ingest.
-    require(current_actor(), Permission.INGEST, "loading the detection demo")
-    with st.status("Loading the detection demo…", expanded=True) as status:
+    actor = current_actor()
+    require(actor, Permission.INGEST, "loading the detection demo")
+    # Listed for everyone while this run does it (the pretrained space then is a job of its own).
+    listed = jobs_view.registry().running_here("demo", "Load detection demo: the pixels space", actor,
+                                               project=DETECTION_PROJECT, store=store.describe())
+    with listed as job, st.status("Loading the detection demo…", expanded=True) as status:
         status.write("Composing the scenes and writing the COCO files…")
         bar = ProgressBar("Storing the images and boxes (pixels space)", container=status)
-        started = load_detection_demo_quick(store, settings, bar, with_pretrained=settings.demo_pretrained)
+        started = load_detection_demo_quick(store, settings, jobs_view.mirrored(job, "storing the pixels space", bar),
+                                            with_pretrained=settings.demo_pretrained)
         bar.finish("Images and boxes stored")
         status.update(label="Detection demo loaded", state="complete")
     log.info("detection demo loaded: background job: %s", started.job is not None)

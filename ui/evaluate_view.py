@@ -9,15 +9,16 @@ import plotly.graph_objects as go
 import streamlit as st
 from pandas.io.formats.style import Styler
 
+from core.auth import Permission
+from core.jobs.work import JobSpec
 from core.pipeline.evaluate import SCORE_COLUMNS, Scorecard
 from core.pipeline.payload_cache import cache_folder as payload_folder
 from core.pipeline.vector_cache import cache_folder
-from ui import explore, resources
+from ui import explore, jobs_view, resources
 from ui.actor import current_actor
 from ui.errors import show_errors
 from ui.page import PageContext
 from ui.text import md, plotly_text
-from ui.widgets.progress import ProgressBar
 from ui.widgets.scatter import scatter_map
 
 METHODS = {"UMAP": "umap", "PCA": "pca"}
@@ -26,6 +27,7 @@ LINKED = "evaluate.linked"  # list[str]: the point ids selected on either map (r
 LINKED_FROM = "evaluate.linked.from"  # str: the space they were selected in
 BEST_STYLE = "font-weight: 700; background-color: rgba(46, 160, 67, 0.25)"
 MAP_HEIGHT = 480
+SCORECARD_JOB, FIT_JOB = "evaluate.scorecard", "evaluate.fit"  # keys of the jobs this page follows (ui.jobs_view)
 
 
 def map_key(side: str) -> str:
@@ -33,17 +35,21 @@ def map_key(side: str) -> str:
     return f"evaluate.map.{side}"
 
 
-def compute_scorecard(ctx: PageContext, sample: int, *, force: bool = False) -> None:
-    """Score every space of the project on the chosen datasets (rows persisted in the store)."""
-    from core.pipeline.evaluate import evaluate_spaces
+def start_scorecard(ctx: PageContext, sample: int, *, force: bool = False) -> None:
+    """Score every space of the project on the chosen datasets as a background job (rows persisted in the
+    store), or join the one running for the same data; follow_scorecard draws it."""
+    from core.jobs.work import scorecard
 
     assert ctx.project is not None
-    with st.status("Scoring the embedding spaces…", expanded=True) as status:
-        with ProgressBar("Spaces scored", container=status) as bar:
-            evaluate_spaces(ctx.store, ctx.project, None, ctx.datasets, actor=current_actor(), sample=sample,
-                            force=force, cache_dir=cache_folder(ctx.settings),
-                            payload_cache=payload_folder(ctx.settings), progress=bar)
-        status.update(label="Scorecard ready", state="complete", expanded=False)
+    jobs_view.start(SCORECARD_JOB, scorecard(ctx.store, ctx.project, ctx.datasets, actor=current_actor(),
+                                             sample=sample, force=force, cache_dir=cache_folder(ctx.settings),
+                                             payload_cache=payload_folder(ctx.settings)))
+
+
+def follow_scorecard() -> None:
+    """The scorecard job this session follows: its progress (space by space, with an ETA) while it runs,
+    the page rerunning at its end (stored() then reads its rows); its error raised (CoreError)."""
+    jobs_view.track(SCORECARD_JOB, "Scoring the embedding spaces")
 
 
 def stored(ctx: PageContext, sample: int) -> Scorecard:
@@ -102,15 +108,31 @@ def scorecard_section(card: Scorecard) -> None:
         st.plotly_chart(recall_heatmap(card.recall), key="evaluate.recall", width="stretch")
 
 
-def _compute_map(ctx: PageContext, space: str, method: str) -> None:
-    from core.pipeline.maps import get_map
+def _fit_spec(ctx: PageContext, space: str, method: str) -> JobSpec:
+    from core.jobs.work import map_fit
 
     assert ctx.project is not None
-    with st.status(f"Computing the {method.upper()} map of {md(space)}…", expanded=True) as status:
-        with ProgressBar("Computing the map", container=status) as bar:
-            get_map(ctx.store, ctx.project, space, ctx.datasets, actor=current_actor(), method=method, progress=bar,
-                    cache_dir=cache_folder(ctx.settings))
-        status.update(label="Map ready", state="complete", expanded=False)
+    return map_fit(ctx.store, ctx.project, space, ctx.datasets, actor=current_actor(), method=method,
+                   cache_dir=cache_folder(ctx.settings))
+
+
+def _missing_map(ctx: PageContext, side: str, space: str, method: str) -> None:
+    """No persisted map of this space: a button fits it as a background job (as Explore does), joined
+    when someone already fits the same map; its progress shows here, and the page reruns when it ends."""
+    key = f"{FIT_JOB}.{side}"
+    spec = _fit_spec(ctx, space, method)
+    running = jobs_view.registry().find(spec.key)
+    if running is not None and running.running:  # someone (perhaps this session) fits it already: follow it
+        jobs_view.start(key, spec)
+    elif not spec.actor.can(Permission.ANALYSE):  # its map would not be saved
+        st.info(f"No {method.upper()} map of {md(space)} yet; an editor's visit to Explore computes and saves it.",
+                icon=":material/map:")
+    else:
+        st.info(f"No {method.upper()} map of {md(space)} yet.", icon=":material/map:")
+        if st.button("Compute the map", key=f"evaluate.compute_map.{side}", icon=":material/scatter_plot:"):
+            jobs_view.start(key, spec)
+    if jobs_view.track(key, f"Computing the {method.upper()} map of {space}") is not None:
+        st.rerun()  # saved: draw it (a failure is raised: linked_maps says it under this map)
 
 
 def _map_panel(ctx: PageContext, side: str, space: str, method: str, linked: list[str]) -> list[str] | None:
@@ -120,11 +142,7 @@ def _map_panel(ctx: PageContext, side: str, space: str, method: str, linked: lis
 
     assert ctx.project is not None
     if not maps.has_map(ctx.store, ctx.project, space, ctx.datasets, method=method):
-        st.info(f"No {method.upper()} map of {md(space)} yet.", icon=":material/map:")
-        if st.button("Compute the map", key=f"evaluate.compute_map.{side}", icon=":material/scatter_plot:"):
-            with show_errors(stop=True):
-                _compute_map(ctx, space, method)
-            st.rerun()
+        _missing_map(ctx, side, space, method)
         return None
     data = resources.cached_map_data(ctx.project, space, ctx.datasets, method=method)
     colour_by = "label" if "label" in data.options else explore.AGREEMENT

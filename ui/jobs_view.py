@@ -10,6 +10,7 @@ import streamlit as st
 from core.errors import CoreError
 from core.jobs import CANCELLED, FAILED, Job, JobRegistry, jobs
 from core.jobs.work import JobSpec
+from core.types import Progress
 from ui import resources
 from ui.errors import show_errors
 from ui.text import md
@@ -22,7 +23,9 @@ MAX_LISTED = 20  # finished jobs shown on the Home page
 _FOLLOWED = "_jobs.followed."  # + key: the id of the job this session follows there
 _CANCELLED = "_jobs.cancelled."  # + key: the job key of the last job followed there that was cancelled
 ICONS = {"map": ":material/map:", "analysis": ":material/troubleshoot:", "compare": ":material/compare_arrows:",
-         "ingest": ":material/upload_file:", "index": ":material/manage_search:"}
+         "ingest": ":material/upload_file:", "index": ":material/manage_search:",
+         "evaluate": ":material/leaderboard:", "demo": ":material/rocket_launch:",
+         "calibration": ":material/straighten:"}
 STATE_ICONS = {"done": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/block:"}
 
 
@@ -39,6 +42,15 @@ def _store() -> str:
 def submit(spec: JobSpec) -> Job:
     """Start spec in this process's registry (or join the job already computing the same thing)."""
     return spec.submit(registry())
+
+
+def mirrored(job: Job, phase: str, progress: Progress) -> Progress:
+    """progress (a page's own bar), also reported to `job` (JobRegistry.running_here: listed for everyone)
+    with `phase` as its words."""
+    def both(done: int, total: int) -> None:
+        progress(done, total)
+        job.progress(done, total, phase)
+    return both
 
 
 def progress_text(job: Job) -> str:

@@ -73,16 +73,23 @@ def load_demo_with_progress(store: VectorStore, settings: Settings) -> DemoStart
     points and one for its first map (both with an ETA); the pretrained space continues in the
     background (demo_job_status shows it). CoreError propagates (show_errors shows it)."""
     from core.auth import Permission, require
+    from core.demo import DEMO_PROJECT
     from core.demo_job import load_demo_quick
+    from ui import jobs_view
     from ui.actor import current_actor
 
     # The demo writes as the system actor (an internal job): the user who starts it must be allowed to ingest.
-    require(current_actor(), Permission.INGEST, "loading the demo project")
+    actor = current_actor()
+    require(actor, Permission.INGEST, "loading the demo project")
+    # Listed for everyone while this run does it (the pretrained space then is a job of its own).
+    listed = jobs_view.registry().running_here("demo", "Load demo: the own-model and pixel spaces, the first map",
+                                               actor, project=DEMO_PROJECT, store=store.describe())
     # settings.demo_pretrained (EMBEDSCOPE_DEMO_PRETRAINED=0: skip the pretrained-model space).
-    with st.status("Loading the demo project…", expanded=True) as status:
+    with listed as job, st.status("Loading the demo project…", expanded=True) as status:
         bar = ProgressBar("Storing the own-model and pixel spaces", container=status)
         map_bar = ProgressBar("Computing the first UMAP map (%)", container=status)
-        started = load_demo_quick(store, settings, bar, map_progress=map_bar,
+        started = load_demo_quick(store, settings, jobs_view.mirrored(job, "storing the spaces", bar),
+                                  map_progress=jobs_view.mirrored(job, "computing the first UMAP map (%)", map_bar),
                                   with_pretrained=settings.demo_pretrained)
         bar.finish("Spaces stored")
         map_bar.finish(f"First map ready in {started.map_seconds:.0f} s")

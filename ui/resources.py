@@ -110,6 +110,31 @@ def documents_revision(project: str, kind: str) -> str:
     return get_store().document_revision(project, kind)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _document_keys(project: str, kind: str, revision: str) -> list[str]:
+    return get_store().list_documents(project, kind)
+
+
+def document_keys(project: str, kind: str) -> list[str]:
+    """store.list_documents, per documents_revision: a page asking on every rerun (is there a map,
+    an analysis, saved views?) does not take the store from a CLI ingest holding it each time."""
+    return _document_keys(project, kind, documents_revision(project, kind))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _has_map(project: str, space: str, datasets: tuple[str, ...], method: str, flt: Filter | None,
+             revision: str) -> bool:
+    from core.pipeline import maps
+
+    return maps.has_map(get_store(), project, space, datasets, method=method, flt=flt)
+
+
+def has_map(project: str, space: str, datasets: Sequence[str], *, method: str, flt: Filter | None = None) -> bool:
+    """core.pipeline.maps.has_map, per revision of the space (its datasets) and of the map documents."""
+    return _has_map(project, space, tuple(datasets), method, flt,
+                    f"{space_revision(project, space)}/{documents_revision(project, MAP_KIND)}")
+
+
 def _map_revision(project: str, space: str, flt: Filter | None) -> str:
     """What a map of the space depends on: its map documents, and the points it shows (the vectors
     part of the space's revision; the whole revision when a filter may test labels)."""
@@ -158,21 +183,6 @@ def cached_payloads(project: str, space: str, datasets: Sequence[str],
     """Payloads of the datasets (all datasets when empty) in one space, indexed by point id."""
     return _payloads(project, space, tuple(datasets), tuple(fields) if fields else None, flt,
                      space_revision(project, space))
-
-
-@st.cache_resource(show_spinner="Measuring how close neighbours are in this space…", max_entries=8)
-def _search_calibration(project: str, space: str, revision: str, _ids: Sequence[str]) -> Any:
-    from core.filters import items_only
-    from core.search.calibration import calibrate
-
-    return calibrate(get_store(), project, space, _ids, flt=items_only(),
-                     cache_dir=get_settings().cache_dir / "search-calibration")
-
-
-def search_calibration(project: str, space: str, ids: Sequence[str]) -> Any:
-    """core.search.calibrate over the space's items (sample drawn from ids) -> Calibration, once
-    per space revision: in memory here and on disk under cache_dir/search-calibration."""
-    return _search_calibration(project, space, space_revision(project, space), ids)
 
 
 # (project, space, datasets, _map_data_revision without scores) of every MapData this process has built: map_ready.

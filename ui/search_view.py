@@ -306,6 +306,9 @@ def cross_modal(query: Query, space: SpaceInfo) -> bool:
     return query.mode == "text" and space.modality != "text"
 
 
+CALIBRATION_JOB = "search.calibration"  # the key under which the page follows the calibration (ui.jobs_view)
+
+
 def match_message(best: float, calibration: search.Calibration) -> tuple[bool, str] | None:
     """(no close match?, the line to show) for the best hit's cosine, or None without a usable
     calibration (a tiny space has no typical neighbour)."""
@@ -319,6 +322,22 @@ def match_message(best: float, calibration: search.Calibration) -> tuple[bool, s
                    f"to their nearest neighbour here (median {calibration.quantile(0.5):.2f}).")
 
 
+def space_calibration(ctx: PageContext, ids: Sequence[str]) -> search.Calibration | None:
+    """The space's nearest-neighbour calibration (sampled from ids), measured once per space revision by a
+    background job shared by every session (core.jobs.work.calibration; its on-disk cache makes a later
+    one instant); None while it runs: the scores show without the "no close match" check meanwhile."""
+    from core.jobs.work import calibration
+    from ui import jobs_view
+    from ui.actor import current_actor
+
+    assert ctx.project is not None and ctx.space is not None
+    spec = calibration(ctx.store, ctx.project, ctx.space, ids, actor=current_actor(),
+                       cache_dir=ctx.settings.cache_dir / "search-calibration")
+    job = jobs_view.track(CALIBRATION_JOB, "Measuring how close neighbours are in this space",
+                          jobs_view.start(CALIBRATION_JOB, spec))
+    return job.result if job is not None else None
+
+
 def match_note(ctx: PageContext, query: Query, hits: Sequence[Hit], ids: Sequence[str]) -> None:
     """Says whether the best hit is close for this space (calibrated on its nearest-neighbour
     cosines, sampled from ids), with a warning when it is not. CoreError propagates."""
@@ -330,8 +349,9 @@ def match_note(ctx: PageContext, query: Query, hits: Sequence[Hit], ids: Sequenc
         st.caption("Text-to-image cosines run far lower than image-to-image ones (a good CLIP match "
                    "is often 0.25–0.35), so they are not compared with this space's neighbours.")
         return
-    verdict = match_message(best, resources.search_calibration(ctx.project, ctx.space, ids))
-    if verdict is None:
+    calibration = space_calibration(ctx, ids)
+    verdict = match_message(best, calibration) if calibration is not None else None
+    if verdict is None:  # not measured yet (its job's progress shows; the page reruns at its end), or tiny
         return
     far, line = verdict
     if far:

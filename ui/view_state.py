@@ -270,7 +270,9 @@ def saved_views_panel(store: VectorStore, project: str | None, space: str | None
                 st.success(f"Saved the view “{md(saved)}”.")
             except CoreError as e:
                 st.error(md(str(e)), icon=":material/warning:")
-        for i, saved_name in enumerate(views.list_views(store, project)):
+        from ui import resources  # imported here, as in this module's other functions
+
+        for i, saved_name in enumerate(resources.document_keys(project, views.KIND)):  # views.list_views, cached
             left, right = st.columns([4, 1], vertical_alignment="center")
             if left.button(md(saved_name), key=f"_w.view_open.{i}", width="stretch",
                            help="Reopen this view"):

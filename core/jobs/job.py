@@ -153,6 +153,10 @@ class Job:
         finally:
             self._finish(outcome)
 
+    def finish(self, outcome: str) -> None:
+        """End a job run by its caller (JobRegistry.running_here) with DONE or FAILED."""
+        self._finish(outcome)
+
     def _finish(self, outcome: str) -> None:
         self.outcome, self.phase, self.ended = outcome, outcome, time.time()
         self._finished.set()

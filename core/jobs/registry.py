@@ -6,11 +6,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Hashable
+import uuid
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 
 from core.auth import Actor, Permission
 from core.errors import NotFoundError, PermissionDeniedError, UnsupportedOperationError
-from core.jobs.job import DONE, Job, Work
+from core.jobs.job import DONE, FAILED, Job, Work
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,29 @@ class JobRegistry:
             self._queue.put(job)
         log.info("job %s submitted by %s: %s", job.id, job.owner, title)
         return job
+
+    @contextmanager
+    def running_here(self, kind: str, title: str, actor: Actor, *, project: str | None = None,
+                     store: str | None = None) -> Iterator[Job]:
+        """List work the caller runs in its own thread (e.g. the first part of Load demo, which the page
+        waits for) like any job, for everyone: the caller reports through job.progress; the job ends
+        DONE, or FAILED with the exception, which propagates. Never shared (a key of its own) nor
+        cancellable (the caller's thread has no batch loop that checks)."""
+        job = Job(key=(kind, uuid.uuid4().hex), kind=kind, title=title, owner=actor.name, project=project,
+                  store=store, cancellable=False)
+        with self._lock:
+            self._prune()
+            self._jobs[job.id] = self._by_key[job.key] = job
+        job.started, job.phase = time.time(), "starting…"
+        outcome = FAILED
+        try:
+            yield job
+            outcome = DONE
+        except BaseException as e:
+            job.error = e
+            raise
+        finally:
+            job.finish(outcome)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""The dashboard's heavy work as jobs: map fits, analyses, comparisons; each keyed by what its result depends on."""
+"""The dashboard's heavy work as jobs: map fits, analyses, comparisons, scorecards; each keyed by what it depends on."""
 
 from __future__ import annotations
 
@@ -125,6 +125,49 @@ def comparison(store: VectorStore, project: str, space: str, side_a: Any, side_b
     key = ("compare", *_data_key(store, project, space, actor), str(side_a), str(side_b), repr(params), force, kind)
     return JobSpec(key, "compare", f"Comparing {side_b} with {side_a} in {space}", project, actor, work,
                    store=store.describe())
+
+
+def scorecard(store: VectorStore, project: str, datasets: Sequence[str], *, actor: Actor, sample: int,
+              force: bool = False, cache_dir: Path | None = None, payload_cache: Path | None = None) -> JobSpec:
+    """core.pipeline.evaluate.evaluate_spaces (every space of the project) as a job, with progress per
+    space and the space being scored in words (persisted rows; the result is the Scorecard)."""
+    from core.pipeline.evaluate import evaluate_spaces
+    from core.pipeline.map_doc import MAP_KIND
+
+    spaces = [s.name for s in store.list_spaces(project)]
+
+    def work(progress: Callable[..., None], cancelled: Callable[[], bool]) -> Any:
+        def each(done: int, total: int) -> None:
+            progress(done, total, f"scoring {spaces[done]}" if done < min(total, len(spaces)) else "saving")
+
+        return evaluate_spaces(store, project, None, list(datasets), actor=actor, sample=sample, force=force,
+                               cache_dir=cache_dir, payload_cache=payload_cache, progress=each)
+
+    # Every space's revision and the persisted maps' (trustworthiness scores the map): not the project's
+    # revision, which the job's own rows move, so a second ask while it runs joins it.
+    key = ("scorecard", store.describe(), project, tuple((s, store.revision(project, s)) for s in spaces),
+           store.document_revision(project, MAP_KIND), tuple(datasets), sample, force, actor.can(Permission.ANALYSE))
+    return JobSpec(key, "evaluate", f"Scoring the spaces of {project} · {', '.join(datasets) or 'all'}", project,
+                   actor, work, store=store.describe())
+
+
+def calibration(store: VectorStore, project: str, space: str, ids: Sequence[str], *, actor: Actor,
+                cache_dir: Path | None = None) -> JobSpec:
+    """core.search.calibrate over the space's items (its sample drawn from ids) as a job: Search's "no
+    close match" check. Keyed on the space's revision only (what it measures; its on-disk cache is
+    too). No progress inside, so not cancellable; the result is the Calibration."""
+    from core.filters import items_only
+    from core.search.calibration import calibrate
+
+    pool = list(ids)  # a copy: the page's frame may change under a running job
+
+    def work(progress: Callable[..., None], cancelled: Callable[[], bool]) -> Any:
+        progress(0, 0, "measuring how close neighbours are")
+        return calibrate(store, project, space, pool, flt=items_only(), cache_dir=cache_dir)
+
+    key = ("calibration", store.describe(), project, space, store.revision(project, space))
+    return JobSpec(key, "calibration", f"Measuring how close neighbours are in {project}/{space}", project,
+                   actor, work, cancellable=False, store=store.describe())
 
 
 def ingest(store: VectorStore, project: str, dataset: str, items: Sequence[Item], source: IngestSource, *,

@@ -57,9 +57,11 @@ def test_load_demo_button_loads_the_demo(app_env: Settings, monkeypatch: pytest.
         assert at.sidebar.selectbox(key="_w.project").value == "demo"
         # the background space: its progress line, and the way to the map that is ready already
         assert "appears in the sidebar when it is done" in _texts(at)
-        progress = at.get("progress")
+        progress = [p for p in at.get("progress") if p.text.startswith("Computing the EfficientNet-Lite0")]
         assert len(progress) == 1 and progress[0].value == 0
         assert progress[0].text.startswith("Computing the EfficientNet-Lite0 space in the background: 0 / 1,797 images")
+        # ... and every user's job list (sidebar, Home's background jobs) shows it, started by the system
+        assert any("Load demo" in p.text and "started by embedscope" in p.text for p in at.get("progress"))
         assert [link for link in at.get("page_link") if "map on Explore" in link.proto.label]
     finally:
         gate.set()

@@ -38,10 +38,12 @@ def test_load_detection_demo_button_loads_the_detection_demo(app_env: Settings, 
         assert not [b for b in at.button if b.key == "load_detection_demo"]
         datasets = at.table[0].value
         assert list(datasets.columns) == ["pixels"] and (datasets.to_numpy() == 6).all()  # the 6 scenes
-        progress = at.get("progress")
+        progress = [p for p in at.get("progress") if p.text.startswith("Computing the detection demo's")]
         assert len(progress) == 1 and progress[0].text.startswith(
             "Computing the detection demo's EfficientNet-Lite0 space (images and their boxes) in the "
             "background: 0 / 6 images")
+        # ... and every user's job list (sidebar, Home's background jobs) shows it, started by the system
+        assert any("Load detection demo" in p.text and "started by embedscope" in p.text for p in at.get("progress"))
         # the classification demo is still offered
         assert [b for b in at.button if b.key == "load_demo_more"]
     finally:

@@ -37,7 +37,7 @@ def has_persisted_analysis(ctx: PageContext) -> bool:
 
     assert ctx.project is not None and ctx.space is not None
     key = doc_key(ctx.space, *sorted(set(ctx.datasets)))
-    return key in ctx.store.list_documents(ctx.project, DOC_KIND)
+    return key in resources.document_keys(ctx.project, DOC_KIND)
 
 
 def current_analysis(ctx: PageContext) -> Any | None:
