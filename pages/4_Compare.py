@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.auth import Permission
 from core.pipeline.compare_sides import side_problem
 from ui import compare_pick, compare_view
+from ui.actor import current_actor
 from ui.errors import show_errors
 from ui.page import nav_link, setup_page
 from ui.text import md
@@ -41,7 +43,8 @@ ma, mb = md(a), md(b)  # the side names as Markdown text (split values are free 
 controls = st.columns([1, 2, 1], vertical_alignment="bottom")
 method = METHODS[controls[0].selectbox("Map projection", list(METHODS), key="compare.method")]
 top_n = controls[1].slider("Most novel items shown", 6, 96, 24, step=6, key="compare.top")
-recompute = controls[2].button("Recompute", key="compare.recompute", icon=":material/refresh:", width="stretch",
+may_compute = current_actor().can(Permission.ANALYSE)  # a viewer reads persisted comparisons only
+recompute = may_compute and controls[2].button("Recompute", key="compare.recompute", icon=":material/refresh:", width="stretch",
                                help="Compute again from the stored vectors (the result is "
                                     "otherwise reused until the data changes)")
 

@@ -7,7 +7,7 @@ import streamlit as st
 from ui import review_view
 from ui.errors import show_errors
 from ui.page import require_datasets, setup_page
-from ui.review_actions import KEYS, action_bar
+from ui.review_actions import action_bar, legend_keys
 from ui.text import md
 from ui.widgets.curation import scope
 from ui.widgets.problems import current_analysis
@@ -34,7 +34,7 @@ if queue is None:
     st.caption("Choose what to review and press **Start**. Each item shows large with its label, the "
                "suggested label and its scores explained, and its nearest neighbours; act with one key.")
     st.stop()
-st.caption(" · ".join(f"**{k.lower()}** {md(label)}" for k, label, _ in KEYS))
+st.caption(" · ".join(f"**{k.lower()}** {md(label)}" for k, label, _ in legend_keys()))
 total = len(queue.ids)
 if total == 0:
     st.info(f"Nothing to review in {md(queue.source)}.")

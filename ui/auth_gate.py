@@ -32,6 +32,8 @@ OPEN_PATHS = ("_stcore/health", "auth/login", "auth/logout", "oauth2callback")
 NOT_PAGES = ("_stcore/", "media/", "static/", "component/", "app/static/")
 # Close code for a refused websocket handshake (before accept the server answers HTTP 403).
 POLICY_VIOLATION = 1008
+# The deep link an anonymous page load asked for, replayed once after sign-in (Streamlit's callback lands on "/").
+NEXT_COOKIE, NEXT_MAX_AGE_S, NEXT_MAX_LEN = "embedscope_next", 600, 2000
 
 
 def signed_in(cookies: dict[str, str]) -> bool:
@@ -76,6 +78,21 @@ def _choice_page(links: dict[str, str]) -> str:
     return f"<!doctype html><title>Sign in · embedscope</title><h1>embedscope</h1><ul>{items}</ul>"
 
 
+def safe_next(url: str | None, prefix: str) -> str | None:
+    """`url` when it is a relative URL below `prefix` (the base path) fit to redirect to, else None: no scheme
+    or host, no "//" or backslash (browsers read both as another host), printable ASCII, at most NEXT_MAX_LEN."""
+    if not url or len(url) > NEXT_MAX_LEN or not url.startswith(prefix) or "//" in url or "\\" in url:
+        return None
+    return url if all(33 <= ord(c) < 127 for c in url) else None
+
+
+def _wanted(scope: Scope) -> str:
+    """The request's path and query as sent (still percent-encoded)."""
+    path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string") or b""
+    return (path + (b"?" + query if query else b"")).decode("latin-1")
+
+
 class SignInGate:
     """ASGI middleware: anonymous page loads go to /auth/login, other anonymous requests get 401 and
     anonymous websockets are refused; signed-in clients and OPEN_PATHS pass untouched."""
@@ -97,10 +114,26 @@ class SignInGate:
         from starlette.requests import HTTPConnection
 
         relative = self._relative(scope["path"])
-        if relative in OPEN_PATHS or signed_in(dict(HTTPConnection(scope).cookies)):
+        cookies = dict(HTTPConnection(scope).cookies)
+        if relative in OPEN_PATHS or signed_in(cookies):
+            if relative == "" and scope["type"] == "http" and NEXT_COOKIE in cookies:
+                await self._resume(scope, receive, send, cookies[NEXT_COOKIE])
+                return
             await self.app(scope, receive, send)
             return
         await self._refuse(scope, receive, send, relative)
+
+    async def _resume(self, scope: Scope, receive: Receive, send: Send, cookie: str) -> None:
+        """The first signed-in load of the base path after a deep link: there, once (the cookie is cleared)."""
+        from urllib.parse import unquote
+
+        from starlette.responses import RedirectResponse
+
+        target = safe_next(unquote(cookie), self.prefix)
+        response = RedirectResponse(target or self.prefix, status_code=302)
+        response.headers["Cache-Control"] = "no-store"
+        response.delete_cookie(NEXT_COOKIE, path=self.prefix, httponly=True, samesite="lax")
+        await response(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, relative: str | None) -> None:
         from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse
@@ -119,6 +152,10 @@ class SignInGate:
                      for name in login_providers()}
             response: Any = (RedirectResponse(next(iter(links.values())), status_code=302) if len(links) == 1
                              else HTMLResponse(_choice_page(links), status_code=401))
+            wanted = safe_next(_wanted(scope), self.prefix)
+            if wanted is not None and relative:  # a deep link (not the base path): replayed after sign-in
+                response.set_cookie(NEXT_COOKIE, quote(wanted, safe=""), max_age=NEXT_MAX_AGE_S, path=self.prefix,
+                                    httponly=True, samesite="lax", secure=scope.get("scheme") == "https")
         else:
             response = PlainTextResponse("Sign in first.", status_code=401)
         response.headers["Cache-Control"] = "no-store"

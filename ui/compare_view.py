@@ -50,7 +50,12 @@ def run(ctx: PageContext, a: CompareSide, b: CompareSide, *, force: bool = False
         if persisted is not None:
             jobs_view.track(COMPARE_JOB, label)  # a recompute started on an earlier run, still going
             return persisted
-    spec = comparison(ctx.store, ctx.project, ctx.space, a, b, actor=current_actor(), force=force,
+    actor = current_actor()
+    from core.auth import Permission
+    if not actor.can(Permission.ANALYSE):  # a viewer reads persisted comparisons only: no error, no button
+        st.info(f"No comparison of {md(a)} and {md(b)} yet: an editor or admin can compute it.")
+        st.stop()
+    spec = comparison(ctx.store, ctx.project, ctx.space, a, b, actor=actor, force=force,
                       cache_dir=cache_folder(ctx.settings), kind=kind)
     job = jobs_view.track(COMPARE_JOB, label, jobs_view.start(COMPARE_JOB, spec))
     if job is None:  # still running (or cancelled): nothing to show until it ends

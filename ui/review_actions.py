@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.auth import Permission
 from core.errors import CoreError
 from core.types import LABEL
 from ui.actor import current_actor
@@ -28,6 +29,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("A", "Accept suggestion", ":material/done_all:"), ("K", "Keep label", ":material/task_alt:"),
     ("L", "Set label", ":material/label:"), ("T", "Tag", ":material/sell:"),
     ("S", "Skip", ":material/skip_next:"), ("B", "Back", ":material/undo:"))
+BROWSE_KEYS = ("S", "B")  # the keys that write nothing (all a viewer gets)
 
 
 def _advance(queue: Queue, point_id: str, what: str | None) -> None:
@@ -91,8 +93,33 @@ def _back(queue: Queue) -> None:
     queue.pos = max(queue.pos - 1, 0)
 
 
+def may_write() -> bool:
+    """Whether the current actor may accept, keep, relabel and tag (a viewer only browses the queue)."""
+    actor = current_actor()
+    return actor.can(Permission.RELABEL) and actor.can(Permission.TAG)
+
+
+def legend_keys() -> tuple[tuple[str, str, str], ...]:
+    """The keys this actor has (a viewer: skip and back only)."""
+    return KEYS if may_write() else tuple(k for k in KEYS if k[0] in BROWSE_KEYS)
+
+
+def _browse_buttons(queue: Queue, point_id: str) -> None:
+    st.button("Skip", key=f"{KEY}.skip", shortcut="S", icon=":material/skip_next:",
+              on_click=_skip, args=(queue, point_id), help="Next item, no change")
+    st.button("Back", key=f"{KEY}.back", shortcut="B", icon=":material/undo:", disabled=queue.pos == 0,
+              on_click=_back, args=(queue,), help="The previous item")
+
+
 def action_bar(sc: Scope, queue: Queue, point_id: str, payload: dict[str, Any], suggested: str | None) -> None:
-    """The six actions as buttons with keyboard shortcuts; the label and tag pickers beside them."""
+    """The six actions as buttons with keyboard shortcuts; the label and tag pickers beside them.
+    A viewer gets skip and back only (no writing button, so no writing shortcut) and a "View only" caption."""
+    if not may_write():
+        st.caption(":material/visibility: View only: accepting, keeping, relabelling and tagging need the "
+                   "editor role.")
+        with st.container(horizontal=True, gap="small"):
+            _browse_buttons(queue, point_id)
+        return
     can_accept = suggested is not None and str(suggested) != str(payload.get(LABEL))
     with st.container(horizontal=True, gap="small"):
         st.button(f"Accept {md(suggested)}" if can_accept else "Accept suggestion", key=f"{KEY}.accept",
@@ -101,10 +128,7 @@ def action_bar(sc: Scope, queue: Queue, point_id: str, payload: dict[str, Any], 
                   help="Set the label to the suggested one (a finding, in the history)")
         st.button("Keep label", key=f"{KEY}.keep", shortcut="K", icon=":material/task_alt:",
                   on_click=_keep, args=(sc, queue, point_id), help="The label is right: mark the item reviewed")
-        st.button("Skip", key=f"{KEY}.skip", shortcut="S", icon=":material/skip_next:",
-                  on_click=_skip, args=(queue, point_id), help="Next item, no change")
-        st.button("Back", key=f"{KEY}.back", shortcut="B", icon=":material/undo:", disabled=queue.pos == 0,
-                  on_click=_back, args=(queue,), help="The previous item")
+        _browse_buttons(queue, point_id)
     left, right = st.columns(2, vertical_alignment="bottom")
     with left:
         label_picker(sc, KEY, "Another label")

@@ -101,3 +101,49 @@ def test_several_providers_get_a_bare_choice_page(auth_section: dict[str, Any]) 
     assert response.status_code == 401 and SECRET_PAGE not in response.text
     assert "Sign in with Google" in response.text and "Sign in with Keycloak" in response.text
     assert response.text.count('href="/auth/login?provider=') == 2
+
+
+def _next_cookie(response: Any) -> str | None:
+    """The deep-link cookie a response sets (its whole Set-Cookie header), None when it sets none."""
+    headers = [h for h in response.headers.get_list("set-cookie") if h.startswith("embedscope_next=")]
+    return headers[0] if headers else None
+
+
+def test_a_deep_link_is_replayed_once_after_sign_in(auth_section: dict[str, Any]) -> None:
+    from urllib.parse import quote
+
+    anonymous = _client("team/embedscope").get("/team/embedscope/Explore?project=demo%20one&space=clip")
+    assert anonymous.headers["location"].startswith("/team/embedscope/auth/login?")
+    header = _next_cookie(anonymous)
+    assert header is not None
+    assert "HttpOnly" in header and "SameSite=lax" in header and "Max-Age=600" in header
+    assert "Path=/team/embedscope/" in header
+    value = header.split(";")[0].split("=", 1)[1]
+    signed = _client("team/embedscope", cookies={**_cookie(), "embedscope_next": value})
+    back = signed.get("/team/embedscope/")
+    assert back.status_code == 302
+    assert back.headers["location"] == "/team/embedscope/Explore?project=demo%20one&space=clip"
+    cleared = _next_cookie(back)
+    assert cleared is not None and "Max-Age=0" in cleared  # once: the cookie is cleared
+    assert signed.get("/team/embedscope/Explore").text == SECRET_PAGE  # other pages are not redirected
+    assert quote("/team/embedscope/Explore", safe="") in value
+    assert _next_cookie(_client().get("/")) is None  # the base path itself: nothing to replay
+
+
+@pytest.mark.parametrize("wanted", ["https://evil.example.com/", "//evil.example.com/x", "/\\evil.example.com",
+                                    "/Explore//evil", "javascript:alert(1)", "/x" * 1200, "/a b", "Explore"])
+def test_an_open_redirect_through_the_cookie_is_refused(auth_section: dict[str, Any], wanted: str) -> None:
+    from urllib.parse import quote
+
+    client = _client(cookies={**_cookie(), "embedscope_next": quote(wanted, safe="")})
+    response = client.get("/")
+    assert (response.status_code, response.headers["location"]) == (302, "/")  # home, the cookie cleared
+    assert "Max-Age=0" in (_next_cookie(response) or "")
+
+
+def test_a_deep_link_outside_the_base_path_is_not_kept(auth_section: dict[str, Any]) -> None:
+    from ui.auth_gate import safe_next
+
+    assert safe_next("/other/Explore", "/team/embedscope/") is None
+    assert safe_next("/team/embedscope/Explore?project=a", "/team/embedscope/") == "/team/embedscope/Explore?project=a"
+    assert _next_cookie(_client().get("/Explore//evil.example.com")) is None

@@ -58,6 +58,8 @@ def test_anonymous_page_load_is_sent_to_sign_in_without_content(signin_server: S
         assert status == 302, (path, status, body[:200])
         assert headers["location"].startswith("/auth/login?provider=")
         assert body == b""
+        # A deep link is kept (HttpOnly) for the first page after sign-in; the base path itself is not.
+        assert ("embedscope_next=" in headers.get("set-cookie", "")) == (path != "/")
 
 
 @pytest.mark.parametrize(("method", "path"), [
