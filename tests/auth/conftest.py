@@ -132,7 +132,9 @@ def start_signin_server(data_dir: Path, provider: str, **extra_env: str) -> Serv
 def signin_server(oidc_provider: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("signin") / "data"
     seed_store(data_dir)
-    server = start_signin_server(data_dir, oidc_provider)
+    # Alice's group makes her a viewer (and an editor rule that does not match her is there to be skipped).
+    server = start_signin_server(data_dir, oidc_provider, EMBEDSCOPE_ROLE_VIEWERS="ml-viewers",
+                                 EMBEDSCOPE_ROLE_EDITORS="ml-editors", EMBEDSCOPE_DEFAULT_ROLE="none")
     yield server
     _stop(server)
 

@@ -5,6 +5,7 @@ dashboard with the user's name, its cookie then opens pages and thumbnails, and 
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from typing import Any
@@ -108,6 +109,11 @@ def test_sign_in_through_chromium_opens_pages_media_and_the_websocket(
     try:
         _sign_in(page, signin_server, oidc_provider)
         wait_idle(page)
+        # The provider's groups claim made her a viewer (default role "none": only the rule lets her in).
+        # (ui.text.md puts a word joiner before "@" so the e-mail is not auto-linked.)
+        user, domain = ALICE["email"].split("@")
+        page.locator('[data-testid="stSidebar"]').get_by_text(
+            re.compile(rf"{re.escape(user)}\u2060?@{re.escape(domain)} · viewer")).wait_for()
         cookies = {c["name"]: c["value"] for c in context.cookies()}
         assert USER_COOKIE in cookies
         cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())

@@ -112,6 +112,27 @@ def test_a_viewer_is_refused_by_every_write_and_nothing_is_written(
     assert read_history(store, P)[0].who == "test-admin"
 
 
+def test_a_provider_signed_in_viewer_is_refused_delete_ingest_and_relabel(
+        edge: tuple[VectorStore, list[str]], settings: Settings) -> None:
+    """The path a signed-in user takes: the provider's claims (as the sign-in tests' provider issues them)
+    -> the role rules of the settings -> an Actor that core refuses; nothing written."""
+    from core.auth import Role, actor_for_claims
+
+    store, ids = edge
+    settings = settings.model_copy(update={"role_viewers": ("ml-viewers",), "role_editors": ("ml-editors",),
+                                           "default_role": "none"})
+    claims = {"sub": "alice", "email": "alice@example.com", "email_verified": True, "groups": ["ml-viewers"]}
+    alice = actor_for_claims(claims, settings)
+    assert alice is not None and alice.role is Role.VIEWER and alice.name == "alice@example.com"
+    assert actor_for_claims({**claims, "groups": ["elsewhere"]}, settings) is None  # no rule, no default: no access
+    before = _state(store)
+    writes = _writes(store, ids, settings, alice)
+    for what in ("delete dataset", "ingest items", "relabel"):
+        with pytest.raises(PermissionDeniedError, match=r"^alice@example.com is a viewer"):
+            writes[what]()
+        assert _state(store) == before, what
+
+
 def test_a_viewer_can_still_read_search_and_map(edge: tuple[VectorStore, list[str]]) -> None:
     store, ids = edge
     before = _state(store)
