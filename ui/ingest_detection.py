@@ -198,28 +198,20 @@ def run_detection(ctx: PageContext, project: str, dataset: str, inp: DetectionIn
     the user's own object vectors (run_ingest(ObjectVectorsSource)) as a background job, keep the summary
     (+ DetectionReport.summary(), the counts line) in session state; CoreError propagates.
     None while the ingest still runs in the background (ui.ingest_run.follow_ingest finishes it)."""
-    from ui.ingest_run import check_layers, failure, finish_ingest, ingest, status_label
+    from ui.ingest_run import check_layers, finish_ingest, ingest, ingest_status, settle_status
 
     if inp.mode != OWN and choice.kind == "own":
         raise BadInputError("A detection dataset is embedded with a model (its boxes are cut from the images): "
                             "choose a model, or Objects: own for your own object vectors")
     if inp.mode != OWN and check_layers(choice):
         raise BadInputError("Layers: a detection dataset is embedded with one layer (clear the Layers field)")
-    with st.status(f"Ingesting {md(project)}/{md(dataset)}…", expanded=True) as status:
-        try:
-            st.write("Reading the boxes…")
-            det = read_detections(inp, ctx.settings, dataset)
-            counts = det.counts()
-            st.write(f"{counts['images']:,} images, {counts['label']:,} labels, {counts['prediction']:,} "
-                     f"predictions, {counts['rejects']:,} rejected while reading.")
-            job = _source(ctx, project, dataset, inp, choice, det)
-            outcome = ingest(ctx, project, dataset, det.images, job, status)
-        except Exception as e:
-            status.update(label=f"Ingest of {md(project)}/{md(dataset)} failed: {md(failure(e), limit=200)}",
-                          state="error", expanded=True)
-            raise
-        if outcome is None:
-            status.update(label=f"Ingesting {md(project)}/{md(dataset)} in the background…", state="running")
-            return None
-        status.update(label=status_label(outcome), state="error" if outcome.report.status == "failed" else "complete")
-    return finish_ingest(outcome, dataset)
+    with ingest_status(project, dataset) as status:
+        st.write("Reading the boxes…")
+        det = read_detections(inp, ctx.settings, dataset)
+        counts = det.counts()
+        st.write(f"{counts['images']:,} images, {counts['label']:,} labels, {counts['prediction']:,} "
+                 f"predictions, {counts['rejects']:,} rejected while reading.")
+        job = _source(ctx, project, dataset, inp, choice, det)
+        outcome = ingest(ctx, project, dataset, det.images, job, status)
+        settle_status(status, project, dataset, outcome)
+    return None if outcome is None else finish_ingest(outcome, dataset)

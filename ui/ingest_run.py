@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -201,25 +203,37 @@ def run_ingest(ctx: PageContext, project: str, dataset: str, source: Source,
 
         return run_detection(ctx, project, dataset, source.detection, choice)
     check_layers(choice)  # a bad Layers entry is named before any file is read or model loaded
+    with ingest_status(project, dataset) as status:
+        st.write("Reading the items…")
+        own = choice.kind == "own"
+        items = [] if own and source.kind == "upload" and not source.images else \
+            collect_items(source, ctx.settings, dataset, own_vectors=own)
+        st.write(f"{len(items):,} items found.")
+        outcome = ingest(ctx, project, dataset, items, _source(ctx, dataset, choice), status)
+        settle_status(status, project, dataset, outcome)
+    return None if outcome is None else finish_ingest(outcome, dataset)
+
+
+@contextmanager
+def ingest_status(project: str, dataset: str) -> Iterator[Any]:
+    """The status box of one dashboard ingest (items or detections). When the block raises, the box must not
+    keep saying "Ingesting…": it says it failed, and why (show_errors() shows the full message and logs the
+    traceback)."""
     with st.status(f"Ingesting {md(project)}/{md(dataset)}…", expanded=True) as status:
         try:
-            st.write("Reading the items…")
-            own = choice.kind == "own"
-            items = [] if own and source.kind == "upload" and not source.images else \
-                collect_items(source, ctx.settings, dataset, own_vectors=own)
-            st.write(f"{len(items):,} items found.")
-            outcome = ingest(ctx, project, dataset, items, _source(ctx, dataset, choice), status)
+            yield status
         except Exception as e:
-            # The box must not keep saying "Ingesting…": it says it failed, and why (show_errors()
-            # shows the full message and logs the traceback).
             status.update(label=f"Ingest of {md(project)}/{md(dataset)} failed: {md(failure(e), limit=200)}",
                           state="error", expanded=True)
             raise
-        if outcome is None:
-            status.update(label=f"Ingesting {md(project)}/{md(dataset)} in the background…", state="running")
-            return None
+
+
+def settle_status(status: Any, project: str, dataset: str, outcome: IngestOutcome | None) -> None:
+    """The status box's last word: still running in the background (outcome None), or how it ended."""
+    if outcome is None:
+        status.update(label=f"Ingesting {md(project)}/{md(dataset)} in the background…", state="running")
+    else:
         status.update(label=status_label(outcome), state="error" if worst_status(outcome) == "failed" else "complete")
-    return finish_ingest(outcome, dataset)
 
 
 def worst_status(outcome: IngestOutcome) -> str:

@@ -31,9 +31,8 @@ from tests.browser.conftest import (
     ROOT,
     Server,
     _free_port,
-    _server_env,
+    _start,
     _stop,
-    _wait_healthy,
 )
 
 ALICE = {"sub": "alice", "email": "alice@example.com", "name": "Alice Example", "groups": ["ml-viewers"]}
@@ -103,7 +102,7 @@ def seed_store(data_dir: Path, n: int = 12) -> None:
 def start_signin_server(data_dir: Path, provider: str, **extra_env: str) -> Server:
     """`python -m ui.serve` with EMBEDSCOPE_AUTH_* pointing at `provider`, on a free loopback port."""
     port = _free_port()
-    env = _server_env(data_dir, {
+    return _start(data_dir, port, **{
         "EMBEDSCOPE_AUTH_CLIENT_ID": CLIENT_ID,
         "EMBEDSCOPE_AUTH_CLIENT_SECRET": CLIENT_SECRET,
         "EMBEDSCOPE_AUTH_SERVER_METADATA_URL": f"{provider}/.well-known/openid-configuration",
@@ -112,20 +111,6 @@ def start_signin_server(data_dir: Path, provider: str, **extra_env: str) -> Serv
         "PYTHONPATH": str(ROOT),
         **extra_env,
     })
-    cmd = [sys.executable, "-m", "ui.serve", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--global.developmentMode", "false"]
-    log_path = data_dir.parent / f"streamlit-{port}.log"
-    # cwd is the data dir's parent: a developer's ./.env or ./.streamlit/secrets.toml never leaks in.
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, cwd=data_dir.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", data_dir, log_path, process)
-    try:
-        _wait_healthy(server)
-    except Exception:
-        _stop(server)
-        raise
-    return server
 
 
 @pytest.fixture(scope="module")

@@ -86,9 +86,11 @@ def _server_env(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _start(data_dir: Path, **extra_env: str) -> Server:
+def _start(data_dir: Path, port: int | None = None, **extra_env: str) -> Server:
+    """`python -m ui.serve` on `port` (a free one when None: the sign-in tests need theirs before they
+    write the redirect URI into the environment), its log next to the data dir; healthy when it returns."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = port or _free_port()
     log_path = data_dir.parent / f"streamlit-{port}.log"
     # ui.serve is what the README's run command and the Dockerfile start: `streamlit run Home.py`
     # with the UMAP warm-up begun with the server process.
