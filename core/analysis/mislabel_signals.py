@@ -10,7 +10,7 @@ from joblib import Parallel, delayed
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from core.linalg import row_norms
@@ -90,14 +90,27 @@ def _cross_validate(x: np.ndarray, codes: np.ndarray, pool: np.ndarray, n_classe
     others = np.setdiff1d(np.arange(x.shape[0]), pool, assume_unique=True)
     n_splits = max(2, min(folds, pool.size))
     splits = [(pool[tr], np.concatenate([pool[te], others[i::n_splits]]))
-              for i, (tr, te) in enumerate(
-                  KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(pool))]
+              for i, (tr, te) in enumerate(_folds(codes[pool], n_splits, seed))]
     # One BLAS thread per fit, folds in parallel threads: lbfgs on these small matrices gains
     # nothing from a multi-threaded BLAS, and its spinning threads made one fit 40x slower
     # (8.7 s vs 0.19 s) on a loaded 2-core machine.
     with threadpool_limits(limits=1):
         Parallel(n_jobs=min(n_splits, os.cpu_count() or 1), prefer="threads")(
             delayed(_fold_probs)(x, codes, tr, te, n_classes, out) for tr, te in splits)
+
+
+def _folds(codes: np.ndarray, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) positions of a shuffled split, stratified by label (plain when no class has n_splits items).
+
+    Stratified: every training fold sees each class in its share, so no item gets 0 for a class
+    its fold's model never saw, and on small many-class data (178 wines, 3 classes) the flipped
+    items rank steadier (wine / 5 PCA components, 4 seeds x 5 and 10 % flips: precision@k 0.917 -> 0.938).
+    """
+    if np.bincount(codes).max() >= n_splits:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a class smaller than n_splits: still split
+            return list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(codes, codes))
+    return list(KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(codes))
 
 
 def _fold_probs(x: np.ndarray, codes: np.ndarray, train: np.ndarray, test: np.ndarray,

@@ -133,3 +133,27 @@ def test_clean_upload_reports_no_likely_mislabels_and_why(seeded_store: Seeded) 
     at.toggle(key="p.mislabel.full").set_value(True).run()
     assert not at.exception, at.exception
     assert len(_grid_ids(at, "p.mislabel.ranking.open.")) == 12  # top=12 of the 36 labelled items
+
+
+def _low_precision_script() -> None:
+    import dataclasses
+
+    from ui.page import setup_page
+    from ui.widgets.problems import problems_panel, run_find_problems
+
+    ctx = setup_page("Problems")
+    analysis = run_find_problems(ctx, params={"duplicate_threshold": 0.999})
+    # The same flagged list as a space that only partly separates the classes would report it.
+    low = dataclasses.replace(analysis, summary={**analysis.summary, "mislabel_precision": 0.3})
+    problems_panel(low, key="p", top=12)
+
+
+def test_a_list_with_low_estimated_precision_says_what_that_means(planted: Planted) -> None:
+    at = AppTest.from_function(_panel_script, default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert not any("Fewer than half" in w.value for w in at.warning)  # the planted flip: a sure list
+    at = AppTest.from_function(_low_precision_script, default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert any("(estimated precision 30%)" in m.value for m in at.markdown)
+    warnings = [w.value for w in at.warning if w.value.startswith("Fewer than half of these are likely wrong")]
+    assert len(warnings) == 1 and "Review before relabelling" in warnings[0], [w.value for w in at.warning]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
 from core.analysis import mislabels as ml
@@ -154,6 +155,27 @@ def test_likely_mislabels_is_empty_on_a_clean_small_set() -> None:
     probs = ml.label_probs(x, idx, sims, codes, 3)
     flagged, precision = ml.likely_mislabels(probs, codes)
     assert not flagged.any() and precision is None
+
+
+def test_likely_mislabels_precision_is_low_where_the_classes_separate_only_partly() -> None:
+    # Digits seen through 4 principal components: the classes overlap (argmax accuracy ~0.8), so
+    # many flagged items are the space's own confusions, not flipped labels. The probabilities alone
+    # (the two-way contest p(j) / (p(j) + p(label))) still read ~0.85; the estimate must not.
+    data = load_digits()
+    keep = np.random.default_rng(0).choice(len(data.target), 600, replace=False)
+    z = PCA(4, random_state=0).fit_transform(data.data[keep])
+    x, y = _unit(np.hstack([z, np.full((z.shape[0], 1), z.std())])), data.target[keep]
+    noisy, flipped = _flip(y, 10, 0.1, seed=7)
+    truth = np.isin(np.arange(y.size), flipped)
+    idx, sims = knn_graph(x, 10)
+    probs = ml.label_probs(x, idx, sims, noisy, 10)
+    flagged, precision = ml.likely_mislabels(probs, noisy)
+    real = truth[flagged].mean()
+    assert flagged.sum() >= 40 and real <= 0.65, (flagged.sum(), real)
+    rows = np.flatnonzero(flagged)
+    given, suggested = probs[rows, noisy[rows]], probs[rows].max(axis=1)
+    assert np.mean(suggested / (suggested + given)) > real + 0.25  # the over-confident reading
+    assert precision is not None and precision < 0.7 and abs(precision - real) <= 0.2, (real, precision)
 
 
 def test_likely_mislabels_never_flags_an_item_its_own_suggestion_agrees_with() -> None:

@@ -113,6 +113,7 @@ class Finder:
     extra: tuple[str, ...]  # CSV columns after the export columns
     rule: str  # one line: how the cut-off is drawn
     empty: str  # why nothing passed the cut-off, in plain words
+    unsure: str  # what a low estimated precision means and what to do about it
 
 
 OUTLIER_HELP = {
@@ -127,6 +128,8 @@ MISLABEL_HELP = ("Mislabel score: 1 − the probability that the given label is 
                  "nearest neighbours, a classifier trained without it and the model's prediction (each weighted "
                  "by how well it predicts this data's labels): 0 = they all agree with the label, 1 = none "
                  "supports it.")
+# Under this estimated precision the list carries a warning: most of it is likely not a real problem.
+LOW_PRECISION = 0.5
 OUTLIERS = Finder(
     "outlier", "likely_outlier", "likely outlier", "outlier_precision", ("label", "dataset", "score"),
     ("outlier", "likely_outlier"),
@@ -134,7 +137,9 @@ OUTLIERS = Finder(
     f"or above its own neighbours' ({OUTLIER_LOCAL_Z:g} spreads), and at least {OUTLIER_MIN_RATIO:g}× "
     "typical: a cut-off from the data, not a fixed count.",
     "No likely outliers: every item sits about as close to its neighbours as the typical items of this "
-    "space do, so no score stands out from the rest.")
+    "space do, so no score stands out from the rest.",
+    "Fewer than half of these are likely real outliers: this space's scores stand out only a little. "
+    "Look before you act.")
 MISLABELS = Finder(
     "mislabel", "likely_mislabel", "likely mislabel", "mislabel_precision",
     ("label", "suggested_label", "score"), ("mislabel", "likely_mislabel", "suggested_label"),
@@ -142,7 +147,10 @@ MISLABELS = Finder(
     "stronger than for the given label (confident learning: per-class thresholds from the data).",
     "No likely mislabels: every labelled item agrees with its neighbours and the probe. For no item do its "
     "nearest neighbours, a classifier trained without it and the model's prediction point confidently to "
-    "another class.")
+    "another class.",
+    "Fewer than half of these are likely wrong labels: this space only partly separates the classes, so "
+    "most disagreements are its own confusions between similar classes. Review before relabelling; a space "
+    "that separates the classes better (see Evaluate) gives a shorter, surer list.")
 
 
 def _csv(frame: pd.DataFrame, extra: tuple[str, ...] = ()) -> bytes:
@@ -197,6 +205,8 @@ def _finder_tab(analysis: Any, finder: Finder, key: str, top: int, explanation: 
         head, button = st.columns([3, 1], vertical_alignment="center")
         head.markdown(headline(len(likely), finder.noun, precision))
         head.caption(finder.rule)
+        if precision is not None and precision < LOW_PRECISION:
+            head.warning(finder.unsure, icon=":material/warning:")
         if button.button(f"Select {'all ' if len(likely) > 1 else ''}{len(likely):,} on map",
                          key=f"{key}.all", width="stretch", icon=":material/select_all:"):
             picked = likely.index.astype(str).tolist()
