@@ -6,11 +6,11 @@
 
 1. Likely mislabels: 5% and 10% of labels flipped at random (several seeds) in real data sets
    that ship in packages, each in several spaces (benchmarks/real_spaces.py: digits, lfw faces,
-   textiles, breast cancer, wine; pixels, HOG, an MLP's hidden layer, EfficientNet-Lite0,
+   textiles, breast cancer, wine, iris; pixels, HOG (of shifted digits too), an MLP's hidden layer, EfficientNet-Lite0,
    standardised/PCA features). AUROC and precision at k = number flipped for our score
    (core.analysis.mislabels: kNN agreement at several k + two cross-validated linear probes, on
-   PCA components and on the vectors as given + the model's top-1 prediction/confidence, weights
-   fitted on the data), each of those signals alone,
+   PCA components and on the vectors as given + the model's top-1 prediction/confidence, each
+   calibrated by its own temperature, weights fitted on the data), each of those signals alone,
    cleanlab's get_label_quality_scores on out-of-fold logistic-regression probabilities of the
    same vectors, and plain kNN disagreement (k=10); the likely_mislabels cut-off's real and
    estimated precision and recall; the fitted weights.

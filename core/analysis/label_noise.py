@@ -78,6 +78,18 @@ def flip_posterior(probs: np.ndarray, codes: np.ndarray, noise: LabelNoise) -> n
     return np.divide(flipped, likely, out=np.zeros_like(flipped), where=likely > 0)
 
 
+def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / T) row by row: probabilities made sharper (T < 1) or softer (T > 1), their
+    order within a row kept. probs: (n, C); returns (n, C) float32 (probs itself when T == 1)."""
+    if temperature == 1.0:
+        return probs
+    scaled = np.log(np.maximum(probs.astype(np.float64), TINY)) / temperature
+    scaled -= scaled.max(axis=1, keepdims=True)
+    out = np.exp(scaled)
+    out /= out.sum(axis=1, keepdims=True)
+    return out.astype(np.float32)
+
+
 def _tempered(logp: np.ndarray, codes: np.ndarray, temperature: float) -> np.ndarray:
     """softmax(logp / T)[row, code] for each row, computed stably."""
     scaled = logp / temperature

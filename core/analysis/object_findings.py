@@ -86,11 +86,16 @@ def _confidences(frame: pd.DataFrame) -> np.ndarray:
     return np.where(np.isnan(conf), float(np.median(known)) if known.size else 1.0, np.clip(conf, 0.0, 1.0))
 
 
+# The agreement is used as a value (it scales the missing-label score), not only as a ranking: a vote
+# of a few neighbours is kept well short of 1.0 (benchmarks/detection_findings.py measured at 3).
+AGREEMENT_PRIOR_VOTES = 3.0
+
+
 def spurious_scores(vectors: np.ndarray, frame: pd.DataFrame, *, k: int = 10) -> pd.DataFrame:
     """The spurious predictions (no label matched) scored two ways, rows of frame plus:
 
     agreement: the predicted class's share of the k nearest label boxes' similarity-weighted vote,
-      shrunk toward the class prior by mislabels.KNN_PRIOR_VOTES (the image finder's kNN signal);
+      shrunk toward the class prior by AGREEMENT_PRIOR_VOTES pseudo-votes;
     closeness: min(1, d_ref / d), d = 1 - the mean similarity to the k nearest label boxes and
       d_ref the median of the same over the label boxes themselves: 1 for a box as close to the
       labelled objects as they are to each other, 0.5 at twice their typical distance;
@@ -112,7 +117,7 @@ def spurious_scores(vectors: np.ndarray, frame: pd.DataFrame, *, k: int = 10) ->
     codes, classes = ml.encode_labels(list(frame[LABEL].iloc[lab]))
     kl = min(k, lab.size - 1)
     idx, sims = knn_search(vectors[spur], vectors[lab], kl)
-    votes = ml.knn_label_probs(idx, sims, codes, len(classes), prior_weight=ml.KNN_PRIOR_VOTES)
+    votes = ml.knn_label_probs(idx, sims, codes, len(classes), prior_weight=AGREEMENT_PRIOR_VOTES)
     lookup = {c: i for i, c in enumerate(classes)}
     pred = np.array([lookup.get(str(v), -1) for v in frame[PREDICTION].iloc[spur]], dtype=np.int64)
     agreement = np.where(pred >= 0, votes[np.arange(spur.size), np.maximum(pred, 0)], 0.0)

@@ -44,3 +44,15 @@ def test_no_labels_or_one_class_fit_nothing() -> None:
     probs = np.full((5, 3), 1 / 3, dtype=np.float32)
     assert fit_label_noise(probs, np.full(5, -1)).rate == 0.0
     assert fit_label_noise(np.ones((5, 1), dtype=np.float32), np.zeros(5, dtype=np.int64)).rate == 0.0
+
+
+def test_the_fitted_temperature_restores_the_true_probabilities() -> None:
+    from core.analysis.label_noise import temper
+
+    probs, labels, _ = _channel(6000, 4, temperature=0.5, rate=0.05, seed=2)
+    restored = temper(probs, fit_label_noise(probs, labels).temperature)
+    truth = temper(probs, 0.5)  # softmax(log p / 0.5): the channel's own probabilities
+    assert np.allclose(restored.sum(axis=1), 1.0, atol=1e-5)
+    assert (restored.argmax(axis=1) == probs.argmax(axis=1)).all()  # the order within a row is kept
+    assert np.abs(restored - truth).max() < 0.05
+    assert temper(probs, 1.0) is probs
