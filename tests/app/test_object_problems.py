@@ -110,7 +110,9 @@ def test_find_problems_on_objects_shows_the_class_table_and_the_planted_mislabel
     flagged = _shown(at, grid)
     found = flagged & demo.wrong_class
     assert len(found) >= len(demo.wrong_class) // 2, (len(found), len(demo.wrong_class))
-    assert len(found) >= 0.8 * len(flagged), "the flagged boxes are mostly the planted ones"
+    # Mostly the planted ones (the calibrated mixture's cut-off trades a little precision for recall:
+    # benchmarks/detection_findings.py 39 flagged at 0.95 precision, was 38 at 1.00).
+    assert len(found) >= 0.75 * len(flagged), ("the flagged boxes are mostly the planted ones", len(found), len(flagged))
     assert len(at.get("image")) >= len(flagged)  # each as its crop
     # Select on map rings them on the objects map.
     assert _ringed(at) == 0
