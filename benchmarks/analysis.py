@@ -138,16 +138,32 @@ def mislabel_tables(res: pd.DataFrame) -> None:
         table = mean[cols].rename(columns=lambda c: c.split(":", 1)[1])
         best_ref = table[["cleanlab", "knn-disagree"]].max(axis=1)
         table["ours>=best_ref"] = table["ours"] >= best_ref - 1e-9
+        table["ours-best_ref"], table["se"] = _paired_gap(res, metric, keys, table)
         alone = [c for c in table.columns if c.endswith("-alone")]
         table["ours-best_signal"] = table["ours"] - table[alone].max(axis=1)
         print(f"\n{metric} (mean over {res['seed'].nunique()} seeds x flip rates {sorted(res['rate'].unique())})")
         print(table.round(3).to_string())
+    print("(ours-best_ref: mean paired difference from the better reference on the same flips; se: its "
+          "standard error over seeds x rates, so a gap inside ~2 se is a tie at this many seeds)")
     cut = mean[["flagged", "flag_precision", "est_precision", "flag_recall"]]
     print("\nlikely_mislabels cut-off: items flagged, their real precision, our estimate, recall")
     print(cut.round(3).to_string())
     weights = mean[[c for c in mean.columns if c.startswith("w:")]].rename(columns=lambda c: c[2:])
     print("\nmixture weights (mean)")
     print(weights.round(2).to_string())
+
+
+def _paired_gap(res: pd.DataFrame, metric: str, keys: list[str], table: pd.DataFrame
+               ) -> tuple[pd.Series, pd.Series]:
+    """Per dataset/space: mean and standard error of ours - (the reference with the better mean),
+    paired run by run (same flips), aligned with table's index."""
+    gaps, ses = [], []
+    for key, runs in res.groupby(keys, sort=False):
+        ref = "cleanlab" if table.loc[key, "cleanlab"] >= table.loc[key, "knn-disagree"] else "knn-disagree"
+        diff = runs[f"{metric}:ours"] - runs[f"{metric}:{ref}"]
+        gaps.append(diff.mean())
+        ses.append(diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.nan)
+    return pd.Series(gaps, index=table.index), pd.Series(ses, index=table.index)
 
 
 def novelty_bench(held_out: list[int]) -> pd.DataFrame:
