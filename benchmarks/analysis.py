@@ -2,7 +2,7 @@
 
     python benchmarks/analysis.py                  # mislabels + novelty + 10k timing
     python benchmarks/analysis.py --sizes 10000 100000 --seeds 5 --no-efficientnet
-    python benchmarks/analysis.py --skip novelty demo timing --datasets wine lfw_faces/hog
+    python benchmarks/analysis.py --skip clean novelty demo timing --datasets wine lfw_faces/hog
 
 1. Likely mislabels: 5% and 10% of labels flipped at random (several seeds) in real data sets
    that ship in packages, each in several spaces (benchmarks/real_spaces.py: digits, lfw faces,
@@ -14,6 +14,8 @@
    cleanlab's get_label_quality_scores on out-of-fold logistic-regression probabilities of the
    same vectors, and plain kNN disagreement (k=10); the likely_mislabels cut-off's real and
    estimated precision and recall; the fitted weights.
+   Clean labels (section "clean"): what the cut-off lists with nothing flipped, on uploads of 30
+   and 100 items of 3 random classes and on each whole data set.
 2. Novelty: one digit class held out of "train" (the MLP never sees it), "production" = the
    other half including that class; AUROC of our novelty score for the held-out class; the
    domain-classifier AUC of train vs production and train vs a same-distribution sample.
@@ -125,6 +127,37 @@ def mislabel_bench(seeds: int, use_effnet: bool, rates: tuple[float, ...] = (0.0
                         "est_precision": np.nan if est is None else est}
                 rows.append(row)
         print(f"  {sp.dataset}/{sp.space} (n={y.size}): done", flush=True)
+    return pd.DataFrame(rows)
+
+
+def clean_bench(seeds: int, use_effnet: bool, only: list[str] | None = None,
+                sizes: tuple[int, ...] = (30, 100)) -> pd.DataFrame:
+    """Clean labels, nothing flipped: how many items the likely-mislabel cut-off lists anyway.
+
+    Per space: small uploads (sizes items of 3 classes drawn at random, seeded) and the whole
+    data set; listed items are the space's own confusions (or the data set's own label noise)."""
+    from real_spaces import spaces
+
+    rows = []
+    for sp in spaces(use_effnet):
+        if only and sp.dataset not in only and f"{sp.dataset}/{sp.space}" not in only:
+            continue
+        for n in (*sizes, sp.labels.size):
+            for seed in range(seeds if n < sp.labels.size else 1):
+                rng = np.random.default_rng(seed)
+                keep = np.arange(sp.labels.size)
+                if n < sp.labels.size:
+                    classes = rng.choice(np.unique(sp.labels), min(3, np.unique(sp.labels).size), replace=False)
+                    pool = np.flatnonzero(np.isin(sp.labels, classes))
+                    keep = np.sort(rng.choice(pool, min(n, pool.size), replace=False))
+                codes, _ = ml.encode_labels(sp.labels[keep].tolist())
+                x = sp.vectors[keep]
+                idx, sims = knn_graph(x, min(10, keep.size - 1))
+                probs = ml.label_probs(x, idx, sims, codes, int(codes.max()) + 1, seed=seed)
+                listed, est = ml.likely_mislabels(probs, codes)
+                rows.append({"dataset": sp.dataset, "space": sp.space, "n": keep.size, "seed": seed,
+                             "listed": int(listed.sum()), "none_listed": not listed.any(),
+                             "stated_precision": np.nan if est is None else est})
     return pd.DataFrame(rows)
 
 
@@ -278,7 +311,7 @@ def main() -> None:
                         help="leave out the EfficientNet-Lite0 spaces (cached after the first run)")
     parser.add_argument("--datasets", nargs="*", default=None,
                         help="mislabels only on these datasets or dataset/space pairs (e.g. wine lfw_faces/hog)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["mislabels", "novelty", "demo", "timing"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["mislabels", "clean", "novelty", "demo", "timing"])
     args = parser.parse_args()
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 40)
@@ -287,6 +320,12 @@ def main() -> None:
         res = timed("Mislabel ranking, 5% and 10% random flips, real data", lambda: mislabel_bench(
             args.seeds, not args.no_efficientnet, only=args.datasets))
         mislabel_tables(res)
+    if "clean" not in args.skip:
+        res = timed("Clean labels: what the likely-mislabel cut-off lists with nothing flipped", lambda: clean_bench(
+            args.seeds, not args.no_efficientnet, only=args.datasets))
+        print(res.groupby(["dataset", "space", "n"], sort=False)[["listed", "none_listed", "stated_precision"]]
+              .mean().round(2).to_string())
+        print("(n = 30 / 100: uploads of 3 random classes, mean over seeds; none_listed: share of runs listing nothing)")
     if "novelty" not in args.skip:
         res = timed("Novelty of a held-out digit class", lambda: novelty_bench(list(range(10))))
         print(res.groupby("space")[["novelty_auroc", "domain_auc_train_vs_prod",

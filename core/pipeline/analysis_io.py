@@ -23,7 +23,7 @@ from core.types import CONFIDENCE, DATASET, KEY, LABEL, PREDICTION, SPLIT, URI, 
 logger = logging.getLogger(__name__)
 
 # Bump when a change in core/analysis changes results, so persisted results are recomputed.
-ANALYSIS_CODE_VERSION = f"{__version__}/analysis-5"
+ANALYSIS_CODE_VERSION = f"{__version__}/analysis-6"
 PAYLOAD_FIELDS: tuple[str, ...] = (DATASET, KEY, URI, LABEL, PREDICTION, CONFIDENCE, SPLIT)
 
 
