@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_digits, load_iris
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
 
 from core.analysis import mislabels as ml
 from core.analysis.knn import knn_graph
+from core.analysis.label_noise import LabelNoise, fit_label_noise
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -271,3 +273,27 @@ def test_calibrated_signals_let_the_neighbours_win_where_they_rank_better(
         uncalibrated.append(_ranking(truth, ml.mislabel_scores(raw.probs, noisy))[1])
     assert np.mean(uncalibrated) <= np.mean(knn) + 0.01, (uncalibrated, knn)
     assert np.mean(calibrated) >= np.mean(knn) + 0.02, (calibrated, knn)
+
+
+def test_likely_mislabels_are_capped_at_the_noisy_channels_count_least_self_confident_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Iris, 10 % of the labels flipped: versicolor and virginica overlap, so the confident joint also
+    # lists items the space itself confuses. The noisy channel fitted to the labels says how many are
+    # random; the list keeps that many, the least self-confident first.
+    iris = load_iris()
+    x = _unit(StandardScaler().fit_transform(iris.data))
+    noisy, flipped = _flip(iris.target, 3, 0.1, seed=0)
+    truth = np.isin(np.arange(noisy.size), flipped)
+    idx, sims = knn_graph(x, 10)
+    probs = ml.label_probs(x, idx, sims, noisy, 3)
+    capped, _ = ml.likely_mislabels(probs, noisy)
+    rate = fit_label_noise(probs, noisy).rate
+    assert rate > 0
+    with monkeypatch.context() as m:  # the same list without the cap: a channel with no random label
+        m.setattr(ml, "fit_label_noise", lambda p, c: LabelNoise(1.0, 0.0))
+        uncapped, _ = ml.likely_mislabels(probs, noisy)
+    assert uncapped.sum() > capped.sum() == round(rate * noisy.size), (uncapped.sum(), capped.sum(), rate)
+    assert not (capped & ~uncapped).any()
+    self_conf = probs[np.arange(noisy.size), noisy]
+    assert self_conf[capped].max() <= self_conf[uncapped & ~capped].min()
+    assert truth[capped].mean() > truth[uncapped].mean() + 0.1, (truth[capped].mean(), truth[uncapped].mean())
