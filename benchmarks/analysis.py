@@ -101,7 +101,7 @@ def mislabel_bench(seeds: int, use_effnet: bool, rates: tuple[float, ...] = (0.0
 
     rows = []
     for sp in spaces(use_effnet):
-        if only and sp.dataset not in only and f"{sp.dataset}/{sp.space}" not in only:
+        if not _selected(sp, only):
             continue
         x, y, c = sp.vectors, sp.labels, int(sp.labels.max()) + 1
         idx, sims = knn_graph(x, 10)
@@ -130,6 +130,11 @@ def mislabel_bench(seeds: int, use_effnet: bool, rates: tuple[float, ...] = (0.0
     return pd.DataFrame(rows)
 
 
+def _selected(sp: Any, only: list[str] | None) -> bool:
+    """Whether --datasets keeps this space (its dataset or its dataset/space named; all when None)."""
+    return not only or sp.dataset in only or f"{sp.dataset}/{sp.space}" in only
+
+
 def clean_bench(seeds: int, use_effnet: bool, only: list[str] | None = None,
                 sizes: tuple[int, ...] = (30, 100)) -> pd.DataFrame:
     """Clean labels, nothing flipped: how many items the likely-mislabel cut-off lists anyway.
@@ -140,14 +145,15 @@ def clean_bench(seeds: int, use_effnet: bool, only: list[str] | None = None,
 
     rows = []
     for sp in spaces(use_effnet):
-        if only and sp.dataset not in only and f"{sp.dataset}/{sp.space}" not in only:
+        if not _selected(sp, only):
             continue
         for n in (*sizes, sp.labels.size):
             for seed in range(seeds if n < sp.labels.size else 1):
                 rng = np.random.default_rng(seed)
                 keep = np.arange(sp.labels.size)
                 if n < sp.labels.size:
-                    classes = rng.choice(np.unique(sp.labels), min(3, np.unique(sp.labels).size), replace=False)
+                    present = np.unique(sp.labels)
+                    classes = rng.choice(present, min(3, present.size), replace=False)
                     pool = np.flatnonzero(np.isin(sp.labels, classes))
                     keep = np.sort(rng.choice(pool, min(n, pool.size), replace=False))
                 codes, _ = ml.encode_labels(sp.labels[keep].tolist())
@@ -310,7 +316,7 @@ def main() -> None:
     parser.add_argument("--no-efficientnet", action="store_true",
                         help="leave out the EfficientNet-Lite0 spaces (cached after the first run)")
     parser.add_argument("--datasets", nargs="*", default=None,
-                        help="mislabels only on these datasets or dataset/space pairs (e.g. wine lfw_faces/hog)")
+                        help="mislabels and clean only on these datasets or dataset/space pairs (e.g. wine lfw_faces/hog)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["mislabels", "clean", "novelty", "demo", "timing"])
     args = parser.parse_args()
     pd.set_option("display.width", 250)

@@ -249,7 +249,9 @@ def likely_mislabels(probs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, 
                     "does not separate the classes", rate)
         return flagged, None
     off = counted & (confident != y) & (self_conf < thresholds[y]) & (p.argmax(axis=1) != y)
-    noise = fit_label_noise(probs, codes)
+    if not off.any():
+        return flagged, None
+    noise = fit_label_noise(probs, codes)  # only for a list: the cap and reading (a) below
     expected = max(1, int(round(noise.rate * lab.size)))
     logger.info("likely mislabels: %d confident-joint disagreements; the labels' noisy channel: rate %.3f "
                 "(%.1f items), temperature %.3f", int(off.sum()), noise.rate, noise.rate * lab.size, noise.temperature)
@@ -259,9 +261,7 @@ def likely_mislabels(probs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, 
         # confusions. Not when the fit finds no random label at all: a few flips among sharp
         # probabilities can fit as a softer temperature instead (8 of 300 on synthetic clusters).
         off[np.flatnonzero(off)[np.argsort(self_conf[off], kind="stable")[expected:]]] = False
-    flagged[lab[off]] = True
-    if not off.any():
-        return flagged, None
+    flagged[lab[off]] = True  # the cap keeps at least one: off is not empty
     # Two label-free readings of the flagged items, the higher kept: (a) random labels: the posterior
     # that each label is a random one under the noisy channel fitted to all the labels (right when the
     # label noise is spread over the classes, and low where the space itself confuses a pair of classes);
